@@ -1,0 +1,1 @@
+"""Accelerated implementations of backend ops (installed as ``minireason.kernels``)."""

@@ -1,0 +1,64 @@
+"""minireason: a from-scratch reasoning-LLM codebase in NumPy.
+
+The public API is re-exported here. Names are resolved lazily (PEP 562), so that
+``import minireason`` stays fast and a reader can see in one table where each name lives.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+__version__ = "0.1.0"
+
+# public name -> module that defines it
+_PUBLIC = {
+    # model
+    "ModelConfig": "minireason.config",
+    "PRESETS": "minireason.config",
+    "Qwen3Model": "minireason.model",
+    # optimisation
+    "AdamW": "minireason.optim",
+    "clip_grad_norm": "minireason.optim",
+    "cosine_schedule": "minireason.optim",
+    # checkpoints and tokenizer
+    "load_pretrained": "minireason.io.pretrained",
+    "save_pretrained": "minireason.io.pretrained",
+    "load_safetensors": "minireason.io.safetensors",
+    "save_safetensors": "minireason.io.safetensors",
+    "Tokenizer": "minireason.io.tokenizer",
+    "train_bpe": "minireason.io.bpe_trainer",
+    # generation
+    "generate": "minireason.generation.generate",
+    "stream_generate": "minireason.generation.generate",
+    "KVCache": "minireason.generation.kv_cache",
+    # evaluation
+    "extract_answer": "minireason.evaluation.extract",
+    "grade_answer": "minireason.evaluation.grader",
+    "grade_batch": "minireason.evaluation.grader",
+    "load_problems": "minireason.evaluation.datasets",
+    # backends
+    "set_backend": "minireason.backend",
+    "get_backend": "minireason.backend",
+    # errors
+    "MinireasonError": "minireason.errors",
+    "ConfigError": "minireason.errors",
+    "InputError": "minireason.errors",
+    "CheckpointError": "minireason.errors",
+    "TokenizerError": "minireason.errors",
+    "DataError": "minireason.errors",
+}
+
+__all__ = sorted(_PUBLIC)
+
+
+def __getattr__(name: str):
+    module_name = _PUBLIC.get(name)
+    if module_name is None:
+        raise AttributeError(f"module 'minireason' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module_name), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_PUBLIC))

@@ -1,0 +1,3 @@
+from minireason.cli.main import main
+import sys
+sys.exit(main())
