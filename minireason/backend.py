@@ -1,0 +1,75 @@
+"""The one place that picks which implementation of each hot op the model calls.
+
+Every backend provides the same functions with the reference's exact contracts (shapes,
+dtypes, cache contents as far as the matching backward needs them). The NumPy reference in
+``minireason.nn`` is always complete; an accelerated backend may replace any subset, and the
+rest falls back to the reference. Kernels live in ``minireason.kernels`` and are imported
+lazily, only when their backend is chosen.
+"""
+
+from __future__ import annotations
+
+import importlib
+from types import SimpleNamespace
+
+from minireason.errors import ConfigError
+from minireason.nn import attention, rmsnorm, swiglu
+
+# op name -> reference implementation
+REFERENCE_OPS = {
+    "attention_forward": attention.attention_forward,
+    "attention_backward": attention.attention_backward,
+    "rmsnorm_forward": rmsnorm.rmsnorm_forward,
+    "rmsnorm_backward": rmsnorm.rmsnorm_backward,
+    "swiglu_forward": swiglu.swiglu_forward,
+    "swiglu_backward": swiglu.swiglu_backward,
+}
+
+# backend name -> (kernel module, the extra that installs its dependency)
+BACKENDS = {
+    "numpy": (None, None),
+    "numba": ("minireason.kernels.numba_cpu", "fast"),
+    "cupy": ("minireason.kernels.gpu", "gpu"),
+}
+
+_current_backend = "numpy"
+_ops_cache: dict[str, SimpleNamespace] = {}
+
+
+def _check_name(name: str) -> None:
+    if name not in BACKENDS:
+        raise ConfigError(f"unknown backend {name!r}; expected one of {', '.join(BACKENDS)}")
+
+
+def get_ops(name: str | None = None) -> SimpleNamespace:
+    """The op namespace of backend ``name`` (default: the current backend)."""
+    name = _current_backend if name is None else name
+    _check_name(name)
+    if name not in _ops_cache:
+        ops = dict(REFERENCE_OPS)
+        module_name, extra = BACKENDS[name]
+        if module_name is not None:
+            try:
+                module = importlib.import_module(module_name)
+            except ImportError as error:
+                raise ConfigError(
+                    f"backend {name!r} needs an optional dependency that is not installed ({error}); "
+                    f"install it with: pip install 'minireason[{extra}]'"
+                ) from error
+            for op_name in REFERENCE_OPS:
+                if hasattr(module, op_name):
+                    ops[op_name] = getattr(module, op_name)
+        _ops_cache[name] = SimpleNamespace(name=name, **ops)
+    return _ops_cache[name]
+
+
+def set_backend(name: str) -> None:
+    """Choose the backend used by models that were not given one explicitly."""
+    _check_name(name)
+    get_ops(name)  # fail now, with the install hint, rather than at the first forward
+    global _current_backend
+    _current_backend = name
+
+
+def get_backend() -> str:
+    return _current_backend

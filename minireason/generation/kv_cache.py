@@ -1,0 +1,76 @@
+"""KV cache: preallocated key/value buffers for every layer, filled slot by slot.
+
+Layout per layer: keys and values of shape (B, Hkv, max_len, Dh). Slots are shared by all
+rows; a left-padded row simply has its padding slots marked False in ``key_mask``. Each row
+keeps its own next position id, so a padded row gets the same RoPE positions as alone.
+
+The model talks to the cache through three calls per forward:
+    positions, key_mask = cache.begin(attention_mask)   # reserve T slots for the new tokens
+    k_all, v_all = cache.write(layer_index, k, v)       # once per layer
+    cache.commit(T)                                     # the T slots are now filled
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from minireason.errors import InputError
+
+
+class KVCache:
+    def __init__(self, config, batch_size: int, max_len: int, dtype=np.float32):
+        if batch_size < 1 or max_len < 1:
+            raise InputError(f"KVCache needs batch_size >= 1 and max_len >= 1, got {batch_size}, {max_len}")
+        Hkv, Dh = config.num_key_value_heads, config.head_dim
+        shape = (batch_size, Hkv, max_len, Dh)  # (B, Hkv, max_len, Dh)
+        self.keys = [np.zeros(shape, dtype=dtype) for _ in range(config.num_hidden_layers)]
+        self.values = [np.zeros(shape, dtype=dtype) for _ in range(config.num_hidden_layers)]
+        self.key_mask = np.zeros((batch_size, max_len), dtype=bool)  # (B, max_len) real tokens
+        self.next_positions = np.zeros(batch_size, dtype=np.int64)  # (B,) position id of each row's next token
+        self.length = 0  # filled slots
+        self.max_len = max_len
+        self._pending = 0
+
+    @property
+    def batch_size(self) -> int:
+        return self.key_mask.shape[0]
+
+    def begin(self, attention_mask: np.ndarray):
+        """Reserve slots for T new tokens.  attention_mask (B, T) marks real tokens.
+
+        Returns (position_ids (B, T), key_mask (B, S)) with S = filled slots + T.
+        """
+        B, T = attention_mask.shape
+        if B != self.batch_size:
+            raise InputError(f"KVCache holds {self.batch_size} rows, got a batch of {B}")
+        if self.length + T > self.max_len:
+            raise InputError(f"KVCache is full: {self.length} + {T} tokens exceed max_len {self.max_len}")
+        attention_mask = attention_mask.astype(bool)
+        positions = self.next_positions[:, None] + np.maximum(np.cumsum(attention_mask, axis=1) - 1, 0)  # (B, T)
+        self.key_mask[:, self.length:self.length + T] = attention_mask
+        self._pending = T
+        self._pending_counts = attention_mask.sum(axis=1)
+        return positions, self.key_mask[:, :self.length + T]
+
+    def write(self, layer_index: int, keys: np.ndarray, values: np.ndarray):
+        """Store the new (B, Hkv, T, Dh) keys/values; return all so far, (B, Hkv, S, Dh) views."""
+        start, end = self.length, self.length + keys.shape[2]
+        self.keys[layer_index][:, :, start:end] = keys
+        self.values[layer_index][:, :, start:end] = values
+        return self.keys[layer_index][:, :, :end], self.values[layer_index][:, :, :end]
+
+    def commit(self, n_tokens: int) -> None:
+        self.length += n_tokens
+        self.next_positions += self._pending_counts
+        self._pending = 0
+
+    def select_rows(self, rows) -> None:
+        """Keep only the given rows (e.g. drop finished sequences from the active batch)."""
+        rows = np.asarray(rows, dtype=np.int64)
+        self.keys = [k[rows] for k in self.keys]
+        self.values = [v[rows] for v in self.values]
+        self.key_mask = self.key_mask[rows]
+        self.next_positions = self.next_positions[rows]
+
+    def nbytes(self) -> int:
+        return sum(k.nbytes + v.nbytes for k, v in zip(self.keys, self.values))

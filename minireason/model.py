@@ -1,0 +1,254 @@
+"""Qwen3Model: the decoder composed from ``minireason.nn``, forward and its mirror-image backward.
+
+    token ids ─embedding─▶ x ─block 0─▶ ... ─block L-1─▶ rmsnorm ─head─▶ logits
+
+Parameters are a plain dict keyed by the Hugging Face names; gradients come back in a dict
+with exactly the same keys.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from minireason.backend import get_ops
+from minireason.config import ModelConfig
+from minireason.errors import ConfigError, InputError
+from minireason.nn.block import BLOCK_PARAMETERS, block_backward, block_forward
+from minireason.nn.embedding import embedding_backward, embedding_forward
+from minireason.nn.linear import linear_backward, linear_forward
+from minireason.nn.loss import cross_entropy_backward, cross_entropy_forward
+from minireason.nn.rope import rope_tables
+
+SUPPORTED_DTYPES = ("float32", "float64")
+
+
+def layer_prefix(layer_index: int) -> str:
+    return f"model.layers.{layer_index}."
+
+
+def parameter_shapes(config: ModelConfig) -> dict[str, tuple[int, ...]]:
+    """Every parameter name of a Qwen3 checkpoint with its shape (linear weights are (out, in))."""
+    D, F, V = config.hidden_size, config.intermediate_size, config.vocab_size
+    H, Hkv, Dh = config.num_attention_heads, config.num_key_value_heads, config.head_dim
+    per_layer = {
+        "input_layernorm.weight": (D,),
+        "self_attn.q_proj.weight": (H * Dh, D),
+        "self_attn.k_proj.weight": (Hkv * Dh, D),
+        "self_attn.v_proj.weight": (Hkv * Dh, D),
+        "self_attn.o_proj.weight": (D, H * Dh),
+        "self_attn.q_norm.weight": (Dh,),
+        "self_attn.k_norm.weight": (Dh,),
+        "post_attention_layernorm.weight": (D,),
+        "mlp.gate_proj.weight": (F, D),
+        "mlp.up_proj.weight": (F, D),
+        "mlp.down_proj.weight": (D, F),
+    }
+    shapes = {"model.embed_tokens.weight": (V, D)}
+    for layer_index in range(config.num_hidden_layers):
+        for name in BLOCK_PARAMETERS:
+            shapes[layer_prefix(layer_index) + name] = per_layer[name]
+    shapes["model.norm.weight"] = (D,)
+    if not config.tie_word_embeddings:
+        shapes["lm_head.weight"] = (V, D)
+    return shapes
+
+
+def _check_dtype(dtype) -> np.dtype:
+    name = np.dtype(dtype).name if not isinstance(dtype, str) else dtype
+    if name not in SUPPORTED_DTYPES:
+        raise ConfigError(f"dtype must be one of {SUPPORTED_DTYPES}, got {dtype!r}")
+    return np.dtype(name)
+
+
+class Qwen3Model:
+    """A Qwen3-architecture decoder with explicit forward and backward passes.
+
+    ``Qwen3Model(config, params)`` wraps existing weights (cast to one float dtype);
+    ``Qwen3Model.from_config(config, seed, dtype)`` draws a random initialisation.
+    ``backend`` ("numpy", "numba", "cupy" or None for the global choice) selects the
+    implementation of the hot ops; the results are the same.
+    """
+
+    def __init__(self, config: ModelConfig, params: dict[str, np.ndarray], backend: str | None = None):
+        if not isinstance(config, ModelConfig):
+            raise ConfigError(f"config must be a ModelConfig, got {type(config).__name__}")
+        expected = parameter_shapes(config)
+        missing = sorted(set(expected) - set(params))
+        unexpected = sorted(set(params) - set(expected))
+        if missing:
+            raise ConfigError(f"params is missing {len(missing)} tensor(s), e.g. {missing[:3]}")
+        if unexpected:
+            raise ConfigError(f"params has {len(unexpected)} unexpected tensor(s), e.g. {unexpected[:3]}")
+        dtypes = {np.asarray(value).dtype for value in params.values()}
+        dtype = _check_dtype(next(iter(dtypes)) if len(dtypes) == 1 and next(iter(dtypes)).kind == "f" else "float32")
+        for name, shape in expected.items():
+            got = tuple(np.shape(params[name]))
+            if got != shape:
+                raise ConfigError(f"parameter {name} has shape {got}, expected {shape}")
+        self.config = config
+        self.params = {name: np.asarray(params[name], dtype=dtype) for name in expected}
+        self.backend = backend
+        self.generation_config: dict = {}
+
+    @classmethod
+    def from_config(cls, config: ModelConfig, seed: int = 0, dtype: str = "float32", backend: str | None = None):
+        """Random initialisation: normal(0, 0.02) for matrices, ones for norm weights."""
+        dtype = _check_dtype(dtype)
+        rng = np.random.default_rng(seed)
+        params = {}
+        for name, shape in parameter_shapes(config).items():
+            if len(shape) == 1:
+                params[name] = np.ones(shape, dtype=dtype)
+            else:
+                params[name] = (rng.standard_normal(shape) * 0.02).astype(dtype)
+        return cls(config, params, backend=backend)
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self.params["model.norm.weight"].dtype
+
+    @property
+    def ops(self):
+        return get_ops(self.backend)
+
+    def astype(self, dtype: str) -> Qwen3Model:
+        """A copy of this model with parameters in another float dtype."""
+        dtype = _check_dtype(dtype)
+        model = Qwen3Model(self.config, {k: v.astype(dtype) for k, v in self.params.items()}, self.backend)
+        model.generation_config = dict(self.generation_config)
+        return model
+
+    def num_parameters(self) -> int:
+        return sum(int(value.size) for value in self.params.values())
+
+    def head_weight(self) -> np.ndarray:
+        name = "model.embed_tokens.weight" if self.config.tie_word_embeddings else "lm_head.weight"
+        return self.params[name]
+
+    def layer_params(self, layer_index: int) -> dict[str, np.ndarray]:
+        prefix = layer_prefix(layer_index)
+        return {name: self.params[prefix + name] for name in BLOCK_PARAMETERS}
+
+    # ------------------------------------------------------------------ input checks
+    def _check_token_ids(self, token_ids) -> np.ndarray:
+        token_ids = np.asarray(token_ids)
+        if token_ids.ndim != 2:
+            raise InputError(f"token_ids must have shape (B, T), got shape {token_ids.shape}")
+        if token_ids.size and token_ids.dtype.kind not in "iu":
+            raise InputError(f"token_ids must be integers, got dtype {token_ids.dtype}")
+        if token_ids.shape[1] == 0:
+            raise InputError("token_ids must hold at least one token per row, got T = 0")
+        low, high = int(token_ids.min()), int(token_ids.max())
+        if low < 0 or high >= self.config.vocab_size:
+            bad = low if low < 0 else high
+            raise InputError(f"token id {bad} is outside the vocabulary [0, {self.config.vocab_size})")
+        return token_ids.astype(np.int64, copy=False)
+
+    @staticmethod
+    def _check_mask(mask, shape, name: str) -> np.ndarray | None:
+        if mask is None:
+            return None
+        mask = np.asarray(mask)
+        if mask.shape != tuple(shape):
+            raise InputError(f"{name} must have shape {tuple(shape)} like token_ids, got {mask.shape}")
+        if mask.dtype != bool and mask.dtype.kind not in "iu":
+            raise InputError(f"{name} must be bool or 0/1 integers, got dtype {mask.dtype}")
+        return mask.astype(bool)
+
+    # ------------------------------------------------------------------ forward and backward
+    def forward(self, token_ids, attention_mask=None, position_ids=None, kv_cache=None, last_only=False):
+        """Logits and the cache the backward needs.
+
+        token_ids (B, T) ints; attention_mask (B, T) marks real tokens (False = padding; a
+        left-padded row then gets exactly the logits it would get alone); position_ids (B, T)
+        default to the count of real tokens before each one; kv_cache: an object holding the
+        keys/values of earlier tokens (see ``minireason.generation.kv_cache.KVCache``), which
+        the new ones are appended to.  last_only: compute logits for the last position only.
+        Returns (logits (B, T, V) or (B, 1, V), cache).
+        """
+        config, ops = self.config, self.ops
+        token_ids = self._check_token_ids(token_ids)
+        B, T = token_ids.shape
+        attention_mask = self._check_mask(attention_mask, (B, T), "attention_mask")
+        if kv_cache is not None:
+            positions_default, key_mask = kv_cache.begin(attention_mask if attention_mask is not None
+                                                         else np.ones((B, T), dtype=bool))
+        else:
+            key_mask = attention_mask  # (B, S) with S = T
+            if attention_mask is None:
+                positions_default = np.broadcast_to(np.arange(T), (B, T))
+            else:
+                positions_default = np.maximum(np.cumsum(attention_mask, axis=1) - 1, 0)
+        if position_ids is None:
+            position_ids = positions_default
+        else:
+            position_ids = np.asarray(position_ids)
+            if position_ids.shape != (B, T):
+                raise InputError(f"position_ids must have shape {(B, T)}, got {position_ids.shape}")
+        cos, sin = rope_tables(position_ids, config.head_dim, config.rope_theta, self.dtype)  # (B, T, Dh)
+
+        x, embedding_cache = embedding_forward(token_ids, self.params["model.embed_tokens.weight"])  # (B, T, D)
+        block_caches = []
+        for layer_index in range(config.num_hidden_layers):
+            x, block_cache = block_forward(
+                x, self.layer_params(layer_index), config, cos, sin, key_mask, kv_cache, layer_index, ops
+            )
+            block_caches.append(block_cache)
+        if kv_cache is not None:
+            kv_cache.commit(T)
+        if last_only:
+            x = x[:, -1:]
+        x, final_norm_cache = ops.rmsnorm_forward(x, self.params["model.norm.weight"], config.rms_norm_eps)
+        logits, head_cache = linear_forward(x, self.head_weight())  # (B, T, V)
+        cache = (embedding_cache, block_caches, final_norm_cache, head_cache, last_only)
+        return logits, cache
+
+    def backward(self, dlogits: np.ndarray, cache) -> dict[str, np.ndarray]:
+        """Gradients of every parameter, given dL/dlogits. The mirror image of ``forward``."""
+        embedding_cache, block_caches, final_norm_cache, head_cache, last_only = cache
+        if last_only:
+            raise InputError("backward needs the logits of every position; call forward with last_only=False")
+        ops = self.ops
+        grads: dict[str, np.ndarray] = {}
+        dx, dhead = linear_backward(dlogits, head_cache)
+        dx, grads["model.norm.weight"] = ops.rmsnorm_backward(dx, final_norm_cache)
+        for layer_index in reversed(range(self.config.num_hidden_layers)):
+            dx, layer_grads = block_backward(dx, block_caches[layer_index], ops)
+            prefix = layer_prefix(layer_index)
+            for name, value in layer_grads.items():
+                grads[prefix + name] = value
+        dembedding = embedding_backward(dx, embedding_cache)
+        if self.config.tie_word_embeddings:
+            grads["model.embed_tokens.weight"] = dembedding + dhead
+        else:
+            grads["model.embed_tokens.weight"] = dembedding
+            grads["lm_head.weight"] = dhead
+        return {name: grads[name] for name in self.params}
+
+    # ------------------------------------------------------------------ conveniences
+    def logits(self, token_ids, attention_mask=None, position_ids=None) -> np.ndarray:
+        """(B, T, V) logits of a full forward, without keeping anything for a backward."""
+        logits, _ = self.forward(token_ids, attention_mask, position_ids)
+        return logits
+
+    def loss_and_grads(self, token_ids, targets, loss_mask=None, attention_mask=None):
+        """Mean token cross-entropy over positions where loss_mask is true, and its gradients.
+
+        token_ids, targets (B, T) ints (targets[b, t] is the token that should follow
+        token_ids[b, :t+1]); loss_mask (B, T) bool or None for every position.
+        Returns (loss: float, grads: dict with exactly the parameter keys).
+        """
+        token_ids = self._check_token_ids(token_ids)
+        targets = np.asarray(targets)
+        if targets.shape != token_ids.shape:
+            raise InputError(f"targets must have shape {token_ids.shape} like token_ids, got {targets.shape}")
+        if targets.dtype.kind not in "iu":
+            raise InputError(f"targets must be integers, got dtype {targets.dtype}")
+        loss_mask = self._check_mask(loss_mask, token_ids.shape, "loss_mask")
+        counted = targets if loss_mask is None else targets[loss_mask]
+        if counted.size and (counted.min() < 0 or counted.max() >= self.config.vocab_size):
+            raise InputError(f"targets must lie in [0, {self.config.vocab_size}) where loss_mask is true")
+        logits, cache = self.forward(token_ids, attention_mask)
+        loss, loss_cache = cross_entropy_forward(logits, targets, loss_mask)
+        dlogits = cross_entropy_backward(1.0, loss_cache)
+        return loss, self.backward(dlogits, cache)

@@ -1,0 +1,26 @@
+"""Token embedding: a table lookup, and its backward, a scatter-add."""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def embedding_forward(token_ids: np.ndarray, weight: np.ndarray):
+    """out[b, t] = weight[token_ids[b, t]].  token_ids (B, T) ints, weight (V, D) -> out (B, T, D)."""
+    out = weight[token_ids]  # (B, T, D)
+    cache = (token_ids, weight.shape)
+    return out, cache
+
+
+def embedding_backward(dout: np.ndarray, cache) -> np.ndarray:
+    """Gradient of the lookup with respect to the table.
+
+    Forward: out[b, t] = weight[token_ids[b, t]].  Cache: (token_ids, weight shape).
+    Every row of the table receives the sum of the upstream gradients of the positions that
+    looked it up (a token used twice gets two contributions). Returns dweight (V, D).
+    """
+    token_ids, weight_shape = cache
+    vocab_size, hidden_size = weight_shape
+    dweight = np.zeros(weight_shape, dtype=dout.dtype)  # (V, D)
+    np.add.at(dweight, token_ids.reshape(-1), dout.reshape(-1, hidden_size))
+    return dweight
