@@ -1,0 +1,37 @@
+"""``minireason smoke``: build a tiny random model, run one forward/backward, print loss and gradient norm."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument("--preset", default="test-small", help="model preset (see minireason.config.PRESETS)")
+    parser.add_argument("--batch-size", type=int, default=4)
+    parser.add_argument("--seq-len", type=int, default=64)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--dtype", default="float32", choices=["float32", "float64"])
+
+
+def run(args) -> int:
+    from minireason.config import PRESETS
+    from minireason.errors import ConfigError
+    from minireason.model import Qwen3Model
+    from minireason.optim import global_grad_norm
+
+    if args.preset not in PRESETS:
+        raise ConfigError(f"unknown preset {args.preset!r}; choose from {', '.join(PRESETS)}")
+    config = PRESETS[args.preset]
+    model = Qwen3Model.from_config(config, seed=args.seed, dtype=args.dtype)
+    rng = np.random.default_rng(args.seed)
+    ids = rng.integers(0, config.vocab_size, (args.batch_size, args.seq_len + 1))
+    start = time.perf_counter()
+    loss, grads = model.loss_and_grads(ids[:, :-1], ids[:, 1:])
+    seconds = time.perf_counter() - start
+    print(f"model: {args.preset}, {model.num_parameters():,} parameters, {args.dtype}")
+    print(f"loss: {loss:.4f} (uniform guess: ln V = {np.log(config.vocab_size):.4f})")
+    print(f"gradient norm: {global_grad_norm(grads):.4f} over {len(grads)} tensors")
+    print(f"forward+backward: {seconds * 1000:.1f} ms for {args.batch_size}x{args.seq_len} tokens")
+    return 0

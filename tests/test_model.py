@@ -1,0 +1,253 @@
+"""Whole-model gradients and the invariants of a causal, batched, padded decoder."""
+
+import numpy as np
+import pytest
+from gradcheck import assert_gradients_close, numerical_gradient, random_upstream
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from minireason import ConfigError, InputError, ModelConfig, Qwen3Model
+from minireason.config import PRESETS
+from minireason.model import parameter_shapes
+from minireason.nn.attention import attention_forward
+from minireason.nn.rope import rope_forward, rope_tables
+
+
+def tiny_config(tied=True, heads=(4, 2), layers=2, vocab=13):
+    H, Hkv = heads
+    return ModelConfig(vocab_size=vocab, hidden_size=8, intermediate_size=12, num_hidden_layers=layers,
+                       num_attention_heads=H, num_key_value_heads=Hkv, head_dim=4, rope_theta=100.0,
+                       tie_word_embeddings=tied)
+
+
+def perturbed_model(config, seed):
+    """A float64 model with weights large enough that every path matters (not just the residual)."""
+    model = Qwen3Model.from_config(config, seed=seed, dtype="float64")
+    rng = np.random.default_rng(seed + 1)
+    for name, value in model.params.items():
+        value += (0.2 if value.ndim == 1 else 0.3) * rng.standard_normal(value.shape)
+    return model
+
+
+@settings(max_examples=6)
+@given(st.integers(0, 10_000), st.booleans(), st.sampled_from([(4, 2), (2, 2), (4, 1)]))
+def test_whole_model_gradients(seed, tied, heads):
+    config = tiny_config(tied, heads)
+    model = perturbed_model(config, seed)
+    rng = np.random.default_rng(seed)
+    ids = rng.integers(0, config.vocab_size, (2, 5))
+    upstream = random_upstream(rng, (2, 5, config.vocab_size))
+    logits, cache = model.forward(ids)
+    grads = model.backward(upstream, cache)
+    assert set(grads) == set(model.params)
+    loss = lambda: float(np.sum(model.logits(ids) * upstream))  # noqa: E731
+    for name in sorted(model.params):
+        # check a sample of entries of the big matrices, every entry of the small ones
+        assert_gradients_close(grads[name], numerical_gradient(loss, model.params[name]), name, rtol=1e-5, atol=1e-6)
+
+
+def test_loss_and_grads_with_mask_matches_finite_differences():
+    config = tiny_config(tied=False)
+    model = perturbed_model(config, 3)
+    rng = np.random.default_rng(0)
+    ids, targets = rng.integers(0, 13, (2, 6)), rng.integers(0, 13, (2, 6))
+    mask = rng.random((2, 6)) < 0.5
+    mask[0, 0] = True
+    loss, grads = model.loss_and_grads(ids, targets, mask)
+    for name in ["model.embed_tokens.weight", "lm_head.weight", "model.layers.1.self_attn.k_norm.weight"]:
+        numeric = numerical_gradient(lambda: model.loss_and_grads(ids, targets, mask)[0], model.params[name])
+        assert_gradients_close(grads[name], numeric, name)
+
+
+@pytest.fixture(scope="module")
+def model64():
+    return perturbed_model(tiny_config(heads=(4, 2), layers=2), 7)
+
+
+def test_causality(model64):
+    rng = np.random.default_rng(1)
+    ids = rng.integers(0, 13, (1, 8))
+    changed = ids.copy()
+    changed[0, 5:] = (changed[0, 5:] + 1) % 13
+    a, b = model64.logits(ids), model64.logits(changed)
+    np.testing.assert_allclose(a[:, :5], b[:, :5], rtol=0, atol=1e-12)
+    assert not np.allclose(a[:, 5:], b[:, 5:])
+
+
+def test_rows_are_independent(model64):
+    rng = np.random.default_rng(2)
+    ids = rng.integers(0, 13, (3, 6))
+    alone = model64.logits(ids[1:2])
+    other = ids.copy()
+    other[0] = (other[0] + 3) % 13
+    other[2] = (other[2] + 5) % 13
+    np.testing.assert_allclose(model64.logits(other)[1:2], alone, rtol=0, atol=1e-12)
+
+
+def test_left_padded_batch_equals_rows_alone(model64):
+    rng = np.random.default_rng(3)
+    lengths = [6, 3, 1]
+    rows = [rng.integers(0, 13, n) for n in lengths]
+    T = max(lengths)
+    ids = np.zeros((3, T), dtype=np.int64)
+    mask = np.zeros((3, T), dtype=bool)
+    for i, row in enumerate(rows):
+        ids[i, T - len(row):] = row
+        mask[i, T - len(row):] = True
+    batched = model64.logits(ids, attention_mask=mask)
+    for i, row in enumerate(rows):
+        np.testing.assert_allclose(batched[i, T - len(row):], model64.logits(row[None])[0], rtol=1e-10, atol=1e-10)
+
+
+def test_gqa_with_kv_heads_equal_to_heads_is_multi_head_attention():
+    rng = np.random.default_rng(4)
+    B, H, T, Dh = 2, 4, 5, 3
+    q, k, v = (rng.standard_normal((B, H, T, Dh)) for _ in range(3))
+    out, _ = attention_forward(q, k, v, None, Dh**-0.5)
+    scores = np.einsum("bhtd,bhsd->bhts", q, k) * Dh**-0.5
+    scores = np.where(np.tril(np.ones((T, T), dtype=bool)), scores, -np.inf)
+    probs = np.exp(scores - scores.max(-1, keepdims=True))
+    probs /= probs.sum(-1, keepdims=True)
+    np.testing.assert_allclose(out, probs @ v, rtol=1e-12, atol=1e-12)
+
+
+def test_gqa_shares_kv_heads_between_query_groups():
+    """With Hkv = 1, every query head attends with the same keys: equal queries give equal outputs."""
+    rng = np.random.default_rng(5)
+    q = np.repeat(rng.standard_normal((1, 1, 4, 3)), 4, axis=1)
+    k, v = rng.standard_normal((1, 1, 4, 3)), rng.standard_normal((1, 1, 4, 3))
+    out, _ = attention_forward(q, k, v, None, 0.5)
+    for head in range(1, 4):
+        np.testing.assert_array_equal(out[:, head], out[:, 0])
+
+
+def test_rope_scores_depend_only_on_relative_position():
+    rng = np.random.default_rng(6)
+    q, k = rng.standard_normal((1, 1, 1, 8)), rng.standard_normal((1, 1, 1, 8))
+
+    def score(query_position, key_position):
+        cos_q, sin_q = rope_tables(np.array([[query_position]]), 8, 10000.0, np.float64)
+        cos_k, sin_k = rope_tables(np.array([[key_position]]), 8, 10000.0, np.float64)
+        return float(np.sum(rope_forward(q, cos_q, sin_q)[0] * rope_forward(k, cos_k, sin_k)[0]))
+
+    assert score(7, 3) == pytest.approx(score(104, 100), rel=1e-9)
+    assert score(7, 3) != pytest.approx(score(8, 3), rel=1e-3)
+
+
+def test_rope_matches_the_rotate_half_definition():
+    """Pair i = (x[i], x[i + Dh/2]) rotated by position * theta^(-2i/Dh)."""
+    x = np.arange(1.0, 9.0).reshape(1, 1, 1, 8)
+    position, theta = 3, 10000.0
+    cos, sin = rope_tables(np.array([[position]]), 8, theta, np.float64)
+    out, _ = rope_forward(x, cos, sin)
+    for i in range(4):
+        angle = position * theta ** (-2 * i / 8)
+        a, b = x[0, 0, 0, i], x[0, 0, 0, i + 4]
+        assert out[0, 0, 0, i] == pytest.approx(a * np.cos(angle) - b * np.sin(angle), rel=1e-12)
+        assert out[0, 0, 0, i + 4] == pytest.approx(b * np.cos(angle) + a * np.sin(angle), rel=1e-12)
+
+
+def test_float32_and_float64_agree():
+    config = PRESETS["test-tiny"]
+    model32 = Qwen3Model.from_config(config, seed=0, dtype="float32")
+    model64 = model32.astype("float64")
+    ids = np.random.default_rng(0).integers(0, config.vocab_size, (2, 16))
+    logits32, logits64 = model32.logits(ids), model64.logits(ids)
+    assert logits32.dtype == np.float32 and logits64.dtype == np.float64
+    np.testing.assert_allclose(logits32, logits64, rtol=1e-4, atol=1e-5)
+    loss32, grads32 = model32.loss_and_grads(ids[:, :-1], ids[:, 1:])
+    loss64, grads64 = model64.loss_and_grads(ids[:, :-1], ids[:, 1:])
+    assert loss32 == pytest.approx(loss64, rel=1e-5)
+    for name in grads64:
+        assert grads32[name].dtype == np.float32
+        np.testing.assert_allclose(grads32[name], grads64[name], rtol=1e-3, atol=1e-6)
+
+
+def test_parameter_names_are_the_hugging_face_names():
+    shapes = parameter_shapes(tiny_config(tied=False))
+    assert shapes["model.embed_tokens.weight"] == (13, 8)
+    assert shapes["model.layers.1.self_attn.q_proj.weight"] == (16, 8)
+    assert shapes["model.layers.1.self_attn.k_proj.weight"] == (8, 8)
+    assert shapes["model.layers.0.mlp.down_proj.weight"] == (8, 12)
+    assert shapes["lm_head.weight"] == (13, 8)
+    assert "lm_head.weight" not in parameter_shapes(tiny_config(tied=True))
+    assert len(shapes) == 1 + 2 * 11 + 1 + 1
+
+
+def test_random_init_follows_the_recipe():
+    model = Qwen3Model.from_config(PRESETS["test-small"], seed=1)
+    embedding = model.params["model.embed_tokens.weight"]
+    assert abs(embedding.std() - 0.02) < 0.001 and abs(embedding.mean()) < 0.001
+    assert np.all(model.params["model.layers.0.input_layernorm.weight"] == 1)
+    assert model.num_parameters() == PRESETS["test-small"].num_parameters()
+    same = Qwen3Model.from_config(PRESETS["test-small"], seed=1)
+    assert all(np.array_equal(same.params[n], model.params[n]) for n in model.params)
+
+
+@pytest.mark.parametrize(
+    "ids, message",
+    [
+        (np.zeros((2, 3), dtype=np.float32), "integers"),
+        (np.zeros(3, dtype=np.int64), "shape"),
+        (np.array([[0, 64]]), "outside the vocabulary"),
+        (np.array([[-1, 2]]), "outside the vocabulary"),
+        (np.zeros((1, 0), dtype=np.int64), "at least one token"),
+    ],
+)
+def test_bad_token_ids_raise_a_named_error(ids, message):
+    model = Qwen3Model.from_config(PRESETS["test-tiny"])
+    with pytest.raises(InputError, match=message):
+        model.logits(ids)
+
+
+def test_bad_masks_and_targets_raise():
+    model = Qwen3Model.from_config(PRESETS["test-tiny"])
+    ids = np.zeros((2, 3), dtype=np.int64)
+    with pytest.raises(InputError, match="attention_mask"):
+        model.logits(ids, attention_mask=np.ones((2, 4), dtype=bool))
+    with pytest.raises(InputError, match="targets"):
+        model.loss_and_grads(ids, np.zeros((2, 2), dtype=np.int64))
+    with pytest.raises(InputError, match="targets"):
+        model.loss_and_grads(ids, np.full((2, 3), 99))
+
+
+@pytest.mark.parametrize(
+    "change, field",
+    [
+        (dict(num_key_value_heads=3), "num_key_value_heads"),
+        (dict(head_dim=7), "head_dim"),
+        (dict(vocab_size=0), "vocab_size"),
+        (dict(hidden_size=32.0), "hidden_size"),
+        (dict(rms_norm_eps=-1.0), "rms_norm_eps"),
+    ],
+)
+def test_inconsistent_configs_name_the_field(change, field):
+    with pytest.raises(ConfigError, match=field):
+        PRESETS["test-tiny"].replace(**change)
+
+
+def test_config_round_trips_through_hugging_face_json():
+    config = PRESETS["qwen3-0.6b"]
+    hf = config.to_hf()
+    assert hf["architectures"] == ["Qwen3ForCausalLM"] and hf["model_type"] == "qwen3"
+    assert ModelConfig.from_hf(hf) == config
+    assert ModelConfig.from_hf({**hf, "some_future_field": 1}) == config
+    with pytest.raises(ConfigError, match="hidden_size"):
+        ModelConfig.from_hf({k: v for k, v in hf.items() if k != "hidden_size"})
+
+
+def test_published_presets():
+    assert PRESETS["qwen3-0.6b"].num_parameters() == pytest.approx(596e6, rel=0.01)  # 0.6B incl. tied embedding
+    assert PRESETS["qwen3-8b"].tie_word_embeddings is False
+    assert PRESETS["qwen3-4b"].num_attention_heads == 32 and PRESETS["qwen3-4b"].num_key_value_heads == 8
+
+
+def test_params_are_checked_on_construction():
+    config = PRESETS["test-tiny"]
+    params = Qwen3Model.from_config(config).params
+    with pytest.raises(ConfigError, match="missing"):
+        Qwen3Model(config, {k: v for k, v in params.items() if k != "model.norm.weight"})
+    with pytest.raises(ConfigError, match="shape"):
+        Qwen3Model(config, {**params, "model.norm.weight": np.ones(5, dtype=np.float32)})
+    with pytest.raises(ConfigError, match="unexpected"):
+        Qwen3Model(config, {**params, "lm_head.weight": params["model.embed_tokens.weight"]})
