@@ -24,7 +24,7 @@ def perturbed_model(config, seed):
     """A float64 model with weights large enough that every path matters (not just the residual)."""
     model = Qwen3Model.from_config(config, seed=seed, dtype="float64")
     rng = np.random.default_rng(seed + 1)
-    for name, value in model.params.items():
+    for value in model.params.values():
         value += (0.2 if value.ndim == 1 else 0.3) * rng.standard_normal(value.shape)
     return model
 

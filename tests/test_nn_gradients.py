@@ -6,13 +6,22 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from minireason.config import ModelConfig
-from minireason.nn.attention import ATTENTION_PARAMETERS, attention_backward, attention_forward
-from minireason.nn.attention import self_attention_backward, self_attention_forward
+from minireason.nn.attention import (
+    ATTENTION_PARAMETERS,
+    attention_backward,
+    attention_forward,
+    self_attention_backward,
+    self_attention_forward,
+)
 from minireason.nn.block import BLOCK_PARAMETERS, block_backward, block_forward
 from minireason.nn.embedding import embedding_backward, embedding_forward
 from minireason.nn.linear import linear_backward, linear_forward
-from minireason.nn.loss import cross_entropy_backward, cross_entropy_forward, log_softmax_backward
-from minireason.nn.loss import log_softmax_forward
+from minireason.nn.loss import (
+    cross_entropy_backward,
+    cross_entropy_forward,
+    log_softmax_backward,
+    log_softmax_forward,
+)
 from minireason.nn.rmsnorm import rmsnorm_backward, rmsnorm_forward
 from minireason.nn.rope import rope_backward, rope_forward, rope_tables
 from minireason.nn.swiglu import mlp_backward, mlp_forward, swiglu_backward, swiglu_forward

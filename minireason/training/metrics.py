@@ -1,0 +1,86 @@
+"""Metrics files: one JSON object per line (JSONL) and a CSV view of the same rows, flushed as written."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+from pathlib import Path
+
+
+class MetricsWriter:
+    """Appends rows of metrics to ``DIR/metrics.jsonl`` (the record) and ``DIR/metrics.csv`` (a view).
+
+    On resume, rows after ``resume_step`` (the checkpointed step) are dropped first, so a run restarted from a
+    checkpoint does not record the same step twice.
+    """
+
+    def __init__(self, directory: str | os.PathLike, resume_step: int | None = None):
+        self.directory = Path(directory)
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self.jsonl_path = self.directory / "metrics.jsonl"
+        self.csv_path = self.directory / "metrics.csv"
+        self.rows = read_metrics(self.jsonl_path) if self.jsonl_path.exists() else []
+        if resume_step is not None:
+            self.rows = [row for row in self.rows if row.get("step", -1) <= resume_step]
+        else:
+            self.rows = []
+        self._rewrite()
+
+    def _rewrite(self) -> None:
+        with open(self.jsonl_path, "w", encoding="utf-8") as handle:
+            for row in self.rows:
+                handle.write(json.dumps(row) + "\n")
+        self._write_csv()
+
+    def _write_csv(self) -> None:
+        columns = sorted({key for row in self.rows for key in row}, key=lambda k: (k != "step", k))
+        with open(self.csv_path, "w", encoding="utf-8", newline="") as handle:
+            writer = csv.DictWriter(handle, fieldnames=columns)
+            writer.writeheader()
+            writer.writerows(self.rows)
+
+    def log(self, **values) -> None:
+        row = {key: (float(value) if isinstance(value, float) else value) for key, value in values.items()}
+        self.rows.append(row)
+        with open(self.jsonl_path, "a", encoding="utf-8") as handle:
+            handle.write(json.dumps(row) + "\n")
+            handle.flush()
+        self._write_csv()
+
+
+def read_metrics(path: str | os.PathLike) -> list[dict]:
+    """Rows of a metrics.jsonl file; a torn last line (from an interrupt) is ignored."""
+    rows = []
+    with open(path, encoding="utf-8") as handle:
+        for line in handle:
+            try:
+                rows.append(json.loads(line))
+            except json.JSONDecodeError:
+                break
+    return rows
+
+
+def plot_metrics(path: str | os.PathLike, out_png: str | os.PathLike, keys: list[str] | None = None) -> Path:
+    """Plot every numeric metric against step into one PNG (needs matplotlib: the ``plot`` extra)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = read_metrics(path)
+    keys = keys or sorted({k for row in rows for k, v in row.items() if k != "step" and isinstance(v, (int, float))})
+    figure, axes = plt.subplots(len(keys), 1, figsize=(7, 2.2 * max(len(keys), 1)), squeeze=False)
+    for axis, key in zip(axes[:, 0], keys):
+        points = [(row["step"], row[key]) for row in rows if key in row and isinstance(row[key], (int, float))
+                  and math.isfinite(row[key])]
+        if points:
+            axis.plot(*zip(*points))
+        axis.set_ylabel(key)
+        axis.grid(alpha=0.3)
+    axes[-1, 0].set_xlabel("step")
+    figure.tight_layout()
+    figure.savefig(out_png, dpi=100)
+    plt.close(figure)
+    return Path(out_png)

@@ -1,0 +1,82 @@
+import json
+
+import numpy as np
+import pytest
+
+from minireason import Qwen3Model
+from minireason.config import PRESETS
+from minireason.training.checkpoint import load_checkpoint
+from minireason.training.loop import TrainConfig, TrainingDiverged, train
+from minireason.training.metrics import plot_metrics, read_metrics
+from minireason.training.sequences import pack_completions
+
+
+def test_pack_completions_masks_only_completion_targets():
+    inputs, targets, loss_mask, attention = pack_completions([[1, 2, 3], [4]], [[5, 6], [7, 8, 9]], pad_id=0)
+    # row 0: sequence 1 2 3 5 6 -> inputs 1 2 3 5, targets 2 3 5 6; completion targets are 5, 6
+    assert inputs[0].tolist() == [1, 2, 3, 5] and targets[0].tolist() == [2, 3, 5, 6]
+    assert loss_mask[0].tolist() == [False, False, True, True]
+    # row 1: sequence 4 7 8 9 -> targets 7 8 9 (all completion)
+    assert targets[1].tolist() == [7, 8, 9, 0] and loss_mask[1].tolist() == [True, True, True, False]
+    assert attention[1].tolist() == [True, True, True, False]
+
+
+def _step_fn(sequence_count=4):
+    def step_fn(model, rng, step):
+        ids = rng.integers(0, 16, (sequence_count, 9))  # a learnable pattern: the next id is id + 1
+        ids = (ids[:, :1] + np.arange(9)) % 16
+        loss, grads = model.loss_and_grads(ids[:, :-1], ids[:, 1:])
+        return loss, grads, {}
+    return step_fn
+
+
+def test_resumed_run_equals_uninterrupted_run(tmp_path):
+    config = TrainConfig(steps=6, learning_rate=1e-2, warmup_steps=2, log_every=1, checkpoint_every=3, seed=1)
+    straight = Qwen3Model.from_config(PRESETS["test-tiny"], seed=0)
+    train(straight, _step_fn(), config, tmp_path / "a", progress=False)
+
+    interrupted = Qwen3Model.from_config(PRESETS["test-tiny"], seed=0)
+    original_step_fn = _step_fn()
+    calls = {"n": 0}
+
+    def stop_after_three(model, rng, step):
+        if calls["n"] == 3:
+            raise KeyboardInterrupt
+        calls["n"] += 1
+        return original_step_fn(model, rng, step)
+
+    with pytest.raises(KeyboardInterrupt):
+        train(interrupted, stop_after_three, config, tmp_path / "c", progress=False)
+    resumed = Qwen3Model.from_config(PRESETS["test-tiny"], seed=5)  # different weights: all must come from disk
+    summary = train(resumed, _step_fn(), config, tmp_path / "c", progress=False)
+    assert summary["resumed_from"] == 3
+    for name in straight.params:
+        np.testing.assert_array_equal(resumed.params[name], straight.params[name])
+    steps = [row["step"] for row in read_metrics(tmp_path / "c" / "metrics.jsonl")]
+    assert steps == [1, 2, 3, 4, 5, 6]
+
+
+def test_checkpoint_files_and_plot(tmp_path):
+    model = Qwen3Model.from_config(PRESETS["test-tiny"], seed=0)
+    train(model, _step_fn(), TrainConfig(steps=4, log_every=2, checkpoint_every=2), tmp_path, progress=False)
+    params, optimizer_state, state = load_checkpoint(tmp_path)
+    assert state["step"] == 4 and int(optimizer_state["step"][0]) == 4
+    assert set(params) == set(model.params)
+    csv_lines = (tmp_path / "metrics.csv").read_text().splitlines()
+    assert csv_lines[0].split(",")[0] == "step" and len(csv_lines) == 3
+    assert json.loads((tmp_path / "metrics.jsonl").read_text().splitlines()[-1])["step"] == 4
+    png = plot_metrics(tmp_path / "metrics.jsonl", tmp_path / "metrics.png")
+    assert png.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_nan_guard_skips_then_stops(tmp_path):
+    model = Qwen3Model.from_config(PRESETS["test-tiny"], seed=0)
+    before = {k: v.copy() for k, v in model.params.items()}
+
+    def nan_step(model, rng, step):
+        grads = {name: np.full_like(value, np.nan) for name, value in model.params.items()}
+        return float("nan"), grads, {}
+
+    with pytest.raises(TrainingDiverged, match="not finite"):
+        train(model, nan_step, TrainConfig(steps=10, max_bad_steps=3), tmp_path, progress=False)
+    assert all(np.array_equal(before[k], model.params[k]) for k in before)
