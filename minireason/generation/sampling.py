@@ -1,0 +1,181 @@
+"""Choosing the next token from the logits: greedy, temperature, top-k, top-p, min-p.
+
+One step for a whole batch, with no Python loop over rows:
+
+    logits (B, V) ──÷ temperature──▶ scaled ──top-k──▶ ──top-p──▶ ──min-p──▶ filtered ──draw──▶ token (B,)
+
+Each filter returns a boolean ``keep`` mask (B, V) and sees only the tokens the previous one kept,
+renormalised (so top-p measures mass within the top-k set). Dropped tokens get probability 0.
+``temperature == 0`` means greedy: the arg-max, which every filter keeps anyway.
+
+Two log-probabilities come back for every chosen token, because RL needs both:
+- ``logprobs``: under the raw model, log softmax(logits) at temperature 1 with no filter; this is
+  the number a training forward recomputes, so the policy ratio pi_new / pi_old starts at 1;
+- ``sampling_logprobs``: under the distribution the token was actually drawn from (temperature and
+  filters applied); 0.0 for greedy, which picks its token with probability 1.
+
+Ties are kept together: top-k keeps every token whose logit equals the k-th largest, and top-p keeps
+every token as likely as the least likely member of its nucleus, so each filter defines a set that
+does not depend on how a sort orders equal values.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from minireason.errors import InputError
+
+
+@dataclass(frozen=True)
+class SamplingSettings:
+    """temperature >= 0 (0 = greedy); top_k >= 0 (0 = off); top_p in (0, 1] (1 = off); min_p in [0, 1] (0 = off)."""
+
+    temperature: float = 0.0
+    top_k: int = 0
+    top_p: float = 1.0
+    min_p: float = 0.0
+
+    def __post_init__(self) -> None:
+        check_sampling_settings(self.temperature, self.top_k, self.top_p, self.min_p)
+
+    @property
+    def greedy(self) -> bool:
+        return self.temperature == 0
+
+
+def _is_real_number(value) -> bool:
+    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
+
+
+def check_sampling_settings(temperature, top_k, top_p, min_p) -> None:
+    """Raise InputError naming the argument and its allowed range if a setting is out of range."""
+    if not _is_real_number(temperature) or not np.isfinite(temperature) or temperature < 0:
+        raise InputError(f"temperature must be a finite number >= 0 (0 means greedy), got {temperature!r}")
+    if isinstance(top_k, bool) or not isinstance(top_k, (int, np.integer)) or top_k < 0:
+        raise InputError(f"top_k must be an int >= 0 (0 means no top-k filter), got {top_k!r}")
+    if not _is_real_number(top_p) or not 0 < top_p <= 1:
+        raise InputError(f"top_p must lie in (0, 1] (1 means no top-p filter), got {top_p!r}")
+    if not _is_real_number(min_p) or not 0 <= min_p <= 1:
+        raise InputError(f"min_p must lie in [0, 1] (0 means no min-p filter), got {min_p!r}")
+
+
+# ----------------------------------------------------------------------------- log-softmax
+
+
+def log_softmax(logits: np.ndarray) -> np.ndarray:
+    """log softmax over the last axis; -inf logits (dropped tokens) stay -inf.  (B, V) -> (B, V)."""
+    largest = np.max(logits, axis=-1, keepdims=True)  # (B, 1), finite: every row keeps >= 1 token
+    shifted = logits - largest
+    return shifted - np.log(np.sum(np.exp(shifted), axis=-1, keepdims=True))
+
+
+def chosen_logprobs(logits: np.ndarray, token_ids: np.ndarray) -> np.ndarray:
+    """log softmax(logits)[b, token_ids[b]] for every row, without building the (B, V) log-softmax."""
+    largest = np.max(logits, axis=-1)  # (B,)
+    log_normaliser = largest + np.log(np.sum(np.exp(logits - largest[:, None]), axis=-1))  # (B,)
+    return logits[np.arange(len(token_ids)), token_ids] - log_normaliser
+
+
+# ----------------------------------------------------------------------------- the filters
+
+
+def top_k_mask(logits: np.ndarray, k: int) -> np.ndarray:
+    """Keep the k largest logits of each row (and any tied with the k-th).  (B, V) -> bool (B, V)."""
+    V = logits.shape[-1]
+    if k <= 0 or k >= V:
+        return logits > -np.inf
+    kth_largest = -np.partition(-logits, k - 1, axis=-1)[:, k - 1 : k]  # (B, 1)
+    return logits >= kth_largest
+
+
+def top_p_mask(logits: np.ndarray, p: float) -> np.ndarray:
+    """Nucleus: the smallest set of most likely tokens whose probability mass reaches p.
+
+    The top token is always kept (so the set is never empty), and so is any token exactly as likely
+    as the least likely member of the set.  (B, V) -> bool (B, V).
+    """
+    if p >= 1.0:
+        return logits > -np.inf
+    log_probs = log_softmax(logits)  # (B, V)
+    descending = -np.sort(-log_probs, axis=-1)  # (B, V), most likely first
+    mass_before = np.cumsum(np.exp(descending), axis=-1) - np.exp(descending)  # (B, V) mass of strictly earlier tokens
+    # the nucleus is every sorted position whose earlier mass is still short of p
+    nucleus_size = np.maximum(np.sum(mass_before < p, axis=-1), 1)  # (B,)
+    threshold = descending[np.arange(len(descending)), nucleus_size - 1][:, None]  # (B, 1) least likely member
+    return (log_probs >= threshold) & (log_probs > -np.inf)
+
+
+def min_p_mask(logits: np.ndarray, min_p: float) -> np.ndarray:
+    """Keep tokens with probability >= min_p * (probability of the most likely token).  (B, V) -> bool (B, V).
+
+    In logits: logit >= max logit + log(min_p); the normaliser cancels, so no softmax is needed.
+    """
+    if min_p <= 0.0:
+        return logits > -np.inf
+    largest = np.max(logits, axis=-1, keepdims=True)  # (B, 1)
+    return logits >= largest + np.log(min_p)
+
+
+def filter_logits(scaled_logits: np.ndarray, top_k: int = 0, top_p: float = 1.0, min_p: float = 0.0) -> np.ndarray:
+    """Apply top-k, then top-p, then min-p; dropped tokens get -inf.  (B, V) -> (B, V).
+
+    Each filter sees the logits the previous one left (-inf for dropped tokens), so top-p's mass is
+    measured on the distribution renormalised over the top-k set.
+    """
+    filtered = scaled_logits
+    if top_k > 0:
+        filtered = np.where(top_k_mask(filtered, top_k), filtered, -np.inf)
+    if top_p < 1.0:
+        filtered = np.where(top_p_mask(filtered, top_p), filtered, -np.inf)
+    if min_p > 0.0:
+        filtered = np.where(min_p_mask(filtered, min_p), filtered, -np.inf)
+    return filtered
+
+
+def sampling_distribution(logits: np.ndarray, settings: SamplingSettings) -> np.ndarray:
+    """The probabilities (B, V) the next token is drawn from (one-hot on the arg-max for greedy)."""
+    logits = np.asarray(logits, dtype=np.float64)
+    if settings.greedy:
+        probs = np.zeros_like(logits)
+        probs[np.arange(len(logits)), np.argmax(logits, axis=-1)] = 1.0
+        return probs
+    filtered = filter_logits(logits / settings.temperature, settings.top_k, settings.top_p, settings.min_p)
+    return np.exp(log_softmax(filtered))
+
+
+# ----------------------------------------------------------------------------- one sampling step
+
+
+@dataclass
+class SampledTokens:
+    token_ids: np.ndarray  # (B,) int64
+    logprobs: np.ndarray  # (B,) float64, under the raw model (temperature 1, no filter)
+    sampling_logprobs: np.ndarray  # (B,) float64, under the distribution actually sampled from
+
+
+def sample_next_tokens(logits: np.ndarray, settings: SamplingSettings, rng: np.random.Generator) -> SampledTokens:
+    """Draw one token per row.  logits (B, V) -> SampledTokens with (B,) arrays.
+
+    Sampling uses inverse-CDF: one uniform number per row (rng.random(B)), whatever V is, so a
+    seed fixes the whole sequence of draws. Greedy draws no random numbers.
+    """
+    logits = np.asarray(logits, dtype=np.float64)  # (B, V); float64 so log-probs are exact to ~1e-15
+    if logits.ndim != 2:
+        raise InputError(f"logits must have shape (B, V), got {logits.shape}")
+    B = logits.shape[0]
+    if settings.greedy:
+        token_ids = np.argmax(logits, axis=-1)  # (B,)
+        return SampledTokens(token_ids, chosen_logprobs(logits, token_ids), np.zeros(B))
+    filtered = filter_logits(logits / settings.temperature, settings.top_k, settings.top_p, settings.min_p)
+    largest = np.max(filtered, axis=-1, keepdims=True)  # (B, 1)
+    weights = np.exp(filtered - largest)  # (B, V), unnormalised; 0 for dropped tokens
+    cumulative = np.cumsum(weights, axis=-1)  # (B, V)
+    totals = cumulative[:, -1]  # (B,)
+    targets = rng.random(B) * totals  # (B,) uniform in [0, total)
+    # first index whose cumulative weight exceeds the target; it always has weight > 0
+    token_ids = np.argmax(cumulative > targets[:, None], axis=-1)  # (B,)
+    rows = np.arange(B)
+    sampling_logprobs = np.log(weights[rows, token_ids]) - np.log(totals)
+    return SampledTokens(token_ids, chosen_logprobs(logits, token_ids), sampling_logprobs)

@@ -1,0 +1,258 @@
+"""Sampling filters against simple sort-based definitions, the sampled distribution (chi-square),
+log-probabilities, seeds and bad settings."""
+
+import math
+
+import numpy as np
+import pytest
+from hypothesis import assume, given
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
+
+from minireason.errors import InputError
+from minireason.generation.sampling import (
+    SamplingSettings,
+    filter_logits,
+    min_p_mask,
+    sample_next_tokens,
+    top_k_mask,
+    top_p_mask,
+)
+
+# ----------------------------------------------------------------------------- reference definitions
+# Written row by row with Python sorting, independently of the vectorised code under test.
+
+
+def reference_probs(row):
+    finite = [x for x in row if x != -math.inf]
+    largest = max(finite)
+    weights = [math.exp(x - largest) if x != -math.inf else 0.0 for x in row]
+    total = math.fsum(weights)
+    return [w / total for w in weights]
+
+
+def reference_top_k(row, k):
+    """Indices of the k largest values, plus every index tied with the k-th largest."""
+    if k == 0 or k >= len(row):
+        return set(range(len(row)))
+    kth = sorted(row, reverse=True)[k - 1]
+    return {i for i, x in enumerate(row) if x >= kth}
+
+
+def reference_top_p(row, p):
+    """Most likely first, add tokens until their mass reaches p; then add ties of the last one."""
+    probs = reference_probs(row)
+    order = sorted(range(len(row)), key=lambda i: -probs[i])
+    mass, kept = 0.0, []
+    for i in order:
+        if probs[i] == 0.0 and kept:
+            break
+        kept.append(i)
+        mass += probs[i]
+        if mass >= p:
+            break
+    last = probs[kept[-1]]
+    return set(kept) | {i for i, q in enumerate(probs) if q == last and q > 0}
+
+
+def reference_min_p(row, min_p):
+    probs = reference_probs(row)
+    top = max(probs)
+    return {i for i, q in enumerate(probs) if q >= min_p * top and q > 0}
+
+
+def reference_filter(row, k, p, min_p):
+    """top-k, then top-p on what is left (renormalised), then min-p."""
+    kept = reference_top_k(row, k)
+    row = [x if i in kept else -math.inf for i, x in enumerate(row)]
+    if p < 1:
+        kept = reference_top_p(row, p)
+        row = [x if i in kept else -math.inf for i, x in enumerate(row)]
+    if min_p > 0:
+        kept = reference_min_p(row, min_p)
+        row = [x if i in kept else -math.inf for i, x in enumerate(row)]
+    return {i for i, x in enumerate(row) if x != -math.inf}
+
+
+def as_set(mask_row):
+    return set(np.flatnonzero(mask_row).tolist())
+
+
+# values drawn from a small grid so that ties happen often
+tie_prone_logits = arrays(np.float64, st.tuples(st.integers(1, 4), st.integers(1, 12)),
+                          elements=st.sampled_from([-3.0, -1.0, -0.5, 0.0, 0.25, 1.0, 2.0, 4.0]))
+any_logits = arrays(np.float64, st.tuples(st.integers(1, 4), st.integers(1, 12)),
+                    elements=st.floats(-20, 20, allow_nan=False))
+
+
+# ----------------------------------------------------------------------------- filter sets
+
+
+@given(st.one_of(tie_prone_logits, any_logits), st.integers(0, 14))
+def test_top_k_keeps_the_k_largest_and_their_ties(logits, k):
+    mask = top_k_mask(logits, k)
+    for row, mask_row in zip(logits, mask):
+        assert as_set(mask_row) == reference_top_k(row.tolist(), k)
+        assert len(as_set(mask_row)) >= min(max(k, 1), len(row))
+
+
+def _prefix_masses(row):
+    probs = sorted(reference_probs(row), reverse=True)
+    return [math.fsum(probs[: i + 1]) for i in range(len(probs))]
+
+
+@given(st.one_of(tie_prone_logits, any_logits), st.floats(0.01, 1.0))
+def test_top_p_keeps_the_smallest_nucleus_reaching_p(logits, p):
+    for row in logits.tolist():  # a prefix mass within rounding of p has no well-defined answer
+        assume(all(abs(mass - p) > 1e-9 for mass in _prefix_masses(row)))
+    mask = top_p_mask(logits, p)
+    for row, mask_row in zip(logits.tolist(), mask):
+        kept = as_set(mask_row)
+        assert kept == reference_top_p(row, p)
+        assert len(kept) >= 1
+        probs = reference_probs(row)
+        assert math.fsum(probs[i] for i in kept) >= p - 1e-12 or len(kept) == len(row)
+
+
+def test_top_p_with_tiny_p_keeps_exactly_the_most_likely_token():
+    logits = np.array([[0.0, 3.0, 1.0, 2.0], [5.0, -1.0, 0.0, 4.0]])
+    assert top_p_mask(logits, 1e-6).tolist() == [[False, True, False, False], [True, False, False, False]]
+
+
+def test_top_p_example_by_hand():
+    probs = np.array([[0.5, 0.3, 0.15, 0.05]])
+    logits = np.log(probs)
+    assert as_set(top_p_mask(logits, 0.5)[0]) == {0}
+    assert as_set(top_p_mask(logits, 0.79)[0]) == {0, 1}
+    assert as_set(top_p_mask(logits, 0.81)[0]) == {0, 1, 2}
+
+
+@given(st.one_of(tie_prone_logits, any_logits), st.floats(0.0, 1.0))
+def test_min_p_keeps_tokens_at_least_min_p_times_the_top(logits, min_p):
+    for row in logits.tolist():
+        probs = reference_probs(row)
+        assume(all(abs(q - min_p * max(probs)) > 1e-9 for q in probs))
+    mask = min_p_mask(logits, min_p)
+    for row, mask_row in zip(logits.tolist(), mask):
+        assert as_set(mask_row) == reference_min_p(row, min_p)
+
+
+@given(st.one_of(tie_prone_logits, any_logits), st.integers(0, 6), st.floats(0.05, 1.0), st.floats(0.0, 0.5))
+def test_filters_combine_in_order_top_k_top_p_min_p(logits, k, p, min_p):
+    for row in logits.tolist():
+        kept = reference_top_k(row, k)
+        after_k = [x if i in kept else -math.inf for i, x in enumerate(row)]
+        assume(all(abs(mass - p) > 1e-9 for mass in _prefix_masses(after_k)))
+        after_p = [x if i in reference_top_p(after_k, p) else -math.inf for i, x in enumerate(after_k)]
+        probs = reference_probs(after_p)
+        assume(all(abs(q - min_p * max(probs)) > 1e-9 for q in probs))
+    filtered = filter_logits(logits, k, p, min_p)
+    for row, filtered_row in zip(logits.tolist(), filtered):
+        assert as_set(np.isfinite(filtered_row)) == reference_filter(row, k, p, min_p)
+        kept = np.isfinite(filtered_row)
+        np.testing.assert_array_equal(filtered_row[kept], np.array(row)[kept])  # kept logits unchanged
+
+
+# ----------------------------------------------------------------------------- the sampled distribution
+
+
+def chi_square_critical_value(degrees_of_freedom: int, z: float = 3.719) -> float:
+    """Wilson-Hilferty approximation of the chi-square quantile; z = 3.719 is the normal 1 - 1e-4 quantile."""
+    d = degrees_of_freedom
+    return d * (1 - 2 / (9 * d) + z * math.sqrt(2 / (9 * d))) ** 3
+
+
+def test_chi_square_critical_value_matches_a_table():
+    # table values of the 0.9999 quantile: df 1 -> 15.14, df 5 -> 25.74, df 10 -> 35.56
+    for df, table in ((5, 25.74), (10, 35.56)):
+        assert abs(chi_square_critical_value(df) - table) / table < 0.03
+
+
+def chi_square_statistic(counts, expected_probs, n_draws):
+    support = expected_probs > 0
+    expected = expected_probs[support] * n_draws
+    return float(np.sum((counts[support] - expected) ** 2 / expected)), int(support.sum()) - 1
+
+
+LOGITS = np.array([2.0, 1.5, 1.2, 1.0, 0.3, 0.0, -0.5, -1.0, -2.0, -4.0])
+N_DRAWS = 40_000
+
+
+@pytest.mark.parametrize("temperature, top_k, top_p, min_p", [
+    (1.0, 0, 1.0, 0.0),
+    (0.7, 0, 1.0, 0.0),
+    (1.3, 6, 1.0, 0.0),
+    (1.0, 0, 0.8, 0.0),
+    (1.0, 0, 1.0, 0.2),
+    (0.8, 7, 0.9, 0.1),
+])
+def test_sampled_tokens_follow_the_filtered_distribution(temperature, top_k, top_p, min_p):
+    settings = SamplingSettings(temperature, top_k, top_p, min_p)
+    scaled = (LOGITS / temperature).tolist()
+    kept = reference_filter(scaled, top_k, top_p, min_p)
+    expected = np.array(reference_probs([x if i in kept else -math.inf for i, x in enumerate(scaled)]))
+    logits = np.tile(LOGITS, (N_DRAWS, 1))  # one row per draw: a single vectorised call
+    sampled = sample_next_tokens(logits, settings, np.random.default_rng(1234))
+    counts = np.bincount(sampled.token_ids, minlength=len(LOGITS))
+    assert counts[expected == 0].sum() == 0, "a filtered-out token was sampled"
+    statistic, df = chi_square_statistic(counts, expected, N_DRAWS)
+    if df > 0:
+        assert statistic < chi_square_critical_value(df), (statistic, counts, expected * N_DRAWS)
+        # the test has power: the unfiltered, unscaled distribution is rejected
+        if (temperature, top_k, top_p, min_p) != (1.0, 0, 1.0, 0.0):
+            raw = np.array(reference_probs(LOGITS.tolist()))
+            wrong_statistic, wrong_df = chi_square_statistic(counts, raw, N_DRAWS)
+            assert wrong_statistic > chi_square_critical_value(wrong_df)
+    # the log-probs under the sampling distribution are those of the expected distribution
+    np.testing.assert_allclose(sampled.sampling_logprobs, np.log(expected[sampled.token_ids]), rtol=1e-12)
+
+
+def test_logprobs_under_the_raw_model_ignore_temperature_and_filters():
+    settings = SamplingSettings(temperature=0.5, top_k=3)
+    sampled = sample_next_tokens(np.tile(LOGITS, (200, 1)), settings, np.random.default_rng(0))
+    raw = np.log(reference_probs(LOGITS.tolist()))
+    np.testing.assert_allclose(sampled.logprobs, raw[sampled.token_ids], rtol=1e-12)
+    assert set(sampled.token_ids.tolist()) <= {0, 1, 2}
+
+
+def test_greedy_picks_the_arg_max_with_sampling_logprob_zero():
+    logits = np.array([[0.1, 3.0, -1.0], [2.0, 1.0, 0.0]], dtype=np.float32)
+    sampled = sample_next_tokens(logits, SamplingSettings(0.0, top_k=2, top_p=0.5), np.random.default_rng(0))
+    assert sampled.token_ids.tolist() == [1, 0]
+    assert sampled.sampling_logprobs.tolist() == [0.0, 0.0]
+    expected = [math.log(reference_probs(row)[i]) for row, i in zip(logits.astype(float).tolist(), [1, 0])]
+    np.testing.assert_allclose(sampled.logprobs, expected, rtol=1e-6)
+
+
+def test_same_seed_same_draws_other_seed_other_draws():
+    logits = np.tile(LOGITS, (64, 1))
+    settings = SamplingSettings(1.0)
+    first = sample_next_tokens(logits, settings, np.random.default_rng(7)).token_ids
+    again = sample_next_tokens(logits, settings, np.random.default_rng(7)).token_ids
+    other = sample_next_tokens(logits, settings, np.random.default_rng(8)).token_ids
+    assert first.tolist() == again.tolist()
+    assert first.tolist() != other.tolist()
+
+
+def test_huge_and_tiny_logits_stay_finite():
+    logits = np.array([[1e4, -1e4, 0.0], [-1e4, -1e4 + 1, -1e4 + 2]])
+    sampled = sample_next_tokens(logits, SamplingSettings(1.0, top_p=0.99), np.random.default_rng(0))
+    assert np.all(np.isfinite(sampled.logprobs)) and np.all(np.isfinite(sampled.sampling_logprobs))
+    assert sampled.token_ids[0] == 0
+
+
+@pytest.mark.parametrize("kwargs, name", [
+    ({"temperature": -0.1}, "temperature"),
+    ({"temperature": float("nan")}, "temperature"),
+    ({"top_k": -1}, "top_k"),
+    ({"top_k": 2.5}, "top_k"),
+    ({"top_p": 0.0}, "top_p"),
+    ({"top_p": 1.01}, "top_p"),
+    ({"min_p": -0.01}, "min_p"),
+    ({"min_p": 1.5}, "min_p"),
+])
+def test_bad_settings_name_the_argument(kwargs, name):
+    with pytest.raises(InputError, match=name):
+        SamplingSettings(**kwargs)
+    with pytest.raises(ValueError):
+        SamplingSettings(**kwargs)
