@@ -1,0 +1,144 @@
+"""Task problems as MATH-style records: JSONL files and ``task:NAME`` data names.
+
+A record has the MATH fields every evaluation command reads (``problem``, ``answer``,
+``solution``, ``subject`` = family, ``level`` = difficulty, ``unique_id``) and the task's
+own: ``family``, ``flawed``, ``data`` (what the verifier needs, e.g. countdown's numbers),
+``direct_completion`` and ``trace_completion``.
+
+Wherever a command takes ``--data``, :func:`resolve_data` also accepts a task name::
+
+    task:addition
+    task:countdown?n=200&split=test&seed=0&difficulty=2
+
+(defaults: ``n=100``, ``split=test``, ``seed=0``, the family's default difficulty).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from minireason.errors import DataError, InputError
+from minireason.tasks.base import Problem
+
+TASK_PREFIX = "task:"
+TASK_OPTIONS = {"n": int, "split": str, "seed": int, "difficulty": int}
+TASK_DEFAULTS = {"n": 100, "split": "test", "seed": 0, "difficulty": None}
+
+
+def to_record(problem: Problem) -> dict[str, Any]:
+    """The problem as a MATH-style dict (JSON-ready)."""
+    reasoning = problem.trace_completion.removeprefix("<think>\n")
+    solution = reasoning.replace("\n</think>\n", "\n", 1)
+    return {
+        "problem": problem.text,
+        "answer": problem.answer,
+        "solution": solution,
+        "subject": problem.family,
+        "level": problem.difficulty,
+        "unique_id": problem.unique_id,
+        "family": problem.family,
+        "flawed": problem.flawed,
+        "data": problem.data,
+        "direct_completion": problem.direct_completion,
+        "trace_completion": problem.trace_completion,
+    }
+
+
+def problem_from_record(record: dict[str, Any], where: str = "record") -> Problem:
+    """Rebuild a Problem from :func:`to_record`'s dict; DataError names a missing or bad field."""
+    if not isinstance(record, dict):
+        raise DataError(f"{where}: expected a JSON object, got {type(record).__name__}")
+    fields = {"problem": str, "answer": str, "family": str, "level": int, "unique_id": str, "data": dict}
+    for name, kind in fields.items():
+        if not isinstance(record.get(name), kind):
+            raise DataError(f"{where}: field {name!r} expected {kind.__name__}, got {record.get(name)!r}")
+    return Problem(
+        family=record["family"], text=record["problem"], answer=record["answer"],
+        difficulty=record["level"], unique_id=record["unique_id"],
+        direct_completion=record.get("direct_completion", ""),
+        trace_completion=record.get("trace_completion", ""),
+        flawed=bool(record.get("flawed", False)), data=record["data"],
+    )
+
+
+def verify_record(record: dict[str, Any], answer_text: str | None) -> bool:
+    """The family's own verifier on a record, e.g. countdown's expression check.
+
+    Generic graders compare answers by value; a countdown answer must instead be checked
+    against the given numbers, which only the family's verifier does.
+    """
+    from minireason.tasks import verify
+
+    return verify(problem_from_record(record), answer_text)
+
+
+def write_jsonl(records: list[dict[str, Any]], path: str | os.PathLike) -> Path:
+    """Write one JSON object per line, atomically (temporary file, then ``os.replace``)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as file:
+            for record in records:
+                file.write(json.dumps(record, ensure_ascii=False) + "\n")
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def read_jsonl(path: str | os.PathLike) -> list[dict[str, Any]]:
+    """Read a JSONL file written by :func:`write_jsonl`; DataError names the file and line."""
+    records = []
+    with open(path, encoding="utf-8") as file:
+        for number, line in enumerate(file, start=1):
+            if not line.strip():
+                continue
+            try:
+                records.append(json.loads(line))
+            except json.JSONDecodeError as error:
+                raise DataError(f"{path}, line {number}: not valid JSON ({error.msg})") from None
+    return records
+
+
+def parse_task_name(name: str) -> tuple[str, dict[str, Any]]:
+    """``"task:countdown?n=50&seed=3"`` -> ``("countdown", {"n": 50, "split": "test", ...})``."""
+    if not name.startswith(TASK_PREFIX):
+        raise InputError(f"task name: expected it to start with {TASK_PREFIX!r}, got {name!r}")
+    family, _, query = name[len(TASK_PREFIX):].partition("?")
+    options = dict(TASK_DEFAULTS)
+    for pair in filter(None, query.split("&")):
+        key, equals, value = pair.partition("=")
+        if key not in TASK_OPTIONS or not equals:
+            raise InputError(f"task name {name!r}: expected options {sorted(TASK_OPTIONS)} as key=value, got {pair!r}")
+        try:
+            options[key] = TASK_OPTIONS[key](value)
+        except ValueError:
+            raise InputError(f"task name {name!r}: option {key} expected an integer, got {value!r}") from None
+    return family, options
+
+
+def resolve_data(name: str | os.PathLike) -> list[dict[str, Any]]:
+    """MATH-style records for ``--data``: a ``task:...`` name is generated, a path is read.
+
+    Paths go to ``minireason.evaluation.datasets.load_problems``.
+    """
+    text = os.fspath(name)
+    if text.startswith(TASK_PREFIX):
+        from minireason.tasks import generate_problems
+
+        family, options = parse_task_name(text)
+        problems = generate_problems(family, options["n"], split=options["split"], seed=options["seed"],
+                                     difficulty=options["difficulty"])
+        return [to_record(problem) for problem in problems]
+    try:
+        from minireason.evaluation.datasets import load_problems
+    except ImportError:
+        raise DataError(f"{text}: reading data files needs minireason.evaluation.datasets, "
+                        "which is not available in this installation") from None
+    return load_problems(text)
