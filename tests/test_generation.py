@@ -1,0 +1,300 @@
+"""Generation: KV cache against the full forward, batching, stop conditions, streaming, seeds, bad input."""
+
+import math
+
+import numpy as np
+import pytest
+
+from minireason.config import PRESETS
+from minireason.errors import InputError
+from minireason.generation.generate import generate, stream_generate
+from minireason.generation.incremental_text import TextStreamDecoder
+from minireason.generation.kv_cache import KVCache
+from minireason.model import Qwen3Model
+
+EOS = 256
+PAD = 257
+
+
+class ByteTokenizer:
+    """Stand-in tokenizer: token id = byte value (0..255), then eos and pad. Decodes like byte-level BPE."""
+
+    def __init__(self, eos_token_id=EOS):
+        self.eos_token_id = eos_token_id
+        self.pad_token_id = PAD
+
+    def encode(self, text):
+        return list(text.encode("utf-8"))
+
+    def decode(self, ids):
+        return bytes(i for i in ids if i < 256).decode("utf-8", errors="replace")
+
+
+CONFIG = PRESETS["test-tiny"].replace(vocab_size=260, max_position_embeddings=64)
+
+
+@pytest.fixture(scope="module")
+def model64():
+    return Qwen3Model.from_config(CONFIG, seed=3, dtype="float64")
+
+
+@pytest.fixture(scope="module")
+def model32():
+    return Qwen3Model.from_config(CONFIG, seed=3, dtype="float32")
+
+
+class ScriptedModel:
+    """Wraps a real model (so the cache is exercised) but forces the next token: table[last input token].
+
+    Logits are +SCRIPT_LOGIT on the forced token and -SCRIPT_LOGIT elsewhere, so the log-prob of the
+    forced token is known in closed form.
+    """
+
+    SCRIPT_LOGIT = 10.0
+
+    def __init__(self, model, table):
+        self.model, self.config, self.dtype, self.table = model, model.config, model.dtype, table
+        self.generation_config = {}
+        self.batch_sizes = []
+
+    def forward(self, token_ids, attention_mask=None, position_ids=None, kv_cache=None, last_only=False):
+        self.model.forward(token_ids, attention_mask, position_ids, kv_cache, last_only)
+        token_ids = np.asarray(token_ids)
+        self.batch_sizes.append(token_ids.shape[0])
+        logits = np.full((token_ids.shape[0], 1, self.config.vocab_size), -self.SCRIPT_LOGIT)
+        for b, last in enumerate(token_ids[:, -1]):
+            logits[b, 0, self.table.get(int(last), EOS)] = self.SCRIPT_LOGIT
+        return logits, None
+
+
+def chain_table(data: bytes, end=EOS):
+    """next-token table that spells out ``data`` (distinct bytes) after its first byte, then ``end``."""
+    assert len(set(data)) == len(data)
+    table = {a: b for a, b in zip(data, data[1:])}
+    table[data[-1]] = end
+    return table
+
+
+def forced_logprob(vocab_size):
+    s = ScriptedModel.SCRIPT_LOGIT
+    return s - math.log(math.exp(s) + (vocab_size - 1) * math.exp(-s))
+
+
+# ----------------------------------------------------------------------------- KV cache
+
+
+def test_cached_logits_equal_the_full_forward_with_left_padding(model64):
+    rng = np.random.default_rng(0)
+    rows = [rng.integers(0, 256, size=n).tolist() for n in (5, 2, 8)]
+    continuations = rng.integers(0, 256, size=(3, 6))  # six decode steps
+    B, T = len(rows), max(len(r) for r in rows)
+    token_ids = np.full((B, T), PAD)
+    mask = np.zeros((B, T), dtype=bool)
+    for b, row in enumerate(rows):
+        token_ids[b, T - len(row):], mask[b, T - len(row):] = row, True
+    cache = KVCache(CONFIG, B, T + 6, dtype=np.float64)
+    logits, _ = model64.forward(token_ids, mask, kv_cache=cache, last_only=True)
+    for step in range(7):
+        for b, row in enumerate(rows):
+            alone = model64.logits(np.array([row + continuations[b, :step].tolist()]))[0, -1]  # no cache, no padding
+            np.testing.assert_allclose(logits[b, -1], alone, rtol=1e-10, atol=1e-12)
+        if step < 6:
+            logits, _ = model64.forward(continuations[:, step:step + 1], kv_cache=cache, last_only=True)
+
+
+def test_dropping_rows_from_the_cache_keeps_the_others_exact(model64):
+    rows = [[1, 2, 3], [4, 5, 6, 7], [8]]
+    full = generate(model64, ByteTokenizer(), rows, 6, stop_token_ids=[])
+    cache = KVCache(CONFIG, 3, 4 + 6, dtype=np.float64)
+    token_ids = np.array([[PAD, 1, 2, 3], [4, 5, 6, 7], [PAD, PAD, PAD, 8]])
+    model64.forward(token_ids, token_ids != PAD, kv_cache=cache, last_only=True)
+    model64.forward(np.array([[full[b].token_ids[0]] for b in range(3)]), kv_cache=cache)
+    cache.select_rows([0, 2])
+    logits, _ = model64.forward(np.array([[full[0].token_ids[1]], [full[2].token_ids[1]]]), kv_cache=cache)
+    for i, b in enumerate([0, 2]):
+        alone = model64.logits(np.array([rows[b] + full[b].token_ids[:2]]))[0, -1]
+        np.testing.assert_allclose(logits[i, -1], alone, rtol=1e-10, atol=1e-12)
+
+
+# ----------------------------------------------------------------------------- batching
+
+
+def test_batched_greedy_equals_one_by_one(model64):
+    prompts = [[10, 20, 30], [7], [1, 2, 3, 4, 5, 6, 7, 8, 9], "héllo"]
+    batched = generate(model64, ByteTokenizer(), prompts, 8, stop_token_ids=[])
+    for prompt, result in zip(prompts, batched):
+        (alone,) = generate(model64, ByteTokenizer(), [prompt], 8, stop_token_ids=[])
+        assert result.token_ids == alone.token_ids
+        np.testing.assert_allclose(result.logprobs, alone.logprobs, rtol=1e-9)
+        assert result.finish_reason == "length" and len(result.token_ids) == 8
+
+
+def test_logprobs_are_the_full_forward_log_softmax(model64):
+    (result,) = generate(model64, ByteTokenizer(), [[3, 1, 4, 1, 5]], 6, temperature=1.3, top_k=20, seed=0,
+                         stop_token_ids=[])
+    sequence = [3, 1, 4, 1, 5] + result.token_ids
+    logits = model64.logits(np.array([sequence]))[0]  # (T, V)
+    for i, token in enumerate(result.token_ids):
+        row = logits[4 + i]
+        expected = row[token] - (row.max() + math.log(np.exp(row - row.max()).sum()))
+        assert abs(result.logprobs[i] - expected) < 1e-9
+    assert np.all(result.sampling_logprobs <= 0) and np.all(np.isfinite(result.sampling_logprobs))
+    # top-k keeps at most 20 of 260 tokens, so the sampling distribution is sharper than the raw one
+    assert np.all(result.sampling_logprobs > result.logprobs)
+
+
+def test_float32_model_generates_the_same_greedy_tokens_as_float64(model32, model64):
+    prompts = [[11, 12, 13], [200]]
+    a = generate(model32, ByteTokenizer(), prompts, 5, stop_token_ids=[])
+    b = generate(model64, ByteTokenizer(), prompts, 5, stop_token_ids=[])
+    assert [r.token_ids for r in a] == [r.token_ids for r in b]
+
+
+def test_finished_rows_leave_the_batch(model64):
+    tokenizer = ByteTokenizer()
+    scripted = ScriptedModel(model64, chain_table(b"abcdef") | chain_table(b"xy"))
+    results = generate(scripted, tokenizer, ["a", "x"], 10)
+    assert results[0].token_ids == list(b"bcdef") + [EOS] and results[0].text == "bcdef"
+    assert results[1].token_ids == [ord("y"), EOS] and results[1].text == "y"
+    assert [r.finish_reason for r in results] == ["stop", "stop"]
+    # prefill with 2 rows, one step with 2, then only the unfinished row
+    assert scripted.batch_sizes == [2, 2, 1, 1, 1, 1]
+    np.testing.assert_allclose(results[0].logprobs, forced_logprob(CONFIG.vocab_size), rtol=1e-12)
+    assert results[0].sampling_logprobs.tolist() == [0.0] * 6
+
+
+# ----------------------------------------------------------------------------- stop conditions
+
+
+def test_stop_token_ids_none_means_the_tokenizers_eos(model64):
+    scripted = ScriptedModel(model64, chain_table(b"abcd", end=ord("z")) | {ord("z"): ord("a")})
+    (stopped,) = generate(scripted, ByteTokenizer(eos_token_id=ord("d")), ["a"], 10)
+    assert stopped.token_ids == list(b"bcd") and stopped.text == "bc" and stopped.finish_reason == "stop"
+    (never,) = generate(scripted, ByteTokenizer(eos_token_id=ord("d")), ["a"], 10, stop_token_ids=[])
+    assert never.text == "bcdzabcdza" and never.finish_reason == "length"
+    (other,) = generate(scripted, ByteTokenizer(eos_token_id=ord("d")), ["a"], 10, stop_token_ids=[ord("z")])
+    assert other.text == "bcd" and other.token_ids[-1] == ord("z")
+
+
+def test_stop_strings_cut_the_text_and_end_the_row(model64):
+    scripted = ScriptedModel(model64, chain_table(b"Answer=42. Tk", end=ord("A")))
+    (result,) = generate(scripted, ByteTokenizer(), ["A"], 30, stop_strings=[". T", "zzz"], stop_token_ids=[])
+    assert result.text == "nswer=42"
+    assert result.finish_reason == "stop"
+    assert bytes(result.token_ids) == b"nswer=42. T"  # generation ended with the token completing the stop
+
+
+def test_a_multibyte_stop_string_split_across_tokens(model64):
+    scripted = ScriptedModel(model64, chain_table("xé!".encode()))
+    (result,) = generate(scripted, ByteTokenizer(), ["x"], 10, stop_strings=["é"])
+    assert result.text == "" and result.finish_reason == "stop" and len(result.token_ids) == 2
+
+
+def test_length_limit_is_the_context_window(model64):
+    (result,) = generate(model64, ByteTokenizer(), [[1] * 60], 50, stop_token_ids=[])
+    assert len(result.token_ids) == CONFIG.max_position_embeddings - 60 and result.finish_reason == "length"
+
+
+# ----------------------------------------------------------------------------- streaming
+
+
+def test_stream_decoder_never_splits_a_character():
+    text = "aé😀b€ok"
+    ids = list(text.encode())
+    decoder = TextStreamDecoder(ByteTokenizer())
+    pieces = [decoder.push(i) for i in ids] + [decoder.flush()]
+    assert "".join(pieces) == text
+    assert all("\ufffd" not in piece for piece in pieces)
+    assert pieces[:4] == ["a", "", "é", ""]
+
+
+def test_stream_generate_yields_whole_characters_that_join_to_the_text(model64):
+    scripted = ScriptedModel(model64, chain_table("aé😀b".encode()))
+    stream = stream_generate(scripted, ByteTokenizer(), "a", 20)
+    pieces = list(stream)
+    assert pieces == ["é", "😀", "b"]
+    assert stream.result.text == "é😀b" and stream.result.finish_reason == "stop"
+    (batch,) = generate(scripted, ByteTokenizer(), ["a"], 20)
+    assert batch.token_ids == stream.result.token_ids and batch.text == stream.result.text
+
+
+def test_stream_holds_back_a_possible_stop_string(model64):
+    scripted = ScriptedModel(model64, chain_table(b"(abc[/s]"))
+    pieces = list(stream_generate(scripted, ByteTokenizer(), "(", 30, stop_strings=["[/s]"]))
+    assert "".join(pieces) == "abc"
+    assert all("[" not in piece for piece in pieces)
+
+
+def test_stream_matches_generate_on_a_random_model_with_sampling(model64):
+    kwargs = dict(temperature=1.0, top_p=0.9, seed=5, stop_token_ids=[])
+    stream = stream_generate(model64, ByteTokenizer(), [5, 6, 7], 12, **kwargs)
+    joined = "".join(stream)
+    (batch,) = generate(model64, ByteTokenizer(), [[5, 6, 7]], 12, **kwargs)
+    assert stream.result.token_ids == batch.token_ids
+    assert joined == batch.text == ByteTokenizer().decode(batch.token_ids)
+
+
+def test_with_the_real_bpe_tokenizer(model64):
+    train_bpe = pytest.importorskip("minireason.io.bpe_trainer").train_bpe
+    tokenizer = train_bpe(["héllo wörld 😀 " * 20, "abc déf " * 20], vocab_size=300)
+    model = Qwen3Model.from_config(CONFIG.replace(vocab_size=tokenizer.vocab_size), seed=1,
+                                   dtype="float64")
+    prompt = "héllo wörld"
+    results = generate(model, tokenizer, [prompt, "abc"], 10, temperature=1.0, seed=2, stop_token_ids=[])
+    for result in results:
+        assert result.text == tokenizer.decode(result.token_ids)
+    stream = stream_generate(model, tokenizer, prompt, 10, temperature=1.0, seed=2, stop_token_ids=[])
+    pieces = list(stream)
+    (alone,) = generate(model, tokenizer, [prompt], 10, temperature=1.0, seed=2, stop_token_ids=[])
+    assert "".join(pieces) == alone.text and stream.result.token_ids == alone.token_ids
+    assert results[0].prompt_tokens == tokenizer.encode(prompt)
+
+
+# ----------------------------------------------------------------------------- seeds
+
+
+def test_seeds_reproduce_and_differ(model64):
+    prompts = [[1, 2], [3, 4, 5]]
+    kwargs = dict(temperature=1.0, stop_token_ids=[])
+    first = generate(model64, ByteTokenizer(), prompts, 10, seed=11, **kwargs)
+    again = generate(model64, ByteTokenizer(), prompts, 10, rng=np.random.default_rng(11), **kwargs)
+    other = generate(model64, ByteTokenizer(), prompts, 10, seed=12, **kwargs)
+    assert [r.token_ids for r in first] == [r.token_ids for r in again]
+    assert [r.token_ids for r in first] != [r.token_ids for r in other]
+
+
+# ----------------------------------------------------------------------------- bad input
+
+
+@pytest.mark.parametrize("prompts, kwargs, name", [
+    ([""], {}, "prompts"),
+    ([[]], {}, "prompts"),
+    ([[1] * 64], {}, "prompts"),
+    ([[1, 260]], {}, "prompts"),
+    ([[-1, 2]], {}, "prompts"),
+    ([], {}, "prompts"),
+    ("a string", {}, "prompts"),
+    ([[1]], {"temperature": -1.0}, "temperature"),
+    ([[1]], {"top_p": 0.0}, "top_p"),
+    ([[1]], {"top_p": 1.5}, "top_p"),
+    ([[1]], {"top_k": -2}, "top_k"),
+    ([[1]], {"min_p": 2.0}, "min_p"),
+    ([[1]], {"max_new_tokens": 0}, "max_new_tokens"),
+    ([[1]], {"max_new_tokens": 2.5}, "max_new_tokens"),
+    ([[1]], {"stop_strings": [""]}, "stop_strings"),
+    ([[1]], {"seed": 1, "rng": np.random.default_rng(1)}, "seed"),
+])
+def test_bad_input_raises_naming_the_argument(model64, prompts, kwargs, name):
+    kwargs = {"max_new_tokens": 3} | kwargs
+    with pytest.raises(InputError, match=name) as error:
+        generate(model64, ByteTokenizer(), prompts, **kwargs)
+    assert isinstance(error.value, ValueError)
+    if name == "prompts" and prompts and prompts[0] == [1] * 64:
+        assert "63" in str(error.value)  # the allowed range is named
+
+
+def test_stream_generate_checks_input_before_iterating(model64):
+    with pytest.raises(InputError, match="top_p"):
+        stream_generate(model64, ByteTokenizer(), "hi", 3, top_p=0)
+    with pytest.raises(InputError, match="prompts"):
+        stream_generate(model64, ByteTokenizer(), [], 3)
