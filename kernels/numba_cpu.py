@@ -1,0 +1,22 @@
+"""The Numba CPU backend: the op names ``minireason.backend`` looks up, each bound to the kernel
+that replaced the NumPy reference on a measurement (benchmarks/bench_kernels.py, docs/kernels.md).
+
+Ops not exported here fall back to the reference.  Importing this module fails with ImportError
+when numba is missing; the backend turns that into a ConfigError naming the ``fast`` extra.
+"""
+
+from __future__ import annotations
+
+from minireason.kernels.numba_attention import attention_backward, attention_forward
+from minireason.kernels.numba_decode import bf16_linear, from_bfloat16, to_bfloat16
+from minireason.kernels.numba_fused import rmsnorm_backward, rmsnorm_forward
+
+# Not exported: numba_fused.swiglu_forward/backward.  They are correct (tests/test_kernels_numba.py)
+# but no faster than NumPy's vectorised exp on the measurement in docs/kernels.md, so the
+# reference stays.
+
+__all__ = [
+    "attention_forward", "attention_backward",
+    "rmsnorm_forward", "rmsnorm_backward",
+    "bf16_linear", "to_bfloat16", "from_bfloat16",
+]

@@ -1,0 +1,215 @@
+"""The Numba kernels against the NumPy reference: forward and backward, op by op, then the whole model."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+pytest.importorskip("numba")
+
+from minireason.kernels import numba_attention, numba_decode, numba_fused  # noqa: E402
+
+from minireason.config import PRESETS  # noqa: E402
+from minireason.model import Qwen3Model  # noqa: E402
+from minireason.nn import attention, rmsnorm, swiglu  # noqa: E402
+
+TOLERANCES = {np.float64: {"rtol": 1e-10, "atol": 1e-12}, np.float32: {"rtol": 1e-5, "atol": 2e-6}}
+dtypes = st.sampled_from([np.float32, np.float64])
+
+
+def assert_close(got, expected, dtype, name):
+    assert got.shape == expected.shape, f"{name}: shape {got.shape} != {expected.shape}"
+    assert got.dtype == expected.dtype, f"{name}: dtype {got.dtype} != {expected.dtype}"
+    tolerance = TOLERANCES[dtype]
+    # absolute floor scaled by the array's magnitude: sums that cancel keep only absolute accuracy
+    atol = tolerance["atol"] * max(1.0, float(np.abs(expected).max(initial=0.0)))
+    np.testing.assert_allclose(got, expected, rtol=tolerance["rtol"], atol=atol, err_msg=name)
+
+
+@st.composite
+def attention_inputs(draw):
+    dtype = draw(dtypes)
+    B = draw(st.integers(1, 2))
+    Hkv = draw(st.integers(1, 2))
+    group = draw(st.integers(1, 3))
+    T = draw(st.integers(1, 80))  # crosses the 64-row query tile
+    cached = draw(st.integers(0, 70))  # keys from an earlier forward (KV cache): S = cached + T
+    Dh = draw(st.sampled_from([2, 4, 8]))
+    S = cached + T
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    q = rng.standard_normal((B, Hkv * group, T, Dh)).astype(dtype)
+    k = rng.standard_normal((B, Hkv, S, Dh)).astype(dtype)
+    v = rng.standard_normal((B, Hkv, S, Dh)).astype(dtype)
+    mask_kind = draw(st.sampled_from(["none", "left_padding", "random"]))
+    if mask_kind == "none":
+        key_mask = None
+    elif mask_kind == "left_padding":  # rows that see no key at all exist when padding exceeds the cache
+        padding = rng.integers(0, S + 1, size=B)
+        key_mask = np.arange(S)[None, :] >= padding[:, None]
+    else:
+        key_mask = rng.random((B, S)) < 0.7
+    dout = rng.standard_normal((B, Hkv * group, T, Dh)).astype(dtype)
+    scale = float(draw(st.sampled_from([Dh**-0.5, 1.3])))
+    return dtype, q, k, v, key_mask, dout, scale
+
+
+@given(attention_inputs())
+def test_fused_attention_matches_reference_forward_and_backward(inputs):
+    dtype, q, k, v, key_mask, dout, scale = inputs
+    expected_out, expected_cache = attention.attention_forward(q, k, v, key_mask, scale)
+    out, cache = numba_attention.attention_forward(q, k, v, key_mask, scale)
+    assert_close(out, expected_out, dtype, "out")
+    expected_grads = attention.attention_backward(dout, expected_cache)
+    grads = numba_attention.attention_backward(dout, cache)
+    for name, got, expected in zip(("dq", "dk", "dv"), grads, expected_grads):
+        assert_close(got, expected, dtype, name)
+
+
+def test_fused_attention_rows_that_see_no_key_match_the_reference():
+    # left padding of 6 slots and no KV cache: queries 0..5 see no key (the reference averages all values)
+    rng = np.random.default_rng(3)
+    q, k, v = (rng.standard_normal((1, 2, 9, 4)) for _ in range(3))
+    key_mask = np.arange(9)[None, :] >= 6
+    out, cache = numba_attention.attention_forward(q, k, v, key_mask, 0.5)
+    np.testing.assert_allclose(out[0, 0, 0], v[0, 0].mean(axis=0), rtol=1e-12)
+    assert np.isinf(cache[4][0, :, :6]).all() and np.isfinite(cache[4][0, :, 6:]).all()
+    expected_out, expected_cache = attention.attention_forward(q, k, v, key_mask, 0.5)
+    np.testing.assert_allclose(out, expected_out, rtol=1e-12)
+    dout = rng.standard_normal(out.shape)
+    for got, expected in zip(numba_attention.attention_backward(dout, cache),
+                             attention.attention_backward(dout, expected_cache)):
+        np.testing.assert_allclose(got, expected, rtol=1e-10, atol=1e-12)
+
+
+def test_fused_attention_keeps_no_quadratic_array_in_its_cache():
+    rng = np.random.default_rng(0)
+    T = 200
+    q, k, v = (rng.standard_normal((1, 2, T, 8)).astype(np.float32) for _ in range(3))
+    _, cache = numba_attention.attention_forward(q, k, v, None, 0.3)
+    largest = max(a.size for a in cache if isinstance(a, np.ndarray))
+    assert largest <= 2 * T * 8  # O(T Dh) per head, never (T, S)
+
+
+@given(dtypes, st.lists(st.integers(1, 5), min_size=0, max_size=2), st.integers(1, 70), st.integers(0, 2**32 - 1))
+def test_rmsnorm_kernel_matches_reference(dtype, leading, features, seed):
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((*leading, features)).astype(dtype) * 3
+    weight = rng.standard_normal(features).astype(dtype)
+    dout = rng.standard_normal(x.shape).astype(dtype)
+    expected, expected_cache = rmsnorm.rmsnorm_forward(x, weight, 1e-6)
+    got, cache = numba_fused.rmsnorm_forward(x, weight, 1e-6)
+    assert_close(got, expected, dtype, "y")
+    for name, a, b in zip(("normalized", "inverse_rms"), cache[:2], expected_cache[:2]):
+        assert_close(a, b, dtype, name)
+    expected_dx, expected_dweight = rmsnorm.rmsnorm_backward(dout, expected_cache)
+    dx, dweight = numba_fused.rmsnorm_backward(dout, cache)
+    assert_close(dx, expected_dx, dtype, "dx")
+    np.testing.assert_allclose(dweight, expected_dweight, rtol=TOLERANCES[dtype]["rtol"] * 10,
+                               atol=TOLERANCES[dtype]["atol"] * 10 * max(1, x.size // features))
+
+
+@given(dtypes, st.integers(1, 300), st.integers(0, 2**32 - 1))
+def test_swiglu_kernel_matches_reference(dtype, size, seed):
+    rng = np.random.default_rng(seed)
+    gate = (rng.standard_normal((2, size)) * 30).astype(dtype)  # large |gate|: both sigmoid branches
+    up = rng.standard_normal((2, size)).astype(dtype)
+    dout = rng.standard_normal((2, size)).astype(dtype)
+    expected, expected_cache = swiglu.swiglu_forward(gate, up)
+    got, cache = numba_fused.swiglu_forward(gate, up)
+    assert_close(got, expected, dtype, "h")
+    for name, a, b in zip(("dgate", "dup"), numba_fused.swiglu_backward(dout, cache),
+                          swiglu.swiglu_backward(dout, expected_cache)):
+        assert_close(a, b, dtype, name)
+
+
+def test_bfloat16_rounding_is_to_nearest_even():
+    values = np.array([1.0, 1.0 + 2**-8, 1.0 + 3 * 2**-8, -2.5, 1.0 + 2**-7], dtype=np.float32)
+    bits = numba_decode.to_bfloat16(values)
+    # 1 + 2^-8 is halfway between 1 and 1 + 2^-7: ties go to the even mantissa (1.0);
+    # 1 + 3*2^-8 is halfway between 1 + 2^-7 and 1 + 2^-6: even is 1 + 2^-6
+    assert list(bits) == [0x3F80, 0x3F80, 0x3F82, 0xC020, 0x3F81]
+    np.testing.assert_array_equal(numba_decode.from_bfloat16(bits), [1.0, 1.0, 1.0 + 2**-6, -2.5, 1.0 + 2**-7])
+
+
+@given(st.integers(1, 4), st.integers(1, 90), st.integers(1, 90), st.integers(0, 2**32 - 1))
+def test_bfloat16_linear_matches_float32_product_of_the_rounded_weights(n_vectors, n_in, n_out, seed):
+    rng = np.random.default_rng(seed)
+    weight = rng.standard_normal((n_out, n_in)).astype(np.float32)
+    x = rng.standard_normal((n_vectors, n_in)).astype(np.float32)
+    bits = numba_decode.to_bfloat16(weight)
+    rounded = numba_decode.from_bfloat16(bits)
+    assert np.abs(rounded - weight).max() <= np.abs(weight).max() * 2**-8
+    expected = x.astype(np.float64) @ rounded.T.astype(np.float64)
+    np.testing.assert_allclose(numba_decode.bf16_linear(x, bits), expected, rtol=1e-5, atol=1e-5)
+
+
+# ----------------------------------------------------------------------------- whole model
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_model_logits_and_gradients_with_numba_backend_equal_the_reference(dtype):
+    config = PRESETS["test-tiny"].replace(tie_word_embeddings=False)
+    reference = Qwen3Model.from_config(config, seed=1, dtype=dtype, backend="numpy")
+    fast = Qwen3Model(config, reference.params, backend="numba")
+    rng = np.random.default_rng(0)
+    token_ids = rng.integers(0, config.vocab_size, size=(3, 70))
+    targets = rng.integers(0, config.vocab_size, size=(3, 70))
+    attention_mask = np.ones((3, 70), dtype=bool)
+    attention_mask[1, :5] = False  # left padding
+    tolerance = {"rtol": 1e-10, "atol": 1e-12} if dtype == "float64" else {"rtol": 1e-4, "atol": 1e-6}
+    np.testing.assert_allclose(fast.logits(token_ids, attention_mask), reference.logits(token_ids, attention_mask),
+                               **tolerance)
+    loss_fast, grads_fast = fast.loss_and_grads(token_ids, targets, loss_mask=attention_mask,
+                                                attention_mask=attention_mask)
+    loss_reference, grads_reference = reference.loss_and_grads(token_ids, targets, loss_mask=attention_mask,
+                                                               attention_mask=attention_mask)
+    assert abs(loss_fast - loss_reference) <= 1e-5 * abs(loss_reference)
+    assert grads_fast.keys() == grads_reference.keys()
+    for name in grads_reference:
+        scale = np.abs(grads_reference[name]).max()
+        np.testing.assert_allclose(grads_fast[name], grads_reference[name], rtol=tolerance["rtol"] * 10,
+                                   atol=tolerance["atol"] + tolerance["rtol"] * scale, err_msg=name)
+
+
+def test_cached_decoding_with_numba_backend_equals_the_reference():
+    from minireason.generation.kv_cache import KVCache
+
+    config = PRESETS["test-tiny"]
+    reference = Qwen3Model.from_config(config, seed=2, dtype="float64", backend="numpy")
+    fast = Qwen3Model(config, reference.params, backend="numba")
+    rng = np.random.default_rng(1)
+    prompt = rng.integers(0, config.vocab_size, size=(2, 7))
+    mask = np.ones((2, 7), dtype=bool)
+    mask[0, :3] = False
+    caches = {name: KVCache(config, 2, 16, dtype=np.float64) for name in ("reference", "fast")}
+    for model, name in ((reference, "reference"), (fast, "fast")):
+        model.forward(prompt, mask, kv_cache=caches[name], last_only=True)
+    for step in range(4):  # one token per step against the cache (T = 1)
+        token = rng.integers(0, config.vocab_size, size=(2, 1))
+        expected, _ = reference.forward(token, kv_cache=caches["reference"], last_only=True)
+        got, _ = fast.forward(token, kv_cache=caches["fast"], last_only=True)
+        np.testing.assert_allclose(got, expected, rtol=1e-10, atol=1e-12, err_msg=f"step {step}")
+
+
+class _CharacterTokenizer:
+    eos_token_id = None
+
+    def decode(self, ids):
+        return "".join(chr(65 + i % 26) for i in ids)
+
+
+def test_greedy_generation_with_numba_backend_gives_the_same_tokens():
+    generate_module = pytest.importorskip("minireason.generation.generate")
+    config = PRESETS["test-small"]
+    reference = Qwen3Model.from_config(config, seed=5, dtype="float32", backend="numpy")
+    fast = Qwen3Model(config, reference.params, backend="numba")
+    prompts = [[1, 2, 3, 4, 5], [7, 8]]
+    results = {}
+    for name, model in (("reference", reference), ("fast", fast)):
+        results[name] = generate_module.generate(model, _CharacterTokenizer(), prompts, max_new_tokens=12,
+                                                 temperature=0.0, stop_token_ids=[])
+    for expected, got in zip(results["reference"], results["fast"]):
+        assert len(expected.token_ids) == 12
+        assert got.token_ids == expected.token_ids
