@@ -34,8 +34,8 @@ FAMILIES: dict[str, TaskFamily] = {
     module.FAMILY.name: module.FAMILY for module in (addition, arithmetic, linear_equation, countdown)
 }
 
-# how many draws per wanted problem before giving up (the test split keeps 1 draw in 5)
-DRAWS_PER_PROBLEM = 200
+# give up after this many draws in a row brought nothing new for the split
+MAX_MISSES_IN_A_ROW = 5000
 
 
 def get_family(name: str) -> TaskFamily:
@@ -62,12 +62,14 @@ def generate_problems(family: str, n: int, split: str = "train", seed: int = 0,
     level = task.default_difficulty if difficulty is None else difficulty
     rng = random.Random(seed)
     problems: dict[str, Problem] = {}
-    for _ in range(DRAWS_PER_PROBLEM * n):
-        if len(problems) == n:
-            break
+    misses = 0
+    while len(problems) < n and misses < MAX_MISSES_IN_A_ROW:
         problem = task.generate(rng, level)
         if problem.text not in problems and split_of(problem.text) == split:
             problems[problem.text] = problem
+            misses = 0
+        else:
+            misses += 1
     if len(problems) < n:
         raise InputError(
             f"n: asked for {n} distinct {family} problems of difficulty {level} in the {split} split, "
