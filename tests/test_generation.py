@@ -298,3 +298,37 @@ def test_stream_generate_checks_input_before_iterating(model64):
         stream_generate(model64, ByteTokenizer(), "hi", 3, top_p=0)
     with pytest.raises(InputError, match="prompts"):
         stream_generate(model64, ByteTokenizer(), [], 3)
+
+
+# ----------------------------------------------------------------------------- commands
+
+
+def test_chat_shows_thinking_distinctly_even_when_markers_are_split():
+    import io
+
+    from minireason.cli.chat import ThinkingPrinter
+
+    out = io.StringIO()
+    printer = ThinkingPrinter(out, use_color=False)
+    for piece in ["<th", "ink>\nadd the", " units</thi", "nk>\n\n", "5"]:
+        printer.write(piece)
+    printer.close()
+    assert out.getvalue() == "[thinking] \nadd the units\n[/thinking]\n\n5\n"
+
+
+def test_generate_and_chat_commands_run_on_a_saved_checkpoint(tmp_path, capsys, monkeypatch):
+    from minireason.cli.main import main
+    from minireason.io.bpe_trainer import train_bpe
+    from minireason.io.pretrained import save_pretrained
+
+    tokenizer = train_bpe(["hello world 12+34=46 " * 30], vocab_size=280)
+    model = Qwen3Model.from_config(CONFIG.replace(vocab_size=tokenizer.vocab_size), seed=0)
+    save_pretrained(tmp_path / "ckpt", model, tokenizer)
+    assert main(["generate", "--model", str(tmp_path / "ckpt"), "--prompt", "hello", "--max-new-tokens", "5"]) == 0
+    captured = capsys.readouterr()
+    assert captured.out.startswith("hello") and "tokens/s" in captured.err
+    lines = iter(["hi", "/reset", "/exit"])
+    monkeypatch.setattr("builtins.input", lambda prompt="": next(lines))
+    assert main(["chat", "--model", str(tmp_path / "ckpt"), "--max-new-tokens", "4", "--no-thinking"]) == 0
+    captured = capsys.readouterr()
+    assert "assistant> " in captured.out and "[conversation reset]" in captured.err

@@ -1,0 +1,88 @@
+"""``minireason generate``: complete one prompt, printing the text as it is generated, then tokens/s.
+
+    minireason generate --model builtin:NAME --prompt "12+34=" --max-new-tokens 40
+    minireason generate --model ./Qwen3-0.6B --prompt "Hello" --temperature 0.7 --top-p 0.8 --seed 0
+
+Sampling settings left out fall back to the checkpoint's generation_config.json, and to greedy
+decoding when it has none. Ctrl-C stops generation and keeps what was printed.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+
+
+def add_sampling_arguments(parser) -> None:
+    """The flags ``generate`` and ``chat`` share."""
+    parser.add_argument("--model", required=True, help="checkpoint directory or builtin:NAME")
+    parser.add_argument("--temperature", type=float, default=None, help="0 = greedy (default: the checkpoint's)")
+    parser.add_argument("--top-k", type=int, default=None, help="keep the k most likely tokens (0 = off)")
+    parser.add_argument("--top-p", type=float, default=None, help="nucleus mass in (0, 1] (1 = off)")
+    parser.add_argument("--min-p", type=float, default=None, help="drop tokens below min_p x the top probability")
+    parser.add_argument("--max-new-tokens", type=int, default=256)
+    parser.add_argument("--seed", type=int, default=None, help="fix the sampling randomness")
+    parser.add_argument("--dtype", default="float32", choices=["float32", "float64"])
+
+
+def add_arguments(parser) -> None:
+    add_sampling_arguments(parser)
+    parser.add_argument("--prompt", required=True, help="the text to continue")
+    parser.add_argument("--no-stream", action="store_true", help="print the text once, at the end")
+
+
+def sampling_settings(args, model) -> dict:
+    """The sampling keyword arguments: flags first, then the checkpoint's generation_config, then greedy."""
+    defaults = {"temperature": 0.0, "top_k": 0, "top_p": 1.0, "min_p": 0.0}
+    config = getattr(model, "generation_config", {}) or {}
+    if config.get("do_sample") is False:
+        config = {}
+    settings = {}
+    for name, default in defaults.items():
+        flag = getattr(args, name)
+        settings[name] = flag if flag is not None else config.get(name, default)
+    return settings
+
+
+def load_model(args):
+    from minireason.errors import InputError
+    from minireason.io.pretrained import load_pretrained
+
+    model, tokenizer = load_pretrained(args.model, dtype=args.dtype)
+    if tokenizer is None:
+        raise InputError(f"--model {args.model}: the checkpoint has no tokenizer.json; generation needs one")
+    return model, tokenizer
+
+
+def print_speed(n_tokens: int, seconds: float) -> None:
+    rate = n_tokens / seconds if seconds > 0 else float("inf")
+    print(f"[{n_tokens} tokens in {seconds:.2f} s, {rate:.1f} tokens/s]", file=sys.stderr)
+
+
+def run(args) -> int:
+    from minireason.generation.generate import generate, stream_generate
+
+    model, tokenizer = load_model(args)
+    settings = sampling_settings(args, model)
+    start = time.perf_counter()
+    if args.no_stream:
+        try:
+            (result,) = generate(model, tokenizer, [args.prompt], args.max_new_tokens, seed=args.seed, **settings)
+        except KeyboardInterrupt:  # nothing printed yet, nothing to keep
+            print_speed(0, time.perf_counter() - start)
+            return 130
+        print(args.prompt + result.text)
+        print_speed(len(result.token_ids), time.perf_counter() - start)
+        return 0
+    stream = stream_generate(model, tokenizer, args.prompt, args.max_new_tokens, seed=args.seed, **settings)
+    print(args.prompt, end="", flush=True)
+    try:
+        for piece in stream:
+            print(piece, end="", flush=True)
+    except KeyboardInterrupt:
+        print()
+        print_speed(len(stream.token_ids), time.perf_counter() - start)
+        return 130
+    print()
+    print_speed(len(stream.token_ids), time.perf_counter() - start)
+    return 0
