@@ -36,6 +36,9 @@ _PUBLIC = {
     "grade_answer": "minireason.evaluation.grader",
     "grade_batch": "minireason.evaluation.grader",
     "load_problems": "minireason.evaluation.datasets",
+    # synthetic tasks
+    "generate_problems": "minireason.tasks",
+    "resolve_data": "minireason.tasks.export",
     # backends
     "set_backend": "minireason.backend",
     "get_backend": "minireason.backend",
