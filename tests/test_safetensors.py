@@ -239,6 +239,8 @@ def test_bfloat16_rounding_hand_cases():
     for given_value, expected in cases.items():
         got = round_to_bfloat16(np.array([given_value], dtype=np.float32))[0]
         assert got == np.float32(expected), (given_value, got, expected)
+    scalar = round_to_bfloat16(np.float32(1.0 + ulp / 2))
+    assert scalar.shape == () and scalar == 1.0
     negative_zero = round_to_bfloat16(np.array([-0.0], dtype=np.float32))[0]
     assert negative_zero == 0 and np.signbit(negative_zero)
 

@@ -94,10 +94,15 @@ def float32_to_bfloat16_bits(values: np.ndarray) -> np.ndarray:
     """
     values = np.asarray(values, dtype=np.float32)
     bits = values.view(np.uint32)
-    lowest_kept_bit = (bits >> np.uint32(16)) & np.uint32(1)
-    rounded = (bits + np.uint32(0x7FFF) + lowest_kept_bit) >> np.uint32(16)  # wraps only for NaN
-    quiet_nan = (bits >> np.uint32(16)) | np.uint32(0x0040)
-    return np.where(np.isnan(values), quiet_nan, rounded).astype(np.uint16)
+    rounded = np.right_shift(bits, np.uint32(16), out=np.empty_like(bits))  # then in place: one temporary
+    rounded &= np.uint32(1)  # the lowest kept bit
+    rounded += np.uint32(0x7FFF)
+    rounded += bits  # wraps around only for NaN patterns, fixed below
+    rounded >>= np.uint32(16)
+    is_nan = np.isnan(values)
+    if is_nan.any():
+        rounded[is_nan] = (bits[is_nan] >> np.uint32(16)) | np.uint32(0x0040)  # quiet NaN, same sign
+    return rounded.astype(np.uint16)
 
 
 def round_to_bfloat16(values: np.ndarray) -> np.ndarray:
