@@ -16,10 +16,12 @@ expressions:
 * otherwise both are evaluated numerically to 40 significant digits, at the point itself for
   constants and at several fixed pseudo-random points for expressions with variables
   (a polynomial identity test: two different expressions agree at random points with
-  vanishing probability). Without a decimal in either text the values must agree to
-  ``EXACT_RELATIVE_TOLERANCE`` (1e-25, "equal" for every answer a person writes); with a
-  decimal, to ``DECIMAL_RELATIVE_TOLERANCE`` (1e-6), so ``0.1+0.2`` is ``0.3`` and ``3.14159`` is
-  ``\\pi`` rounded, while ``0.33`` is not ``1/3``.
+  vanishing probability). Without a decimal in either text the values must agree in all but
+  the last 15 of the digits computed, and enough digits are computed (up to
+  ``MAX_EVALUATION_DIGITS``) to see the units digit, so ``10^{30}`` and ``10^{30}+1`` differ and
+  values too large to tell apart grade "not equal"; with a decimal, the values must agree to
+  ``DECIMAL_RELATIVE_TOLERANCE`` (1e-6), so ``0.1+0.2`` is ``0.3`` and ``3.14159`` is ``\\pi``
+  rounded, while ``0.33`` is not ``1/3``.
 
 Sampling at points of both signs keeps ``\\sqrt{x^2}`` apart from ``x``. Nothing is simplified
 symbolically, so the cost is a few evaluations, and the parser's caps bound each one.
@@ -31,10 +33,10 @@ import random
 import re
 from fractions import Fraction
 
-EXACT_RELATIVE_TOLERANCE = 1e-25
 DECIMAL_RELATIVE_TOLERANCE = 1e-6
 SAMPLE_POINTS = 5
 EVALUATION_DIGITS = 40
+MAX_EVALUATION_DIGITS = 1500
 
 
 class NeedsSymbolic(Exception):
@@ -121,11 +123,11 @@ def _sample_points(symbols: list, count: int) -> list[dict]:
     return points
 
 
-def _values(expression, points: list[dict]) -> list:
-    """High-precision (mpmath complex) values of ``expression`` at ``points``; None where undefined.
+def _values(expression, points: list[dict], digits: int) -> list:
+    """Values (mpmath complex, ``digits`` significant digits) of ``expression`` at ``points``; None where undefined.
 
-    The values stay at ``EVALUATION_DIGITS`` digits: a Python float would round both sides of
-    an identity differently in the 16th digit and hide the 1e-25 agreement of exact answers.
+    The values stay at high precision: Python floats would round both sides of an identity
+    differently in the 16th digit and hide the agreement of exact answers.
     """
     import mpmath
     import sympy
@@ -133,18 +135,38 @@ def _values(expression, points: list[dict]) -> list:
     values = []
     for point in points:
         try:
-            value = expression.evalf(EVALUATION_DIGITS, subs=point) if point else expression.evalf(EVALUATION_DIGITS)
+            value = expression.evalf(digits, subs=point) if point else expression.evalf(digits)
             real, imaginary = value.as_real_imag()
-            number = mpmath.mpc(mpmath.mpmathify(sympy.Float(real, EVALUATION_DIGITS)),
-                                mpmath.mpmathify(sympy.Float(imaginary, EVALUATION_DIGITS)))
+            number = mpmath.mpc(mpmath.mpmathify(sympy.Float(real, digits)),
+                                mpmath.mpmathify(sympy.Float(imaginary, digits)))
         except (TypeError, ValueError, ZeroDivisionError, OverflowError, AttributeError):
             values.append(None)
             continue
-        if not mpmath.isfinite(number):
-            values.append(None)
-        else:
-            values.append(number)
+        values.append(number if mpmath.isfinite(number) else None)
     return values
+
+
+def _agreeing_values(x, y, points: list[dict], decimal: bool) -> tuple | None:
+    """Pairs of values of ``x`` and ``y`` at the points, at a precision that can tell them apart.
+
+    Exact answers must agree to all but the last 15 of the digits used, and enough digits are
+    used to see the units digit of the largest value: ``10^{30}`` and ``10^{30}+1`` differ.
+    Returns None when the values are too large for ``MAX_EVALUATION_DIGITS``.
+    """
+    import mpmath
+
+    digits = EVALUATION_DIGITS
+    while True:
+        with mpmath.workdps(digits + 5):
+            pairs = [(a, b) for a, b in zip(_values(x, points, digits), _values(y, points, digits))
+                     if a is not None and b is not None]
+            largest = max((max(abs(a), abs(b)) for a, b in pairs), default=mpmath.mpf(0))
+            magnitude = int(mpmath.log10(largest)) + 1 if largest > 1 else 0
+        if decimal or magnitude + 30 <= digits:
+            return pairs, (DECIMAL_RELATIVE_TOLERANCE if decimal else 10.0 ** -(digits - 15)), digits
+        digits = magnitude + 40
+        if digits > MAX_EVALUATION_DIGITS:
+            return None
 
 
 def _parse_pair(predicted: str, gold: str):
@@ -182,12 +204,14 @@ def symbolic_leaf_equal(predicted: str, gold: str) -> bool:
 
     if x.has(sympy.oo, -sympy.oo, sympy.zoo, sympy.nan) or y.has(sympy.oo, -sympy.oo, sympy.zoo, sympy.nan):
         return False  # equal infinities were caught structurally above
-    tolerance = DECIMAL_RELATIVE_TOLERANCE if (parsed_p.has_decimal or parsed_g.has_decimal) else EXACT_RELATIVE_TOLERANCE
     points = _points_for(x, y)
-    with mpmath.workdps(EVALUATION_DIGITS + 5):
-        pairs = [(a, b) for a, b in zip(_values(x, points), _values(y, points)) if a is not None and b is not None]
-        if len(pairs) < min(len(points), 3):
-            return False
+    evaluated = _agreeing_values(x, y, points, parsed_p.has_decimal or parsed_g.has_decimal)
+    if evaluated is None:
+        return False
+    pairs, tolerance, digits = evaluated
+    if len(pairs) < min(len(points), 3):
+        return False
+    with mpmath.workdps(digits + 5):
         return all(numbers_close(a, b, tolerance) for a, b in pairs)
 
 
@@ -202,14 +226,13 @@ def symbolic_proportional(predicted: str, gold: str) -> bool:
     import mpmath
 
     x, y = parsed_p.expression, parsed_g.expression
-    tolerance = DECIMAL_RELATIVE_TOLERANCE if (parsed_p.has_decimal or parsed_g.has_decimal) else EXACT_RELATIVE_TOLERANCE
     points = _points_for(x, y)
-    with mpmath.workdps(EVALUATION_DIGITS + 5):
-        ratios = []
-        for a, b in zip(_values(x, points), _values(y, points)):
-            if a is None or b is None or a == 0 or b == 0:
-                continue
-            ratios.append(a / b)
+    evaluated = _agreeing_values(x, y, points, parsed_p.has_decimal or parsed_g.has_decimal)
+    if evaluated is None:
+        return False
+    pairs, tolerance, digits = evaluated
+    with mpmath.workdps(digits + 5):
+        ratios = [a / b for a, b in pairs if a != 0 and b != 0]
         if len(ratios) < min(len(points), 3):
             return False
         return all(numbers_close(r, ratios[0], tolerance * 10) for r in ratios)

@@ -46,7 +46,7 @@ _UNICODE_ROOT = re.compile(r"√\s*(\([^()]*\)|\{[^{}]*\}|\d+(?:\.\d+)?|[A-Za-z]
 _WRAPPERS = (("$$", "$$"), ("$", "$"), (r"\(", r"\)"), (r"\[", r"\]"))
 
 _SIZING = re.compile(r"\\(?:left|right|bigl|bigr|Bigl|Bigr|biggl|biggr|Biggl|Biggr|big|Big|bigg|Bigg)(?![a-zA-Z])\.?")
-_SPACING = re.compile(r"\\(?:[,;:! ]|quad(?![a-zA-Z])|qquad(?![a-zA-Z])|displaystyle(?![a-zA-Z])"
+_SPACING = re.compile(r"(?<!\\)\\(?:[,;:! ]|quad(?![a-zA-Z])|qquad(?![a-zA-Z])|displaystyle(?![a-zA-Z])"
                       r"|textstyle(?![a-zA-Z])|hfill(?![a-zA-Z])|nobreak(?![a-zA-Z]))|~")
 _THOUSANDS_MARK = re.compile(r"(\d),(?:\\!|\{\})\s*(?=\d{3})|(\d)\{,\}(?=\d{3})")
 _FRAC_ALIASES = re.compile(r"\\(?:dfrac|tfrac|cfrac)(?![a-zA-Z])")
@@ -60,7 +60,7 @@ _TEXT_GROUP = re.compile(r"\\text\{([^{}]*)\}")
 _UNIT_POWER = re.compile(r"\\text\{[^{}]*\}\s*(?:\^\s*\{?\s*[23]\s*\}?)?")
 _WHOLE_THOUSANDS = re.compile(r"-?\d{1,3}(?:,\d{3})+(?:\.\d+)?")
 _SPACED_THOUSANDS = re.compile(r"-?\d{1,3}(?: \d{3})+(?:\.\d+)?")
-_TRAILING = re.compile(r"[\s.,;:!]+$")
+_TRAILING = re.compile(r"[\s.,;:]+$")  # not "!": 5! is a factorial
 _LEADING_IN = re.compile(r"^[A-Za-z]\s*\\in(?![a-zA-Z])\s*")
 _SPACES = re.compile(r"\s+")
 

@@ -372,8 +372,11 @@ def checked_power(base: sympy.Expr, exponent: sympy.Expr) -> sympy.Expr:
     elif exponent.is_Rational and abs(exponent) > MAX_SYMBOLIC_EXPONENT:
         raise ParseRefused(f"answer: exponent {exponent} exceeds {MAX_SYMBOLIC_EXPONENT}")
     elif exponent.is_number and base.is_number:
-        magnitude = exponent.evalf(15) if exponent.is_real else None
-        if magnitude is None or not magnitude.is_finite or abs(magnitude) > MAX_SYMBOLIC_EXPONENT:
+        try:
+            magnitude = abs(complex(exponent.evalf(15)))
+        except (TypeError, ValueError, OverflowError) as error:
+            raise ParseRefused(f"answer: exponent {exponent} cannot be sized") from error
+        if not magnitude <= MAX_SYMBOLIC_EXPONENT:  # also refuses nan
             raise ParseRefused(f"answer: exponent {exponent} too large")
     return sympy.Pow(base, exponent)
 
