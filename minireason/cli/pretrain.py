@@ -1,0 +1,53 @@
+"""``minireason pretrain``: train the tiny built-in models on the synthetic task corpus, reproducibly."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument("--model", default="base", help="recipe to train: base, student or all")
+    parser.add_argument("--out-dir", default="runs/pretrain", help="where runs and trained models go")
+    parser.add_argument("--steps", type=int, default=None, help="override the recipe's number of steps")
+    parser.add_argument("--seed", type=int, default=None, help="override the recipe's seed")
+    parser.add_argument("--no-resume", action="store_true", help="start over instead of resuming a checkpoint")
+    parser.add_argument("--eval-n", type=int, default=50, help="held-out problems per family for the final table")
+    parser.add_argument("--install", action="store_true",
+                        help="copy the trained model into the package (minireason/builtin/NAME)")
+
+
+def run(args) -> int:
+    import dataclasses
+
+    from minireason.errors import InputError
+    from minireason.evaluation.task_accuracy import format_accuracy_table, task_accuracy
+    from minireason.io.pretrained import load_pretrained
+    from minireason.training.pretrain import RECIPES, pretrain
+
+    names = list(RECIPES) if args.model == "all" else [args.model]
+    for name in names:
+        if name not in RECIPES:
+            raise InputError(f"--model: expected one of {', '.join(RECIPES)} or all, got {name!r}")
+    for name in names:
+        recipe = RECIPES[name]
+        changes = {k: v for k, v in (("steps", args.steps), ("seed", args.seed)) if v is not None}
+        recipe = dataclasses.replace(recipe, **changes)
+        out_dir = Path(args.out_dir) / name
+        summary = pretrain(recipe, out_dir, resume=not args.no_resume)
+        print(f"[{name}] {summary['parameters']:,} parameters, {summary['steps']} steps, final loss "
+              f"{summary['final_loss']:.4f}, {summary['total_seconds'] / 60:.1f} min; model in {summary['model_dir']}")
+        if args.eval_n > 0:
+            model, tokenizer = load_pretrained(summary["model_dir"])
+            accuracy = task_accuracy(model, tokenizer, recipe.families, n=args.eval_n)
+            print(format_accuracy_table(accuracy))
+            with open(Path(summary["model_dir"]) / "accuracy.json", "w", encoding="utf-8") as handle:
+                json.dump({"eval_n": args.eval_n, **accuracy}, handle, indent=1)
+        if args.install:
+            target = Path(__file__).resolve().parent.parent / "builtin" / name
+            if target.exists():
+                shutil.rmtree(target)
+            shutil.copytree(summary["model_dir"], target)
+            print(f"[{name}] installed as builtin:{name} ({target})")
+    return 0

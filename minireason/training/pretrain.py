@@ -1,0 +1,167 @@
+"""Pretraining the tiny built-in models on the synthetic task corpus.
+
+Recipe (every choice is a field of :class:`PretrainRecipe`):
+1. Draw train-split problems of every task family (``minireason.tasks``), at a mix of difficulties.
+2. Each example is a prompt in one of two styles and the matching completion:
+   ``direct`` ("... Answer directly.\\n" -> ``\\boxed{5218}``) or
+   ``cot`` ("... Think step by step.\\n" -> ``<think> ... </think> \\boxed{5218}``).
+   A controlled fraction of the traces carry one deliberate mistake, so the model learns to
+   make plausible errors that sampling, voting and RL can later fix.
+3. Train a byte-level BPE tokenizer on the corpus (``train_bpe``).
+4. Train a Qwen3-architecture model with the loss on completion tokens only, with the shared
+   training loop (AdamW, warmup + cosine, clipping, metrics, checkpoints, exact resume).
+5. Save a Hugging Face-style directory: config.json, model.safetensors, tokenizer.json, ...
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from minireason.config import ModelConfig
+from minireason.model import Qwen3Model
+from minireason.training.loop import TrainConfig, train
+from minireason.training.sequences import pack_completions
+
+END_OF_TEXT = "<|endoftext|>"
+
+
+@dataclass
+class PretrainRecipe:
+    name: str
+    hidden_size: int = 128
+    intermediate_size: int = 384
+    num_hidden_layers: int = 4
+    num_attention_heads: int = 4
+    num_key_value_heads: int = 2
+    head_dim: int = 32
+    vocab_size: int = 384
+    max_position_embeddings: int = 512
+    steps: int = 1500
+    batch_size: int = 32
+    learning_rate: float = 3e-3
+    warmup_steps: int = 100
+    weight_decay: float = 0.01
+    families: tuple[str, ...] = ("addition", "arithmetic", "linear_equation", "countdown")
+    problems_per_family: int = 4000
+    cot_fraction: float = 0.5  # share of examples in chain-of-thought style
+    flawed_fraction: float = 0.15  # share of traces with one deliberate mistake
+    max_tokens: int = 256
+    seed: int = 0
+    difficulties: dict = field(default_factory=dict)  # family -> list of difficulties to draw from
+
+
+RECIPES = {
+    "base": PretrainRecipe(name="base"),
+    "student": PretrainRecipe(name="student", hidden_size=64, intermediate_size=192, num_hidden_layers=2,
+                              num_attention_heads=4, num_key_value_heads=2, head_dim=16, steps=800),
+}
+
+
+def build_examples(recipe: PretrainRecipe) -> list[tuple[str, str, dict]]:
+    """(prompt, completion, info) triples from train-split problems of every family."""
+    from minireason.tasks import get_family
+    from minireason.tasks.base import make_flawed, render_prompt, split_of
+
+    rng = random.Random(recipe.seed)
+    examples = []
+    for family_name in recipe.families:
+        family = get_family(family_name)
+        difficulties = recipe.difficulties.get(family_name) or list(range(1, family.default_difficulty + 1))
+        seen = set()
+        attempts = 0
+        while len(seen) < recipe.problems_per_family and attempts < 20 * recipe.problems_per_family:
+            attempts += 1
+            problem = family.generate(rng, rng.choice(difficulties))
+            if problem.text in seen or split_of(problem.text) != "train":
+                continue
+            seen.add(problem.text)
+            if rng.random() < recipe.cot_fraction:
+                flawed = rng.random() < recipe.flawed_fraction
+                if flawed:
+                    problem = make_flawed(family, problem, rng)
+                examples.append((render_prompt(problem, "cot"), problem.trace_completion + END_OF_TEXT,
+                                 {"family": family_name, "style": "cot", "flawed": flawed}))
+            else:
+                examples.append((render_prompt(problem, "direct"), problem.direct_completion + END_OF_TEXT,
+                                 {"family": family_name, "style": "direct", "flawed": False}))
+    rng.shuffle(examples)
+    return examples
+
+
+def build_tokenizer(examples, vocab_size: int):
+    from minireason.io.bpe_trainer import train_bpe
+
+    texts = [prompt + completion.replace(END_OF_TEXT, "") for prompt, completion, _ in examples]
+    tokenizer = train_bpe(texts, vocab_size)
+    tokenizer.set_special_tokens(eos_token=END_OF_TEXT, pad_token=END_OF_TEXT)
+    return tokenizer
+
+
+def model_config(recipe: PretrainRecipe, tokenizer) -> ModelConfig:
+    return ModelConfig(
+        vocab_size=tokenizer.vocab_size, hidden_size=recipe.hidden_size, intermediate_size=recipe.intermediate_size,
+        num_hidden_layers=recipe.num_hidden_layers, num_attention_heads=recipe.num_attention_heads,
+        num_key_value_heads=recipe.num_key_value_heads, head_dim=recipe.head_dim, rope_theta=10000.0,
+        max_position_embeddings=recipe.max_position_embeddings, tie_word_embeddings=True,
+        eos_token_id=tokenizer.eos_token_id,
+    )
+
+
+def pretrain(recipe: PretrainRecipe, out_dir, resume: bool = True, progress: bool = True, log=print) -> dict:
+    """Train one built-in model; writes ``out_dir/run`` (metrics, checkpoint) and ``out_dir/model`` (HF dir)."""
+    from minireason.io.pretrained import save_pretrained
+    from minireason.io.tokenizer import Tokenizer
+
+    out_dir = Path(out_dir)
+    run_dir, model_dir = out_dir / "run", out_dir / "model"
+    run_dir.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
+    examples = build_examples(recipe)
+    log(f"[{recipe.name}] {len(examples)} training examples from {', '.join(recipe.families)}")
+    tokenizer_path = run_dir / "tokenizer.json"
+    if resume and tokenizer_path.exists():
+        tokenizer = Tokenizer.from_file(tokenizer_path)
+    else:
+        tokenizer = build_tokenizer(examples, recipe.vocab_size)
+        tokenizer.save(tokenizer_path)
+    config = model_config(recipe, tokenizer)
+    prompts = tokenizer.encode_batch([prompt for prompt, _, _ in examples])
+    completions = tokenizer.encode_batch([completion for _, completion, _ in examples])
+    lengths = np.array([len(p) + len(c) for p, c in zip(prompts, completions)])
+    log(f"[{recipe.name}] tokenizer: {tokenizer.vocab_size} tokens; example length mean {lengths.mean():.1f}, "
+        f"max {lengths.max()} tokens; model: {config.num_parameters():,} parameters")
+    model = Qwen3Model.from_config(config, seed=recipe.seed)
+    pad_id = tokenizer.pad_token_id
+
+    # Length buckets: a batch is drawn from one bucket (chosen with probability proportional to
+    # its size), so every example is still equally likely but rows are padded far less.
+    order = np.argsort(lengths, kind="stable")
+    buckets = [bucket for bucket in np.array_split(order, 8) if len(bucket)]
+    bucket_weights = np.array([len(bucket) for bucket in buckets], dtype=np.float64) / len(order)
+
+    def step_fn(model, rng, step):
+        bucket = buckets[rng.choice(len(buckets), p=bucket_weights)]
+        rows = bucket[rng.integers(0, len(bucket), recipe.batch_size)]
+        input_ids, targets, loss_mask, _ = pack_completions(
+            [prompts[i] for i in rows], [completions[i] for i in rows], pad_id, recipe.max_tokens
+        )
+        loss, grads = model.loss_and_grads(input_ids, targets, loss_mask)
+        return loss, grads, {"tokens": int(loss_mask.sum())}
+
+    train_config = TrainConfig(steps=recipe.steps, learning_rate=recipe.learning_rate,
+                               warmup_steps=recipe.warmup_steps, weight_decay=recipe.weight_decay,
+                               seed=recipe.seed, log_every=25, checkpoint_every=100)
+    summary = train(model, step_fn, train_config, run_dir, resume=resume, progress=progress)
+    model.generation_config = {"eos_token_id": tokenizer.eos_token_id, "temperature": 0.7, "top_p": 1.0, "top_k": 0}
+    save_pretrained(model_dir, model, tokenizer)
+    with open(model_dir / "recipe.json", "w", encoding="utf-8") as handle:
+        json.dump(asdict(recipe), handle, indent=1)
+    summary.update(name=recipe.name, parameters=config.num_parameters(), examples=len(examples),
+                   total_seconds=time.perf_counter() - started, model_dir=str(model_dir))
+    return summary
