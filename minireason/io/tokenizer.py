@@ -181,8 +181,8 @@ class SplitStep:
 
     ``behavior`` says what happens to the matches: ``Isolated`` keeps each match as its own
     piece (what Qwen uses), ``Removed`` drops them, ``MergedWithPrevious``/``MergedWithNext``
-    glue them to a neighbour, ``Contiguous`` joins runs of adjacent matches. ``invert`` swaps the
-    roles of matches and the text between them.
+    glue them to a neighbour, ``Contiguous`` joins runs of adjacent pieces of the same kind.
+    ``invert`` swaps the roles of matches and the text between them.
     """
 
     pattern: regex.Pattern
@@ -208,9 +208,9 @@ class SplitStep:
             merged = [list(span) for span in spans]
         elif self.behavior == "Removed":
             merged = [list(span) for span in spans if not span[2]]
-        elif self.behavior == "Contiguous":
+        elif self.behavior == "Contiguous":  # runs of pieces of the same kind become one
             for start, end, is_delimiter in spans:
-                if merged and is_delimiter and merged[-1][2]:
+                if merged and is_delimiter == merged[-1][2]:
                     merged[-1][1] = end
                 else:
                     merged.append([start, end, is_delimiter])
@@ -520,6 +520,33 @@ def _parse_added_tokens(spec, source: str) -> list[AddedToken]:
     return tokens
 
 
+def _check_added_token_ids(tokens: list[AddedToken], vocab: dict[str, int], source: str) -> None:
+    """Reject added-token ids that ``tokenizers`` would not give.
+
+    ``tokenizers`` does not take the ids in ``added_tokens`` on trust: a token already in the BPE
+    vocabulary keeps its vocabulary id, and every other one gets the next id after the vocabulary
+    (``len(vocab)``) and the added tokens before it. Files written by ``tokenizers`` (Qwen's
+    included) always agree; a file that does not would encode differently here and there, so
+    it is refused.
+    """
+    assigned: dict[str, int] = {}
+    for index, token in enumerate(tokens):
+        if token.content in assigned:
+            raise _fail(source, f"added_tokens[{index}].content", "a token not listed before", token.content)
+        if token.content in vocab:
+            expected = vocab[token.content]
+        elif not assigned:
+            expected = len(vocab)
+        else:
+            largest = max(assigned.values())
+            expected = largest + 1 if largest >= len(vocab) or not vocab else len(vocab)
+        if token.id != expected:
+            raise _fail(source, f"added_tokens[{index}].id",
+                        f"{expected} for {token.content!r} (the id tokenizers assigns: after the "
+                        f"{len(vocab)} vocabulary entries and the added tokens before it)", token.id)
+        assigned[token.content] = expected
+
+
 def _is_word_character(char: str) -> bool:
     return char.isalnum() or char == "_"
 
@@ -614,6 +641,8 @@ class Tokenizer:
         self._model = _parse_model(spec.get("model"), source)
         self._added = _parse_added_tokens(spec.get("added_tokens"), source)
         self._wrap_ids = _parse_post_processor(spec.get("post_processor"), source)
+
+        _check_added_token_ids(self._added, self._model.vocab, source)
 
         self._id_to_token: dict[int, str] = {token_id: token for token, token_id in self._model.vocab.items()}
         self._token_to_added: dict[str, AddedToken] = {}
