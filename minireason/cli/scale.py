@@ -1,0 +1,102 @@
+"""``minireason scale``: compare inference-time scaling methods against the compute they spend.
+
+    minireason scale --model builtin:base --data "task:addition?n=30&split=test" \\
+        --methods greedy,cot,sc@4,sc@16,bon@8,refine@2 --seed 0
+
+prints one row per method (accuracy, generated tokens per problem, seconds per problem, samples,
+pass@N of the samples), and writes to --out-dir: ``records.jsonl`` (one line per method and
+problem), ``summary.json`` and ``accuracy_vs_tokens.png``. Method names: see
+:mod:`minireason.scaling.runner`; --data takes a problem file or a ``task:NAME?...`` name.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+DEFAULT_METHODS = "greedy,cot,sc@4,sc@16,bon@8,refine@2"
+
+
+def add_common_arguments(parser, methods_default: str, limit_default: int | None, max_new_tokens_default: int) -> None:
+    """Flags ``scale`` and ``demo`` share."""
+    parser.add_argument("--methods", default=methods_default,
+                        help=f"comma-separated methods: greedy, cot, sc@N[:early], bon@N[:heuristic|logprob|oracle], "
+                             f"refine@K[:logprob|heuristic|oracle] (default {methods_default})")
+    parser.add_argument("--limit", type=int, default=limit_default, help="use only the first N problems")
+    parser.add_argument("--seed", type=int, default=0, help="seed of every sampled completion")
+    parser.add_argument("--max-new-tokens", type=int, default=max_new_tokens_default, help="per completion")
+    parser.add_argument("--temperature", type=float, default=0.8, help="for the sampled methods (sc, bon, refine)")
+    parser.add_argument("--top-p", type=float, default=1.0, help="nucleus filter for the sampled methods")
+    parser.add_argument("--prompt-format", choices=["auto", "plain", "chat"], default="auto",
+                        help="plain: the built-in models' task prompts; chat: the Qwen3 chat template "
+                             "(auto: plain for builtin:*, else chat)")
+    parser.add_argument("--batch-size", type=int, default=32, help="most prompts per generate call")
+    parser.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument("--model", required=True, help="checkpoint directory or builtin:NAME")
+    parser.add_argument("--data", required=True,
+                        help="problem file (JSONL/JSON with problem and answer) or task:NAME?n=..&split=test")
+    parser.add_argument("--out-dir", default="runs/scale", help="where records.jsonl, summary.json and the plot go")
+    add_common_arguments(parser, DEFAULT_METHODS, None, 256)
+
+
+def _progress_printer(quiet: bool):
+    if quiet:
+        return None
+
+    def show(method: str, done: int, total: int) -> None:
+        end = "\n" if done == total else ""
+        print(f"\r  {method:<16} {done}/{total}", end=end, file=sys.stderr, flush=True)
+
+    return show
+
+
+def run_scaling_comparison(model_path: str, data: str, methods: str, out_dir: str, limit: int | None, seed: int,
+                           max_new_tokens: int, temperature: float, top_p: float, prompt_format: str,
+                           batch_size: int, quiet: bool, title: str | None = None):
+    """Load, run, save; returns (summary rows, output paths). Shared by ``scale`` and ``demo``."""
+    from minireason.errors import InputError
+    from minireason.io.pretrained import load_pretrained
+    from minireason.scaling.outcome import ScalingSettings
+    from minireason.scaling.prompts import default_prompt_format, stop_strings_for
+    from minireason.scaling.runner import parse_methods, run_comparison, save_plot, write_summary
+    from minireason.scaling.sampler import ModelSampler
+    from minireason.tasks.export import resolve_data
+
+    specs = parse_methods(methods)  # fail on a bad method name before loading anything
+    if limit is not None and limit < 1:
+        raise InputError(f"--limit: expected an int >= 1, got {limit}")
+    if prompt_format == "auto":
+        prompt_format = default_prompt_format(model_path)
+    records = resolve_data(data)
+    if limit is not None:
+        records = records[:limit]
+    model, tokenizer = load_pretrained(model_path)
+    sampler = ModelSampler(model, tokenizer, top_p=top_p, stop_strings=stop_strings_for(prompt_format),
+                           batch_size=batch_size)
+    settings = ScalingSettings(max_new_tokens=max_new_tokens, temperature=temperature, prompt_format=prompt_format)
+    out = Path(out_dir)
+    started = time.perf_counter()
+    rows = run_comparison(sampler, records, specs, settings, seed=seed, records_path=out / "records.jsonl",
+                          on_progress=_progress_printer(quiet))
+    elapsed = time.perf_counter() - started
+    plot = save_plot(rows, out / "accuracy_vs_tokens.png", title=title or f"{model_path} on {data}")
+    summary = write_summary(rows, out / "summary.json", extra={
+        "model": model_path, "data": data, "problems": len(records), "seed": seed, "temperature": temperature,
+        "top_p": top_p, "max_new_tokens": max_new_tokens, "prompt_format": prompt_format, "total_seconds": elapsed})
+    return rows, {"records": out / "records.jsonl", "summary": summary, "plot": plot, "seconds": elapsed}
+
+
+def run(args) -> int:
+    from minireason.scaling.runner import format_table
+
+    rows, paths = run_scaling_comparison(args.model, args.data, args.methods, args.out_dir, args.limit, args.seed,
+                                         args.max_new_tokens, args.temperature, args.top_p, args.prompt_format,
+                                         args.batch_size, args.quiet)
+    print(format_table(rows))
+    print(f"\n{rows[0].problems} problems, {paths['seconds']:.1f} s in all")
+    print(f"records: {paths['records']}\nsummary: {paths['summary']}\nplot:    {paths['plot']}")
+    return 0

@@ -1,0 +1,277 @@
+"""Run several scaling methods over one problem set and compare accuracy against compute.
+
+Methods are named by short strings, comma separated::
+
+    greedy          direct answer, greedy decoding (no reasoning): the floor
+    cot             one greedy chain of thought
+    sc@N            self-consistency over N sampled chains      (sc@16:early stops early)
+    bon@N           best-of-N, default scorer logprob           (bon@8:heuristic, bon@8:oracle)
+    refine@K        self-refinement with K critique/revise rounds (refine@2:heuristic, refine@2:oracle)
+
+Every (method, problem) pair becomes one JSON line, flushed as soon as it is known, so a long run
+that is interrupted keeps what it finished. The summary has one row per method: accuracy, mean
+generated tokens and seconds per problem, and, for the sampling methods, pass@N from their own
+samples (how often *some* sample was right: the ceiling of any way of choosing among them).
+
+Problem i gets the seed ``derive_seed(seed, i)`` in every method, so sc@4 and bon@4 of one run
+see the very same four samples and differ only in how they choose (common random numbers make
+the comparison sharper than independent draws would).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from minireason.errors import DataError, InputError
+from minireason.scaling.best_of_n import SCORERS, best_of_n
+from minireason.scaling.compute import ComputeMeter, MeteredSampler
+from minireason.scaling.metrics import pass_at_k
+from minireason.scaling.outcome import Judge, MethodOutcome, ScalingSettings
+from minireason.scaling.prompts import build_prompt
+from minireason.scaling.sampler import derive_seed
+from minireason.scaling.self_consistency import self_consistency
+from minireason.scaling.self_refine import ACCEPTANCE_SCORERS, self_refine
+
+METHOD_OPTIONS = {"greedy": (), "cot": (), "sc": ("early",), "bon": tuple(SCORERS), "refine": ACCEPTANCE_SCORERS}
+SIZED_METHODS = ("sc", "bon", "refine")
+
+
+@dataclass(frozen=True)
+class MethodSpec:
+    """A parsed method name: ``sc@16:early`` -> kind "sc", size 16, option "early"."""
+
+    kind: str
+    size: int = 1
+    option: str = ""
+
+    @property
+    def label(self) -> str:
+        text = self.kind if self.kind not in SIZED_METHODS else f"{self.kind}@{self.size}"
+        return f"{text}:{self.option}" if self.option else text
+
+
+def parse_method(text: str) -> MethodSpec:
+    """One method name (see the module docstring); InputError says what was expected."""
+    name = text.strip()
+    head, _, option = name.partition(":")
+    kind, at, size_text = head.partition("@")
+    if kind not in METHOD_OPTIONS:
+        raise InputError(f"method {name!r}: expected one of greedy, cot, sc@N, bon@N, refine@K, got kind {kind!r}")
+    if kind in SIZED_METHODS:
+        if not at or not size_text.isdigit() or (int(size_text) < 1 and kind != "refine"):
+            raise InputError(f"method {name!r}: expected {kind}@N with a whole number N >= 1, got {head!r}")
+        size = int(size_text)
+    elif at:
+        raise InputError(f"method {name!r}: {kind} takes no @N, got {head!r}")
+    else:
+        size = 1
+    if option and option not in METHOD_OPTIONS[kind]:
+        raise InputError(f"method {name!r}: option of {kind}: expected one of {list(METHOD_OPTIONS[kind])}, "
+                         f"got {option!r}")
+    return MethodSpec(kind, size, option)
+
+
+def parse_methods(text: str) -> list[MethodSpec]:
+    """``"greedy,cot,sc@4"`` -> specs, in order; duplicates and empty lists are errors."""
+    specs = [parse_method(part) for part in text.split(",") if part.strip()]
+    if not specs:
+        raise InputError(f"methods: expected a comma-separated list such as 'greedy,cot,sc@4', got {text!r}")
+    labels = [spec.label for spec in specs]
+    if len(set(labels)) != len(labels):
+        raise InputError(f"methods: each method once, got {labels}")
+    return specs
+
+
+def single_completion(sampler, problem: str, is_correct: Judge, settings: ScalingSettings, seed: int | None,
+                      style: str) -> MethodOutcome:
+    """One greedy completion: ``style="direct"`` is the greedy baseline, ``"cot"`` one chain of thought."""
+    meter = ComputeMeter()
+    sample = MeteredSampler(sampler, meter).sample([build_prompt(problem, style, settings.prompt_format)],
+                                                   settings.max_new_tokens, 0.0, seed)[0]
+    meter.stop()
+    answer = settings.extract(sample.text)
+    return MethodOutcome(answer=answer, correct=answer is not None and bool(is_correct(answer)),
+                         completion=sample.text, compute=meter.as_dict(),
+                         details={"finish_reason": sample.finish_reason})
+
+
+def run_method(spec: MethodSpec, sampler, problem: str, is_correct: Judge, settings: ScalingSettings,
+               seed: int | None) -> MethodOutcome:
+    if spec.kind == "greedy":
+        return single_completion(sampler, problem, is_correct, settings, seed, "direct")
+    if spec.kind == "cot":
+        return single_completion(sampler, problem, is_correct, settings, seed, "cot")
+    if spec.kind == "sc":
+        return self_consistency(sampler, problem, is_correct, settings, spec.size, seed,
+                                early_stop=spec.option == "early")
+    if spec.kind == "bon":
+        return best_of_n(sampler, problem, is_correct, settings, spec.size, seed, scorer=spec.option or "logprob")
+    return self_refine(sampler, problem, is_correct, settings, spec.size, seed, acceptance=spec.option or "logprob")
+
+
+def judge_for(record: dict, equivalent: Callable[[str, str], bool]) -> Judge:
+    """How to grade answers to ``record``: the task family's own verifier for task records, else the grader."""
+    if "family" in record and "data" in record:
+        from minireason.tasks.export import verify_record
+
+        return lambda answer: answer is not None and verify_record(record, answer)
+    gold = record["answer"]
+    return lambda answer: answer is not None and bool(equivalent(answer, gold))
+
+
+def check_records(records: Sequence[dict]) -> None:
+    if not records:
+        raise DataError("problems: expected at least one record, got none")
+    for index, record in enumerate(records):
+        for key in ("problem", "answer"):
+            if not isinstance(record.get(key), str) or not record[key]:
+                raise DataError(f"problems[{index}]: field {key!r}: expected a non-empty string, "
+                                f"got {record.get(key)!r}")
+
+
+@dataclass
+class SummaryRow:
+    """One method over all problems."""
+
+    method: str
+    problems: int
+    accuracy: float
+    tokens_per_problem: float
+    seconds_per_problem: float
+    samples_per_problem: float
+    pass_at_n: float | None = None  # share of problems where some sample was right (sampling methods)
+    samples_saved: int = 0  # by early stopping
+
+    def as_dict(self) -> dict:
+        return dict(self.__dict__)
+
+
+def summarize(method: str, outcomes: Sequence[MethodOutcome]) -> SummaryRow:
+    count = len(outcomes)
+    pass_values = []
+    for outcome in outcomes:
+        sample_correct = outcome.details.get("sample_correct")
+        if sample_correct:
+            n = len(sample_correct)
+            pass_values.append(pass_at_k(n, sum(sample_correct), n))
+    return SummaryRow(
+        method=method, problems=count,
+        accuracy=sum(outcome.correct for outcome in outcomes) / count,
+        tokens_per_problem=sum(outcome.compute["generated_tokens"] for outcome in outcomes) / count,
+        seconds_per_problem=sum(outcome.compute["seconds"] for outcome in outcomes) / count,
+        samples_per_problem=sum(outcome.compute["samples"] for outcome in outcomes) / count,
+        pass_at_n=sum(pass_values) / len(pass_values) if pass_values else None,
+        samples_saved=sum(outcome.details.get("samples_saved", 0) for outcome in outcomes),
+    )
+
+
+def run_comparison(sampler, records: Sequence[dict], specs: Sequence[MethodSpec], settings: ScalingSettings,
+                   seed: int | None = 0, records_path: str | os.PathLike | None = None,
+                   on_progress: Callable[[str, int, int], None] | None = None) -> list[SummaryRow]:
+    """Every method on every record; one summary row per method, in the order given.
+
+    records: MATH-style dicts with ``problem`` and ``answer`` (task records are graded by their
+    family's verifier). records_path: JSONL file receiving one flushed line per (method, problem).
+    on_progress(method_label, done, total) is called after each problem.
+    """
+    check_records(records)
+    rows = []
+    log = None
+    if records_path is not None:
+        Path(records_path).parent.mkdir(parents=True, exist_ok=True)
+        log = open(records_path, "w", encoding="utf-8")  # noqa: SIM115 - kept open across the loop
+    try:
+        for spec in specs:
+            outcomes = []
+            for index, record in enumerate(records):
+                is_correct = judge_for(record, settings.equivalent)
+                outcome = run_method(spec, sampler, record["problem"], is_correct, settings, derive_seed(seed, index))
+                outcomes.append(outcome)
+                if log is not None:
+                    line = {"method": spec.label, "problem_index": index, "unique_id": record.get("unique_id"),
+                            "problem": record["problem"], "gold": record["answer"], "answer": outcome.answer,
+                            "correct": outcome.correct, **outcome.compute, "completion": outcome.completion,
+                            "details": outcome.details}
+                    log.write(json.dumps(line, ensure_ascii=False) + "\n")
+                    log.flush()
+                if on_progress is not None:
+                    on_progress(spec.label, index + 1, len(records))
+            rows.append(summarize(spec.label, outcomes))
+    finally:
+        if log is not None:
+            log.close()
+    return rows
+
+
+def format_table(rows: Sequence[SummaryRow]) -> str:
+    """A plain-text table: method, accuracy, tokens/problem, seconds/problem, samples, pass@N."""
+    header = f"{'method':<16} {'accuracy':>8} {'tokens/problem':>14} {'s/problem':>9} {'samples':>7} {'pass@N':>7}"
+    lines = [header, "-" * len(header)]
+    for row in rows:
+        pass_text = f"{row.pass_at_n:7.1%}" if row.pass_at_n is not None else f"{'-':>7}"
+        lines.append(f"{row.method:<16} {row.accuracy:8.1%} {row.tokens_per_problem:14.1f} "
+                     f"{row.seconds_per_problem:9.3f} {row.samples_per_problem:7.2f} {pass_text}")
+    saved = [row for row in rows if row.samples_saved]
+    for row in saved:
+        lines.append(f"{row.method}: early stop saved {row.samples_saved} samples")
+    return "\n".join(lines)
+
+
+def save_plot(rows: Sequence[SummaryRow], path: str | os.PathLike, title: str = "Accuracy versus compute") -> Path:
+    """Accuracy against generated tokens per problem (log scale), one labelled point per method; PNG, atomic."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure, axes = plt.subplots(figsize=(6.4, 4.4))
+    try:
+        for row in rows:
+            tokens = max(row.tokens_per_problem, 1e-9)
+            axes.scatter([tokens], [100 * row.accuracy], s=36)
+            axes.annotate(row.method, (tokens, 100 * row.accuracy), textcoords="offset points", xytext=(5, 4))
+            if row.pass_at_n is not None:
+                axes.scatter([tokens], [100 * row.pass_at_n], s=20, marker="_", color="grey")
+        if all(row.tokens_per_problem > 0 for row in rows):
+            axes.set_xscale("log")
+        axes.set_xlabel("generated tokens per problem")
+        axes.set_ylabel("accuracy (%)")
+        axes.set_ylim(-2, 102)
+        axes.set_title(title + "  (grey ticks: pass@N of the samples)", fontsize=10)
+        axes.grid(alpha=0.3)
+        handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".png", dir=path.parent)
+        os.close(handle)
+        try:
+            figure.savefig(temporary, dpi=120, bbox_inches="tight")
+            os.replace(temporary, path)
+        except BaseException:
+            Path(temporary).unlink(missing_ok=True)
+            raise
+    finally:
+        plt.close(figure)
+    return path
+
+
+def write_summary(rows: Sequence[SummaryRow], path: str | os.PathLike, extra: dict | None = None) -> Path:
+    """The summary rows as one JSON file (atomic), with ``extra`` facts about the run."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    payload = {"rows": [row.as_dict() for row in rows], **(extra or {}),
+               "written_at": time.strftime("%Y-%m-%dT%H:%M:%S")}
+    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as file:
+            json.dump(payload, file, indent=2)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+    return path
