@@ -1,0 +1,43 @@
+"""``minireason eval``: evaluate a model on a problem set with verifiable answers."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from minireason.evaluation.prompts import TEMPLATES
+
+    parser.add_argument("--model", required=True, help="checkpoint directory or builtin:NAME")
+    parser.add_argument("--data", required=True, help="problems, JSON list or JSONL (problem, answer, ...)")
+    parser.add_argument("--out", required=True, help="results JSONL; re-running resumes after its last record")
+    parser.add_argument("--limit", type=int, default=None, help="evaluate the first N problems")
+    parser.add_argument("--template", choices=sorted(TEMPLATES), default="direct")
+    parser.add_argument("--chat", action="store_true", help="wrap the prompt in the Qwen3 chat template")
+    parser.add_argument("--thinking", action="store_true", help="with --chat: enable the <think> block")
+    parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--max-new-tokens", type=int, default=512)
+    parser.add_argument("--temperature", type=float, default=0.0)
+    parser.add_argument("--top-k", type=int, default=0)
+    parser.add_argument("--top-p", type=float, default=1.0)
+    parser.add_argument("--seed", type=int, default=None)
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def run(args: argparse.Namespace) -> int:
+    from minireason.evaluation.datasets import load_problems
+    from minireason.evaluation.runs import EvalSettings, format_summary, run_evaluation
+    from minireason.evaluation.timeouts import warm_up
+    from minireason.io.pretrained import load_pretrained
+
+    problems = load_problems(args.data)
+    settings = EvalSettings(template=args.template, chat=args.chat, enable_thinking=args.thinking,
+                            batch_size=args.batch_size, max_new_tokens=args.max_new_tokens,
+                            temperature=args.temperature, top_k=args.top_k, top_p=args.top_p, seed=args.seed)
+    settings.check()
+    warm_up(1, wait_seconds=0.0)  # start the sympy worker while the model loads
+    model, tokenizer = load_pretrained(args.model)
+    summary = run_evaluation(model, tokenizer, problems, args.out, settings, limit=args.limit,
+                             progress=not args.no_progress)
+    print(format_summary(summary))
+    return 0
