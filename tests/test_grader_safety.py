@@ -127,3 +127,20 @@ def test_payload_in_a_thread_does_not_run(tmp_path):
     thread.join(timeout=LIMIT_SECONDS + SLACK_SECONDS)
     assert results == [False]
     assert not target.exists()
+
+
+def _grade_in_pool_worker(pair):
+    started = time.monotonic()
+    verdict = grade_answer(*pair)
+    return verdict, time.monotonic() - started
+
+
+def test_from_a_daemonic_pool_worker_process():
+    import multiprocessing
+
+    pairs = [(r"2\sqrt{2}", r"\sqrt{8}"), ("9^{9^{9^{9}}}", "1"), ("(x+y+z)^{999}", "1")]
+    with multiprocessing.get_context("spawn").Pool(1) as pool:
+        results = pool.map(_grade_in_pool_worker, pairs)
+    assert [verdict for verdict, _ in results] == [True, False, False]
+    # the first call in a fresh process may wait for its worker to start; later calls may not
+    assert all(seconds < LIMIT_SECONDS + SLACK_SECONDS for _, seconds in results[1:])
