@@ -36,6 +36,13 @@ _PUBLIC = {
     "grade_answer": "minireason.evaluation.grader",
     "grade_batch": "minireason.evaluation.grader",
     "load_problems": "minireason.evaluation.datasets",
+    # inference-time scaling
+    "majority_vote": "minireason.scaling.voting",
+    "self_consistency": "minireason.scaling.self_consistency",
+    "best_of_n": "minireason.scaling.best_of_n",
+    "self_refine": "minireason.scaling.self_refine",
+    "pass_at_k": "minireason.scaling.metrics",
+    "ModelSampler": "minireason.scaling.sampler",
     # synthetic tasks
     "generate_problems": "minireason.tasks",
     "resolve_data": "minireason.tasks.export",
