@@ -300,6 +300,14 @@ def test_encode_matches_hf_on_an_hf_trained_file(hf_trained_json, text):
     assert ours.pre_tokenize(text) == [piece for piece, _ in reference.pre_tokenizer.pre_tokenize_str(text)]
 
 
+def test_long_pre_tokens_match_hf(trained_json):
+    tokenizers = pytest.importorskip("tokenizers")
+    reference = tokenizers.Tokenizer.from_file(trained_json)
+    ours = Tokenizer.from_file(trained_json)
+    for text in ["the" * 500, "x" * 3000, " " * 700 + "a", "!?" * 400 + "\n" * 300, "9" * 1000, "é" * 600]:
+        assert ours.encode(text) == reference.encode(text).ids
+
+
 @settings(max_examples=100)
 @given(data=st.data())
 def test_decode_matches_hf_on_any_ids(hf_trained_json, data):

@@ -54,7 +54,7 @@ WHITE_SPACE = frozenset(
 )
 
 _CACHE_LIMIT = 100_000  # merge-cache entries before the cache is cleared
-_CACHE_MAX_WORD = 256  # longer pre-tokens are not cached (rare, and they would crowd the cache)
+_CACHE_MAX_WORD = 256  # longer pre-tokens are not cached (rare, and each would hold much memory)
 
 
 def bytes_to_unicode() -> dict[int, str]:
@@ -190,6 +190,12 @@ class SplitStep:
     invert: bool
 
     def __call__(self, text: str) -> list[str]:
+        if self.behavior == "Isolated" and not self.invert and self.pattern.groups == 0:
+            # fast path: when the matches tile the whole text (true of Qwen's pattern, whose last
+            # alternatives catch every whitespace run) the pieces are just the matches
+            matches = self.pattern.findall(text)
+            if sum(map(len, matches)) == len(text):
+                return [match for match in matches if match]
         spans: list[tuple[int, int, bool]] = []  # (start, end, is_delimiter)
         position = 0
         for match in self.pattern.finditer(text):
@@ -365,22 +371,12 @@ class BPEModel:
         self.ignore_merges = ignore_merges
         self.unk_id = vocab[unk_token] if unk_token is not None else None
         self.fuse_unk = fuse_unk
-        self.cache: dict[str, list[int]] = {}
 
     def encode_word(self, word: str) -> list[int]:
-        """Ids of one byte-level pre-token, memoised in ``self.cache``."""
-        cached = self.cache.get(word)
-        if cached is not None:
-            return cached
+        """Ids of one byte-level pre-token (the Tokenizer memoises the results)."""
         if self.ignore_merges and word in self.vocab:
-            ids = [self.vocab[word]]
-        else:
-            ids = self._merge(self._initial_symbols(word))
-        if len(word) <= _CACHE_MAX_WORD:
-            if len(self.cache) >= _CACHE_LIMIT:
-                self.cache.clear()
-            self.cache[word] = ids
-        return ids
+            return [self.vocab[word]]
+        return self._merge(self._initial_symbols(word))
 
     def _initial_symbols(self, word: str) -> list[int]:
         """One id per character. A character missing from the vocabulary becomes the unknown
@@ -655,6 +651,7 @@ class Tokenizer:
         self._normalized_matcher = _alternation(self._normalized_by_content)
         self._special_ids = frozenset(token.id for token in self._added if token.special)
         self._bytes_of_id: dict[int, bytes] = {}
+        self._piece_cache: dict[str, list[int]] = {}  # the merge cache: pre-token -> ids
         for _, token_id in self._wrap_ids:
             if token_id not in self._id_to_token:
                 raise _fail(source, "post_processor", "token ids that exist", token_id)
@@ -698,12 +695,28 @@ class Tokenizer:
             text = unicodedata.normalize(form, text)
         return text
 
-    def pre_tokenize(self, text: str) -> list[str]:
-        """The byte-level pre-tokens of ``text`` (no added-token matching, no normalization)."""
+    def _split(self, text: str) -> list[str]:
+        """The pieces of the Split steps, before the final ByteLevel step."""
         pieces = [text]
-        for step in self._pre_tokenizer_steps:
+        for step in self._pre_tokenizer_steps[:-1]:
             pieces = [out for piece in pieces for out in step(piece)]
         return pieces
+
+    def pre_tokenize(self, text: str) -> list[str]:
+        """The byte-level pre-tokens of ``text`` (no added-token matching, no normalization)."""
+        byte_level = self._pre_tokenizer_steps[-1]
+        return [word for piece in self._split(text) for word in byte_level(piece)]
+
+    def _encode_piece(self, piece: str) -> list[int]:
+        """Ids of one piece of the Split steps; memoised, since text repeats its words a lot."""
+        ids = self._piece_cache.get(piece)
+        if ids is None:
+            ids = [token_id for word in self._pre_tokenizer_steps[-1](piece) for token_id in self._model.encode_word(word)]
+            if len(piece) <= _CACHE_MAX_WORD:
+                if len(self._piece_cache) >= _CACHE_LIMIT:
+                    self._piece_cache.clear()
+                self._piece_cache[piece] = ids
+        return ids
 
     def encode(self, text: str, add_special_tokens: bool = False) -> list[int]:
         """Token ids of ``text``. ``add_special_tokens`` adds what the post-processor's template
@@ -720,8 +733,8 @@ class Tokenizer:
                 if token_id is not None:
                     ids.append(token_id)
                     continue
-                for word in self.pre_tokenize(piece):
-                    ids.extend(self._model.encode_word(word))
+                for split_piece in self._split(piece):
+                    ids.extend(self._encode_piece(split_piece))
         if add_special_tokens and self._wrap_ids:
             before = [token_id for where, token_id in self._wrap_ids if where == "before"]
             after = [token_id for where, token_id in self._wrap_ids if where == "after"]
