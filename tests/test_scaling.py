@@ -375,3 +375,27 @@ def test_plot_is_a_png(tmp_path, tiny_model_and_tokenizer):
     rows, _ = run_tiny(tiny_model_and_tokenizer, "greedy,sc@2", tmp_path)
     path = save_plot(rows, tmp_path / "plot.png")
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_scale_command_end_to_end(tiny_model_and_tokenizer, tmp_path, capsys):
+    from minireason.cli.main import main
+    from minireason.io.pretrained import save_pretrained
+
+    model, tokenizer = tiny_model_and_tokenizer
+    save_pretrained(tmp_path / "model", model, tokenizer)
+    out_dir = tmp_path / "out"
+    code = main(["scale", "--model", str(tmp_path / "model"), "--data", "task:addition?n=3&split=test",
+                 "--methods", "greedy,sc@2", "--limit", "2", "--max-new-tokens", "4", "--prompt-format", "plain",
+                 "--out-dir", str(out_dir), "--quiet"])
+    assert code == 0
+    printed = capsys.readouterr().out
+    assert "greedy" in printed and "sc@2" in printed and "accuracy" in printed
+    lines = (out_dir / "records.jsonl").read_text().splitlines()
+    assert len(lines) == 2 * 2
+    assert (out_dir / "accuracy_vs_tokens.png").read_bytes()[:4] == b"\x89PNG"
+    summary = json.loads((out_dir / "summary.json").read_text())
+    assert [row["method"] for row in summary["rows"]] == ["greedy", "sc@2"]
+    assert summary["problems"] == 2
+    # a bad method name fails before any model is loaded, with the name in the message
+    assert main(["scale", "--model", "nowhere", "--data", "x", "--methods", "vote@3"]) == 1
+    assert "vote@3" in capsys.readouterr().err
