@@ -241,7 +241,12 @@ def save_plot(rows: Sequence[SummaryRow], path: str | os.PathLike, title: str = 
             if row.pass_at_n is not None:
                 axes.scatter([tokens], [100 * row.pass_at_n], s=20, marker="_", color="grey")
         if all(row.tokens_per_problem > 0 for row in rows):
-            axes.set_xscale("log")
+            from matplotlib.ticker import FormatStrFormatter, LogLocator, NullFormatter
+
+            axes.set_xscale("log")  # ticks at 1, 2, 5 x 10^k, written as plain numbers
+            axes.xaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+            axes.xaxis.set_major_formatter(FormatStrFormatter("%g"))
+            axes.xaxis.set_minor_formatter(NullFormatter())
         axes.set_xlabel("generated tokens per problem")
         axes.set_ylabel("accuracy (%)")
         axes.set_ylim(-2, 102)
