@@ -19,11 +19,15 @@ does).  Such rows are flagged by a logsumexp of +inf.
 
 from __future__ import annotations
 
+import minireason.kernels.numba_threads  # noqa: F401  (sets passive OpenMP waiting first)
 import numba
 import numpy as np
 
+from minireason.nn import attention as reference_attention
+
 QUERY_BLOCK = 64  # query rows per tile
 KEY_BLOCK = 64  # keys per tile: one online-softmax rescale of the accumulator per tile
+REFERENCE_CACHE_LENGTH = 5  # (q grouped, k, v, probabilities, scale)
 _FAST = {"reassoc", "contract"}  # lets LLVM vectorise dot products; keeps inf/nan semantics
 
 
@@ -138,14 +142,84 @@ def _backward_kernel(q, k, v, out, dout, logsumexp, allowed, scale, dq, dk_per_h
                 dk_head[j] += dscore * q_head[t]
 
 
+def _decode_body(q, k, v, allowed, scale, out, logsumexp, batch_head):  # pragma: no cover - compiled
+    """One new query row (T = 1) of one (batch, head) against all S cached keys: two passes, no tiles."""
+    H = q.shape[1]
+    S = k.shape[2]
+    b = batch_head // H
+    h = batch_head % H
+    hk = h // (H // k.shape[1])
+    q_row, k_head, v_head = q[b, h, 0], k[b, hk], v[b, hk]
+    scores = np.dot(k_head, q_row)  # (S,) one BLAS matrix-vector product
+    row_max = -np.inf
+    for j in range(S):  # the single query sits at the last slot: every allowed key is causal
+        if allowed[b, j]:
+            scores[j] *= scale
+            row_max = max(row_max, scores[j])
+        else:
+            scores[j] = -np.inf
+    if row_max == -np.inf:
+        _uniform_average(v_head, out[b, h, 0])
+        logsumexp[b, h, 0] = np.inf
+        return
+    row_sum = 0.0
+    for j in range(S):
+        scores[j] = np.exp(scores[j] - row_max)  # now unnormalised probabilities
+        row_sum += scores[j]
+    out[b, h, 0] = np.dot(scores, v_head) / row_sum  # (Dh,) one more matrix-vector product
+    logsumexp[b, h, 0] = row_max + np.log(row_sum)
+
+
+_decode_row = numba.njit(cache=True, fastmath=_FAST)(_decode_body)
+
+
+@numba.njit(cache=True, fastmath=_FAST)
+def _decode_serial(q, k, v, allowed, scale, out, logsumexp):  # pragma: no cover - compiled
+    for batch_head in range(q.shape[0] * q.shape[1]):
+        _decode_row(q, k, v, allowed, scale, out, logsumexp, batch_head)
+
+
+@numba.njit(parallel=True, cache=True, fastmath=_FAST)
+def _decode_parallel(q, k, v, allowed, scale, out, logsumexp):  # pragma: no cover - compiled
+    for batch_head in numba.prange(q.shape[0] * q.shape[1]):
+        _decode_row(q, k, v, allowed, scale, out, logsumexp, batch_head)
+
+
+PARALLEL_DECODE_WORK = 1 << 20  # below this many multiply-adds a thread hand-off costs more than it saves
+
+
 def _allowed_keys(key_mask, batch_size: int, key_length: int) -> np.ndarray:
     if key_mask is None:
         return np.ones((batch_size, key_length), dtype=np.bool_)
     return np.ascontiguousarray(key_mask, dtype=np.bool_)
 
 
+def decode_attention_forward(q: np.ndarray, k: np.ndarray, v: np.ndarray, key_mask: np.ndarray | None,
+                             scale: float):
+    """Attention of one new token per row (T = 1) against the KV cache; same contract and cache as
+    ``attention_forward``.  Not used by the backend: on 2 cores it only ties the reference, whose
+    two batched BLAS products already do this work (docs/kernels.md)."""
+    dtype = np.result_type(q, k, v)
+    q, k, v = (np.ascontiguousarray(a, dtype=dtype) for a in (q, k, v))
+    B, H, T, Dh = q.shape
+    if T != 1:
+        raise ValueError(f"decode_attention_forward takes one query per row, got T = {T}")
+    allowed = _allowed_keys(key_mask, B, k.shape[2])
+    out = np.empty_like(q)
+    logsumexp = np.empty((B, H, 1), dtype=dtype)
+    decode = _decode_parallel if B * H * k.shape[2] * Dh >= PARALLEL_DECODE_WORK else _decode_serial
+    decode(q, k, v, allowed, dtype.type(scale), out, logsumexp)
+    return out, (q, k, v, out, logsumexp, allowed, scale)
+
+
 def attention_forward(q: np.ndarray, k: np.ndarray, v: np.ndarray, key_mask: np.ndarray | None, scale: float):
-    """Causal GQA attention, fused. q (B, H, T, Dh); k, v (B, Hkv, S, Dh); key_mask (B, S) or None."""
+    """Causal GQA attention, fused. q (B, H, T, Dh); k, v (B, Hkv, S, Dh); key_mask (B, S) or None.
+
+    One query per row (decoding against a KV cache) goes to the reference, which was as fast
+    there (docs/kernels.md); ``attention_backward`` recognises its cache.
+    """
+    if q.shape[2] == 1:
+        return reference_attention.attention_forward(q, k, v, key_mask, scale)
     dtype = np.result_type(q, k, v)
     q = np.ascontiguousarray(q, dtype=dtype)
     k = np.ascontiguousarray(k, dtype=dtype)
@@ -166,6 +240,8 @@ def attention_backward(dout: np.ndarray, cache):
     dk_j = scale sum_t dS_tj q_t,  dv_j = sum_t P_tj dout_t (each summed over the group's heads).
     Returns (dq (B, H, T, Dh), dk (B, Hkv, S, Dh), dv (B, Hkv, S, Dh)).
     """
+    if len(cache) == REFERENCE_CACHE_LENGTH:  # made by the reference forward (T = 1)
+        return reference_attention.attention_backward(dout, cache)
     q, k, v, out, logsumexp, allowed, scale = cache
     dout = np.ascontiguousarray(dout, dtype=q.dtype)
     B, H, T, Dh = q.shape

@@ -8,6 +8,7 @@ float32 exactly by shifting its bits left by 16.
 
 from __future__ import annotations
 
+import minireason.kernels.numba_threads  # noqa: F401  (sets passive OpenMP waiting first)
 import numba
 import numpy as np
 

@@ -9,6 +9,7 @@ kernel forward's cache and vice versa.
 
 from __future__ import annotations
 
+import minireason.kernels.numba_threads  # noqa: F401  (sets passive OpenMP waiting first)
 import numba
 import numpy as np
 

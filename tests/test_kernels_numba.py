@@ -67,6 +67,17 @@ def test_fused_attention_matches_reference_forward_and_backward(inputs):
         assert_close(got, expected, dtype, name)
 
 
+@given(dtypes, st.integers(1, 3), st.integers(1, 2), st.integers(1, 3), st.integers(1, 90), st.integers(0, 2**32 - 1))
+def test_decode_attention_kernel_matches_reference(dtype, B, Hkv, group, S, seed):
+    rng = np.random.default_rng(seed)
+    q = rng.standard_normal((B, Hkv * group, 1, 8)).astype(dtype)
+    k, v = (rng.standard_normal((B, Hkv, S, 8)).astype(dtype) for _ in range(2))
+    key_mask = rng.random((B, S)) < 0.6  # may leave a row with no key: the uniform case
+    expected, _ = attention.attention_forward(q, k, v, key_mask, 0.35)
+    got, _ = numba_attention.decode_attention_forward(q, k, v, key_mask, 0.35)
+    assert_close(got, expected, dtype, "decode out")
+
+
 def test_fused_attention_rows_that_see_no_key_match_the_reference():
     # left padding of 6 slots and no KV cache: queries 0..5 see no key (the reference averages all values)
     rng = np.random.default_rng(3)

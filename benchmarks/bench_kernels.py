@@ -1,0 +1,136 @@
+"""Per-op speedups of the Numba kernels over the NumPy reference, and attention's time and memory.
+
+    python benchmarks/bench_kernels.py                  # all ops, attention at T = 256, 1024, 4096
+    python benchmarks/bench_kernels.py --lengths 256 1024 --repeats 3
+
+Times are the best of ``--repeats`` runs after one warm-up (which also compiles).  Peak memory
+is the largest amount of NumPy-allocated memory alive during the call (tracemalloc), above what
+was alive before it; kernel-internal scratch tiles (a few KiB per thread) are not counted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+import tracemalloc
+
+import numpy as np
+
+from minireason.kernels import numba_attention, numba_decode, numba_fused
+from minireason.nn import attention, rmsnorm, swiglu
+
+
+def best_time(function, repeats: int) -> float:
+    function()  # warm-up: compiles, touches memory
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        function()
+        times.append(time.perf_counter() - start)
+    return min(times)
+
+
+def peak_bytes(function) -> int:
+    tracemalloc.start()
+    tracemalloc.reset_peak()
+    baseline = tracemalloc.get_traced_memory()[0]
+    function()
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    return peak - baseline
+
+
+def forward_backward(module, q, k, v, dout, scale):
+    def run():
+        out, cache = module.attention_forward(q, k, v, None, scale)
+        return module.attention_backward(dout, cache)
+    return run
+
+
+def bench_attention(lengths, repeats, batch, heads, kv_heads, head_dim, reference_limit):
+    print(f"attention forward+backward, float32, B={batch} H={heads} Hkv={kv_heads} Dh={head_dim}, causal")
+    print(f"{'T':>6} {'reference ms':>13} {'fused ms':>9} {'speedup':>8} {'reference MiB':>14} {'fused MiB':>10}")
+    rng = np.random.default_rng(0)
+    for T in lengths:
+        q = rng.standard_normal((batch, heads, T, head_dim)).astype(np.float32)
+        k = rng.standard_normal((batch, kv_heads, T, head_dim)).astype(np.float32)
+        v = rng.standard_normal((batch, kv_heads, T, head_dim)).astype(np.float32)
+        dout = rng.standard_normal(q.shape).astype(np.float32)
+        fused = forward_backward(numba_attention, q, k, v, dout, head_dim**-0.5)
+        fused_time = best_time(fused, repeats)
+        fused_memory = peak_bytes(fused)
+        if T <= reference_limit:
+            reference = forward_backward(attention, q, k, v, dout, head_dim**-0.5)
+            reference_time = best_time(reference, repeats)
+            reference_memory = peak_bytes(reference)
+            print(f"{T:>6} {reference_time * 1e3:>13.1f} {fused_time * 1e3:>9.1f} {reference_time / fused_time:>7.1f}x "
+                  f"{reference_memory / 2**20:>14.1f} {fused_memory / 2**20:>10.1f}")
+        else:
+            print(f"{T:>6} {'skipped':>13} {fused_time * 1e3:>9.1f} {'':>8} {'':>14} {fused_memory / 2**20:>10.1f}")
+
+
+def bench_decode_attention(repeats, batch, heads, kv_heads, head_dim, context):
+    rng = np.random.default_rng(1)
+    q = rng.standard_normal((batch, heads, 1, head_dim)).astype(np.float32)
+    k = rng.standard_normal((batch, kv_heads, context, head_dim)).astype(np.float32)
+    v = rng.standard_normal((batch, kv_heads, context, head_dim)).astype(np.float32)
+    reference = best_time(lambda: attention.attention_forward(q, k, v, None, 0.125), repeats)
+    fused = best_time(lambda: numba_attention.attention_forward(q, k, v, None, 0.125), repeats)
+    print(f"decode attention (T=1, S={context}, B={batch}): reference {reference * 1e6:.0f} us, "
+          f"fused {fused * 1e6:.0f} us, {reference / fused:.1f}x")
+
+
+def bench_elementwise(repeats):
+    rng = np.random.default_rng(2)
+    x = rng.standard_normal((4, 256, 512)).astype(np.float32)  # small preset, batch 4 x 256
+    weight = rng.standard_normal(512).astype(np.float32)
+    dx = rng.standard_normal(x.shape).astype(np.float32)
+    gate = rng.standard_normal((4, 256, 1536)).astype(np.float32)
+    up = rng.standard_normal(gate.shape).astype(np.float32)
+    dh = rng.standard_normal(gate.shape).astype(np.float32)
+    _, norm_cache = rmsnorm.rmsnorm_forward(x, weight, 1e-6)
+    _, fused_norm_cache = numba_fused.rmsnorm_forward(x, weight, 1e-6)
+    _, swiglu_cache = swiglu.swiglu_forward(gate, up)
+    _, fused_swiglu_cache = numba_fused.swiglu_forward(gate, up)
+    cases = [
+        ("rmsnorm forward (4,256,512)", lambda: rmsnorm.rmsnorm_forward(x, weight, 1e-6),
+         lambda: numba_fused.rmsnorm_forward(x, weight, 1e-6)),
+        ("rmsnorm backward", lambda: rmsnorm.rmsnorm_backward(dx, norm_cache),
+         lambda: numba_fused.rmsnorm_backward(dx, fused_norm_cache)),
+        ("swiglu forward (4,256,1536)", lambda: swiglu.swiglu_forward(gate, up),
+         lambda: numba_fused.swiglu_forward(gate, up)),
+        ("swiglu backward", lambda: swiglu.swiglu_backward(dh, swiglu_cache),
+         lambda: numba_fused.swiglu_backward(dh, fused_swiglu_cache)),
+    ]
+    weight_matrix = rng.standard_normal((3072, 1024)).astype(np.float32)  # Qwen3-0.6B MLP gate
+    weight_bits = numba_decode.to_bfloat16(weight_matrix)
+    vector = rng.standard_normal((1, 1024)).astype(np.float32)
+    cases.append(("matvec 3072x1024, batch 1: BLAS f32 vs bf16 kernel", lambda: vector @ weight_matrix.T,
+                  lambda: numba_decode.bf16_linear(vector, weight_bits)))
+    for name, reference, fused in cases:
+        reference_time, fused_time = best_time(reference, repeats), best_time(fused, repeats)
+        print(f"{name:<52} reference {reference_time * 1e6:>8.0f} us  kernel {fused_time * 1e6:>8.0f} us  "
+              f"{reference_time / fused_time:>5.1f}x")
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--lengths", type=int, nargs="+", default=[256, 1024, 4096])
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--batch", type=int, default=1)
+    parser.add_argument("--heads", type=int, default=8)
+    parser.add_argument("--kv-heads", type=int, default=4)
+    parser.add_argument("--head-dim", type=int, default=64)
+    parser.add_argument("--reference-limit", type=int, default=4096,
+                        help="skip the reference above this T (its memory grows as T^2)")
+    args = parser.parse_args(argv)
+    bench_elementwise(args.repeats)
+    bench_decode_attention(args.repeats, 1, args.heads, args.kv_heads, args.head_dim, 1024)
+    bench_decode_attention(args.repeats, 16, args.heads, args.kv_heads, args.head_dim, 1024)
+    bench_attention(args.lengths, args.repeats, args.batch, args.heads, args.kv_heads, args.head_dim,
+                    args.reference_limit)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,82 @@
+"""Choosing a backend: names, install hints, which ops a backend replaces, and packaging of the kernels."""
+
+from __future__ import annotations
+
+import pathlib
+import sys
+
+import pytest
+
+from minireason import backend
+from minireason.errors import ConfigError
+from minireason.nn import attention, rmsnorm, swiglu
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(autouse=True)
+def restore_backend():
+    before = backend.get_backend()
+    yield
+    backend.set_backend(before)
+
+
+def test_numpy_backend_is_the_reference():
+    ops = backend.get_ops("numpy")
+    assert ops.name == "numpy"
+    assert ops.attention_forward is attention.attention_forward
+    assert ops.rmsnorm_backward is rmsnorm.rmsnorm_backward
+
+
+def test_set_backend_changes_the_default_and_rejects_unknown_names():
+    backend.set_backend("numpy")
+    assert backend.get_backend() == "numpy"
+    with pytest.raises(ConfigError, match="unknown backend 'torch'.*numpy, numba, cupy"):
+        backend.set_backend("torch")
+    assert backend.get_backend() == "numpy"
+
+
+def test_missing_dependency_names_the_extra_to_install(monkeypatch):
+    monkeypatch.setitem(backend.BACKENDS, "cupy", ("minireason.kernels.no_such_module_for_test", "gpu"))
+    backend._ops_cache.pop("cupy", None)
+    with pytest.raises(ConfigError, match=r"pip install 'minireason\[gpu\]'"):
+        backend.set_backend("cupy")
+    backend._ops_cache.pop("cupy", None)
+    assert backend.get_backend() != "cupy"
+
+
+def test_numba_backend_replaces_only_the_ops_that_measured_faster():
+    pytest.importorskip("numba")
+    from minireason.kernels import numba_attention, numba_fused
+
+    ops = backend.get_ops("numba")
+    assert ops.attention_forward is numba_attention.attention_forward
+    assert ops.attention_backward is numba_attention.attention_backward
+    assert ops.rmsnorm_forward is numba_fused.rmsnorm_forward
+    assert ops.swiglu_forward is swiglu.swiglu_forward  # the kernel was not faster: the reference stays
+    assert set(backend.REFERENCE_OPS) <= set(vars(ops))
+
+
+def test_model_follows_the_global_backend_unless_given_one():
+    pytest.importorskip("numba")
+    from minireason.config import PRESETS
+    from minireason.model import Qwen3Model
+
+    model = Qwen3Model.from_config(PRESETS["test-tiny"], seed=0)
+    pinned = Qwen3Model.from_config(PRESETS["test-tiny"], seed=0, backend="numpy")
+    backend.set_backend("numba")
+    assert model.ops.name == "numba"
+    assert pinned.ops.name == "numpy"
+
+
+@pytest.mark.skipif(sys.version_info < (3, 11), reason="tomllib is new in Python 3.11")
+def test_every_package_folder_is_listed_in_pyproject():
+    import tomllib
+
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
+    listed = set(config["packages"])
+    on_disk = {".".join(path.parent.relative_to(ROOT).parts) for path in (ROOT / "minireason").rglob("__init__.py")}
+    missing = sorted(on_disk - listed)
+    assert not missing, f"add these packages to [tool.setuptools] packages in pyproject.toml: {missing}"
+    assert config["package-dir"]["minireason.kernels"] == "kernels"
+    assert "minireason.kernels" in listed and (ROOT / "kernels" / "__init__.py").exists()
