@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import unicodedata
 
+import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -433,3 +434,8 @@ def test_bad_files_and_bad_arguments(tmp_path):
         tokenizer.decode([1, 999])
     with pytest.raises(InputError):
         tokenizer.decode([-1])
+    with pytest.raises(InputError, match="float"):
+        tokenizer.decode([1.0])
+    with pytest.raises(InputError, match="str"):
+        tokenizer.decode(["a"], skip_special_tokens=True)
+    assert tokenizer.decode(np.array([104, 105])) == "hi"

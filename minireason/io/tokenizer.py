@@ -24,6 +24,7 @@ import codecs
 import copy
 import heapq
 import json
+import operator
 import os
 import re
 import tempfile
@@ -749,12 +750,13 @@ class Tokenizer:
 
     def _check_id(self, token_id) -> int:
         try:
-            as_int = int(token_id)
-        except (TypeError, ValueError):
-            raise InputError(f"decode: token id {token_id!r}: expected an integer") from None
-        if as_int != token_id or as_int not in self._id_to_token:
-            raise InputError(f"decode: token id {token_id!r}: expected an id of this tokenizer "
-                             f"(0 <= id < {self.vocab_size}, assigned), got {token_id!r}")
+            as_int = operator.index(token_id)  # ints and NumPy integers; not floats or strings
+        except TypeError:
+            raise InputError(f"decode: token id {token_id!r}: expected an integer, "
+                             f"got {type(token_id).__name__}") from None
+        if as_int not in self._id_to_token:
+            raise InputError(f"decode: token id {as_int}: expected an id of this tokenizer "
+                             f"(0 <= id < {self.vocab_size}, assigned)")
         return as_int
 
     def id_bytes(self, token_id: int) -> bytes:
@@ -768,11 +770,12 @@ class Tokenizer:
     def decode(self, ids: Iterable[int], skip_special_tokens: bool = False) -> str:
         """Text of ``ids``: the tokens' bytes joined and read as UTF-8. Bytes that are not valid
         UTF-8 (a sequence cut in the middle of a character) become U+FFFD, as in ``tokenizers``."""
-        joined = b"".join(
-            self.id_bytes(token_id) for token_id in ids
-            if not (skip_special_tokens and int(token_id) in self._special_ids)
-        )
-        return joined.decode("utf-8", errors="replace")
+        kept = []
+        for token_id in ids:
+            data = self.id_bytes(token_id)
+            if not (skip_special_tokens and operator.index(token_id) in self._special_ids):
+                kept.append(data)
+        return b"".join(kept).decode("utf-8", errors="replace")
 
     def decode_batch(self, batch: Iterable[Iterable[int]], skip_special_tokens: bool = False) -> list[str]:
         """``decode`` of each id sequence."""
@@ -884,7 +887,7 @@ class IncrementalDecoder:
     def push(self, token_id: int) -> str:
         """Add one token; return the newly completed text (possibly "")."""
         data = self.tokenizer.id_bytes(token_id)
-        if self.skip_special_tokens and int(token_id) in self.tokenizer.special_token_ids:
+        if self.skip_special_tokens and operator.index(token_id) in self.tokenizer.special_token_ids:
             return ""
         return self._utf8.decode(data)
 
