@@ -153,3 +153,24 @@ def test_chat_prompt_thinking_on_and_off():
     off = render_prompt("What is 2+2?", chat=True, enable_thinking=False)
     assert "What is 2+2?" in on and "<|im_start|>assistant" in on
     assert on != off and "<think>" in off
+
+
+def test_task_problems_use_their_family_verifier(tmp_path):
+    """A countdown answer must be an expression over the given numbers: a bare value is wrong
+    even though it equals the target, so the family's verifier, not the value grader, decides."""
+    from minireason.tasks.export import resolve_data, verify_record
+
+    problems = resolve_data("task:countdown?n=2&split=test&seed=0")
+    target = problems[0]["data"]["target"]
+    answers = [f"\\boxed{{{target}}}", "\\boxed{" + problems[1]["answer"] + "}"]
+
+    def fake_generate(model, tokenizer, prompts, max_new_tokens, **settings):
+        assert prompts[0] == problems[0]["problem"] + " Think step by step.\n"
+        return [FakeResult(answer, [1, 2]) for answer in answers[: len(prompts)]]
+
+    summary = run_evaluation(None, None, problems, tmp_path / "out.jsonl",
+                             EvalSettings(template="short-cot", batch_size=2), generate_function=fake_generate,
+                             progress=False, verify_function=verify_record)
+    records = read_records(tmp_path / "out.jsonl")
+    assert [r["correct"] for r in records] == [False, True]
+    assert summary["correct"] == 1

@@ -9,7 +9,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     from minireason.evaluation.prompts import TEMPLATES
 
     parser.add_argument("--model", required=True, help="checkpoint directory or builtin:NAME")
-    parser.add_argument("--data", required=True, help="problems, JSON list or JSONL (problem, answer, ...)")
+    parser.add_argument("--data", required=True, help="problems: JSON list or JSONL (problem, answer, ...), or a built-in task "
+                        "such as task:addition or task:countdown?n=200&split=test")
     parser.add_argument("--out", required=True, help="results JSONL; re-running resumes after its last record")
     parser.add_argument("--limit", type=int, default=None, help="evaluate the first N problems")
     parser.add_argument("--template", choices=sorted(TEMPLATES), default="direct")
@@ -25,12 +26,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from minireason.evaluation.datasets import load_problems
     from minireason.evaluation.runs import EvalSettings, format_summary, run_evaluation
     from minireason.evaluation.timeouts import warm_up
     from minireason.io.pretrained import load_pretrained
 
-    problems = load_problems(args.data)
+    problems = _load(args.data)
+    verify_function = _task_verifier(problems)
     settings = EvalSettings(template=args.template, chat=args.chat, enable_thinking=args.thinking,
                             batch_size=args.batch_size, max_new_tokens=args.max_new_tokens,
                             temperature=args.temperature, top_k=args.top_k, top_p=args.top_p, seed=args.seed)
@@ -38,6 +39,26 @@ def run(args: argparse.Namespace) -> int:
     warm_up(1, wait_seconds=0.0)  # start the sympy worker while the model loads
     model, tokenizer = load_pretrained(args.model)
     summary = run_evaluation(model, tokenizer, problems, args.out, settings, limit=args.limit,
-                             progress=not args.no_progress)
+                             progress=not args.no_progress, verify_function=verify_function)
     print(format_summary(summary))
     return 0
+
+
+def _load(data: str) -> list[dict]:
+    if data.startswith("task:"):
+        from minireason.tasks.export import resolve_data
+
+        return resolve_data(data)
+    from minireason.evaluation.datasets import load_problems
+
+    return load_problems(data)
+
+
+def _task_verifier(problems: list[dict]):
+    """Problems exported from the synthetic tasks are checked by their family's own verifier
+    (a countdown answer is an expression to check against the numbers, not a value to compare)."""
+    if not problems or not all("family" in p and "data" in p for p in problems):
+        return None
+    from minireason.tasks.export import verify_record
+
+    return verify_record

@@ -4,7 +4,9 @@
 
 * ``direct``: ask for the answer only, written as ``\\boxed{ANSWER}``;
 * ``cot``: ask for step-by-step reasoning, then the boxed answer;
-* ``plain``: the problem text alone (for base models that continue text).
+* ``plain``: the problem text alone (for base models that continue text);
+* ``short-direct`` / ``short-cot``: the one-line prompts of the built-in synthetic tasks
+  (``"Compute 4821+397. Think step by step.\\n"``), which the built-in models were trained on.
 
 :func:`render_prompt` fills a template and, with ``chat=True``, wraps it as one user message in
 the Qwen3 chat template with thinking on or off (``minireason.io.chat_template`` is imported
@@ -26,7 +28,14 @@ CHAIN_OF_THOUGHT_TEMPLATE = (
     "\\boxed{{ANSWER}}\n\n"
     "Problem:\n{problem}\n\nSolution:"
 )
-TEMPLATES = {"direct": DIRECT_TEMPLATE, "cot": CHAIN_OF_THOUGHT_TEMPLATE, "plain": "{problem}"}
+SHORT_INSTRUCTIONS = {"direct": "Answer directly.", "cot": "Think step by step."}
+TEMPLATES = {
+    "direct": DIRECT_TEMPLATE,
+    "cot": CHAIN_OF_THOUGHT_TEMPLATE,
+    "plain": "{problem}",
+    "short-direct": "{problem} " + SHORT_INSTRUCTIONS["direct"] + "\n",
+    "short-cot": "{problem} " + SHORT_INSTRUCTIONS["cot"] + "\n",
+}
 
 
 def render_prompt(problem: str, template: str = "direct", chat: bool = False,

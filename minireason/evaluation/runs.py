@@ -89,10 +89,19 @@ def _rewrite_complete(path: Path, records: list[dict]) -> None:
     temporary.replace(path)
 
 
-def grade_record(record: dict) -> dict:
-    """The record with ``extracted`` and ``correct`` recomputed from its generated text."""
+def grade_record(record: dict, verify_function: Callable | None = None, problem: dict | None = None) -> dict:
+    """The record with ``extracted`` and ``correct`` recomputed from its generated text.
+
+    ``verify_function(problem, extracted) -> bool`` replaces the default comparison with the gold
+    answer (``grade_answer``) where an answer must be checked otherwise, e.g. a countdown
+    expression against the numbers given.
+    """
     extracted = extract_answer(record.get("generated") or "")
-    return {**record, "extracted": extracted, "correct": grade_answer(extracted, record.get("gold"))}
+    if verify_function is not None:
+        correct = bool(verify_function(problem if problem is not None else record, extracted))
+    else:
+        correct = grade_answer(extracted, record.get("gold"))
+    return {**record, "extracted": extracted, "correct": correct}
 
 
 def summarize(records: Sequence[dict]) -> dict:
@@ -138,8 +147,11 @@ def _default_generate() -> Callable:
 
 def run_evaluation(model, tokenizer, problems: Sequence[dict], out_path: str | Path,
                    settings: EvalSettings = EvalSettings(), limit: int | None = None,
-                   generate_function: Callable | None = None, progress: bool = True) -> dict:
+                   generate_function: Callable | None = None, progress: bool = True,
+                   verify_function: Callable | None = None) -> dict:
     """Generate, grade and record answers for ``problems[:limit]``; return the summary of all records.
+
+    ``verify_function(problem, extracted) -> bool`` overrides the comparison with the gold answer.
 
     Resumes after the last complete record in ``out_path`` (see the module docstring).
     """
@@ -187,7 +199,7 @@ def run_evaluation(model, tokenizer, problems: Sequence[dict], out_path: str | P
                     "generated_tokens": len(result.token_ids),
                     "finish_reason": getattr(result, "finish_reason", None),
                     "seconds": seconds / len(batch),
-                })
+                }, verify_function, problem)
                 handle.write(json.dumps(record, ensure_ascii=False) + "\n")
                 records.append(record)
             handle.flush()

@@ -33,13 +33,14 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
 from minireason.errors import InputError
+from minireason.evaluation.prompts import SHORT_INSTRUCTIONS
 
 SPLITS = ("train", "test")
 TRAIN_BUCKETS = 8  # of 10: 80% of all problem texts are train, 20% test
 STYLES = ("direct", "cot")
 
 # The prompt is the problem text and one short instruction saying which completion is wanted.
-PROMPT_INSTRUCTIONS = {"direct": "Answer directly.", "cot": "Think step by step."}
+PROMPT_INSTRUCTIONS = SHORT_INSTRUCTIONS  # the evaluation templates "short-direct" / "short-cot"
 
 
 @dataclass(frozen=True)
