@@ -399,3 +399,31 @@ def test_scale_command_end_to_end(tiny_model_and_tokenizer, tmp_path, capsys):
     # a bad method name fails before any model is loaded, with the name in the message
     assert main(["scale", "--model", "nowhere", "--data", "x", "--methods", "vote@3"]) == 1
     assert "vote@3" in capsys.readouterr().err
+
+
+def test_every_method_on_the_builtin_model_when_it_is_installed(tmp_path):
+    """Same structure checks on builtin:base (skipped until the built-in model is shipped)."""
+    from minireason.errors import CheckpointError
+    from minireason.io.pretrained import load_pretrained
+    from minireason.scaling.sampler import ModelSampler
+    from minireason.tasks.export import resolve_data
+
+    try:
+        model, tokenizer = load_pretrained("builtin:base")
+    except CheckpointError:
+        pytest.skip("builtin:base is not installed yet")
+    records = resolve_data("task:addition?n=1&split=test&seed=0")
+    settings_ = ScalingSettings(max_new_tokens=96, temperature=0.8)
+    specs = parse_methods("greedy,cot,sc@2,bon@2,refine@1")
+    results = []
+    for name in ("a.jsonl", "b.jsonl"):
+        rows = run_comparison(ModelSampler(model, tokenizer), records, specs, settings_, seed=3,
+                              records_path=tmp_path / name)
+        results.append([json.loads(line) for line in (tmp_path / name).read_text().splitlines()])
+        assert all(row.tokens_per_problem > 0 for row in rows)
+        assert {row.method: row.samples_per_problem for row in rows}["sc@2"] == 2
+    assert [(line["completion"], line["correct"]) for line in results[0]] == \
+           [(line["completion"], line["correct"]) for line in results[1]]
+    # a trained model ends its completions itself: the boxed answer, then eos, well before the limit
+    cot_lines = [line for line in results[0] if line["method"] == "cot"]
+    assert all("\\boxed{" in line["completion"] for line in cot_lines)
