@@ -26,6 +26,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from minireason.atomic import atomic_write_jsonl
 from minireason.errors import DataError, InputError
 from minireason.evaluation.extract import extract_answer
 from minireason.evaluation.grader import grade_answer
@@ -82,11 +83,7 @@ def read_records(path: str | Path) -> list[dict]:
 
 def _rewrite_complete(path: Path, records: list[dict]) -> None:
     """Drop a cut-off last line before appending (atomically: temp file + replace)."""
-    temporary = path.with_name(path.name + ".tmp")
-    with temporary.open("w", encoding="utf-8") as handle:
-        for record in records:
-            handle.write(json.dumps(record, ensure_ascii=False) + "\n")
-    temporary.replace(path)
+    atomic_write_jsonl(path, records)
 
 
 def grade_record(record: dict, verify_function: Callable | None = None, problem: dict | None = None) -> dict:
@@ -220,8 +217,5 @@ def regrade_file(path: str | Path, out_path: str | Path | None = None) -> tuple[
         if "gold" not in record or "generated" not in record:
             raise DataError(f"{path}: record {index} lacks 'gold' or 'generated'")
     if out_path is not None:
-        out_path = Path(out_path)
-        temporary = out_path.with_name(out_path.name + ".tmp")
-        temporary.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records), encoding="utf-8")
-        temporary.replace(out_path)
+        atomic_write_jsonl(out_path, records)
     return records, summarize(records)

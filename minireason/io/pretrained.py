@@ -30,12 +30,12 @@ from typing import Any
 
 import numpy as np
 
+from minireason.atomic import atomic_write
 from minireason.config import ModelConfig
 from minireason.errors import CheckpointError, ConfigError, InputError, TokenizerError
 from minireason.io.safetensors import (
     FLOAT_DTYPES,
     SafetensorsHeader,
-    atomic_write,
     load_safetensors,
     read_safetensors_header,
     save_safetensors,

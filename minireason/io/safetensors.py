@@ -26,17 +26,16 @@ old file (or nothing), never a partial one.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import mmap
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from minireason.atomic import atomic_write
 from minireason.errors import CheckpointError
 
 # The specification's dtype names -> NumPy little-endian dtypes. BF16 is stored as its raw
@@ -108,44 +107,6 @@ def float32_to_bfloat16_bits(values: np.ndarray) -> np.ndarray:
 def round_to_bfloat16(values: np.ndarray) -> np.ndarray:
     """float32 values rounded to the nearest bfloat16, returned as float32."""
     return bfloat16_bits_to_float32(float32_to_bfloat16_bits(values))
-
-
-# ---------------------------------------------------------------------- atomic writes
-@contextlib.contextmanager
-def atomic_write(path: str | os.PathLike, mode: str = "wb"):
-    """Open a temporary file next to ``path``; on success, fsync it and rename it over ``path``.
-
-    If the body raises, the temporary file is removed and ``path`` is untouched. The rename
-    (``os.replace``) is atomic on POSIX and Windows when both names are on one file system,
-    which writing the temporary file into the same directory guarantees.
-    """
-    path = Path(path)
-    descriptor, temporary_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(descriptor, mode) as handle:
-            yield handle
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temporary_name, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(temporary_name)
-        raise
-    _fsync_directory(path.parent)
-
-
-def _fsync_directory(directory: Path) -> None:
-    """Make a rename durable (best effort: not every platform can open a directory)."""
-    try:
-        descriptor = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(descriptor)
-    except OSError:
-        pass
-    finally:
-        os.close(descriptor)
 
 
 # ---------------------------------------------------------------------- header

@@ -27,7 +27,6 @@ import json
 import operator
 import os
 import re
-import tempfile
 import unicodedata
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -35,6 +34,7 @@ from pathlib import Path
 
 import regex
 
+from minireason.atomic import atomic_write_text
 from minireason.errors import InputError, TokenizerError
 
 # The Qwen2/Qwen3 pre-tokenizer pattern: contractions, a word with at most one leading
@@ -588,27 +588,6 @@ def _alternation(contents: Iterable[str]) -> re.Pattern | None:
     return re.compile("|".join(re.escape(content) for content in ordered)) if ordered else None
 
 
-def _atomic_write_text(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file in the same folder and a rename, so
-    that a reader never sees a half-written file."""
-    directory = path.parent if str(path.parent) else Path(".")
-    handle, temporary = tempfile.mkstemp(dir=directory, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as stream:
-            stream.write(text)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        if os.path.exists(temporary):
-            os.unlink(temporary)
-        raise
-
-
-# ---------------------------------------------------------------------------------------------
-# the tokenizer
-
-
 class Tokenizer:
     """A byte-level BPE tokenizer built from a ``tokenizer.json`` description.
 
@@ -687,7 +666,7 @@ class Tokenizer:
 
     def save(self, path: str | os.PathLike) -> None:
         """Write tokenizer.json atomically (temporary file + rename)."""
-        _atomic_write_text(Path(path), json.dumps(self._spec, ensure_ascii=False, indent=2) + "\n")
+        atomic_write_text(path, json.dumps(self._spec, ensure_ascii=False, indent=2) + "\n")
 
     # ---- encoding
 

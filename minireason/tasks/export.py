@@ -17,10 +17,10 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
+from minireason.atomic import atomic_write_jsonl
 from minireason.errors import DataError, InputError
 from minireason.tasks.base import Problem
 
@@ -80,15 +80,7 @@ def write_jsonl(records: list[dict[str, Any]], path: str | os.PathLike) -> Path:
     """Write one JSON object per line, atomically (temporary file, then ``os.replace``)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as file:
-            for record in records:
-                file.write(json.dumps(record, ensure_ascii=False) + "\n")
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    atomic_write_jsonl(path, records)
     return path
 
 
