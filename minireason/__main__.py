@@ -1,3 +1,5 @@
-from minireason.cli.main import main
 import sys
+
+from minireason.cli.main import main
+
 sys.exit(main())

@@ -42,7 +42,7 @@ class PretrainRecipe:
     head_dim: int = 32
     vocab_size: int = 384
     max_position_embeddings: int = 512
-    steps: int = 1500
+    steps: int = 3000
     batch_size: int = 32
     learning_rate: float = 3e-3
     warmup_steps: int = 100
@@ -59,7 +59,7 @@ class PretrainRecipe:
 RECIPES = {
     "base": PretrainRecipe(name="base"),
     "student": PretrainRecipe(name="student", hidden_size=64, intermediate_size=192, num_hidden_layers=2,
-                              num_attention_heads=4, num_key_value_heads=2, head_dim=16, steps=800),
+                              num_attention_heads=4, num_key_value_heads=2, head_dim=16, steps=1500),
 }
 
 
