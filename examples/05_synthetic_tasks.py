@@ -1,0 +1,14 @@
+# %% [markdown]
+# # Stage 8a: the built-in synthetic verifiable tasks
+# Four families with seeded generators, verifiers, reasoning traces and train/test splits decided by a hash.
+
+# %%
+from minireason.tasks import FAMILIES, generate_problems
+from minireason.tasks.base import render_completion, render_prompt
+
+for name, family in FAMILIES.items():
+    problem = generate_problems(name, 1, split="test", seed=0)[0]
+    print(f"== {name} (difficulty {problem.difficulty}, split {problem.split})")
+    print(render_prompt(problem, "cot") + render_completion(problem, "cot"))
+    print("verifier accepts the gold answer:", family.verify(problem, problem.answer))
+    print()
