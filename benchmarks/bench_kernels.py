@@ -15,8 +15,8 @@ import time
 import tracemalloc
 
 import numpy as np
-
 from minireason.kernels import numba_attention, numba_decode, numba_fused
+
 from minireason.nn import attention, rmsnorm, swiglu
 
 
