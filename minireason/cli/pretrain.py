@@ -18,12 +18,36 @@ def add_arguments(parser) -> None:
                         help="copy the trained model into the package (minireason/builtin/NAME)")
 
 
+TEST_SAMPLE_SIZE = 12  # problems per family in the fixed sample tests/test_builtin_models.py re-checks
+
+
+def record_accuracy(model_dir, families, eval_n: int) -> dict:
+    """Measure greedy accuracy per family and style and write it to MODEL_DIR/accuracy.json.
+
+    "held_out": the first ``eval_n`` test-split problems of each family (seed 1234);
+    "test_sample": the first TEST_SAMPLE_SIZE of them, which the test suite re-measures.
+    """
+    from minireason.atomic import atomic_write_text
+    from minireason.evaluation.task_accuracy import task_accuracy
+    from minireason.io.pretrained import load_pretrained
+
+    model, tokenizer = load_pretrained(model_dir)
+    record = {
+        "command": "minireason pretrain (greedy decoding, seed 1234 test-split problems)",
+        "eval_n": eval_n,
+        "held_out": task_accuracy(model, tokenizer, families, n=eval_n),
+        "test_sample_n": TEST_SAMPLE_SIZE,
+        "test_sample": task_accuracy(model, tokenizer, families, n=TEST_SAMPLE_SIZE),
+    }
+    atomic_write_text(Path(model_dir) / "accuracy.json", json.dumps(record, indent=1) + "\n")
+    return record
+
+
 def run(args) -> int:
     import dataclasses
 
     from minireason.errors import InputError
-    from minireason.evaluation.task_accuracy import format_accuracy_table, task_accuracy
-    from minireason.io.pretrained import load_pretrained
+    from minireason.evaluation.task_accuracy import format_accuracy_table
     from minireason.training.pretrain import RECIPES, pretrain
 
     names = list(RECIPES) if args.model == "all" else [args.model]
@@ -39,11 +63,8 @@ def run(args) -> int:
         print(f"[{name}] {summary['parameters']:,} parameters, {summary['steps']} steps, final loss "
               f"{summary['final_loss']:.4f}, {summary['total_seconds'] / 60:.1f} min; model in {summary['model_dir']}")
         if args.eval_n > 0:
-            model, tokenizer = load_pretrained(summary["model_dir"])
-            accuracy = task_accuracy(model, tokenizer, recipe.families, n=args.eval_n)
-            print(format_accuracy_table(accuracy))
-            with open(Path(summary["model_dir"]) / "accuracy.json", "w", encoding="utf-8") as handle:
-                json.dump({"eval_n": args.eval_n, **accuracy}, handle, indent=1)
+            accuracy = record_accuracy(summary["model_dir"], recipe.families, args.eval_n)
+            print(format_accuracy_table(accuracy["held_out"]))
         if args.install:
             target = Path(__file__).resolve().parent.parent / "builtin" / name
             if target.exists():
