@@ -89,6 +89,9 @@ class ModelConfig:
         if missing:
             raise ConfigError(f"config is missing required field(s): {', '.join(missing)}")
         kwargs = {name: hf[name] for name in names if name in hf and hf[name] is not None}
+        rope_parameters = hf.get("rope_parameters")  # transformers 5 writes rope_theta inside this dict
+        if "rope_theta" not in kwargs and isinstance(rope_parameters, dict) and "rope_theta" in rope_parameters:
+            kwargs["rope_theta"] = rope_parameters["rope_theta"]
         kwargs.setdefault("num_key_value_heads", hf["num_attention_heads"])
         if "head_dim" not in kwargs:
             heads = hf["num_attention_heads"]

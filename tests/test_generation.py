@@ -332,3 +332,15 @@ def test_generate_and_chat_commands_run_on_a_saved_checkpoint(tmp_path, capsys, 
     assert main(["chat", "--model", str(tmp_path / "ckpt"), "--max-new-tokens", "4", "--no-thinking"]) == 0
     captured = capsys.readouterr()
     assert "assistant> " in captured.out and "[conversation reset]" in captured.err
+
+
+def test_token_id_prompts_without_a_tokenizer(model64):
+    """Token-id prompts need no tokenizer: the ids come back, the text is empty; strings are refused."""
+    with_tokenizer = generate(model64, None, [[1, 2, 3]], 5, stop_token_ids=[])
+    assert len(with_tokenizer[0].token_ids) == 5 and with_tokenizer[0].text == ""
+    greedy_again = generate(model64, None, [[1, 2, 3]], 5, stop_token_ids=[])
+    assert greedy_again[0].token_ids == with_tokenizer[0].token_ids
+    with pytest.raises(InputError, match="tokenizer is None"):
+        generate(model64, None, ["a string"], 5, stop_token_ids=[])
+    with pytest.raises(InputError, match="tokenizer"):
+        generate(model64, None, [[1, 2]], 5, stop_token_ids=[], stop_strings=["x"])

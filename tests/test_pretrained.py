@@ -442,3 +442,19 @@ def test_tokenizer_json_errors_surface_as_typed_errors(saved):
     (directory / "tokenizer.json").write_text("{}")
     with pytest.raises((TokenizerError, CheckpointError)):
         load_pretrained(directory)
+
+
+def test_transformers_5_rope_parameters_are_read_and_scaled_rope_refused(tmp_path):
+    """transformers 5 writes rope_theta inside rope_parameters; a scaled RoPE must be refused."""
+    model = tiny_model(seed=3)
+    save_pretrained(tmp_path, model, None)
+    config = json.loads((tmp_path / "config.json").read_text())
+    del config["rope_theta"]
+    config["rope_parameters"] = {"rope_theta": 12345.0, "rope_type": "default"}
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    loaded, _ = load_pretrained(tmp_path)
+    assert loaded.config.rope_theta == 12345.0
+    config["rope_parameters"] = {"rope_theta": 12345.0, "rope_type": "linear", "factor": 2.0}
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    with pytest.raises(CheckpointError, match="rope_type"):
+        load_pretrained(tmp_path)

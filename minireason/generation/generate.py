@@ -77,6 +77,8 @@ def encode_prompts(tokenizer, prompts, config) -> list[list[int]]:
     rows = []
     for index, prompt in enumerate(prompts):
         if isinstance(prompt, str):
+            if tokenizer is None:
+                raise InputError(f"prompts[{index}] is a string but tokenizer is None; pass token ids or a tokenizer")
             ids = list(tokenizer.encode(prompt))
         else:
             array = np.asarray(prompt)
@@ -197,6 +199,8 @@ def _prepare(model, tokenizer, prompts, max_new_tokens, temperature, top_k, top_
     rows = encode_prompts(tokenizer, prompts, model.config)
     stops = _check_stop_token_ids(stop_token_ids, tokenizer, model)
     stop_strings = _check_stop_strings(stop_strings)
+    if stop_strings and tokenizer is None:
+        raise InputError("stop_strings need a tokenizer to decode text; tokenizer is None")
     rng = _make_rng(seed, rng)
     # a row may add tokens until the context window (max_position_embeddings) is full
     limits = [min(max_new_tokens, model.config.max_position_embeddings - len(row)) for row in rows]
@@ -209,6 +213,8 @@ def _prepare(model, tokenizer, prompts, max_new_tokens, temperature, top_k, top_
 def _final_text(tokenizer, token_ids: list[int], finish_reason: str, stops, stop_strings) -> str:
     if finish_reason == "stop" and token_ids and token_ids[-1] in stops:
         token_ids = token_ids[:-1]
+    if tokenizer is None:  # token-id prompts without a tokenizer: ids only
+        return ""
     text = tokenizer.decode(token_ids)
     cut = find_stop_string(text, stop_strings)
     return text if cut < 0 else text[:cut]

@@ -141,6 +141,9 @@ def check_architecture(hf: dict, source: str) -> None:
         lacking.append("attention_bias=true (Qwen3 projections have no bias)")
     if hf.get("rope_scaling") is not None:
         lacking.append(f"rope_scaling={hf['rope_scaling']!r} (only plain RoPE is implemented)")
+    rope_parameters = hf.get("rope_parameters")  # the transformers 5 spelling
+    if isinstance(rope_parameters, dict) and rope_parameters.get("rope_type", "default") != "default":
+        lacking.append(f"rope_parameters.rope_type={rope_parameters['rope_type']!r} (only plain RoPE is implemented)")
     if hf.get("use_sliding_window"):
         lacking.append("use_sliding_window=true (only full attention is implemented)")
     if hf.get("hidden_act", "silu") != "silu":
