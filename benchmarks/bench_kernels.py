@@ -75,7 +75,7 @@ def bench_decode_attention(repeats, batch, heads, kv_heads, head_dim, context):
     k = rng.standard_normal((batch, kv_heads, context, head_dim)).astype(np.float32)
     v = rng.standard_normal((batch, kv_heads, context, head_dim)).astype(np.float32)
     reference = best_time(lambda: attention.attention_forward(q, k, v, None, 0.125), repeats)
-    fused = best_time(lambda: numba_attention.attention_forward(q, k, v, None, 0.125), repeats)
+    fused = best_time(lambda: numba_attention.decode_attention_forward(q, k, v, None, 0.125), repeats)
     print(f"decode attention (T=1, S={context}, B={batch}): reference {reference * 1e6:.0f} us, "
           f"fused {fused * 1e6:.0f} us, {reference / fused:.1f}x")
 

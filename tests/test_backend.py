@@ -54,6 +54,7 @@ def test_numba_backend_replaces_only_the_ops_that_measured_faster():
     assert ops.attention_backward is numba_attention.attention_backward
     assert ops.rmsnorm_forward is numba_fused.rmsnorm_forward
     assert ops.swiglu_forward is swiglu.swiglu_forward  # the kernel was not faster: the reference stays
+    assert ops.swiglu_backward is numba_fused.swiglu_backward
     assert set(backend.REFERENCE_OPS) <= set(vars(ops))
 
 
