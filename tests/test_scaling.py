@@ -19,8 +19,15 @@ from hypothesis import strategies as st
 from minireason.errors import DataError, InputError
 from minireason.scaling.best_of_n import best_of_n, heuristic_score
 from minireason.scaling.metrics import majority_at_k, pass_at_k
-from minireason.scaling.outcome import ScalingSettings
-from minireason.scaling.runner import parse_method, parse_methods, run_comparison, save_plot
+from minireason.scaling.outcome import MethodOutcome, ScalingSettings
+from minireason.scaling.runner import (
+    format_table,
+    parse_method,
+    parse_methods,
+    run_comparison,
+    save_plot,
+    summarize,
+)
 from minireason.scaling.sampler import Sample
 from minireason.scaling.self_consistency import self_consistency
 from minireason.scaling.self_refine import self_refine
@@ -284,6 +291,21 @@ def test_parse_methods():
         with pytest.raises(InputError):
             parse_methods(bad)
     assert parse_method("refine@0").size == 0
+
+def test_summary_rows_by_hand():
+    def outcome(correct, tokens, sample_correct=None):
+        details = {"sample_correct": sample_correct} if sample_correct is not None else {}
+        return MethodOutcome(answer="1", correct=correct, completion="", details=details,
+                             compute={"generated_tokens": tokens, "scored_tokens": 0, "samples": 4, "seconds": 0.5})
+
+    row = summarize("sc@4", [outcome(True, 100, [True, False, False, False]), outcome(False, 60, [False] * 4)])
+    assert row.accuracy == 0.5 and row.tokens_per_problem == 80 and row.seconds_per_problem == 0.5
+    assert row.pass_at_1 == pytest.approx((1 / 4 + 0) / 2) and row.pass_at_n == pytest.approx(0.5)
+    plain = summarize("cot", [outcome(True, 10)])
+    assert plain.pass_at_1 is None and plain.pass_at_n is None
+    table = format_table([row, plain])
+    assert "12.5%" in table and "50.0%" in table and table.splitlines()[-1].startswith("cot")
+
 
 # ----------------------------------------------------------------------------- end to end, tiny random model
 

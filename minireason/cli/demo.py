@@ -1,6 +1,6 @@
 """``minireason demo``: the project's first command, a short inference-time scaling comparison.
 
-    minireason demo                      # builtin:base, 24 held-out additions, greedy / cot / sc@4
+    minireason demo                      # builtin:base, 24 held-out 2-digit additions, greedy / cot / sc@4
     minireason demo --problems 50 --methods greedy,cot,sc@4,sc@8,bon@4
 
 The built-in model answers held-out problems of a built-in task three ways: a direct answer, one
@@ -16,7 +16,7 @@ import json
 from minireason.cli.scale import add_common_arguments, run_scaling_comparison
 
 DEMO_METHODS = "greedy,cot,sc@4"
-DEMO_DATA = "task:addition?n=100&split=test&seed=0"
+DEMO_DATA = "task:addition?n=100&split=test&seed=0&difficulty=2"  # 2-digit: the base model errs, but not always
 
 
 def add_arguments(parser) -> None:
@@ -64,9 +64,10 @@ def run(args) -> int:
     for row in rows:
         if row.method.startswith("sc@") and "cot" in by_method:
             cot = by_method["cot"]
-            print(f"{row.method}: {row.accuracy:.0%} vs {cot.accuracy:.0%} for one greedy chain, for "
-                  f"{row.tokens_per_problem / max(cot.tokens_per_problem, 1e-9):.1f}x the tokens; "
-                  f"some sample was right on {row.pass_at_n:.0%} of problems (pass@N)")
+            print(f"{row.method}: {row.accuracy:.0%}, against {row.pass_at_1:.0%} for one sampled chain and "
+                  f"{cot.accuracy:.0%} for the greedy chain, for "
+                  f"{row.tokens_per_problem / max(cot.tokens_per_problem, 1e-9):.1f}x the greedy chain's tokens; "
+                  f"some sample was right on {row.pass_at_n:.0%} of problems")
     example = _example_vote(paths["records"])
     if example:
         print(example)

@@ -10,8 +10,9 @@ Methods are named by short strings, comma separated::
 
 Every (method, problem) pair becomes one JSON line, flushed as soon as it is known, so a long run
 that is interrupted keeps what it finished. The summary has one row per method: accuracy, mean
-generated tokens and seconds per problem, and, for the sampling methods, pass@N from their own
-samples (how often *some* sample was right: the ceiling of any way of choosing among them).
+generated tokens and seconds per problem, and, for the sampling methods, pass@1 and pass@N from
+their own samples: the accuracy of one sampled chain (what voting or choosing must beat) and how
+often *some* sample was right (the ceiling of any way of choosing among them).
 
 Problem i gets the seed ``derive_seed(seed, i)`` in every method, so sc@4 and bon@4 of one run
 see the very same four samples and differ only in how they choose (common random numbers make
@@ -145,6 +146,7 @@ class SummaryRow:
     tokens_per_problem: float
     seconds_per_problem: float
     samples_per_problem: float
+    pass_at_1: float | None = None  # mean accuracy of a single sample (sampling methods)
     pass_at_n: float | None = None  # share of problems where some sample was right (sampling methods)
     samples_saved: int = 0  # by early stopping
 
@@ -154,19 +156,21 @@ class SummaryRow:
 
 def summarize(method: str, outcomes: Sequence[MethodOutcome]) -> SummaryRow:
     count = len(outcomes)
-    pass_values = []
+    pass_1, pass_n = [], []
     for outcome in outcomes:
         sample_correct = outcome.details.get("sample_correct")
         if sample_correct:
-            n = len(sample_correct)
-            pass_values.append(pass_at_k(n, sum(sample_correct), n))
+            n, c = len(sample_correct), sum(sample_correct)
+            pass_1.append(pass_at_k(n, c, 1))
+            pass_n.append(pass_at_k(n, c, n))
     return SummaryRow(
         method=method, problems=count,
         accuracy=sum(outcome.correct for outcome in outcomes) / count,
         tokens_per_problem=sum(outcome.compute["generated_tokens"] for outcome in outcomes) / count,
         seconds_per_problem=sum(outcome.compute["seconds"] for outcome in outcomes) / count,
         samples_per_problem=sum(outcome.compute["samples"] for outcome in outcomes) / count,
-        pass_at_n=sum(pass_values) / len(pass_values) if pass_values else None,
+        pass_at_1=sum(pass_1) / len(pass_1) if pass_1 else None,
+        pass_at_n=sum(pass_n) / len(pass_n) if pass_n else None,
         samples_saved=sum(outcome.details.get("samples_saved", 0) for outcome in outcomes),
     )
 
@@ -210,13 +214,17 @@ def run_comparison(sampler, records: Sequence[dict], specs: Sequence[MethodSpec]
 
 
 def format_table(rows: Sequence[SummaryRow]) -> str:
-    """A plain-text table: method, accuracy, tokens/problem, seconds/problem, samples, pass@N."""
-    header = f"{'method':<16} {'accuracy':>8} {'tokens/problem':>14} {'s/problem':>9} {'samples':>7} {'pass@N':>7}"
+    """A plain-text table: method, accuracy, tokens/problem, seconds/problem, samples, pass@1, pass@N.
+
+    pass@1 (one sample's accuracy) and pass@N (some sample right) are shown for the sampling methods.
+    """
+    header = (f"{'method':<16} {'accuracy':>8} {'tokens/problem':>14} {'s/problem':>9} {'samples':>7} "
+              f"{'pass@1':>7} {'pass@N':>7}")
     lines = [header, "-" * len(header)]
     for row in rows:
-        pass_text = f"{row.pass_at_n:7.1%}" if row.pass_at_n is not None else f"{'-':>7}"
+        pass_texts = [f"{value:7.1%}" if value is not None else f"{'-':>7}" for value in (row.pass_at_1, row.pass_at_n)]
         lines.append(f"{row.method:<16} {row.accuracy:8.1%} {row.tokens_per_problem:14.1f} "
-                     f"{row.seconds_per_problem:9.3f} {row.samples_per_problem:7.2f} {pass_text}")
+                     f"{row.seconds_per_problem:9.3f} {row.samples_per_problem:7.2f} {' '.join(pass_texts)}")
     saved = [row for row in rows if row.samples_saved]
     for row in saved:
         lines.append(f"{row.method}: early stop saved {row.samples_saved} samples")
