@@ -258,7 +258,7 @@ def save_plot(rows: Sequence[SummaryRow], path: str | os.PathLike, title: str = 
         axes.set_xlabel("generated tokens per problem")
         axes.set_ylabel("accuracy (%)")
         axes.set_ylim(-2, 102)
-        axes.set_title(title + "  (grey ticks: pass@N of the samples)", fontsize=10)
+        axes.set_title(f"{title}\n(grey ticks: pass@N of the samples)", fontsize=9)
         axes.grid(alpha=0.3)
         handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".png", dir=path.parent)
         os.close(handle)
