@@ -16,7 +16,6 @@ from minireason.errors import ConfigError, InputError
 from minireason.nn.block import BLOCK_PARAMETERS, block_backward, block_forward
 from minireason.nn.embedding import embedding_backward, embedding_forward
 from minireason.nn.linear import linear_backward, linear_forward
-from minireason.nn.loss import cross_entropy_backward, cross_entropy_forward
 from minireason.nn.rope import rope_tables
 
 SUPPORTED_DTYPES = ("float32", "float64")
@@ -249,6 +248,7 @@ class Qwen3Model:
         if counted.size and (counted.min() < 0 or counted.max() >= self.config.vocab_size):
             raise InputError(f"targets must lie in [0, {self.config.vocab_size}) where loss_mask is true")
         logits, cache = self.forward(token_ids, attention_mask)
-        loss, loss_cache = cross_entropy_forward(logits, targets, loss_mask)
-        dlogits = cross_entropy_backward(1.0, loss_cache)
+        loss, loss_cache = self.ops.cross_entropy_forward(logits, targets, loss_mask)
+        del logits  # the loss cache holds what its backward needs (the reference: log-probabilities)
+        dlogits = self.ops.cross_entropy_backward(1.0, loss_cache)
         return loss, self.backward(dlogits, cache)

@@ -9,7 +9,7 @@ import pytest
 
 from minireason import backend
 from minireason.errors import ConfigError
-from minireason.nn import attention, rmsnorm, swiglu
+from minireason.nn import attention, loss, rmsnorm, swiglu
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 
@@ -26,6 +26,7 @@ def test_numpy_backend_is_the_reference():
     assert ops.name == "numpy"
     assert ops.attention_forward is attention.attention_forward
     assert ops.rmsnorm_backward is rmsnorm.rmsnorm_backward
+    assert ops.cross_entropy_forward is loss.cross_entropy_forward
 
 
 def test_set_backend_changes_the_default_and_rejects_unknown_names():
@@ -47,7 +48,7 @@ def test_missing_dependency_names_the_extra_to_install(monkeypatch):
 
 def test_numba_backend_replaces_only_the_ops_that_measured_faster():
     pytest.importorskip("numba")
-    from minireason.kernels import numba_attention, numba_fused
+    from minireason.kernels import numba_attention, numba_fused, numba_loss
 
     ops = backend.get_ops("numba")
     assert ops.attention_forward is numba_attention.attention_forward
@@ -55,6 +56,9 @@ def test_numba_backend_replaces_only_the_ops_that_measured_faster():
     assert ops.rmsnorm_forward is numba_fused.rmsnorm_forward
     assert ops.swiglu_forward is swiglu.swiglu_forward  # the kernel was not faster: the reference stays
     assert ops.swiglu_backward is numba_fused.swiglu_backward
+    # a pair whose cache differs from the reference's: both halves come from the same module
+    assert ops.cross_entropy_forward is numba_loss.cross_entropy_forward
+    assert ops.cross_entropy_backward is numba_loss.cross_entropy_backward
     assert set(backend.REFERENCE_OPS) <= set(vars(ops))
 
 

@@ -9,11 +9,11 @@ from hypothesis import strategies as st
 
 pytest.importorskip("numba")
 
-from minireason.kernels import numba_attention, numba_decode, numba_fused  # noqa: E402
+from minireason.kernels import numba_attention, numba_decode, numba_fused, numba_loss  # noqa: E402
 
 from minireason.config import PRESETS  # noqa: E402
 from minireason.model import Qwen3Model  # noqa: E402
-from minireason.nn import attention, rmsnorm, swiglu  # noqa: E402
+from minireason.nn import attention, loss, rmsnorm, swiglu  # noqa: E402
 
 TOLERANCES = {np.float64: {"rtol": 1e-10, "atol": 1e-12}, np.float32: {"rtol": 1e-5, "atol": 2e-6}}
 dtypes = st.sampled_from([np.float32, np.float64])
@@ -133,6 +133,48 @@ def test_swiglu_kernel_matches_reference(dtype, size, seed):
     for name, a, b in zip(("dgate", "dup"), numba_fused.swiglu_backward(dout, cache),
                           swiglu.swiglu_backward(dout, expected_cache)):
         assert_close(a, b, dtype, name)
+
+
+@given(dtypes, st.integers(1, 3), st.integers(1, 5), st.sampled_from([1, 7, 2047, 2048, 2049, 4500]),
+       st.sampled_from(["none", "random", "empty"]), st.sampled_from([1.0, 30.0]), st.integers(0, 2**32 - 1))
+def test_chunked_cross_entropy_matches_reference(dtype, B, T, V, mask_kind, spread, seed):
+    # V around the 2048-entry chunk; spread 30: logits far below the maximum (the clamped exp)
+    rng = np.random.default_rng(seed)
+    logits = (rng.standard_normal((B, T, V)) * spread).astype(dtype)
+    targets = rng.integers(0, V, size=(B, T))
+    loss_mask = {"none": None, "random": rng.random((B, T)) < 0.6, "empty": np.zeros((B, T), dtype=bool)}[mask_kind]
+    if loss_mask is not None:
+        targets = np.where(loss_mask, targets, -100)  # ignored targets need not be valid ids
+    expected_loss, expected_cache = loss.cross_entropy_forward(logits, targets, loss_mask)
+    got_loss, cache = numba_loss.cross_entropy_forward(logits, targets, loss_mask)
+    assert got_loss == pytest.approx(expected_loss, rel=TOLERANCES[dtype]["rtol"], abs=1e-12)
+    dloss = float(rng.uniform(0.5, 2.0))
+    assert_close(numba_loss.cross_entropy_backward(dloss, cache), loss.cross_entropy_backward(dloss, expected_cache),
+                 dtype, "dlogits")
+
+
+def test_chunked_cross_entropy_keeps_no_vocabulary_sized_array():
+    rng = np.random.default_rng(0)
+    logits = rng.standard_normal((2, 8, 3000)).astype(np.float32)
+    targets = rng.integers(0, 3000, size=(2, 8))
+    _, cache = numba_loss.cross_entropy_forward(logits, targets)
+    own = [a for a in cache if isinstance(a, np.ndarray) and not np.shares_memory(a, logits)]
+    assert own and max(a.size for a in own) == 16  # per-row numbers only; the logits are the caller's
+    _, expected_cache = loss.cross_entropy_forward(logits, targets)
+    assert expected_cache[0].size == logits.size  # the reference keeps (B, T, V) log-probabilities
+
+
+def test_chunked_cross_entropy_of_extreme_logits_is_finite_and_exact_where_known():
+    # one logit 1000 above the rest: p(that token) = 1 up to exp(-1000); uniform rows: loss = log V
+    logits = np.zeros((1, 2, 5000), dtype=np.float32)
+    logits[0, 0, 4321] = 1000.0
+    value, cache = numba_loss.cross_entropy_forward(logits, np.array([[4321, 17]]))
+    assert value == pytest.approx(np.log(5000) / 2, rel=1e-6)
+    dlogits = numba_loss.cross_entropy_backward(1.0, cache)
+    assert np.isfinite(dlogits).all()
+    assert np.abs(dlogits[0, 0]).max() < 1e-30  # softmax - onehot = 0 on the certain row
+    np.testing.assert_allclose(dlogits[0, 1, :3], 1 / 5000 / 2, rtol=1e-6)
+    assert dlogits[0, 1, 17] == pytest.approx((1 / 5000 - 1) / 2, rel=1e-6)
 
 
 def test_bfloat16_rounding_is_to_nearest_even():
