@@ -15,9 +15,9 @@ import time
 import tracemalloc
 
 import numpy as np
-from minireason.kernels import numba_attention, numba_decode, numba_fused
+from minireason.kernels import numba_attention, numba_decode, numba_fused, numba_loss, numba_rope
 
-from minireason.nn import attention, rmsnorm, swiglu
+from minireason.nn import attention, loss, rmsnorm, rope, swiglu
 
 
 def best_time(function, repeats: int) -> float:
@@ -92,6 +92,7 @@ def bench_elementwise(repeats):
     _, fused_norm_cache = numba_fused.rmsnorm_forward(x, weight, 1e-6)
     _, swiglu_cache = swiglu.swiglu_forward(gate, up)
     _, fused_swiglu_cache = numba_fused.swiglu_forward(gate, up)
+    memory = []  # (name, reference, kernel) whose peak memory is printed too
     cases = [
         ("rmsnorm forward (4,256,512)", lambda: rmsnorm.rmsnorm_forward(x, weight, 1e-6),
          lambda: numba_fused.rmsnorm_forward(x, weight, 1e-6)),
@@ -102,6 +103,23 @@ def bench_elementwise(repeats):
         ("swiglu backward", lambda: swiglu.swiglu_backward(dh, swiglu_cache),
          lambda: numba_fused.swiglu_backward(dh, fused_swiglu_cache)),
     ]
+    for shape in ((4, 8, 256, 64), (16, 16, 1, 128)):  # small-preset training step; Qwen3-0.6B decode, batch 16
+        batch, _, length, head_dim = shape
+        queries = rng.standard_normal(shape).astype(np.float32)
+        cos, sin = rope.rope_tables(np.broadcast_to(np.arange(length), (batch, length)), head_dim, 1e6)
+        _, rope_cache = rope.rope_forward(queries, cos, sin)
+        cases.append((f"rope forward {shape}", lambda q=queries, c=cos, s=sin: rope.rope_forward(q, c, s),
+                      lambda q=queries, c=cos, s=sin: numba_rope.rope_forward(q, c, s)))
+        cases.append((f"rope backward {shape}", lambda q=queries, c=rope_cache: rope.rope_backward(q, c),
+                      lambda q=queries, c=rope_cache: numba_rope.rope_backward(q, c)))
+    for rows, vocab in ((1024, 8192), (256, 151936)):  # small preset 4 x 256; Qwen3 vocabulary
+        logits = rng.standard_normal((1, rows, vocab)).astype(np.float32)
+        targets = rng.integers(0, vocab, size=(1, rows))
+        steps = [lambda module=module, z=logits, t=targets:
+                 module.cross_entropy_backward(1.0, module.cross_entropy_forward(z, t)[1])
+                 for module in (loss, numba_loss)]
+        cases.append((f"cross-entropy fwd+bwd ({rows}, {vocab})", *steps))
+        memory.append((f"cross-entropy fwd+bwd ({rows}, {vocab})", *steps))
     weight_matrix = rng.standard_normal((3072, 1024)).astype(np.float32)  # Qwen3-0.6B MLP gate
     weight_bits = numba_decode.to_bfloat16(weight_matrix)
     vector = rng.standard_normal((1, 1024)).astype(np.float32)
@@ -111,6 +129,9 @@ def bench_elementwise(repeats):
         reference_time, fused_time = best_time(reference, repeats), best_time(fused, repeats)
         print(f"{name:<52} reference {reference_time * 1e6:>8.0f} us  kernel {fused_time * 1e6:>8.0f} us  "
               f"{reference_time / fused_time:>5.1f}x")
+    for name, reference, fused in memory:
+        print(f"{name:<52} peak memory: reference {peak_bytes(reference) / 2**20:.0f} MiB, "
+              f"kernel {peak_bytes(fused) / 2**20:.0f} MiB")
 
 
 def main(argv=None) -> int:

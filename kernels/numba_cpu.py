@@ -11,6 +11,7 @@ from minireason.kernels.numba_attention import attention_backward, attention_for
 from minireason.kernels.numba_decode import bf16_linear, from_bfloat16, to_bfloat16
 from minireason.kernels.numba_fused import rmsnorm_backward, rmsnorm_forward, swiglu_backward
 from minireason.kernels.numba_loss import cross_entropy_backward, cross_entropy_forward
+from minireason.kernels.numba_rope import rope_backward, rope_forward
 
 # Not exported: numba_fused.swiglu_forward.  It is correct (tests/test_kernels_numba.py) but
 # slower than NumPy's vectorised exp on the measurement in docs/kernels.md, so the reference
@@ -21,6 +22,7 @@ __all__ = [
     "attention_forward", "attention_backward",
     "rmsnorm_forward", "rmsnorm_backward",
     "swiglu_backward",
+    "rope_forward", "rope_backward",
     "cross_entropy_forward", "cross_entropy_backward",
     "bf16_linear", "to_bfloat16", "from_bfloat16",
 ]

@@ -13,7 +13,7 @@ import importlib
 from types import SimpleNamespace
 
 from minireason.errors import ConfigError
-from minireason.nn import attention, loss, rmsnorm, swiglu
+from minireason.nn import attention, loss, rmsnorm, rope, swiglu
 
 # op name -> reference implementation
 REFERENCE_OPS = {
@@ -23,6 +23,8 @@ REFERENCE_OPS = {
     "rmsnorm_backward": rmsnorm.rmsnorm_backward,
     "swiglu_forward": swiglu.swiglu_forward,
     "swiglu_backward": swiglu.swiglu_backward,
+    "rope_forward": rope.rope_forward,
+    "rope_backward": rope.rope_backward,
     "cross_entropy_forward": loss.cross_entropy_forward,
     "cross_entropy_backward": loss.cross_entropy_backward,
 }

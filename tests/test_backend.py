@@ -48,7 +48,7 @@ def test_missing_dependency_names_the_extra_to_install(monkeypatch):
 
 def test_numba_backend_replaces_only_the_ops_that_measured_faster():
     pytest.importorskip("numba")
-    from minireason.kernels import numba_attention, numba_fused, numba_loss
+    from minireason.kernels import numba_attention, numba_fused, numba_loss, numba_rope
 
     ops = backend.get_ops("numba")
     assert ops.attention_forward is numba_attention.attention_forward
@@ -56,6 +56,7 @@ def test_numba_backend_replaces_only_the_ops_that_measured_faster():
     assert ops.rmsnorm_forward is numba_fused.rmsnorm_forward
     assert ops.swiglu_forward is swiglu.swiglu_forward  # the kernel was not faster: the reference stays
     assert ops.swiglu_backward is numba_fused.swiglu_backward
+    assert ops.rope_forward is numba_rope.rope_forward
     # a pair whose cache differs from the reference's: both halves come from the same module
     assert ops.cross_entropy_forward is numba_loss.cross_entropy_forward
     assert ops.cross_entropy_backward is numba_loss.cross_entropy_backward

@@ -9,11 +9,11 @@ from hypothesis import strategies as st
 
 pytest.importorskip("numba")
 
-from minireason.kernels import numba_attention, numba_decode, numba_fused, numba_loss  # noqa: E402
+from minireason.kernels import numba_attention, numba_decode, numba_fused, numba_loss, numba_rope  # noqa: E402
 
 from minireason.config import PRESETS  # noqa: E402
 from minireason.model import Qwen3Model  # noqa: E402
-from minireason.nn import attention, loss, rmsnorm, swiglu  # noqa: E402
+from minireason.nn import attention, loss, rmsnorm, rope, swiglu  # noqa: E402
 
 TOLERANCES = {np.float64: {"rtol": 1e-10, "atol": 1e-12}, np.float32: {"rtol": 1e-5, "atol": 2e-6}}
 dtypes = st.sampled_from([np.float32, np.float64])
@@ -175,6 +175,20 @@ def test_chunked_cross_entropy_of_extreme_logits_is_finite_and_exact_where_known
     assert np.abs(dlogits[0, 0]).max() < 1e-30  # softmax - onehot = 0 on the certain row
     np.testing.assert_allclose(dlogits[0, 1, :3], 1 / 5000 / 2, rtol=1e-6)
     assert dlogits[0, 1, 17] == pytest.approx((1 / 5000 - 1) / 2, rel=1e-6)
+
+
+@given(dtypes, st.integers(1, 2), st.integers(1, 3), st.integers(1, 9), st.sampled_from([2, 8, 64]),
+       st.integers(0, 2**32 - 1))
+def test_rope_kernel_matches_reference_on_strided_input(dtype, B, heads, T, Dh, seed):
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((B, T, heads, Dh)).astype(dtype).transpose(0, 2, 1, 3)  # as the model passes it
+    cos, sin = rope.rope_tables(rng.integers(0, 5000, size=(B, T)), Dh, 1e6, dtype)
+    dout = rng.standard_normal(x.shape).astype(dtype)
+    expected, expected_cache = rope.rope_forward(x, cos, sin)
+    got, cache = numba_rope.rope_forward(x, cos, sin)
+    assert_close(got, expected, dtype, "y")
+    # the caches are interchangeable: each backward reads the other forward's cache
+    assert_close(numba_rope.rope_backward(dout, expected_cache), rope.rope_backward(dout, cache), dtype, "dx")
 
 
 def test_bfloat16_rounding_is_to_nearest_even():

@@ -97,14 +97,15 @@ def self_attention_forward(x, params, config, cos, sin, key_mask=None, kv_cache=
     the new keys/values and returns all keys/values so far, (B, Hkv, S, Dh) each.
     """
     attention = ops.attention_forward if ops is not None else attention_forward
+    rope = ops.rope_forward if ops is not None else rope_forward
     H, Hkv, eps = config.num_attention_heads, config.num_key_value_heads, config.rms_norm_eps
     q, q_proj_cache = linear_forward(x, params["self_attn.q_proj.weight"])  # (B, T, H*Dh)
     k, k_proj_cache = linear_forward(x, params["self_attn.k_proj.weight"])  # (B, T, Hkv*Dh)
     v, v_proj_cache = linear_forward(x, params["self_attn.v_proj.weight"])  # (B, T, Hkv*Dh)
     q, q_norm_cache = rmsnorm_forward(_split_heads(q, H), params["self_attn.q_norm.weight"], eps)  # (B, T, H, Dh)
     k, k_norm_cache = rmsnorm_forward(_split_heads(k, Hkv), params["self_attn.k_norm.weight"], eps)
-    q, rope_cache = rope_forward(q.transpose(0, 2, 1, 3), cos, sin)  # (B, H, T, Dh)
-    k, _ = rope_forward(k.transpose(0, 2, 1, 3), cos, sin)  # (B, Hkv, T, Dh)
+    q, rope_cache = rope(q.transpose(0, 2, 1, 3), cos, sin)  # (B, H, T, Dh)
+    k, _ = rope(k.transpose(0, 2, 1, 3), cos, sin)  # (B, Hkv, T, Dh)
     v = _split_heads(v, Hkv).transpose(0, 2, 1, 3)  # (B, Hkv, T, Dh)
     if kv_cache is not None:
         k, v = kv_cache.write(layer_index, k, v)  # (B, Hkv, S, Dh)
@@ -120,6 +121,7 @@ def self_attention_forward(x, params, config, cos, sin, key_mask=None, kv_cache=
 def self_attention_backward(dout, cache, ops=None):
     """Mirror image of self_attention_forward (without a KV cache). Returns (dx, grads by parameter name)."""
     attention_back = ops.attention_backward if ops is not None else attention_backward
+    rope_back = ops.rope_backward if ops is not None else rope_backward
     (q_proj_cache, k_proj_cache, v_proj_cache, q_norm_cache, k_norm_cache, rope_cache,
      attention_cache, o_proj_cache) = cache
     grads = {}
@@ -128,8 +130,8 @@ def self_attention_backward(dout, cache, ops=None):
     Dh = rope_cache[0].shape[-1]
     dattended = dmerged.reshape(B, T, -1, Dh).transpose(0, 2, 1, 3)  # (B, H, T, Dh)
     dq, dk, dv = attention_back(dattended, attention_cache)
-    dq = rope_backward(dq, rope_cache).transpose(0, 2, 1, 3)  # (B, T, H, Dh)
-    dk = rope_backward(dk, rope_cache).transpose(0, 2, 1, 3)  # (B, T, Hkv, Dh)
+    dq = rope_back(dq, rope_cache).transpose(0, 2, 1, 3)  # (B, T, H, Dh)
+    dk = rope_back(dk, rope_cache).transpose(0, 2, 1, 3)  # (B, T, Hkv, Dh)
     dv = dv.transpose(0, 2, 1, 3).reshape(B, T, -1)  # (B, T, Hkv*Dh)
     dq, grads["self_attn.q_norm.weight"] = rmsnorm_backward(dq, q_norm_cache)
     dk, grads["self_attn.k_norm.weight"] = rmsnorm_backward(dk, k_norm_cache)
