@@ -45,7 +45,7 @@ def test_builtin_model_keeps_its_recorded_accuracy(name):
     recorded = record["test_sample"]
     families = [family for family in recorded if not family.startswith("_")]
     model, tokenizer = load_pretrained(f"builtin:{name}")
-    measured = task_accuracy(model, tokenizer, families, n=record["test_sample_n"])
+    measured = task_accuracy(model, tokenizer, families, n=record["test_sample_n"], difficulty=record["difficulties"])
     n_total = record["test_sample_n"] * len(families)
     for style in ("direct", "cot"):
         recorded_correct = round(sum(recorded[f][style] for f in families) * record["test_sample_n"])

@@ -21,7 +21,7 @@ def add_arguments(parser) -> None:
 TEST_SAMPLE_SIZE = 12  # problems per family in the fixed sample tests/test_builtin_models.py re-checks
 
 
-def record_accuracy(model_dir, families, eval_n: int) -> dict:
+def record_accuracy(model_dir, families, eval_n: int, difficulties: dict | None = None) -> dict:
     """Measure greedy accuracy per family and style and write it to MODEL_DIR/accuracy.json.
 
     "held_out": the first ``eval_n`` test-split problems of each family (seed 1234);
@@ -35,9 +35,10 @@ def record_accuracy(model_dir, families, eval_n: int) -> dict:
     record = {
         "command": "minireason pretrain (greedy decoding, seed 1234 test-split problems)",
         "eval_n": eval_n,
-        "held_out": task_accuracy(model, tokenizer, families, n=eval_n),
+        "difficulties": difficulties,
+        "held_out": task_accuracy(model, tokenizer, families, n=eval_n, difficulty=difficulties),
         "test_sample_n": TEST_SAMPLE_SIZE,
-        "test_sample": task_accuracy(model, tokenizer, families, n=TEST_SAMPLE_SIZE),
+        "test_sample": task_accuracy(model, tokenizer, families, n=TEST_SAMPLE_SIZE, difficulty=difficulties),
     }
     atomic_write_text(Path(model_dir) / "accuracy.json", json.dumps(record, indent=1) + "\n")
     return record
@@ -63,7 +64,7 @@ def run(args) -> int:
         print(f"[{name}] {summary['parameters']:,} parameters, {summary['steps']} steps, final loss "
               f"{summary['final_loss']:.4f}, {summary['total_seconds'] / 60:.1f} min; model in {summary['model_dir']}")
         if args.eval_n > 0:
-            accuracy = record_accuracy(summary["model_dir"], recipe.families, args.eval_n)
+            accuracy = record_accuracy(summary["model_dir"], recipe.families, args.eval_n, recipe.eval_difficulties)
             print(format_accuracy_table(accuracy["held_out"]))
         if args.install:
             target = Path(__file__).resolve().parent.parent / "builtin" / name

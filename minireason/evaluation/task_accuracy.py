@@ -12,9 +12,13 @@ import time
 
 
 def task_accuracy(model, tokenizer, families, n: int = 50, styles=("direct", "cot"), seed: int = 1234,
-                  max_new_tokens: int = 160, batch_size: int = 32, difficulty: int | None = None,
+                  max_new_tokens: int = 160, batch_size: int = 32, difficulty: int | dict | None = None,
                   progress: bool = False) -> dict:
-    """{family: {style: accuracy}} plus "tokens" and "seconds" per style under the key "_compute"."""
+    """{family: {style: accuracy}} plus "tokens" and "seconds" per style under the key "_compute".
+
+    ``difficulty``: one difficulty for every family, a dict family -> difficulty, or None for each
+    family's default.
+    """
     from minireason.evaluation.extract import extract_answer
     from minireason.generation.generate import generate
     from minireason.tasks import generate_problems, get_family
@@ -24,7 +28,8 @@ def task_accuracy(model, tokenizer, families, n: int = 50, styles=("direct", "co
     compute = {style: {"tokens": 0, "seconds": 0.0, "problems": 0} for style in styles}
     for family_name in families:
         family = get_family(family_name)
-        problems = generate_problems(family_name, n, split="test", seed=seed, difficulty=difficulty)
+        level = difficulty.get(family_name) if isinstance(difficulty, dict) else difficulty
+        problems = generate_problems(family_name, n, split="test", seed=seed, difficulty=level)
         results[family_name] = {}
         for style in styles:
             correct = 0

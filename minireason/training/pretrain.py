@@ -53,6 +53,9 @@ class PretrainRecipe:
     flawed_fraction: float = 0.15  # share of traces with one deliberate mistake
     max_tokens: int = 256
     seed: int = 0
+    # the difficulty of each family's held-out measurement (inside the training range)
+    eval_difficulties: dict = field(default_factory=lambda: {
+        "addition": 3, "arithmetic": 2, "linear_equation": 2, "countdown": 2})
     # family -> the difficulties to draw from: easy enough that a model this small learns the
     # traces in minutes, so the measured accuracies sit between 0% and 100%
     difficulties: dict = field(default_factory=lambda: {
