@@ -2,11 +2,12 @@
 that replaced the NumPy reference on a measurement (benchmarks/bench_kernels.py, docs/kernels.md).
 
 Ops not exported here fall back to the reference.  Importing this module fails with ImportError
-when numba is missing; the backend turns that into a ConfigError naming the ``fast`` extra.
+when numba (or scipy, which numba needs for np.dot) is missing; the backend turns that into a ConfigError naming the ``fast`` extra.
 """
 
 from __future__ import annotations
 
+import scipy.linalg  # noqa: F401  (numba compiles np.dot to BLAS through scipy; fail here, with the install hint)
 from minireason.kernels.numba_attention import attention_backward, attention_forward
 from minireason.kernels.numba_decode import bf16_linear, from_bfloat16, to_bfloat16
 from minireason.kernels.numba_fused import rmsnorm_backward, rmsnorm_forward, swiglu_backward
