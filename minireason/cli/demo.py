@@ -1,6 +1,6 @@
 """``minireason demo``: the project's first command, a short inference-time scaling comparison.
 
-    minireason demo                      # builtin:base, 24 held-out 2-digit additions, greedy / cot / sc@4
+    minireason demo                      # builtin:base, 48 held-out 3-digit additions, greedy / cot / sc@4 / sc@8
     minireason demo --problems 50 --methods greedy,cot,sc@4,sc@8,bon@4
 
 The built-in model answers held-out problems of a built-in task three ways: a direct answer, one
@@ -15,14 +15,14 @@ import json
 
 from minireason.cli.scale import add_common_arguments, run_scaling_comparison
 
-DEMO_METHODS = "greedy,cot,sc@4"
-DEMO_DATA = "task:addition?n=100&split=test&seed=0&difficulty=2"  # 2-digit: the base model errs, but not always
+DEMO_METHODS = "greedy,cot,sc@4,sc@8"
+DEMO_DATA = "task:addition?n=100&split=test&seed=0&difficulty=3"  # 3-digit: the base model errs, but not always
 
 
 def add_arguments(parser) -> None:
     parser.add_argument("--model", default="builtin:base", help="checkpoint directory or builtin:NAME")
     parser.add_argument("--data", default=DEMO_DATA, help="problem file or task:NAME?...")
-    parser.add_argument("--problems", type=int, default=24, help="how many problems (the first N of --data)")
+    parser.add_argument("--problems", type=int, default=48, help="how many problems (the first N of --data)")
     parser.add_argument("--out-dir", default="runs/demo", help="where records.jsonl, summary.json and the plot go")
     add_common_arguments(parser, DEMO_METHODS, None, 160)
 
