@@ -155,7 +155,8 @@ class Qwen3Model:
         return mask.astype(bool)
 
     # ------------------------------------------------------------------ forward and backward
-    def forward(self, token_ids, attention_mask=None, position_ids=None, kv_cache=None, last_only=False):
+    def forward(self, token_ids, attention_mask=None, position_ids=None, kv_cache=None, last_only=False,
+                keep_cache: bool | None = None):
         """Logits and the cache the backward needs.
 
         token_ids (B, T) ints; attention_mask (B, T) marks real tokens (False = padding; a
@@ -163,8 +164,13 @@ class Qwen3Model:
         default to the count of real tokens before each one; kv_cache: an object holding the
         keys/values of earlier tokens (see ``minireason.generation.kv_cache.KVCache``), which
         the new ones are appended to.  last_only: compute logits for the last position only.
-        Returns (logits (B, T, V) or (B, 1, V), cache).
+        keep_cache: keep what the backward needs (default: only without a kv_cache, i.e. not
+        while generating; each layer's attention probabilities are (B, H, T, S), and keeping
+        them for every layer is what makes a long prefill expensive in memory).
+        Returns (logits (B, T, V) or (B, 1, V), cache); cache is None when not kept.
         """
+        if keep_cache is None:
+            keep_cache = kv_cache is None and not last_only
         config, ops = self.config, self.ops
         token_ids = self._check_token_ids(token_ids)
         B, T = token_ids.shape
@@ -192,18 +198,24 @@ class Qwen3Model:
             x, block_cache = block_forward(
                 x, self.layer_params(layer_index), config, cos, sin, key_mask, kv_cache, layer_index, ops
             )
-            block_caches.append(block_cache)
+            if keep_cache:
+                block_caches.append(block_cache)
+            del block_cache
         if kv_cache is not None:
             kv_cache.commit(T)
         if last_only:
             x = x[:, -1:]
         x, final_norm_cache = ops.rmsnorm_forward(x, self.params["model.norm.weight"], config.rms_norm_eps)
         logits, head_cache = linear_forward(x, self.head_weight())  # (B, T, V)
+        if not keep_cache:
+            return logits, None
         cache = (embedding_cache, block_caches, final_norm_cache, head_cache, last_only)
         return logits, cache
 
     def backward(self, dlogits: np.ndarray, cache) -> dict[str, np.ndarray]:
         """Gradients of every parameter, given dL/dlogits. The mirror image of ``forward``."""
+        if cache is None:
+            raise InputError("backward needs the cache of a forward run with keep_cache=True")
         embedding_cache, block_caches, final_norm_cache, head_cache, last_only = cache
         if last_only:
             raise InputError("backward needs the logits of every position; call forward with last_only=False")
@@ -227,7 +239,7 @@ class Qwen3Model:
     # ------------------------------------------------------------------ conveniences
     def logits(self, token_ids, attention_mask=None, position_ids=None) -> np.ndarray:
         """(B, T, V) logits of a full forward, without keeping anything for a backward."""
-        logits, _ = self.forward(token_ids, attention_mask, position_ids)
+        logits, _ = self.forward(token_ids, attention_mask, position_ids, keep_cache=False)
         return logits
 
     def loss_and_grads(self, token_ids, targets, loss_mask=None, attention_mask=None):

@@ -251,3 +251,23 @@ def test_params_are_checked_on_construction():
         Qwen3Model(config, {**params, "model.norm.weight": np.ones(5, dtype=np.float32)})
     with pytest.raises(ConfigError, match="unexpected"):
         Qwen3Model(config, {**params, "lm_head.weight": params["model.embed_tokens.weight"]})
+
+
+def test_forward_without_a_backward_keeps_no_cache_and_less_memory():
+    """Inference (logits, generation) must not hold every layer's (B, H, T, S) attention probabilities."""
+    import tracemalloc
+
+    model = Qwen3Model.from_config(PRESETS["test-small"], seed=0)
+    ids = np.random.default_rng(0).integers(0, model.config.vocab_size, (2, 192))
+    peaks = {}
+    for keep in (True, False):
+        tracemalloc.start()
+        logits, cache = model.forward(ids, keep_cache=keep)
+        peaks[keep] = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+        assert (cache is not None) == keep
+        del logits, cache
+    assert peaks[False] < peaks[True] / 2, peaks
+    _, cache = model.forward(ids, keep_cache=False)
+    with pytest.raises(InputError, match="keep_cache"):
+        model.backward(np.zeros((2, 192, model.config.vocab_size), dtype=np.float32), cache)
