@@ -8,11 +8,27 @@ when numba (or scipy, which numba needs for np.dot) is missing; the backend turn
 from __future__ import annotations
 
 import scipy.linalg  # noqa: F401  (numba compiles np.dot to BLAS through scipy; fail here, with the install hint)
-from minireason.kernels.numba_attention import attention_backward, attention_forward
+from minireason.kernels import numba_attention
+from minireason.kernels.numba_attention import attention_backward
 from minireason.kernels.numba_decode import bf16_linear, from_bfloat16, to_bfloat16
 from minireason.kernels.numba_fused import rmsnorm_backward, rmsnorm_forward, swiglu_backward
 from minireason.kernels.numba_loss import cross_entropy_backward, cross_entropy_forward
 from minireason.kernels.numba_rope import rope_backward, rope_forward
+
+from minireason.nn import attention as reference_attention
+
+# The fused attention wins from about 512 keys on (idle machine: 0.7x at T = 256, 2.3x at
+# T = 1024; benchmarks/bench_kernels.py); below that the reference's batched BLAS products are
+# faster, so short sequences go to the reference. attention_backward recognises either cache.
+FUSED_ATTENTION_MIN_KEYS = 512
+
+
+def attention_forward(q, k, v, key_mask, scale):
+    """The backend's attention: the reference below FUSED_ATTENTION_MIN_KEYS keys, the fused kernel above."""
+    if k.shape[2] < FUSED_ATTENTION_MIN_KEYS:
+        return reference_attention.attention_forward(q, k, v, key_mask, scale)
+    return numba_attention.attention_forward(q, k, v, key_mask, scale)
+
 
 # Not exported: numba_fused.swiglu_forward.  It is correct (tests/test_kernels_numba.py) but
 # slower than NumPy's vectorised exp on the measurement in docs/kernels.md, so the reference

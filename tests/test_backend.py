@@ -48,10 +48,10 @@ def test_missing_dependency_names_the_extra_to_install(monkeypatch):
 
 def test_numba_backend_replaces_only_the_ops_that_measured_faster():
     pytest.importorskip("numba")
-    from minireason.kernels import numba_attention, numba_fused, numba_loss, numba_rope
+    from minireason.kernels import numba_attention, numba_cpu, numba_fused, numba_loss, numba_rope
 
     ops = backend.get_ops("numba")
-    assert ops.attention_forward is numba_attention.attention_forward
+    assert ops.attention_forward is numba_cpu.attention_forward  # chooses by length, below
     assert ops.attention_backward is numba_attention.attention_backward
     assert ops.rmsnorm_forward is numba_fused.rmsnorm_forward
     assert ops.swiglu_forward is swiglu.swiglu_forward  # the kernel was not faster: the reference stays
@@ -61,6 +61,30 @@ def test_numba_backend_replaces_only_the_ops_that_measured_faster():
     assert ops.cross_entropy_forward is numba_loss.cross_entropy_forward
     assert ops.cross_entropy_backward is numba_loss.cross_entropy_backward
     assert set(backend.REFERENCE_OPS) <= set(vars(ops))
+
+
+def test_numba_attention_uses_the_fused_kernel_only_for_long_inputs():
+    """Short inputs go to the reference (its cache holds the (T, S) probabilities), long ones to the
+    fused kernel (whose cache holds a logsumexp per row instead); the one backward takes either."""
+    pytest.importorskip("numba")
+    import numpy as np
+    from minireason.kernels import numba_cpu
+
+    from minireason.nn import attention as reference_attention
+
+    rng = np.random.default_rng(0)
+    for length, fused in ((8, False), (numba_cpu.FUSED_ATTENTION_MIN_KEYS, True)):
+        q = rng.standard_normal((1, 2, length, 4))
+        k, v = rng.standard_normal((1, 1, length, 4)), rng.standard_normal((1, 1, length, 4))
+        out, cache = numba_cpu.attention_forward(q, k, v, None, 0.5)
+        quadratic = any(getattr(part, "size", 0) >= length * length * 2 for part in cache)
+        assert quadratic is not fused
+        expected, reference_cache = reference_attention.attention_forward(q, k, v, None, 0.5)
+        np.testing.assert_allclose(out, expected, rtol=1e-10, atol=1e-12)
+        dout = rng.standard_normal(out.shape)
+        for got, want in zip(numba_cpu.attention_backward(dout, cache),
+                             reference_attention.attention_backward(dout, reference_cache)):
+            np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-11)
 
 
 def test_model_follows_the_global_backend_unless_given_one():
