@@ -174,3 +174,21 @@ def test_task_problems_use_their_family_verifier(tmp_path):
     records = read_records(tmp_path / "out.jsonl")
     assert [r["correct"] for r in records] == [False, True]
     assert summary["correct"] == 1
+
+
+def test_grade_command_re_checks_task_records_with_the_family_verifier(tmp_path, capsys):
+    """`minireason grade` on task records must not fall back to value comparison for countdown."""
+    from minireason.cli.main import main as cli_main
+    from minireason.tasks.export import resolve_data
+
+    problems = resolve_data("task:countdown?n=2&split=test&seed=0")
+    target = problems[0]["data"]["target"]
+
+    def fake_generate(model, tokenizer, prompts, max_new_tokens, **settings):
+        return [FakeResult(f"\\boxed{{{target}}}", [1]), FakeResult("\\boxed{" + problems[1]["answer"] + "}", [1])]
+
+    out = tmp_path / "out.jsonl"
+    run_evaluation(None, None, problems, out, EvalSettings(template="short-cot", batch_size=2),
+                   generate_function=fake_generate, progress=False)
+    assert cli_main(["grade", str(out)]) == 0
+    assert "accuracy 50.0% (1/2)" in capsys.readouterr().out

@@ -196,6 +196,8 @@ def run_evaluation(model, tokenizer, problems: Sequence[dict], out_path: str | P
                     "generated_tokens": len(result.token_ids),
                     "finish_reason": getattr(result, "finish_reason", None),
                     "seconds": seconds / len(batch),
+                    # what a task's own verifier needs to re-grade this record later
+                    **{key: problem[key] for key in ("family", "data") if key in problem},
                 }, verify_function, problem)
                 handle.write(json.dumps(record, ensure_ascii=False) + "\n")
                 records.append(record)
@@ -208,9 +210,13 @@ def run_evaluation(model, tokenizer, problems: Sequence[dict], out_path: str | P
     return summarize(records)
 
 
-def regrade_file(path: str | Path, out_path: str | Path | None = None) -> tuple[list[dict], dict]:
-    """Re-grade the records of a results file (for a changed grader); optionally write them atomically."""
-    records = [grade_record(r) for r in read_records(path)]
+def regrade_file(path: str | Path, out_path: str | Path | None = None,
+                 verify_function: Callable | None = None) -> tuple[list[dict], dict]:
+    """Re-grade the records of a results file (for a changed grader); optionally write them atomically.
+
+    ``verify_function(record, extracted) -> bool`` replaces the comparison with the gold answer.
+    """
+    records = [grade_record(r, verify_function) for r in read_records(path)]
     if not records:
         raise DataError(f"{path}: expected results records, found none")
     for index, record in enumerate(records):
