@@ -10,7 +10,7 @@ token per step through the KV cache, ``context`` tokens already in it) and split
 - "other": the rest (Python, RoPE, norms, attention over the cache, small NumPy ops).
 At batch 1 every weight is read once per token, so tokens/s <= bandwidth / bytes of weights
 read (embedding rows are gathered, not read whole, unless tied to the head).  The bandwidth
-is a large NumPy copy's.  "bf16 matmul" is the same products with bfloat16 weights through
+is the read bandwidth of summing a large array (benchmarks/memory_bandwidth.py).  "bf16 matmul" is the same products with bfloat16 weights through
 ``minireason.kernels.numba_decode.bf16_linear`` (half the bytes: the bf16 bound); it is
 printed as a floor only: the model does not yet decode with bf16 weights.
 """
@@ -22,6 +22,7 @@ import os
 import time
 
 import numpy as np
+from memory_bandwidth import read_bandwidth
 
 from minireason.config import PRESETS
 from minireason.generation.kv_cache import KVCache
@@ -72,18 +73,6 @@ def matmul_seconds(matrices, batch_size, product, repeats=3):
     return best
 
 
-def copy_bandwidth(n_bytes: int = 1 << 29) -> float:
-    """Bytes/s of a large array copy (each byte read once and written once)."""
-    source = np.ones(n_bytes // 8)
-    target = np.empty_like(source)
-    best = float("inf")
-    for _ in range(3):
-        start = time.perf_counter()
-        np.copyto(target, source)
-        best = min(best, time.perf_counter() - start)
-    return 2 * source.nbytes / best
-
-
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--presets", nargs="+", default=["small", "qwen3-0.6b"])
@@ -92,9 +81,9 @@ def main(argv=None) -> int:
     parser.add_argument("--context", type=int, default=64)
     parser.add_argument("--steps", type=int, default=8)
     args = parser.parse_args(argv)
-    bandwidth = copy_bandwidth()
+    bandwidth = read_bandwidth()
     print(f"numpy {np.__version__}, {os.cpu_count()} CPU(s), OPENBLAS_NUM_THREADS="
-          f"{os.environ.get('OPENBLAS_NUM_THREADS', 'unset')}, copy bandwidth {bandwidth / 1e9:.1f} GB/s, "
+          f"{os.environ.get('OPENBLAS_NUM_THREADS', 'unset')}, read bandwidth {bandwidth / 1e9:.1f} GB/s, "
           f"load average {os.getloadavg()[0]:.2f}")
     for preset in args.presets:
         model = Qwen3Model.from_config(PRESETS[preset], seed=0)

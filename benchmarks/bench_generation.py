@@ -11,7 +11,7 @@ For each preset, batch size and context length L it prints decode tokens/s:
 - "torch": PyTorch eager with its own preallocated KV cache, same weights, same thread count
   (only when ``import torch`` works; torch is never a dependency).
 For Qwen3-0.6B it also prints the memory-bandwidth bound: every decode step must read all weights
-once, so tokens/s <= measured bandwidth / bytes of weights.
+once, so tokens/s <= read bandwidth / bytes of weights (benchmarks/memory_bandwidth.py).
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ import time
 import tracemalloc
 
 import numpy as np
+from memory_bandwidth import read_bandwidth
 
 from minireason.config import PRESETS
 from minireason.generation.generate import generate
@@ -156,18 +157,6 @@ def torch_available() -> bool:
     return True
 
 
-def measured_bandwidth(n_bytes: int = 1 << 30) -> float:
-    """Bytes/s of a large array copy (each byte read once and written once)."""
-    source = np.ones(n_bytes // 8)
-    target = np.empty_like(source)
-    best = float("inf")
-    for _ in range(3):
-        start = time.perf_counter()
-        np.copyto(target, source)
-        best = min(best, time.perf_counter() - start)
-    return 2 * source.nbytes / best
-
-
 # ----------------------------------------------------------------------------- the report
 
 
@@ -218,7 +207,7 @@ def main() -> None:
         bench_preset(name, contexts, batch_sizes, args.steps, with_torch, uncached_limit=16 * 256)
     if args.qwen:
         model, weight_bytes = bench_preset("qwen3-0.6b", [64, 512], batch_sizes, 4, with_torch, uncached_limit=512)
-        bandwidth = measured_bandwidth()
+        bandwidth = read_bandwidth()
         bound = bandwidth / weight_bytes
         cached = 1 / time_cached_decode(model, 1, 64, 4, np.random.default_rng(1))
         print(f"memory bandwidth (numpy copy): {bandwidth / 1e9:.1f} GB/s; weights {weight_bytes / 1e9:.2f} GB "
