@@ -81,8 +81,10 @@ def main() -> int:
     pairs = [(p, g) for p, g, _ in cases]
     labels = [label for _, _, label in cases]
     n_eq = sum(labels)
-    print(f"math-verify {version('math-verify')}; {len(cases)} labelled cases "
-          f"({n_eq} equivalent, {len(cases) - n_eq} not equivalent)")
+    print(
+        f"math-verify {version('math-verify')}; {len(cases)} labelled cases "
+        f"({n_eq} equivalent, {len(cases) - n_eq} not equivalent)"
+    )
 
     warm_up(2, wait_seconds=30)
     grade_answer("1", "1")
@@ -95,8 +97,10 @@ def main() -> int:
         verdicts, seconds = run(theirs_fn, pairs)
         by_wrapping[wrapping] = (verdicts, seconds)
         correct = sum(v == label for v, label in zip(verdicts, labels))
-        print(f"  Math-Verify, answers {wrapping:9s}: {correct}/{len(cases)} = {correct / len(cases):.1%}"
-              f"   ({seconds:.2f} s)")
+        print(
+            f"  Math-Verify, answers {wrapping:9s}: {correct}/{len(cases)} = {correct / len(cases):.1%}"
+            f"   ({seconds:.2f} s)"
+        )
     best = max(by_wrapping, key=lambda w: sum(v == lab for v, lab in zip(by_wrapping[w][0], labels)))
     theirs, theirs_seconds = by_wrapping[best]
 
@@ -104,22 +108,28 @@ def main() -> int:
         correct = sum(v == label for v, label in zip(verdicts, labels))
         on_eq = sum(v for v, label in zip(verdicts, labels) if label)
         on_ne = sum(not v for v, label in zip(verdicts, labels) if not label)
-        print(f"{name:30s} accuracy {correct}/{len(cases)} = {correct / len(cases):6.1%}   "
-              f"equivalent {on_eq}/{n_eq}   not equivalent {on_ne}/{len(cases) - n_eq}   "
-              f"wall {seconds:.2f} s")
+        print(
+            f"{name:30s} accuracy {correct}/{len(cases)} = {correct / len(cases):6.1%}   "
+            f"equivalent {on_eq}/{n_eq}   not equivalent {on_ne}/{len(cases) - n_eq}   "
+            f"wall {seconds:.2f} s"
+        )
 
     print()
     summary("minireason grade_answer", ours, ours_seconds)
     summary(f"Math-Verify ({best})", theirs, theirs_seconds)
 
     wrong = [(c, o, t) for c, o, t in zip(cases, ours, theirs) if o != c[2] or t != c[2]]
-    print(f"\nCases where either grader is wrong ({len(wrong)}; "
-          f"ours wrong {sum(o != c[2] for c, o, _ in wrong)}, theirs wrong {sum(t != c[2] for c, _, t in wrong)}):")
+    print(
+        f"\nCases where either grader is wrong ({len(wrong)}; "
+        f"ours wrong {sum(o != c[2] for c, o, _ in wrong)}, theirs wrong {sum(t != c[2] for c, _, t in wrong)}):"
+    )
     print(f"{'pred':34s}  {'gold':34s}  {'label':5s}  {'ours':5s}  {'theirs':6s}")
     for (pred, gold, label), o, t in wrong:
         mark_o = "" if o == label else " *"
         mark_t = "" if t == label else " *"
-        print(f"{short(pred):34s}  {short(gold):34s}  {label!s:5s}  {(str(o) + mark_o):7s}{(str(t) + mark_t)}")
+        print(
+            f"{short(pred):34s}  {short(gold):34s}  {label!s:5s}  {(str(o) + mark_o):7s}{(str(t) + mark_t)}"
+        )
     print("(* = wrong)")
 
     data = Path(args.data)
@@ -135,8 +145,10 @@ def main() -> int:
     theirs_m, theirs_m_seconds = run(theirs_fn, valid)
     print(f"\nMATH-500 self-check (last box of each solution vs answer; {missing} solutions without a box):")
     print(f"  minireason grade_answer : {sum(ours_m)}/{len(problems)}   wall {ours_m_seconds:.2f} s")
-    print(f"  Math-Verify ({best}){' ' * max(0, 10 - len(best))}: {sum(theirs_m)}/{len(problems)}"
-          f"   wall {theirs_m_seconds:.2f} s")
+    print(
+        f"  Math-Verify ({best}){' ' * max(0, 10 - len(best))}: {sum(theirs_m)}/{len(problems)}"
+        f"   wall {theirs_m_seconds:.2f} s"
+    )
     rejected = [(b, a, o, t) for (b, a), o, t in zip(valid, ours_m, theirs_m) if not (o and t)]
     if rejected:
         print(f"  pairs not graded True by both ({len(rejected)}):")
