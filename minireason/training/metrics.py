@@ -63,7 +63,7 @@ def read_metrics(path: str | os.PathLike) -> list[dict]:
 
 
 def plot_metrics(path: str | os.PathLike, out_png: str | os.PathLike, keys: list[str] | None = None) -> Path:
-    """Plot every numeric metric against step into one PNG (needs matplotlib: the ``plot`` extra)."""
+    """Plot every numeric metric against step into one PNG (matplotlib)."""
     import matplotlib
 
     matplotlib.use("Agg")
