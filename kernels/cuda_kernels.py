@@ -23,6 +23,16 @@ MAX_HEAD_DIM = 256  # size of the per-thread accumulator (a compile-time constan
 THREADS_PER_BLOCK = 128
 
 
+@cuda.jit(device=True)
+def query_row_indices(row, H, T, Hkv, S):  # pragma: no cover - runs on device
+    """Thread ``row`` of B*H*T handles query t of head h in batch b; its kv head is hk and it may
+    see key slots 0..limit (the causal offset: queries are the last T of S slots)."""
+    b = row // (H * T)
+    h = (row // T) % H
+    t = row % T
+    return b, h, t, h // (H // Hkv), S - T + t
+
+
 @cuda.jit
 def attention_forward_kernel(q, k, v, allowed, scale, out, logsumexp):  # pragma: no cover - runs on device
     B, H, T, Dh = q.shape
@@ -30,11 +40,7 @@ def attention_forward_kernel(q, k, v, allowed, scale, out, logsumexp):  # pragma
     row = cuda.grid(1)
     if row >= B * H * T:
         return
-    b = row // (H * T)
-    h = (row // T) % H
-    t = row % T
-    hk = h // (H // Hkv)
-    limit = S - T + t
+    b, h, t, hk, limit = query_row_indices(row, H, T, Hkv, S)
     accumulator = cuda.local.array(MAX_HEAD_DIM, dtype=q.dtype)
     for d in range(Dh):
         accumulator[d] = 0.0
@@ -77,11 +83,7 @@ def attention_backward_kernel(q, k, v, out, dout, logsumexp, allowed, scale, dq,
     row = cuda.grid(1)
     if row >= B * H * T:
         return
-    b = row // (H * T)
-    h = (row // T) % H
-    t = row % T
-    hk = h // (H // Hkv)
-    limit = S - T + t
+    b, h, t, hk, limit = query_row_indices(row, H, T, Hkv, S)
     lse = logsumexp[b, h, t]
     delta = 0.0  # dout_t . out_t = sum_j P_tj dP_tj
     for d in range(Dh):
