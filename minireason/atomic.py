@@ -16,7 +16,8 @@ from pathlib import Path
 
 
 @contextlib.contextmanager
-def atomic_write(path: str | os.PathLike, mode: str = "wb", encoding: str | None = None):
+def atomic_write(path: str | os.PathLike, mode: str = "wb", encoding: str | None = None,
+                 newline: str | None = None):
     """Open a temporary file next to ``path``; on success, fsync it and rename it over ``path``.
 
     If the body raises, the temporary file is removed and ``path`` is untouched.
@@ -26,7 +27,7 @@ def atomic_write(path: str | os.PathLike, mode: str = "wb", encoding: str | None
         encoding = "utf-8"
     descriptor, temporary_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
-        with os.fdopen(descriptor, mode, encoding=encoding) as handle:
+        with os.fdopen(descriptor, mode, encoding=encoding, newline=newline) as handle:
             yield handle
             handle.flush()
             os.fsync(handle.fileno())

@@ -78,8 +78,10 @@ class Qwen3Model:
             raise ConfigError(f"params is missing {len(missing)} tensor(s), e.g. {missing[:3]}")
         if unexpected:
             raise ConfigError(f"params has {len(unexpected)} unexpected tensor(s), e.g. {unexpected[:3]}")
+        # one float dtype throughout: the params' own when they agree on one, else float32
         dtypes = {np.asarray(value).dtype for value in params.values()}
-        dtype = _check_dtype(next(iter(dtypes)) if len(dtypes) == 1 and next(iter(dtypes)).kind == "f" else "float32")
+        common = dtypes.pop() if len(dtypes) == 1 else None
+        dtype = _check_dtype(common if common is not None and common.kind == "f" else "float32")
         for name, shape in expected.items():
             got = tuple(np.shape(params[name]))
             if got != shape:
@@ -135,6 +137,8 @@ class Qwen3Model:
             raise InputError(f"token_ids must have shape (B, T), got shape {token_ids.shape}")
         if token_ids.size and token_ids.dtype.kind not in "iu":
             raise InputError(f"token_ids must be integers, got dtype {token_ids.dtype}")
+        if token_ids.shape[0] == 0:
+            raise InputError("token_ids must hold at least one row, got B = 0")
         if token_ids.shape[1] == 0:
             raise InputError("token_ids must hold at least one token per row, got T = 0")
         low, high = int(token_ids.min()), int(token_ids.max())
@@ -181,9 +185,9 @@ class Qwen3Model:
         else:
             key_mask = attention_mask  # (B, S) with S = T
             if attention_mask is None:
-                positions_default = np.broadcast_to(np.arange(T), (B, T))
+                positions_default = np.broadcast_to(np.arange(T), (B, T))  # (B, T)
             else:
-                positions_default = np.maximum(np.cumsum(attention_mask, axis=1) - 1, 0)
+                positions_default = np.maximum(np.cumsum(attention_mask, axis=1) - 1, 0)  # (B, T)
         if position_ids is None:
             position_ids = positions_default
         else:

@@ -192,6 +192,7 @@ def test_random_init_follows_the_recipe():
         (np.array([[0, 64]]), "outside the vocabulary"),
         (np.array([[-1, 2]]), "outside the vocabulary"),
         (np.zeros((1, 0), dtype=np.int64), "at least one token"),
+        (np.zeros((0, 3), dtype=np.int64), "at least one row"),
     ],
 )
 def test_bad_token_ids_raise_a_named_error(ids, message):

@@ -147,6 +147,17 @@ def _layer_params(config, rng, names):
             else 0.5 * rng.standard_normal(shapes[name]) for name in names}
 
 
+def check_layer_gradients(forward, backward, x, params, names, rng):
+    """A layer taking (x, params): dx and every parameter gradient against finite differences."""
+    upstream = random_upstream(rng, x.shape)
+    dx, grads = backward(upstream, forward(x, params)[1])
+    loss = lambda: float(np.sum(forward(x, params)[0] * upstream))  # noqa: E731
+    assert_gradients_close(dx, numerical_gradient(loss, x), "dx")
+    assert set(grads) == set(names)
+    for name in names:
+        assert_gradients_close(grads[name], numerical_gradient(loss, params[name]), name)
+
+
 @given(seeds, st.sampled_from([(4, 2), (2, 2), (2, 1)]), st.integers(1, 4))
 def test_self_attention_sublayer(seed, heads, T):
     rng = np.random.default_rng(seed)
@@ -154,13 +165,8 @@ def test_self_attention_sublayer(seed, heads, T):
     params = _layer_params(config, rng, ATTENTION_PARAMETERS)
     x = rng.standard_normal((2, T, config.hidden_size))
     cos, sin = rope_tables(rng.integers(0, 20, (2, T)), config.head_dim, config.rope_theta, np.float64)
-    upstream = random_upstream(rng, x.shape)
-    dx, grads = self_attention_backward(upstream, self_attention_forward(x, params, config, cos, sin)[1])
-    loss = lambda: float(np.sum(self_attention_forward(x, params, config, cos, sin)[0] * upstream))  # noqa: E731
-    assert_gradients_close(dx, numerical_gradient(loss, x), "dx")
-    assert set(grads) == set(ATTENTION_PARAMETERS)
-    for name in ATTENTION_PARAMETERS:
-        assert_gradients_close(grads[name], numerical_gradient(loss, params[name]), name)
+    check_layer_gradients(lambda x, p: self_attention_forward(x, p, config, cos, sin), self_attention_backward,
+                          x, params, ATTENTION_PARAMETERS, rng)
 
 
 @given(seeds, st.integers(1, 4))
@@ -170,13 +176,8 @@ def test_block(seed, T):
     params = _layer_params(config, rng, BLOCK_PARAMETERS)
     x = rng.standard_normal((2, T, config.hidden_size))
     cos, sin = rope_tables(np.tile(np.arange(T), (2, 1)), config.head_dim, config.rope_theta, np.float64)
-    upstream = random_upstream(rng, x.shape)
-    dx, grads = block_backward(upstream, block_forward(x, params, config, cos, sin)[1])
-    loss = lambda: float(np.sum(block_forward(x, params, config, cos, sin)[0] * upstream))  # noqa: E731
-    assert_gradients_close(dx, numerical_gradient(loss, x), "dx")
-    assert set(grads) == set(BLOCK_PARAMETERS)
-    for name in BLOCK_PARAMETERS:
-        assert_gradients_close(grads[name], numerical_gradient(loss, params[name]), name)
+    check_layer_gradients(lambda x, p: block_forward(x, p, config, cos, sin), block_backward,
+                          x, params, BLOCK_PARAMETERS, rng)
 
 
 @given(seeds, small, small, st.integers(2, 7))

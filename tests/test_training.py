@@ -80,3 +80,13 @@ def test_nan_guard_skips_then_stops(tmp_path):
     with pytest.raises(TrainingDiverged, match="not finite"):
         train(model, nan_step, TrainConfig(steps=10, max_bad_steps=3), tmp_path, progress=False)
     assert all(np.array_equal(before[k], model.params[k]) for k in before)
+
+
+def test_resuming_a_different_model_is_refused_with_a_clear_error(tmp_path):
+    from minireason.errors import CheckpointError
+
+    model = Qwen3Model.from_config(PRESETS["test-tiny"], seed=0)
+    train(model, _step_fn(), TrainConfig(steps=2, checkpoint_every=1), tmp_path, progress=False)
+    wider = Qwen3Model.from_config(PRESETS["test-tiny"].replace(intermediate_size=96), seed=0)
+    with pytest.raises(CheckpointError, match="mlp.*shape"):
+        train(wider, _step_fn(), TrainConfig(steps=4), tmp_path, progress=False)

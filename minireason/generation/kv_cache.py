@@ -29,7 +29,7 @@ class KVCache:
         self.next_positions = np.zeros(batch_size, dtype=np.int64)  # (B,) position id of each row's next token
         self.length = 0  # filled slots
         self.max_len = max_len
-        self._pending = 0
+        self._pending_counts = np.zeros(batch_size, dtype=np.int64)  # real tokens among the reserved slots
 
     @property
     def batch_size(self) -> int:
@@ -48,8 +48,7 @@ class KVCache:
         attention_mask = attention_mask.astype(bool)
         positions = self.next_positions[:, None] + np.maximum(np.cumsum(attention_mask, axis=1) - 1, 0)  # (B, T)
         self.key_mask[:, self.length:self.length + T] = attention_mask
-        self._pending = T
-        self._pending_counts = attention_mask.sum(axis=1)
+        self._pending_counts = attention_mask.sum(axis=1)  # (B,)
         return positions, self.key_mask[:, :self.length + T]
 
     def write(self, layer_index: int, keys: np.ndarray, values: np.ndarray):
@@ -62,7 +61,6 @@ class KVCache:
     def commit(self, n_tokens: int) -> None:
         self.length += n_tokens
         self.next_positions += self._pending_counts
-        self._pending = 0
 
     def select_rows(self, rows) -> None:
         """Keep only the given rows (e.g. drop finished sequences from the active batch)."""

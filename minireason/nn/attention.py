@@ -17,7 +17,7 @@ from minireason.nn.rmsnorm import rmsnorm_backward, rmsnorm_forward
 from minireason.nn.rope import rope_backward, rope_forward
 
 
-def allowed_keys(query_length: int, key_mask: np.ndarray | None, key_length: int, batch_size: int):
+def allowed_keys(query_length: int, key_mask: np.ndarray | None, key_length: int):
     """Which keys each query may see: causal (key slot <= query slot) and, if given, not padding.
 
     Queries occupy the last T of the S key slots (earlier slots come from a KV cache), so query t
@@ -46,7 +46,7 @@ def attention_forward(q: np.ndarray, k: np.ndarray, v: np.ndarray, key_mask: np.
     group = H // Hkv
     q_grouped = q.reshape(B, Hkv, group, T, Dh)  # (B, Hkv, G, T, Dh)
     scores = (q_grouped @ k[:, :, None].swapaxes(-1, -2)) * scale  # (B, Hkv, G, T, S)
-    allowed = allowed_keys(T, key_mask, S, B)
+    allowed = allowed_keys(T, key_mask, S)
     scores = np.where(allowed, scores, np.finfo(scores.dtype).min)
     scores -= scores.max(axis=-1, keepdims=True)
     probs = np.exp(scores)

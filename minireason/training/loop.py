@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from minireason.errors import MinireasonError
+from minireason.errors import CheckpointError, MinireasonError
 from minireason.optim import AdamW, clip_grad_norm, cosine_schedule
 from minireason.training.checkpoint import load_checkpoint, save_checkpoint
 from minireason.training.metrics import MetricsWriter
@@ -22,6 +22,18 @@ from minireason.training.metrics import MetricsWriter
 
 class TrainingDiverged(MinireasonError):
     """The loss or gradient was not finite for too many steps in a row."""
+
+
+def check_checkpoint_fits(saved: dict, params: dict, out_dir) -> None:
+    """A checkpoint resumes only the model it was written for: same parameter names and shapes."""
+    missing, unexpected = sorted(set(params) - set(saved)), sorted(set(saved) - set(params))
+    if missing or unexpected:
+        raise CheckpointError(f"checkpoint in {out_dir} does not fit this model: missing {missing[:3]}, "
+                              f"unexpected {unexpected[:3]}; use another output directory or start over")
+    for name, value in saved.items():
+        if value.shape != params[name].shape:
+            raise CheckpointError(f"checkpoint in {out_dir}: {name} has shape {value.shape}, the model "
+                                  f"{params[name].shape}; use another output directory or start over")
 
 
 @dataclass
@@ -36,7 +48,6 @@ class TrainConfig:
     log_every: int = 10
     checkpoint_every: int = 200
     max_bad_steps: int = 5
-    extra: dict = field(default_factory=dict)
 
 
 def train(model, step_fn, config: TrainConfig, out_dir, resume: bool = True, progress: bool = True,
@@ -50,6 +61,7 @@ def train(model, step_fn, config: TrainConfig, out_dir, resume: bool = True, pro
     checkpoint = load_checkpoint(out_dir) if resume else None
     if checkpoint is not None:
         params, optimizer_state, state = checkpoint
+        check_checkpoint_fits(params, model.params, out_dir)
         for name, value in params.items():
             model.params[name][...] = value
         optimizer.load_state_dict(optimizer_state)

@@ -8,6 +8,8 @@ import math
 import os
 from pathlib import Path
 
+from minireason.atomic import atomic_write, atomic_write_jsonl
+
 
 class MetricsWriter:
     """Appends rows of metrics to ``DIR/metrics.jsonl`` (the record) and ``DIR/metrics.csv`` (a view).
@@ -29,14 +31,12 @@ class MetricsWriter:
         self._rewrite()
 
     def _rewrite(self) -> None:
-        with open(self.jsonl_path, "w", encoding="utf-8") as handle:
-            for row in self.rows:
-                handle.write(json.dumps(row) + "\n")
+        atomic_write_jsonl(self.jsonl_path, self.rows)
         self._write_csv()
 
     def _write_csv(self) -> None:
         columns = sorted({key for row in self.rows for key in row}, key=lambda k: (k != "step", k))
-        with open(self.csv_path, "w", encoding="utf-8", newline="") as handle:
+        with atomic_write(self.csv_path, "w", encoding="utf-8", newline="") as handle:
             writer = csv.DictWriter(handle, fieldnames=columns)
             writer.writeheader()
             writer.writerows(self.rows)
