@@ -1,4 +1,4 @@
-"""GPU kernels written with ``numba.cuda``: causal GQA attention (forward, backward) and RMSNorm.
+"""GPU kernels written with ``numba.cuda``: causal GQA attention, RMSNorm and SwiGLU, forward and backward.
 
 Written with numba.cuda so that the same kernel logic runs (a) on a real GPU, launched on CuPy
 arrays through ``__cuda_array_interface__``, and (b) without any GPU under Numba's CUDA
@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 
-from numba import cuda
+from numba import cuda, float64
 
 MAX_HEAD_DIM = 256  # size of the per-thread accumulator (a compile-time constant in CUDA)
 THREADS_PER_BLOCK = 128
@@ -110,21 +110,87 @@ def attention_backward_kernel(q, k, v, out, dout, logsumexp, allowed, scale, dq,
             cuda.atomic.add(dv, (b, hk, j, d), p * dout[b, h, t, d])
 
 
+# ----------------------------------------------------------------------------- RMSNorm
+# One block of ROW_THREADS threads per row: the threads stride over the row's features (so
+# neighbouring threads read neighbouring addresses) and combine their partial sums in shared
+# memory.  Partial sums are float64 whatever the input dtype.
+ROW_THREADS = 128  # a power of two, for the halving reduction
+
+
+@cuda.jit(device=True)
+def block_sum(shared, value):  # pragma: no cover - runs on device
+    """The sum of ``value`` over the block's threads, returned to every thread."""
+    thread = cuda.threadIdx.x
+    shared[thread] = value
+    cuda.syncthreads()
+    stride = ROW_THREADS // 2
+    while stride > 0:
+        if thread < stride:
+            shared[thread] += shared[thread + stride]
+        cuda.syncthreads()
+        stride //= 2
+    total = shared[0]
+    cuda.syncthreads()  # every thread has read the total before the buffer is reused
+    return total
+
+
 @cuda.jit
 def rmsnorm_forward_kernel(x, weight, eps, normalized, inverse_rms, out):  # pragma: no cover - runs on device
-    n_rows, n_features = x.shape
-    row = cuda.grid(1)
-    if row >= n_rows:
-        return
-    total = 0.0
-    for i in range(n_features):
-        total += x[row, i] * x[row, i]
-    inverse = 1.0 / math.sqrt(total / n_features + eps)
-    inverse_rms[row] = inverse
-    for i in range(n_features):
-        normalized[row, i] = x[row, i] * inverse
-        out[row, i] = normalized[row, i] * weight[i]
+    """Row ``blockIdx.x`` of x (rows, N): r = (mean(x^2) + eps)^-1/2, n = x r, out = n * weight."""
+    row, thread = cuda.blockIdx.x, cuda.threadIdx.x
+    n_features = x.shape[1]
+    shared = cuda.shared.array(ROW_THREADS, dtype=float64)
+    partial = 0.0
+    for i in range(thread, n_features, ROW_THREADS):
+        partial += x[row, i] * x[row, i]
+    inverse = 1.0 / math.sqrt(block_sum(shared, partial) / n_features + eps)
+    if thread == 0:
+        inverse_rms[row] = inverse
+    for i in range(thread, n_features, ROW_THREADS):
+        value = x[row, i] * inverse
+        normalized[row, i] = value
+        out[row, i] = value * weight[i]
 
 
-def blocks_for(n_threads: int) -> int:
-    return max(1, (n_threads + THREADS_PER_BLOCK - 1) // THREADS_PER_BLOCK)
+@cuda.jit
+def rmsnorm_backward_kernel(dout, normalized, inverse_rms, weight, dx):  # pragma: no cover - runs on device
+    """Row ``blockIdx.x``: dn = dout * weight, dx = r (dn - n mean(dn n)).  (dweight, a sum over
+    rows, is left to the caller's reduction.)"""
+    row, thread = cuda.blockIdx.x, cuda.threadIdx.x
+    n_features = dout.shape[1]
+    shared = cuda.shared.array(ROW_THREADS, dtype=float64)
+    partial = 0.0
+    for i in range(thread, n_features, ROW_THREADS):
+        partial += dout[row, i] * weight[i] * normalized[row, i]
+    mean = block_sum(shared, partial) / n_features
+    inverse = inverse_rms[row]
+    for i in range(thread, n_features, ROW_THREADS):
+        dx[row, i] = inverse * (dout[row, i] * weight[i] - normalized[row, i] * mean)
+
+
+# ----------------------------------------------------------------------------- SwiGLU
+# Elementwise over flat arrays, a grid-stride loop.  sigmoid(g) = (1 + tanh(g / 2)) / 2 as in
+# the reference: no overflow for large |g|.
+
+@cuda.jit
+def swiglu_forward_kernel(gate, up, sigmoid_gate, out):  # pragma: no cover - runs on device
+    """out = g sigmoid(g) u; keeps sigmoid(g) for the backward."""
+    for i in range(cuda.grid(1), gate.shape[0], cuda.gridsize(1)):
+        sigmoid = 0.5 * (1.0 + math.tanh(0.5 * gate[i]))
+        sigmoid_gate[i] = sigmoid
+        out[i] = gate[i] * sigmoid * up[i]
+
+
+@cuda.jit
+def swiglu_backward_kernel(dout, gate, up, sigmoid_gate, dgate, dup):  # pragma: no cover - runs on device
+    """du = dout g s;  dg = dout u (s + g s (1 - s)),  s = sigmoid(g)."""
+    for i in range(cuda.grid(1), gate.shape[0], cuda.gridsize(1)):
+        sigmoid = sigmoid_gate[i]
+        silu = gate[i] * sigmoid
+        dup[i] = dout[i] * silu
+        dgate[i] = dout[i] * up[i] * (sigmoid + silu * (1.0 - sigmoid))
+
+
+def blocks_for(n_threads: int, max_blocks: int = 65535) -> int:
+    """Blocks of THREADS_PER_BLOCK for one thread per item (grid-stride kernels cap the count)."""
+    return min(max_blocks, max(1, (n_threads + THREADS_PER_BLOCK - 1) // THREADS_PER_BLOCK))

@@ -5,12 +5,18 @@ dtypes, cache contents as far as the matching backward needs them). The NumPy re
 ``minireason.nn`` is always complete; an accelerated backend may replace any subset, and the
 rest falls back to the reference. Kernels live in ``minireason.kernels`` and are imported
 lazily, only when their backend is chosen.
+
+A backend also says where arrays live: ``get_ops(name).array_module`` is ``numpy`` for the CPU
+backends and ``cupy`` for the GPU one (see ``minireason.device``).  A model keeps its
+parameters in its backend's array module.
 """
 
 from __future__ import annotations
 
 import importlib
 from types import SimpleNamespace
+
+import numpy as np
 
 from minireason.errors import ConfigError
 from minireason.nn import attention, loss, rmsnorm, rope, swiglu
@@ -50,7 +56,7 @@ def get_ops(name: str | None = None) -> SimpleNamespace:
     name = _current_backend if name is None else name
     _check_name(name)
     if name not in _ops_cache:
-        ops = dict(REFERENCE_OPS)
+        ops = dict(REFERENCE_OPS, array_module=np)
         module_name, extra = BACKENDS[name]
         if module_name is not None:
             try:
@@ -60,7 +66,7 @@ def get_ops(name: str | None = None) -> SimpleNamespace:
                     f"backend {name!r} needs an optional dependency that is not installed ({error}); "
                     f"install it with: pip install 'minireason[{extra}]'"
                 ) from error
-            for op_name in REFERENCE_OPS:
+            for op_name in (*REFERENCE_OPS, "array_module"):
                 if hasattr(module, op_name):
                     ops[op_name] = getattr(module, op_name)
         _ops_cache[name] = SimpleNamespace(name=name, **ops)

@@ -12,6 +12,7 @@ import numpy as np
 
 from minireason.backend import get_ops
 from minireason.config import ModelConfig
+from minireason.device import array_module_of, to_host, to_module
 from minireason.errors import ConfigError, InputError
 from minireason.nn.block import BLOCK_PARAMETERS, block_backward, block_forward
 from minireason.nn.embedding import embedding_backward, embedding_forward
@@ -65,7 +66,10 @@ class Qwen3Model:
     ``Qwen3Model(config, params)`` wraps existing weights (cast to one float dtype);
     ``Qwen3Model.from_config(config, seed, dtype)`` draws a random initialisation.
     ``backend`` ("numpy", "numba", "cupy" or None for the global choice) selects the
-    implementation of the hot ops; the results are the same.
+    implementation of the hot ops; the results are the same.  The parameters live where the
+    backend keeps arrays (``get_ops(backend).array_module``): on the GPU for "cupy", so
+    ``Qwen3Model(model.config, model.params, backend="cupy")`` moves a model there.  Inputs
+    may be host or device arrays; logits, gradients and the KV cache come back on the device.
     """
 
     def __init__(self, config: ModelConfig, params: dict[str, np.ndarray], backend: str | None = None):
@@ -79,16 +83,18 @@ class Qwen3Model:
         if unexpected:
             raise ConfigError(f"params has {len(unexpected)} unexpected tensor(s), e.g. {unexpected[:3]}")
         # one float dtype throughout: the params' own when they agree on one, else float32
-        dtypes = {np.asarray(value).dtype for value in params.values()}
+        params = {name: value if hasattr(value, "dtype") else np.asarray(value) for name, value in params.items()}
+        dtypes = {value.dtype for value in params.values()}
         common = dtypes.pop() if len(dtypes) == 1 else None
         dtype = _check_dtype(common if common is not None and common.kind == "f" else "float32")
         for name, shape in expected.items():
-            got = tuple(np.shape(params[name]))
+            got = tuple(params[name].shape)
             if got != shape:
                 raise ConfigError(f"parameter {name} has shape {got}, expected {shape}")
         self.config = config
-        self.params = {name: np.asarray(params[name], dtype=dtype) for name in expected}
         self.backend = backend
+        module = get_ops(backend).array_module  # numpy, or the device module of a GPU backend
+        self.params = {name: to_module(params[name], module, dtype) for name in expected}
         self.generation_config: dict = {}
 
     @classmethod
@@ -112,6 +118,11 @@ class Qwen3Model:
     def ops(self):
         return get_ops(self.backend)
 
+    @property
+    def array_module(self):
+        """Where this model's arrays live: ``numpy``, or ``cupy`` for a model on the GPU."""
+        return array_module_of(self.params["model.norm.weight"])
+
     def astype(self, dtype: str) -> Qwen3Model:
         """A copy of this model with parameters in another float dtype."""
         dtype = _check_dtype(dtype)
@@ -132,7 +143,7 @@ class Qwen3Model:
 
     # ------------------------------------------------------------------ input checks
     def _check_token_ids(self, token_ids) -> np.ndarray:
-        token_ids = np.asarray(token_ids)
+        token_ids = to_host(token_ids)  # checked on the host; a few bytes per token
         if token_ids.ndim != 2:
             raise InputError(f"token_ids must have shape (B, T), got shape {token_ids.shape}")
         if token_ids.size and token_ids.dtype.kind not in "iu":
@@ -151,12 +162,19 @@ class Qwen3Model:
     def _check_mask(mask, shape, name: str) -> np.ndarray | None:
         if mask is None:
             return None
-        mask = np.asarray(mask)
+        mask = to_host(mask)
         if mask.shape != tuple(shape):
             raise InputError(f"{name} must have shape {tuple(shape)} like token_ids, got {mask.shape}")
         if mask.dtype != bool and mask.dtype.kind not in "iu":
             raise InputError(f"{name} must be bool or 0/1 integers, got dtype {mask.dtype}")
         return mask.astype(bool)
+
+    def _check_arrays_match_backend(self, ops) -> None:
+        if ops.array_module is not self.array_module:
+            raise ConfigError(
+                f"backend {ops.name!r} keeps arrays in {ops.array_module.__name__} but this model's parameters "
+                f"are in {self.array_module.__name__} (the backend was changed after the model was made); "
+                f"move the model with Qwen3Model(model.config, model.params, backend={ops.name!r})")
 
     # ------------------------------------------------------------------ forward and backward
     def forward(self, token_ids, attention_mask=None, position_ids=None, kv_cache=None, last_only=False,
@@ -176,6 +194,7 @@ class Qwen3Model:
         if keep_cache is None:
             keep_cache = kv_cache is None and not last_only
         config, ops = self.config, self.ops
+        self._check_arrays_match_backend(ops)
         token_ids = self._check_token_ids(token_ids)
         B, T = token_ids.shape
         attention_mask = self._check_mask(attention_mask, (B, T), "attention_mask")
@@ -191,10 +210,14 @@ class Qwen3Model:
         if position_ids is None:
             position_ids = positions_default
         else:
-            position_ids = np.asarray(position_ids)
+            position_ids = to_host(position_ids)
             if position_ids.shape != (B, T):
                 raise InputError(f"position_ids must have shape {(B, T)}, got {position_ids.shape}")
         cos, sin = rope_tables(position_ids, config.head_dim, config.rope_theta, self.dtype)  # (B, T, Dh)
+        # the bookkeeping was done on the host; send what the layers read to the parameters' device
+        module = self.array_module
+        token_ids, cos, sin = (to_module(array, module) for array in (token_ids, cos, sin))
+        key_mask = None if key_mask is None else to_module(key_mask, module)
 
         x, embedding_cache = embedding_forward(token_ids, self.params["model.embed_tokens.weight"])  # (B, T, D)
         block_caches = []
@@ -254,7 +277,7 @@ class Qwen3Model:
         Returns (loss: float, grads: dict with exactly the parameter keys).
         """
         token_ids = self._check_token_ids(token_ids)
-        targets = np.asarray(targets)
+        targets = to_host(targets)
         if targets.shape != token_ids.shape:
             raise InputError(f"targets must have shape {token_ids.shape} like token_ids, got {targets.shape}")
         if targets.dtype.kind not in "iu":
@@ -264,6 +287,9 @@ class Qwen3Model:
         if counted.size and (counted.min() < 0 or counted.max() >= self.config.vocab_size):
             raise InputError(f"targets must lie in [0, {self.config.vocab_size}) where loss_mask is true")
         logits, cache = self.forward(token_ids, attention_mask)
+        module = self.array_module
+        targets = to_module(targets, module)
+        loss_mask = None if loss_mask is None else to_module(loss_mask, module)
         loss, loss_cache = self.ops.cross_entropy_forward(logits, targets, loss_mask)
         del logits  # the loss cache holds what its backward needs (the reference: log-probabilities)
         dlogits = self.ops.cross_entropy_backward(1.0, loss_cache)

@@ -10,6 +10,7 @@ import math
 
 import numpy as np
 
+from minireason.device import to_host
 from minireason.errors import InputError
 
 
@@ -99,6 +100,8 @@ class AdamW:
         return state
 
     def load_state_dict(self, state: dict[str, np.ndarray]) -> None:
-        self.step_count = int(np.asarray(state["step"]).reshape(-1)[0])
-        self.first_moment = {k[2:]: np.array(v) for k, v in state.items() if k.startswith("m.")}
-        self.second_moment = {k[2:]: np.array(v) for k, v in state.items() if k.startswith("v.")}
+        """Restore from ``state_dict()``'s output; the moments are copied and stay in the array
+        module they come in (move them to the parameters' device first)."""
+        self.step_count = int(to_host(state["step"]).reshape(-1)[0])
+        self.first_moment = {k[2:]: v.copy() for k, v in state.items() if k.startswith("m.")}
+        self.second_moment = {k[2:]: v.copy() for k, v in state.items() if k.startswith("v.")}

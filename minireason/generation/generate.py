@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from minireason.device import to_host
 from minireason.errors import InputError
 from minireason.generation.incremental_text import make_incremental_decoder
 from minireason.generation.kv_cache import KVCache
@@ -173,9 +174,12 @@ class BatchDecoder:
             token_ids[b, T - len(row):] = row
             attention_mask[b, T - len(row):] = True
         self.model, self.settings, self.rng = model, settings, rng
-        self.cache = KVCache(model.config, B, T + capacity, dtype=model.dtype)
+        module = getattr(model, "array_module", np)  # where the model's arrays live (numpy unless on a GPU)
+        self.cache = KVCache(model.config, B, T + capacity, dtype=model.dtype, array_module=module)
         logits, _ = model.forward(token_ids, attention_mask, kv_cache=self.cache, last_only=True)  # (B, 1, V)
-        self.next_logits = logits[:, -1]  # (B, V)
+        # sampling runs on the host with the caller's numpy Generator (runs reproduce on any
+        # device); for a model on a GPU that copies B x V logits per step, nothing larger
+        self.next_logits = to_host(logits[:, -1])  # (B, V)
         self.active_rows = np.arange(B)
 
     def sample(self) -> SampledTokens:
@@ -189,7 +193,7 @@ class BatchDecoder:
             self.active_rows = self.active_rows[kept]
             token_ids = token_ids[kept]
         logits, _ = self.model.forward(token_ids[:, None], kv_cache=self.cache, last_only=True)  # (B, 1, V)
-        self.next_logits = logits[:, -1]
+        self.next_logits = to_host(logits[:, -1])
 
 
 def _prepare(model, tokenizer, prompts, max_new_tokens, temperature, top_k, top_p, min_p, seed,

@@ -8,6 +8,10 @@ The model talks to the cache through three calls per forward:
     positions, key_mask = cache.begin(attention_mask)   # reserve T slots for the new tokens
     k_all, v_all = cache.write(layer_index, k, v)       # once per layer
     cache.commit(T)                                     # the T slots are now filled
+
+The key/value buffers live where the model's arrays live (``array_module``: numpy, or cupy on
+a GPU); the slot bookkeeping (``key_mask``, ``next_positions``) stays on the host, and the
+model sends the key mask to the device once per forward.
 """
 
 from __future__ import annotations
@@ -18,13 +22,14 @@ from minireason.errors import InputError
 
 
 class KVCache:
-    def __init__(self, config, batch_size: int, max_len: int, dtype=np.float32):
+    def __init__(self, config, batch_size: int, max_len: int, dtype=np.float32, array_module=np):
         if batch_size < 1 or max_len < 1:
             raise InputError(f"KVCache needs batch_size >= 1 and max_len >= 1, got {batch_size}, {max_len}")
         Hkv, Dh = config.num_key_value_heads, config.head_dim
         shape = (batch_size, Hkv, max_len, Dh)  # (B, Hkv, max_len, Dh)
-        self.keys = [np.zeros(shape, dtype=dtype) for _ in range(config.num_hidden_layers)]
-        self.values = [np.zeros(shape, dtype=dtype) for _ in range(config.num_hidden_layers)]
+        self.keys = [array_module.zeros(shape, dtype=dtype) for _ in range(config.num_hidden_layers)]
+        self.values = [array_module.zeros(shape, dtype=dtype) for _ in range(config.num_hidden_layers)]
+        self.array_module = array_module
         self.key_mask = np.zeros((batch_size, max_len), dtype=bool)  # (B, max_len) real tokens
         self.next_positions = np.zeros(batch_size, dtype=np.int64)  # (B,) position id of each row's next token
         self.length = 0  # filled slots
@@ -65,8 +70,9 @@ class KVCache:
     def select_rows(self, rows) -> None:
         """Keep only the given rows (e.g. drop finished sequences from the active batch)."""
         rows = np.asarray(rows, dtype=np.int64)
-        self.keys = [k[rows] for k in self.keys]
-        self.values = [v[rows] for v in self.values]
+        rows_on_device = self.array_module.asarray(rows)
+        self.keys = [k[rows_on_device] for k in self.keys]
+        self.values = [v[rows_on_device] for v in self.values]
         self.key_mask = self.key_mask[rows]
         self.next_positions = self.next_positions[rows]
 

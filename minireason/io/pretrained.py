@@ -389,6 +389,8 @@ def save_pretrained(
     Each file is written atomically and config.json last; stale weight files of an earlier
     save with another layout are removed. Returns the directory.
     """
+    if not hasattr(model, "params") or not hasattr(model, "config"):
+        raise InputError(f"save_pretrained(path, model, ...): model must be a Qwen3Model, got {type(model).__name__}")
     dtype = model.dtype.name if dtype is None else dtype
     if dtype not in FLOAT_DTYPES:
         raise InputError(f"save_pretrained: argument dtype must be None or one of {FLOAT_DTYPES}, got {dtype!r}")

@@ -36,6 +36,7 @@ from typing import Any
 import numpy as np
 
 from minireason.atomic import atomic_write
+from minireason.device import to_host
 from minireason.errors import CheckpointError
 
 # The specification's dtype names -> NumPy little-endian dtypes. BF16 is stored as its raw
@@ -377,7 +378,7 @@ def _prepare_tensor(name: Any, value: Any, dtype: str | None) -> tuple[str, np.n
         raise CheckpointError(f"tensor names must be non-empty strings, got {name!r}")
     if name == METADATA_KEY:
         raise CheckpointError(f"tensor name {METADATA_KEY!r} is reserved for metadata")
-    array = np.asarray(value)
+    array = to_host(value)  # a device (GPU) array is copied to the host; host arrays pass through
     if array.dtype.kind == "f" and dtype is not None:
         if dtype == "bfloat16":
             bits = float32_to_bfloat16_bits(array.astype(np.float32))

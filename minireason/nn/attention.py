@@ -12,20 +12,22 @@ from __future__ import annotations
 
 import numpy as np
 
+from minireason.device import array_module_of
 from minireason.nn.linear import linear_backward, linear_forward
 from minireason.nn.rmsnorm import rmsnorm_backward, rmsnorm_forward
 from minireason.nn.rope import rope_backward, rope_forward
 
 
-def allowed_keys(query_length: int, key_mask: np.ndarray | None, key_length: int):
+def allowed_keys(query_length: int, key_mask: np.ndarray | None, key_length: int, module=np):
     """Which keys each query may see: causal (key slot <= query slot) and, if given, not padding.
 
     Queries occupy the last T of the S key slots (earlier slots come from a KV cache), so query t
-    sits at slot (S - T + t).  Returns a bool array broadcastable to (B, 1, 1, T, S).
+    sits at slot (S - T + t).  Returns a bool array broadcastable to (B, 1, 1, T, S), made by
+    the array ``module`` of the scores it will mask.
     """
     offset = key_length - query_length
-    query_slots = np.arange(query_length)[:, None] + offset  # (T, 1)
-    key_slots = np.arange(key_length)[None, :]  # (1, S)
+    query_slots = module.arange(query_length)[:, None] + offset  # (T, 1)
+    key_slots = module.arange(key_length)[None, :]  # (1, S)
     allowed = (key_slots <= query_slots)[None, None, None]  # (1, 1, 1, T, S)
     if key_mask is not None:
         allowed = allowed & key_mask.astype(bool)[:, None, None, None, :]  # (B, 1, 1, T, S)
@@ -46,7 +48,7 @@ def attention_forward(q: np.ndarray, k: np.ndarray, v: np.ndarray, key_mask: np.
     group = H // Hkv
     q_grouped = q.reshape(B, Hkv, group, T, Dh)  # (B, Hkv, G, T, Dh)
     scores = (q_grouped @ k[:, :, None].swapaxes(-1, -2)) * scale  # (B, Hkv, G, T, S)
-    allowed = allowed_keys(T, key_mask, S)
+    allowed = allowed_keys(T, key_mask, S, array_module_of(scores))
     scores = np.where(allowed, scores, np.finfo(scores.dtype).min)
     scores -= scores.max(axis=-1, keepdims=True)
     probs = np.exp(scores)

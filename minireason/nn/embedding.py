@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from minireason.device import array_module_of
+
 
 def embedding_forward(token_ids: np.ndarray, weight: np.ndarray):
     """out[b, t] = weight[token_ids[b, t]].  token_ids (B, T) ints, weight (V, D) -> out (B, T, D)."""
@@ -21,6 +23,7 @@ def embedding_backward(dout: np.ndarray, cache) -> np.ndarray:
     """
     token_ids, weight_shape = cache
     vocab_size, hidden_size = weight_shape
-    dweight = np.zeros(weight_shape, dtype=dout.dtype)  # (V, D)
-    np.add.at(dweight, token_ids.reshape(-1), dout.reshape(-1, hidden_size))
+    module = array_module_of(dout)  # numpy, or the device module when the arrays live on a GPU
+    dweight = module.zeros(weight_shape, dtype=dout.dtype)  # (V, D)
+    module.add.at(dweight, token_ids.reshape(-1), dout.reshape(-1, hidden_size))
     return dweight

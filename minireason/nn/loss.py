@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from minireason.device import array_module_of
+
 
 def log_softmax_forward(logits: np.ndarray):
     """logp = logits - logsumexp(logits) over the last axis (V).  logits (..., V) -> logp (..., V)."""
@@ -28,7 +30,7 @@ def cross_entropy_forward(logits: np.ndarray, targets: np.ndarray, loss_mask: np
     loss_mask (B, T) bool or None for all positions.  An empty mask gives loss 0.
     """
     if loss_mask is None:
-        loss_mask = np.ones(targets.shape, dtype=bool)
+        loss_mask = array_module_of(logits).ones(targets.shape, dtype=bool)
     loss_mask = loss_mask.astype(bool)
     safe_targets = np.where(loss_mask, targets, 0)
     log_probs, _ = log_softmax_forward(logits)  # (B, T, V)

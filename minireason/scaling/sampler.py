@@ -24,6 +24,7 @@ from typing import Protocol
 
 import numpy as np
 
+from minireason.device import to_host
 from minireason.errors import InputError
 
 
@@ -119,6 +120,6 @@ class ModelSampler:
             ids = np.array([prompt_ids + completion_ids], dtype=np.int64)  # (1, T)
             logits, _ = self.model.forward(ids)  # (1, T, V)
             # the token at position t is predicted by the logits at position t - 1
-            predicting = logits[0, len(prompt_ids) - 1:-1].astype(np.float64)  # (len(completion_ids), V)
+            predicting = to_host(logits[0, len(prompt_ids) - 1:-1]).astype(np.float64)  # (len(completion_ids), V)
             scores.append(mean_logprob(chosen_logprobs(predicting, np.array(completion_ids))))
         return scores

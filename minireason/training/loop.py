@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from minireason.device import to_module
 from minireason.errors import CheckpointError, MinireasonError
 from minireason.optim import AdamW, clip_grad_norm, cosine_schedule
 from minireason.training.checkpoint import load_checkpoint, save_checkpoint
@@ -62,9 +63,10 @@ def train(model, step_fn, config: TrainConfig, out_dir, resume: bool = True, pro
     if checkpoint is not None:
         params, optimizer_state, state = checkpoint
         check_checkpoint_fits(params, model.params, out_dir)
+        module = model.array_module  # the checkpoint is on the host; the model may be on a GPU
         for name, value in params.items():
-            model.params[name][...] = value
-        optimizer.load_state_dict(optimizer_state)
+            model.params[name][...] = to_module(value, module)
+        optimizer.load_state_dict({name: to_module(value, module) for name, value in optimizer_state.items()})
         rng.bit_generator.state = state["rng_state"]
         start_step = int(state["step"])
     metrics = MetricsWriter(out_dir, resume_step=start_step if checkpoint is not None else None)
