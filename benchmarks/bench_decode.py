@@ -33,7 +33,7 @@ PROJECTIONS = ("self_attn.q_proj.weight", "self_attn.k_proj.weight", "self_attn.
 
 
 def decode_seconds_per_step(model, batch_size, context, steps, rng):
-    cache = KVCache(model.config, batch_size, context + steps + 1, dtype=model.dtype)
+    cache = KVCache(model.config, batch_size, context + steps + 1, dtype=model.dtype, array_module=model.array_module)
     prompt = rng.integers(0, model.config.vocab_size, (batch_size, context))  # (B, L)
     logits, _ = model.forward(prompt, kv_cache=cache, last_only=True)
     tokens = logits[:, -1].argmax(-1)[:, None]  # (B, 1)

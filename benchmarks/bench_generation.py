@@ -33,7 +33,7 @@ from minireason.model import Qwen3Model
 def time_cached_decode(model, batch_size, context, steps, rng):
     """Seconds per decode step at ``context`` tokens already in the cache."""
     config = model.config
-    cache = KVCache(config, batch_size, context + steps, dtype=model.dtype)
+    cache = KVCache(config, batch_size, context + steps, dtype=model.dtype, array_module=model.array_module)
     prompt = rng.integers(0, config.vocab_size, (batch_size, context))  # (B, L)
     logits, _ = model.forward(prompt, kv_cache=cache, last_only=True)
     tokens = logits[:, -1].argmax(-1)[:, None]  # (B, 1)

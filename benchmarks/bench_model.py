@@ -109,6 +109,14 @@ def measure(preset: str, backend: str, batch: int, length: int, steps: int) -> d
 
         step = torch_step_function(config, model.params, token_ids, targets)
         threads = torch.get_num_threads()
+    elif backend == "cupy":  # GPU work is asynchronous: a step ends when the device has finished it
+        import cupy
+
+        def step():
+            loss = model.loss_and_grads(token_ids, targets)[0]
+            cupy.cuda.Device().synchronize()
+            return loss
+        threads = None
     else:
         def step():
             return model.loss_and_grads(token_ids, targets)[0]

@@ -185,3 +185,24 @@ def test_a_model_whose_arrays_are_not_where_its_backend_keeps_them_is_refused(fa
     host.backend = "fake-device"  # as if the backend had been switched after the model was made
     with pytest.raises(ConfigError, match="move the model with Qwen3Model"):
         host.logits(np.array([[1, 2, 3]]))
+
+
+def test_the_command_line_runs_a_checkpoint_on_the_backend_it_is_given(fake_backend, tmp_path, capsys):
+    from minireason.cli.main import main
+    from minireason.io.bpe_trainer import train_bpe
+    from minireason.io.pretrained import save_pretrained
+
+    tokenizer = train_bpe(["hello world 12+34=46 " * 30], vocab_size=280)
+    save_pretrained(tmp_path / "ckpt", Qwen3Model.from_config(CONFIG.replace(vocab_size=280), seed=0), tokenizer)
+    command = ["generate", "--model", str(tmp_path / "ckpt"), "--prompt", "hello", "--max-new-tokens", "6"]
+    try:
+        assert main(command + ["--backend", "numpy"]) == 0
+        on_host = capsys.readouterr().out
+        assert main(command + ["--backend", "fake-device"]) == 0  # loads the weights onto the "device"
+        assert capsys.readouterr().out == on_host
+        backend.BACKENDS["broken"] = ("minireason.kernels.no_such_module", "gpu")
+        assert main(command + ["--backend", "broken"]) == 1
+        assert "pip install 'minireason[gpu]'" in capsys.readouterr().err
+    finally:
+        backend.BACKENDS.pop("broken", None)
+        backend.set_backend("numpy")

@@ -27,6 +27,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
+# the commands that run a model accept --backend (numpy, numba or cupy; see minireason.backend)
+MODEL_COMMANDS = {"demo", "smoke", "generate", "chat", "eval", "pretrain", "scale"}
+
+
 def _available_commands() -> dict[str, tuple[str, str]]:
     available = {}
     for name, (module, help_text) in COMMANDS.items():
@@ -45,12 +49,22 @@ def main(argv: list[str] | None = None) -> int:
         sub = subparsers.add_parser(name, help=help_text, description=help_text)
         if name == chosen:  # only the chosen command's module is imported
             importlib.import_module(module).add_arguments(sub)
+            if name in MODEL_COMMANDS:
+                from minireason.backend import BACKENDS
+
+                sub.add_argument("--backend", choices=list(BACKENDS), default=None,
+                                 help="implementation of the hot ops: numpy (the reference, default), numba "
+                                      "(CPU kernels, extra 'fast') or cupy (the GPU, extra 'gpu')")
     args = top.parse_args(argv)
     if args.command is None:
         top.print_help()
         return 2
     module = importlib.import_module(commands[args.command][0])
     try:
+        if getattr(args, "backend", None) is not None:
+            from minireason.backend import set_backend
+
+            set_backend(args.backend)  # models made from here on use it (and live on the GPU for cupy)
         return int(module.run(args) or 0)
     except MinireasonError as error:
         print(f"minireason {args.command}: error: {error}", file=sys.stderr)
