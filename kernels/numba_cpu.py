@@ -16,11 +16,24 @@ from minireason.kernels.numba_loss import cross_entropy_backward, cross_entropy_
 from minireason.kernels.numba_rope import rope_backward, rope_forward
 
 from minireason.nn import attention as reference_attention
+from minireason.nn import linear as reference_linear
 
 # The fused attention wins from about 512 keys on (idle machine: 0.7x at T = 256, 2.3x at
 # T = 1024; benchmarks/bench_kernels.py); below that the reference's batched BLAS products are
 # faster, so short sequences go to the reference. attention_backward recognises either cache.
 FUSED_ATTENTION_MIN_KEYS = 512
+
+
+reads_bfloat16_weights = True  # linear_forward below multiplies BFloat16Matrix weights as they are
+
+
+def linear_forward(x, weight):
+    """The reference linear, except for BFloat16Matrix weights (decoding with
+    ``Qwen3Model.with_bfloat16_decoding``): those go to the bfloat16 kernel, which reads 2 bytes
+    per weight instead of the 4 of a widened float32 copy.  Same contract and cache."""
+    if isinstance(weight, reference_linear.BFloat16Matrix):
+        return bf16_linear(x, weight.bits), (x, weight)
+    return reference_linear.linear_forward(x, weight)
 
 
 def attention_forward(q, k, v, key_mask, scale):
@@ -36,6 +49,7 @@ def attention_forward(q, k, v, key_mask, scale):
 # The cross-entropy pair is exported together: its cache (logsumexp per row) is not the reference's.
 
 __all__ = [
+    "reads_bfloat16_weights", "linear_forward",
     "attention_forward", "attention_backward",
     "rmsnorm_forward", "rmsnorm_backward",
     "swiglu_backward",

@@ -19,10 +19,12 @@ from types import SimpleNamespace
 import numpy as np
 
 from minireason.errors import ConfigError
-from minireason.nn import attention, loss, rmsnorm, rope, swiglu
+from minireason.nn import attention, linear, loss, rmsnorm, rope, swiglu
 
 # op name -> reference implementation
 REFERENCE_OPS = {
+    "linear_forward": linear.linear_forward,
+    "linear_backward": linear.linear_backward,
     "attention_forward": attention.attention_forward,
     "attention_backward": attention.attention_backward,
     "rmsnorm_forward": rmsnorm.rmsnorm_forward,
@@ -33,6 +35,12 @@ REFERENCE_OPS = {
     "rope_backward": rope.rope_backward,
     "cross_entropy_forward": loss.cross_entropy_forward,
     "cross_entropy_backward": loss.cross_entropy_backward,
+}
+
+# what a backend module may also declare, with the default for those that do not
+BACKEND_PROPERTIES = {
+    "array_module": np,  # where arrays live: numpy, or a device module such as cupy
+    "reads_bfloat16_weights": False,  # linear_forward multiplies BFloat16Matrix weights without widening them
 }
 
 # backend name -> (kernel module, the extra that installs its dependency)
@@ -56,7 +64,7 @@ def get_ops(name: str | None = None) -> SimpleNamespace:
     name = _current_backend if name is None else name
     _check_name(name)
     if name not in _ops_cache:
-        ops = dict(REFERENCE_OPS, array_module=np)
+        ops = dict(REFERENCE_OPS, **BACKEND_PROPERTIES)
         module_name, extra = BACKENDS[name]
         if module_name is not None:
             try:
@@ -66,7 +74,7 @@ def get_ops(name: str | None = None) -> SimpleNamespace:
                     f"backend {name!r} needs an optional dependency that is not installed ({error}); "
                     f"install it with: pip install 'minireason[{extra}]'"
                 ) from error
-            for op_name in (*REFERENCE_OPS, "array_module"):
+            for op_name in (*REFERENCE_OPS, *BACKEND_PROPERTIES):
                 if hasattr(module, op_name):
                     ops[op_name] = getattr(module, op_name)
         _ops_cache[name] = SimpleNamespace(name=name, **ops)

@@ -16,7 +16,7 @@ from minireason.device import array_module_of, to_host, to_module
 from minireason.errors import ConfigError, InputError
 from minireason.nn.block import BLOCK_PARAMETERS, block_backward, block_forward
 from minireason.nn.embedding import embedding_backward, embedding_forward
-from minireason.nn.linear import linear_backward, linear_forward
+from minireason.nn.linear import BFloat16Matrix, linear_backward
 from minireason.nn.rope import rope_tables
 
 SUPPORTED_DTYPES = ("float32", "float64")
@@ -96,6 +96,7 @@ class Qwen3Model:
         module = get_ops(backend).array_module  # numpy, or the device module of a GPU backend
         self.params = {name: to_module(params[name], module, dtype) for name in expected}
         self.generation_config: dict = {}
+        self.decode_matrices: dict[str, BFloat16Matrix] = {}  # see with_bfloat16_decoding
 
     @classmethod
     def from_config(cls, config: ModelConfig, seed: int = 0, dtype: str = "float32", backend: str | None = None):
@@ -124,22 +125,53 @@ class Qwen3Model:
         return array_module_of(self.params["model.norm.weight"])
 
     def astype(self, dtype: str) -> Qwen3Model:
-        """A copy of this model with parameters in another float dtype."""
+        """A copy of this model with parameters in another float dtype (without bfloat16 decode copies)."""
         dtype = _check_dtype(dtype)
         model = Qwen3Model(self.config, {k: v.astype(dtype) for k, v in self.params.items()}, self.backend)
         model.generation_config = dict(self.generation_config)
         return model
 
+    def with_bfloat16_decoding(self) -> Qwen3Model:
+        """A copy whose weight matrices are rounded to bfloat16 and kept twice, as the same numbers:
+
+        - as float32 values in ``params``, for prefill, training and every forward with more than
+          one new token per row, where the matrix products are compute-bound and BLAS is fastest;
+        - as bfloat16 bits in ``decode_matrices``, for one-token steps without a backward
+          (decoding), which read every weight once per token: half the bytes, so up to twice the
+          tokens/s where memory bandwidth is the limit (docs/kernels.md).
+
+        The copy differs from this model only by the rounding (as if loaded from a bf16
+        checkpoint).  Needs a float32 model on a backend whose linear layer reads bfloat16 bits
+        without widening the matrix (numba); the reference would widen it on every call.
+        """
+        from minireason.io.safetensors import bfloat16_bits_to_float32, float32_to_bfloat16_bits
+
+        if self.dtype != np.float32:
+            raise ConfigError(f"bfloat16 decoding needs a float32 model, this one is {self.dtype}")
+        if not getattr(self.ops, "reads_bfloat16_weights", False):
+            raise ConfigError(f"backend {self.ops.name!r} has no bfloat16 matrix-vector kernel; use the numba "
+                              f"backend (--backend numba, or backend='numba'; pip install 'minireason[fast]')")
+        bits = {name: float32_to_bfloat16_bits(value) for name, value in self.params.items() if value.ndim == 2}
+        rounded = dict(self.params, **{name: bfloat16_bits_to_float32(b) for name, b in bits.items()})
+        model = Qwen3Model(self.config, rounded, self.backend)
+        model.generation_config = dict(self.generation_config)
+        model.decode_matrices = {name: BFloat16Matrix(b) for name, b in bits.items()}
+        return model
+
     def num_parameters(self) -> int:
         return sum(int(value.size) for value in self.params.values())
 
-    def head_weight(self) -> np.ndarray:
-        name = "model.embed_tokens.weight" if self.config.tie_word_embeddings else "lm_head.weight"
-        return self.params[name]
+    def _weight(self, name: str, bfloat16: bool):
+        return self.decode_matrices[name] if bfloat16 and name in self.decode_matrices else self.params[name]
 
-    def layer_params(self, layer_index: int) -> dict[str, np.ndarray]:
+    def head_weight(self, bfloat16: bool = False) -> np.ndarray:
+        """The output projection (the embedding when tied); its bfloat16 copy if asked and kept."""
+        name = "model.embed_tokens.weight" if self.config.tie_word_embeddings else "lm_head.weight"
+        return self._weight(name, bfloat16)
+
+    def layer_params(self, layer_index: int, bfloat16: bool = False) -> dict[str, np.ndarray]:
         prefix = layer_prefix(layer_index)
-        return {name: self.params[prefix + name] for name in BLOCK_PARAMETERS}
+        return {name: self._weight(prefix + name, bfloat16) for name in BLOCK_PARAMETERS}
 
     # ------------------------------------------------------------------ input checks
     def _check_token_ids(self, token_ids) -> np.ndarray:
@@ -219,11 +251,13 @@ class Qwen3Model:
         token_ids, cos, sin = (to_module(array, module) for array in (token_ids, cos, sin))
         key_mask = None if key_mask is None else to_module(key_mask, module)
 
+        # a decoding step (one new token per row, no backward) reads the bfloat16 weights if kept
+        decoding = T == 1 and not keep_cache and bool(self.decode_matrices)
         x, embedding_cache = embedding_forward(token_ids, self.params["model.embed_tokens.weight"])  # (B, T, D)
         block_caches = []
         for layer_index in range(config.num_hidden_layers):
             x, block_cache = block_forward(
-                x, self.layer_params(layer_index), config, cos, sin, key_mask, kv_cache, layer_index, ops
+                x, self.layer_params(layer_index, decoding), config, cos, sin, key_mask, kv_cache, layer_index, ops
             )
             if keep_cache:
                 block_caches.append(block_cache)
@@ -233,7 +267,7 @@ class Qwen3Model:
         if last_only:
             x = x[:, -1:]
         x, final_norm_cache = ops.rmsnorm_forward(x, self.params["model.norm.weight"], config.rms_norm_eps)
-        logits, head_cache = linear_forward(x, self.head_weight())  # (B, T, V)
+        logits, head_cache = ops.linear_forward(x, self.head_weight(decoding))  # (B, T, V)
         if not keep_cache:
             return logits, None
         cache = (embedding_cache, block_caches, final_norm_cache, head_cache, last_only)

@@ -100,10 +100,11 @@ def self_attention_forward(x, params, config, cos, sin, key_mask=None, kv_cache=
     """
     attention = ops.attention_forward if ops is not None else attention_forward
     rope = ops.rope_forward if ops is not None else rope_forward
+    linear = ops.linear_forward if ops is not None else linear_forward
     H, Hkv, eps = config.num_attention_heads, config.num_key_value_heads, config.rms_norm_eps
-    q, q_proj_cache = linear_forward(x, params["self_attn.q_proj.weight"])  # (B, T, H*Dh)
-    k, k_proj_cache = linear_forward(x, params["self_attn.k_proj.weight"])  # (B, T, Hkv*Dh)
-    v, v_proj_cache = linear_forward(x, params["self_attn.v_proj.weight"])  # (B, T, Hkv*Dh)
+    q, q_proj_cache = linear(x, params["self_attn.q_proj.weight"])  # (B, T, H*Dh)
+    k, k_proj_cache = linear(x, params["self_attn.k_proj.weight"])  # (B, T, Hkv*Dh)
+    v, v_proj_cache = linear(x, params["self_attn.v_proj.weight"])  # (B, T, Hkv*Dh)
     q, q_norm_cache = rmsnorm_forward(_split_heads(q, H), params["self_attn.q_norm.weight"], eps)  # (B, T, H, Dh)
     k, k_norm_cache = rmsnorm_forward(_split_heads(k, Hkv), params["self_attn.k_norm.weight"], eps)
     q, rope_cache = rope(q.transpose(0, 2, 1, 3), cos, sin)  # (B, H, T, Dh)
@@ -114,7 +115,7 @@ def self_attention_forward(x, params, config, cos, sin, key_mask=None, kv_cache=
     attended, attention_cache = attention(q, k, v, key_mask, config.head_dim**-0.5)  # (B, H, T, Dh)
     B, _, T, Dh = attended.shape
     merged = attended.transpose(0, 2, 1, 3).reshape(B, T, H * Dh)  # (B, T, H*Dh)
-    out, o_proj_cache = linear_forward(merged, params["self_attn.o_proj.weight"])  # (B, T, D)
+    out, o_proj_cache = linear(merged, params["self_attn.o_proj.weight"])  # (B, T, D)
     cache = (q_proj_cache, k_proj_cache, v_proj_cache, q_norm_cache, k_norm_cache, rope_cache,
              attention_cache, o_proj_cache)
     return out, cache

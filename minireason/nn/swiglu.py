@@ -37,10 +37,11 @@ def swiglu_backward(dout: np.ndarray, cache):
 def mlp_forward(x: np.ndarray, gate_weight, up_weight, down_weight, ops=None):
     """out = down(silu(gate(x)) * up(x)).  x (B, T, D); gate/up weights (F, D); down weight (D, F)."""
     swiglu = ops.swiglu_forward if ops is not None else swiglu_forward
-    gate, gate_cache = linear_forward(x, gate_weight)  # (B, T, F)
-    up, up_cache = linear_forward(x, up_weight)  # (B, T, F)
+    linear = ops.linear_forward if ops is not None else linear_forward
+    gate, gate_cache = linear(x, gate_weight)  # (B, T, F)
+    up, up_cache = linear(x, up_weight)  # (B, T, F)
     hidden, swiglu_cache = swiglu(gate, up)  # (B, T, F)
-    out, down_cache = linear_forward(hidden, down_weight)  # (B, T, D)
+    out, down_cache = linear(hidden, down_weight)  # (B, T, D)
     return out, (gate_cache, up_cache, swiglu_cache, down_cache)
 
 

@@ -1,0 +1,118 @@
+"""Decoding with bfloat16 weights: the numba kernel against the reference, and the model that uses it."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+pytest.importorskip("numba")
+
+from minireason.backend import get_ops  # noqa: E402
+from minireason.config import PRESETS  # noqa: E402
+from minireason.errors import ConfigError  # noqa: E402
+from minireason.generation.generate import generate  # noqa: E402
+from minireason.generation.kv_cache import KVCache  # noqa: E402
+from minireason.io.safetensors import bfloat16_bits_to_float32, float32_to_bfloat16_bits  # noqa: E402
+from minireason.model import Qwen3Model  # noqa: E402
+from minireason.nn.linear import BFloat16Matrix, linear_forward  # noqa: E402
+
+CONFIG = PRESETS["test-small"]
+
+
+def test_the_reference_linear_widens_a_bfloat16_matrix_exactly():
+    rng = np.random.default_rng(0)
+    weight = rng.standard_normal((7, 5)).astype(np.float32)
+    bits = float32_to_bfloat16_bits(weight)
+    x = rng.standard_normal((2, 3, 5)).astype(np.float32)
+    out, _ = linear_forward(x, BFloat16Matrix(bits))
+    np.testing.assert_array_equal(out, linear_forward(x, bfloat16_bits_to_float32(bits))[0])
+    with pytest.raises(TypeError, match="uint16"):
+        BFloat16Matrix(weight)
+
+
+@settings(max_examples=25, deadline=None)
+@given(rows=st.integers(1, 5), n_in=st.integers(1, 300), n_out=st.integers(1, 70), seed=st.integers(0, 2**16))
+def test_numba_linear_on_bfloat16_weights_equals_the_reference(rows, n_in, n_out, seed):
+    rng = np.random.default_rng(seed)
+    weight = BFloat16Matrix(float32_to_bfloat16_bits(rng.standard_normal((n_out, n_in)).astype(np.float32)))
+    x = rng.standard_normal((rows, 1, n_in)).astype(np.float32)
+    got, _ = get_ops("numba").linear_forward(x, weight)
+    want, _ = linear_forward(x, weight)
+    assert got.shape == want.shape == (rows, 1, n_out) and got.dtype == np.float32
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5 * np.sqrt(n_in))
+
+
+@pytest.fixture(scope="module")
+def models():
+    original = Qwen3Model.from_config(CONFIG, seed=2, backend="numba")
+    decoding = original.with_bfloat16_decoding()
+    # the same rounded numbers, multiplied by BLAS in float32 everywhere
+    rounded = Qwen3Model(CONFIG, decoding.params, backend="numba")
+    return original, decoding, rounded
+
+
+def test_with_bfloat16_decoding_keeps_one_set_of_numbers_twice(models):
+    original, decoding, _ = models
+    assert set(decoding.decode_matrices) == {name for name, v in original.params.items() if v.ndim == 2}
+    for name, matrix in decoding.decode_matrices.items():
+        np.testing.assert_array_equal(matrix.to_float32(), decoding.params[name])  # the same numbers
+        assert np.abs(decoding.params[name] - original.params[name]).max() <= np.abs(original.params[name]).max() * 2**-8
+    assert not original.decode_matrices  # the original is untouched
+
+
+def test_decoding_steps_read_the_bfloat16_copies_and_agree_with_float32(models, monkeypatch):
+    _, decoding, rounded = models
+    ids = np.random.default_rng(3).integers(0, CONFIG.vocab_size, size=(3, 9))
+    # prefill (T > 1) runs on the float32 copies: identical to the rounded model
+    np.testing.assert_array_equal(decoding.logits(ids), rounded.logits(ids))
+    calls = []
+    kernel = get_ops("numba").linear_forward
+    monkeypatch.setattr(get_ops("numba"), "linear_forward",
+                        lambda x, w: (calls.append(type(w).__name__), kernel(x, w))[1])
+    caches = [KVCache(CONFIG, 3, 16) for _ in range(2)]
+    for model, cache in zip((decoding, rounded), caches):
+        model.forward(ids, kv_cache=cache, last_only=True)
+    calls.clear()
+    step = np.array([[5], [6], [7]])
+    got, _ = decoding.forward(step, kv_cache=caches[0], last_only=True)
+    assert calls and set(calls) == {"BFloat16Matrix"}  # every projection of the step, the head included
+    assert len(calls) == 7 * CONFIG.num_hidden_layers + 1
+    want, _ = rounded.forward(step, kv_cache=caches[1], last_only=True)
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
+
+
+class ByteTokenizer:
+    eos_token_id, pad_token_id = 255, 0
+
+    def encode(self, text):
+        return list(text.encode("utf-8"))
+
+    def decode(self, ids):
+        return bytes(ids).decode("utf-8", errors="replace")
+
+
+def test_greedy_generation_with_bfloat16_decoding_equals_the_float32_run(models):
+    _, decoding, rounded = models
+    prompts = ["12+34=", "a longer prompt", "x"]
+    want = generate(rounded, ByteTokenizer(), prompts, max_new_tokens=20, stop_token_ids=[])
+    got = generate(decoding, ByteTokenizer(), prompts, max_new_tokens=20, stop_token_ids=[])
+    assert [row.token_ids for row in got] == [row.token_ids for row in want]
+
+
+def test_a_backward_never_sees_bfloat16_weights(models):
+    _, decoding, rounded = models
+    ids = np.random.default_rng(4).integers(0, CONFIG.vocab_size, size=(2, 1))  # T = 1, with a backward
+    loss, grads = decoding.loss_and_grads(ids, ids)
+    want_loss, want_grads = rounded.loss_and_grads(ids, ids)
+    assert loss == want_loss
+    for name, grad in grads.items():
+        np.testing.assert_array_equal(grad, want_grads[name])
+
+
+def test_bfloat16_decoding_refuses_what_it_cannot_speed_up():
+    with pytest.raises(ConfigError, match="backend 'numpy' has no bfloat16.*numba"):
+        Qwen3Model.from_config(CONFIG, seed=0, backend="numpy").with_bfloat16_decoding()
+    with pytest.raises(ConfigError, match="float32 model"):
+        Qwen3Model.from_config(CONFIG, seed=0, dtype="float64", backend="numba").with_bfloat16_decoding()
