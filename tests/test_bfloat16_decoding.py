@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from byte_tokenizer import ByteTokenizer
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -81,16 +82,6 @@ def test_decoding_steps_read_the_bfloat16_copies_and_agree_with_float32(models, 
     assert len(calls) == 7 * CONFIG.num_hidden_layers + 1
     want, _ = rounded.forward(step, kv_cache=caches[1], last_only=True)
     np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
-
-
-class ByteTokenizer:
-    eos_token_id, pad_token_id = 255, 0
-
-    def encode(self, text):
-        return list(text.encode("utf-8"))
-
-    def decode(self, ids):
-        return bytes(ids).decode("utf-8", errors="replace")
 
 
 def test_greedy_generation_with_bfloat16_decoding_equals_the_float32_run(models):

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from byte_tokenizer import ByteTokenizer
 from fake_device import FakeDeviceArray, HostArrayError, fake_module
 
 from minireason import backend
@@ -110,16 +111,6 @@ def test_moving_a_model_back_to_the_host_and_saving_it(fake_backend, tmp_path):
 
 
 # ---------------------------------------------------------------------- generation
-class ByteTokenizer:
-    eos_token_id, pad_token_id = 256, 257
-
-    def encode(self, text):
-        return list(text.encode("utf-8"))
-
-    def decode(self, ids):
-        return bytes(i for i in ids if i < 256).decode("utf-8", errors="replace")
-
-
 def test_generation_with_the_kv_cache_on_the_device_equals_the_host(fake_backend):
     host = Qwen3Model.from_config(CONFIG, seed=5, backend="numpy")
     device = on_device(host)

@@ -4,6 +4,7 @@ import math
 
 import numpy as np
 import pytest
+from byte_tokenizer import EOS, PAD, ByteTokenizer
 
 from minireason.config import PRESETS
 from minireason.errors import InputError
@@ -11,24 +12,6 @@ from minireason.generation.generate import generate, stream_generate
 from minireason.generation.incremental_text import TextStreamDecoder
 from minireason.generation.kv_cache import KVCache
 from minireason.model import Qwen3Model
-
-EOS = 256
-PAD = 257
-
-
-class ByteTokenizer:
-    """Stand-in tokenizer: token id = byte value (0..255), then eos and pad. Decodes like byte-level BPE."""
-
-    def __init__(self, eos_token_id=EOS):
-        self.eos_token_id = eos_token_id
-        self.pad_token_id = PAD
-
-    def encode(self, text):
-        return list(text.encode("utf-8"))
-
-    def decode(self, ids):
-        return bytes(i for i in ids if i < 256).decode("utf-8", errors="replace")
-
 
 CONFIG = PRESETS["test-tiny"].replace(vocab_size=260, max_position_embeddings=64)
 

@@ -144,6 +144,8 @@ def test_cupy_backend_ops_on_a_real_gpu_match_the_reference():
 
 def test_the_whole_model_on_a_real_gpu_matches_the_reference():
     cupy = _real_gpu_or_skip()
+    from byte_tokenizer import ByteTokenizer
+
     from minireason.config import PRESETS
     from minireason.generation.generate import generate
     from minireason.model import Qwen3Model
@@ -167,15 +169,6 @@ def test_the_whole_model_on_a_real_gpu_matches_the_reference():
         assert isinstance(grad, cupy.ndarray)
         scale = float(np.abs(want_grads[name]).max()) + 1e-12
         np.testing.assert_allclose(cupy.asnumpy(grad) / scale, want_grads[name] / scale, atol=1e-4, err_msg=name)
-
-    class ByteTokenizer:
-        eos_token_id, pad_token_id = 255, 0
-
-        def encode(self, text):
-            return list(text.encode("utf-8"))
-
-        def decode(self, ids):
-            return bytes(ids).decode("utf-8", errors="replace")
 
     prompts = ["12+34=", "a longer prompt here"]
     want = generate(reference.astype("float64"), ByteTokenizer(), prompts, max_new_tokens=16, stop_token_ids=[])
