@@ -94,6 +94,46 @@ def test_fused_attention_rows_that_see_no_key_match_the_reference():
         np.testing.assert_allclose(got, expected, rtol=1e-10, atol=1e-12)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("mask_kind", ["none", "left_padding", "padding_inside_a_visible_tile"])
+@pytest.mark.parametrize("cached", [0, 37])  # 37: the query tiles straddle the key tiles
+def test_fused_attention_tiles_below_the_diagonal_match_the_reference(dtype, mask_kind, cached):
+    # T = 200 makes whole tiles that every row sees (the unmasked fast path) next to diagonal tiles;
+    # padding inside such a tile must send it to the masked path
+    rng = np.random.default_rng(7)
+    B, Hkv, group, T, Dh = 2, 2, 3, 200, 8
+    S = cached + T
+    q = rng.standard_normal((B, Hkv * group, T, Dh)).astype(dtype)
+    k, v = (rng.standard_normal((B, Hkv, S, Dh)).astype(dtype) for _ in range(2))
+    key_mask = None
+    if mask_kind == "left_padding":
+        key_mask = np.arange(S)[None, :] >= np.array([[0], [90]])  # batch 1: 90 padding slots
+    elif mask_kind == "padding_inside_a_visible_tile":
+        key_mask = np.ones((B, S), dtype=bool)
+        key_mask[1, [3, 70, 100]] = False
+    out, cache = numba_attention.attention_forward(q, k, v, key_mask, Dh**-0.5)
+    expected_out, expected_cache = attention.attention_forward(q, k, v, key_mask, Dh**-0.5)
+    assert_close(out, expected_out, dtype, "out")
+    dout = rng.standard_normal(out.shape).astype(dtype)
+    expected_grads = attention.attention_backward(dout, expected_cache)
+    for heads_per_item in (1, 3):  # per query head, and a whole group stacked in each work item
+        grads = numba_attention.backward_in_work_items(dout, cache, heads_per_item)
+        for name, got, expected in zip(("dq", "dk", "dv"), grads, expected_grads):
+            assert_close(got, expected, dtype, f"{name}, {heads_per_item} heads per item")
+
+
+def test_fused_attention_float32_exp_is_exact_at_the_ends():
+    # the float32 polynomial exp: exp(0) = 1, and -inf (a masked score, or a row whose logsumexp
+    # is +inf) gives exactly 0, as does anything at or below -88
+    row = np.array([0.0, -np.inf, -88.0, -1e30, -1.0, -20.0, 3.0], dtype=np.float32)
+    bits = np.empty(row.size, dtype=np.int32)
+    expected = np.exp(row.astype(np.float64))
+    total = numba_attention._exp_row(row, np.float32(1.0), np.float32(0.0), bits)
+    assert row[0] == 1.0 and row[1] == 0.0 and row[2] == 0.0 and row[3] == 0.0
+    np.testing.assert_allclose(row[4:], expected[4:], rtol=5e-7)
+    assert total == pytest.approx(expected.sum(), rel=1e-6)
+
+
 def test_fused_attention_keeps_no_quadratic_array_in_its_cache():
     rng = np.random.default_rng(0)
     T = 200
