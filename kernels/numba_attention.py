@@ -25,6 +25,7 @@ import ctypes
 import minireason.kernels.numba_threads  # noqa: F401  (sets passive OpenMP waiting first)
 import numba
 import numpy as np
+from numba.core import types
 
 from minireason.nn import attention as reference_attention
 
@@ -84,39 +85,63 @@ def _one_blas_thread():
         set_threads(previous)
 
 
+# numba's own BLAS entry (numba/_lapack.c, what np.dot calls): c = alpha op(a) op(b) + beta c in
+# Fortran order, with the BLAS that numba found (scipy's).  Called by symbol name, so kernels
+# that use it stay cacheable.
+_xxgemm = types.ExternalFunction("numba_xxgemm", types.intc(
+    types.char, types.char, types.char, types.intp, types.intp, types.intp,  # kind, transa, transb, m, n, k
+    types.voidptr, types.voidptr, types.intp, types.voidptr, types.intp,  # alpha, a, lda, b, ldb
+    types.voidptr, types.voidptr, types.intp))  # beta, c, ldc
+
+
+@numba.njit(cache=True)
+def _product(a, transpose_a, b, transpose_b, out, alpha, beta, coefficients):  # pragma: no cover - compiled
+    """out = alpha op(a) op(b) + beta out on BLAS, op transposing where asked; beta = 1 accumulates
+    with no temporary.  Row-major 2-D views with unit inner stride; ``coefficients`` is 2-entry scratch."""
+    coefficients[0] = alpha
+    coefficients[1] = beta
+    rows, columns = out.shape
+    inner = a.shape[0] if transpose_a else a.shape[1]
+    kind = np.int8(115) if out.itemsize == 4 else np.int8(100)  # 's' or 'd'
+    no, yes = np.int8(110), np.int8(116)  # 'n', 't'
+    # row-major out = op(a) op(b) is column-major out^T = op(b)^T op(a)^T
+    status = _xxgemm(kind, yes if transpose_b else no, yes if transpose_a else no, columns, rows, inner,
+                     coefficients.ctypes, b.ctypes, b.strides[0] // b.itemsize,
+                     a.ctypes, a.strides[0] // a.itemsize,
+                     coefficients[1:].ctypes, out.ctypes, out.strides[0] // out.itemsize)
+    if status != 0:
+        raise RuntimeError("numba found no BLAS gemm (scipy is needed)")
+
+
 @numba.njit(cache=True, fastmath=_FAST)
-def _exp_row(row, multiplier, shift, exponent_bits):  # pragma: no cover - compiled
-    """row[c] = exp(row[c] * multiplier - shift) in place; returns the row's sum.
+def _exp_minus(row, shifts, exponent_bits):  # pragma: no cover - compiled
+    """row[r] = exp(row[r] - shifts[r]) in place.
 
     float32: exp(x) = 2^n exp(r), n = round(x / ln 2), r = x - n ln 2, exp(r) by a degree-6
     polynomial (relative error below 3e-7), 2^n assembled from exponent bits in the int32
     scratch ``exponent_bits``; both loops vectorise.  Arguments at or below -88 (a -inf score or
     a +inf shift included) give exactly 0.  float64: np.exp.
     """
-    total = row.dtype.type(0.0)
     if row.itemsize == 4:  # float32 (a constant per compiled specialisation)
-        for c in range(row.shape[0]):
-            x = row[c] * multiplier - shift
+        for r in range(row.shape[0]):
+            x = row[r] - shifts[r]
             x = x if x > _EXP_FLOOR else _EXP_FLOOR
             n = np.floor(x * _LOG2E + _F(0.5))
-            r = x - n * _LN2_HIGH - n * _LN2_LOW
+            reduced = x - n * _LN2_HIGH - n * _LN2_LOW
             p = _F(1.9875691500e-4)
-            p = p * r + _F(1.3981999507e-3)
-            p = p * r + _F(8.3334519073e-3)
-            p = p * r + _F(4.1665795894e-2)
-            p = p * r + _F(1.6666665459e-1)
-            p = p * r + _F(5.0000001201e-1)
-            row[c] = p * r * r + r + _F(1.0)
-            exponent_bits[c] = (np.int32(n) + np.int32(127)) << np.int32(23)
+            p = p * reduced + _F(1.3981999507e-3)
+            p = p * reduced + _F(8.3334519073e-3)
+            p = p * reduced + _F(4.1665795894e-2)
+            p = p * reduced + _F(1.6666665459e-1)
+            p = p * reduced + _F(5.0000001201e-1)
+            row[r] = p * reduced * reduced + reduced + _F(1.0)
+            exponent_bits[r] = (np.int32(n) + np.int32(127)) << np.int32(23)
         powers_of_two = exponent_bits.view(np.float32)
-        for c in range(row.shape[0]):
-            row[c] *= powers_of_two[c]
-            total += row[c]
+        for r in range(row.shape[0]):
+            row[r] *= powers_of_two[r]
     else:
-        for c in range(row.shape[0]):
-            row[c] = np.exp(row[c] * multiplier - shift)
-            total += row[c]
-    return total
+        for r in range(row.shape[0]):
+            row[r] = np.exp(row[r] - shifts[r])
 
 
 @numba.njit(cache=True, fastmath=_FAST)
@@ -133,12 +158,31 @@ def _uniform_average(v_head, out_row):  # pragma: no cover - compiled
 
 
 @numba.njit(cache=True)
-def _keys_all_allowed(allowed_row, j0, j1):  # pragma: no cover - compiled
-    """True when no key slot in [j0, j1) is padding."""
+def _tile_is_visible(allowed_row, j0, j1, first_query_slot):  # pragma: no cover - compiled
+    """True when every query of the tile sees every key in [j0, j1): the last key is not later
+    than the first query's slot and none is padding.  Such a tile needs no mask."""
+    if j1 - 1 > first_query_slot:
+        return False
     for j in range(j0, j1):
         if not allowed_row[j]:
             return False
     return True
+
+
+@numba.njit(cache=True)
+def _mask_tile(scores, allowed_row, j0, first_query_slot, n_steps):  # pragma: no cover - compiled
+    """scores (keys, heads * steps), key j0 + c against query step i of each head (column
+    g * steps + i, at slot first_query_slot + i): -inf where the key is padding or later than the query."""
+    for c in range(scores.shape[0]):
+        key_scores = scores[c]
+        if not allowed_row[j0 + c]:
+            key_scores[:] = -np.inf
+            continue
+        hidden = min(max(j0 + c - first_query_slot, 0), n_steps)  # steps i < hidden come before the key
+        if hidden == 0:
+            continue
+        for column0 in range(0, scores.shape[1], n_steps):
+            key_scores[column0:column0 + hidden] = -np.inf
 
 
 @numba.njit(cache=True)
@@ -148,12 +192,36 @@ def _balanced_block(index, n_blocks):  # pragma: no cover - compiled
     return index // 2 if index % 2 == 0 else n_blocks - 1 - index // 2
 
 
+@numba.njit(cache=True)
+def _stack_columns(source, b, first_head, heads, t0, t1, multiplier, columns):  # pragma: no cover
+    """Column g * steps + i of ``columns`` (Dh, heads * steps) = multiplier * source[b, first_head + g, t0 + i]:
+    the queries (or upstream gradients) of a group's heads side by side."""
+    n_steps = t1 - t0
+    for g in range(heads):
+        for i in range(n_steps):
+            for d in range(source.shape[3]):
+                columns[d, g * n_steps + i] = multiplier * source[b, first_head + g, t0 + i, d]
+
+
+@numba.njit(cache=True)
+def _stack_rows(source, b, first_head, heads, t0, t1, multiplier, rows):  # pragma: no cover - compiled
+    """Row g * steps + i of ``rows`` (heads * steps, Dh) = multiplier * source[b, first_head + g, t0 + i]."""
+    n_steps = t1 - t0
+    for g in range(heads):
+        for i in range(n_steps):
+            for d in range(source.shape[3]):
+                rows[g * n_steps + i, d] = multiplier * source[b, first_head + g, t0 + i, d]
+
+
 @numba.njit(parallel=True, cache=True, fastmath=_FAST)
 def _forward_kernel(q, k, v, allowed, scale, out, logsumexp, heads_per_item):  # pragma: no cover - compiled
     """One work item: one query block of ``heads_per_item`` heads that share a kv head.
 
-    Their query rows are stacked (row g * n_steps + i is head first_head + g, query t0 + i),
-    so each key/value tile is read once for all of them and each BLAS product is that much larger.
+    Their queries, times the scale, are stacked as the columns of one (Dh, G * steps) matrix
+    (column g * steps + i: head first_head + g, query t0 + i), so each key/value tile is read once
+    for all of them.  Each tile is S^T = k_tile q^T, (keys, G * steps): both tile products are
+    plain or A^T B BLAS products (the faster kinds here), and the softmax runs down the columns,
+    so its max, exp and sums vectorise across the queries.
     """
     B, H, T, Dh = q.shape
     S = k.shape[2]
@@ -161,7 +229,7 @@ def _forward_kernel(q, k, v, allowed, scale, out, logsumexp, heads_per_item):  #
     offset = S - T  # query t sits at key slot offset + t
     n_blocks = (T + QUERY_BLOCK - 1) // QUERY_BLOCK
     sets_per_batch = H // heads_per_item
-    max_rows = heads_per_item * QUERY_BLOCK
+    max_columns = heads_per_item * QUERY_BLOCK
     for item in numba.prange(B * sets_per_batch * n_blocks):
         head_set = item // n_blocks
         b = head_set // sets_per_batch
@@ -170,55 +238,53 @@ def _forward_kernel(q, k, v, allowed, scale, out, logsumexp, heads_per_item):  #
         t0 = _balanced_block(item % n_blocks, n_blocks) * QUERY_BLOCK
         t1 = min(T, t0 + QUERY_BLOCK)
         n_steps = t1 - t0
-        n_rows = heads_per_item * n_steps
-        query_rows = np.empty((n_rows, Dh), dtype=q.dtype)  # (G * steps, Dh)
-        for g in range(heads_per_item):
-            query_rows[g * n_steps:(g + 1) * n_steps] = q[b, first_head + g, t0:t1]
-        score_buffer = np.empty(max_rows * KEY_BLOCK, dtype=q.dtype)
-        exponent_bits = np.empty(KEY_BLOCK, dtype=np.int32)
-        values_product = np.empty((n_rows, Dh), dtype=q.dtype)  # (G * steps, Dh) P v of one tile
-        accumulator = np.zeros((n_rows, Dh), dtype=q.dtype)
-        row_max = np.full(n_rows, -np.inf, dtype=q.dtype)
-        row_sum = np.zeros(n_rows, dtype=q.dtype)
+        n_columns = heads_per_item * n_steps
+        query_columns = np.empty((Dh, n_columns), dtype=q.dtype)  # (Dh, G * steps), times the scale
+        _stack_columns(q, b, first_head, heads_per_item, t0, t1, scale, query_columns)
+        coefficients = np.empty(2, dtype=q.dtype)
+        score_buffer = np.empty(KEY_BLOCK * max_columns, dtype=q.dtype)
+        exponent_bits = np.empty(max_columns, dtype=np.int32)
+        accumulator = np.zeros((n_columns, Dh), dtype=q.dtype)
+        running_max = np.full(n_columns, -np.inf, dtype=q.dtype)
+        running_sum = np.zeros(n_columns, dtype=q.dtype)
+        tile_max = np.empty(n_columns, dtype=q.dtype)
+        shifts = np.empty(n_columns, dtype=q.dtype)
+        corrections = np.empty(n_columns, dtype=q.dtype)
         last_key = min(offset + t1 - 1, S - 1)  # causal: no later key is seen by this block
         for j0 in range(0, last_key + 1, KEY_BLOCK):
             j1 = min(last_key + 1, j0 + KEY_BLOCK)
             n_keys = j1 - j0
-            scores = score_buffer[:n_rows * n_keys].reshape((n_rows, n_keys))  # (G * steps, keys)
-            np.dot(query_rows, k_head[j0:j1].T, scores)
-            # every row sees every key of the tile: no per-element mask
-            visible = j1 - 1 <= offset + t0 and _keys_all_allowed(allowed[b], j0, j1)
-            for r in range(n_rows):
-                row = scores[r]
-                block_max = -np.inf
-                if visible:
-                    for c in range(n_keys):
-                        row[c] *= scale
-                        block_max = max(block_max, row[c])
+            scores = score_buffer[:n_keys * n_columns].reshape((n_keys, n_columns))  # (keys, G * steps)
+            _product(k_head[j0:j1], False, query_columns, False, scores, 1.0, 0.0, coefficients)
+            if not _tile_is_visible(allowed[b], j0, j1, offset + t0):
+                _mask_tile(scores, allowed[b], j0, offset + t0, n_steps)
+            tile_max[:] = -np.inf
+            for c in range(n_keys):
+                for r in range(n_columns):
+                    tile_max[r] = max(tile_max[r], scores[c, r])
+            for r in range(n_columns):
+                new_max = max(running_max[r], tile_max[r])
+                if new_max == -np.inf:  # no key seen yet: the tile column contributes nothing
+                    shifts[r] = np.inf  # exp(score - inf) = 0
+                    corrections[r] = 1.0
                 else:
-                    limit = offset + t0 + r % n_steps
-                    for c in range(n_keys):
-                        if j0 + c <= limit and allowed[b, j0 + c]:
-                            row[c] *= scale
-                            block_max = max(block_max, row[c])
-                        else:
-                            row[c] = -np.inf
-                new_max = max(row_max[r], block_max)
-                if new_max == -np.inf:  # no key seen yet: the tile row contributes nothing
-                    row[:] = 0.0
-                    continue
-                correction = np.exp(row_max[r] - new_max)  # 0 on the first seen block
-                row_sum[r] = row_sum[r] * correction + _exp_row(row, 1.0, new_max, exponent_bits)
-                if correction != 1.0:
-                    accumulator[r] *= correction
-                row_max[r] = new_max
-            np.dot(scores, v_head[j0:j1], values_product)
-            accumulator += values_product
-        for r in range(n_rows):
+                    shifts[r] = new_max
+                    corrections[r] = np.exp(running_max[r] - new_max)  # 0 on the first seen block
+                running_max[r] = new_max
+                running_sum[r] *= corrections[r]
+            for c in range(n_keys):
+                _exp_minus(scores[c], shifts, exponent_bits)  # now unnormalised probabilities
+                for r in range(n_columns):
+                    running_sum[r] += scores[c, r]
+            for r in range(n_columns):
+                if corrections[r] != 1.0:
+                    accumulator[r] *= corrections[r]
+            _product(scores, True, v_head[j0:j1], False, accumulator, 1.0, 1.0, coefficients)  # += P v
+        for r in range(n_columns):
             h, t = first_head + r // n_steps, t0 + r % n_steps
-            if row_sum[r] > 0.0:
-                out[b, h, t] = accumulator[r] / row_sum[r]
-                logsumexp[b, h, t] = row_max[r] + np.log(row_sum[r])
+            if running_sum[r] > 0.0:
+                out[b, h, t] = accumulator[r] / running_sum[r]
+                logsumexp[b, h, t] = running_max[r] + np.log(running_sum[r])
             else:
                 _uniform_average(v_head, out[b, h, t])
                 logsumexp[b, h, t] = np.inf
@@ -229,7 +295,9 @@ def _backward_kernel(q, k, v, out, dout, logsumexp, allowed, scale, heads_per_it
                      dq, dk_partial, dv_partial):  # pragma: no cover - compiled
     """One work item: ``heads_per_item`` heads that share a kv head, all their query blocks.
 
-    Rows are stacked as in the forward.  The item owns its heads' dq rows and one (S, Dh) slab of
+    Queries are stacked as in the forward, tiles are transposed, (keys, G * steps), and the
+    queries carry the scale, so the tile's dS' = P (dP - delta) gives dk = dS'^T (scale q) directly
+    and dq = scale dS' k.  The item owns its heads' dq rows and one (S, Dh) slab of
     dk_partial / dv_partial (B, H / heads_per_item, S, Dh), summed over each group afterwards.
     """
     B, H, T, Dh = q.shape
@@ -237,69 +305,66 @@ def _backward_kernel(q, k, v, out, dout, logsumexp, allowed, scale, heads_per_it
     group = H // k.shape[1]
     offset = S - T
     sets_per_batch = H // heads_per_item
-    max_rows = heads_per_item * QUERY_BLOCK
+    max_columns = heads_per_item * QUERY_BLOCK
     for head_set in numba.prange(B * sets_per_batch):
         b = head_set // sets_per_batch
         first_head = (head_set % sets_per_batch) * heads_per_item
         k_head, v_head = k[b, first_head // group], v[b, first_head // group]  # (S, Dh)
         dk_slab, dv_slab = dk_partial[b, head_set % sets_per_batch], dv_partial[b, head_set % sets_per_batch]
-        query_buffer = np.empty((max_rows, Dh), dtype=q.dtype)
-        dout_buffer = np.empty((max_rows, Dh), dtype=q.dtype)
-        dq_buffer = np.empty((max_rows, Dh), dtype=q.dtype)
-        rows_product_buffer = np.empty((max_rows, Dh), dtype=q.dtype)
-        keys_product = np.empty((KEY_BLOCK, Dh), dtype=q.dtype)
-        probs_buffer = np.empty(max_rows * KEY_BLOCK, dtype=q.dtype)
-        dscores_buffer = np.empty(max_rows * KEY_BLOCK, dtype=q.dtype)
-        exponent_bits = np.empty(KEY_BLOCK, dtype=np.int32)
-        lse_rows = np.empty(max_rows, dtype=q.dtype)
-        delta_rows = np.empty(max_rows, dtype=q.dtype)
+        query_row_buffer = np.empty(max_columns * Dh, dtype=q.dtype)
+        query_column_buffer = np.empty(max_columns * Dh, dtype=q.dtype)
+        dout_row_buffer = np.empty(max_columns * Dh, dtype=q.dtype)
+        dout_column_buffer = np.empty(max_columns * Dh, dtype=q.dtype)
+        dq_row_buffer = np.empty(max_columns * Dh, dtype=q.dtype)
+        probs_buffer = np.empty(KEY_BLOCK * max_columns, dtype=q.dtype)
+        dscores_buffer = np.empty(KEY_BLOCK * max_columns, dtype=q.dtype)
+        exponent_bits = np.empty(max_columns, dtype=np.int32)
+        lse_columns = np.empty(max_columns, dtype=q.dtype)
+        delta_columns = np.empty(max_columns, dtype=q.dtype)
+        coefficients = np.empty(2, dtype=q.dtype)
         for t0 in range(0, T, QUERY_BLOCK):
             t1 = min(T, t0 + QUERY_BLOCK)
             n_steps = t1 - t0
-            n_rows = heads_per_item * n_steps
-            query_rows, dout_rows = query_buffer[:n_rows], dout_buffer[:n_rows]  # (G * steps, Dh)
-            dq_rows, rows_product = dq_buffer[:n_rows], rows_product_buffer[:n_rows]
-            for g in range(heads_per_item):
-                rows = slice(g * n_steps, (g + 1) * n_steps)
-                query_rows[rows] = q[b, first_head + g, t0:t1]
-                dout_rows[rows] = dout[b, first_head + g, t0:t1]
-                lse_rows[rows] = logsumexp[b, first_head + g, t0:t1]
-            for r in range(n_rows):  # delta_t = dout_t . out_t = sum_j P_tj dP_tj
-                out_row = out[b, first_head + r // n_steps, t0 + r % n_steps]
+            n_columns = heads_per_item * n_steps
+            query_rows = query_row_buffer[:n_columns * Dh].reshape((n_columns, Dh))  # scale q, stacked
+            query_columns = query_column_buffer[:n_columns * Dh].reshape((Dh, n_columns))  # its transpose
+            dout_rows = dout_row_buffer[:n_columns * Dh].reshape((n_columns, Dh))
+            dout_columns = dout_column_buffer[:n_columns * Dh].reshape((Dh, n_columns))
+            dq_rows = dq_row_buffer[:n_columns * Dh].reshape((n_columns, Dh))  # dS' k, summed over key tiles
+            _stack_rows(q, b, first_head, heads_per_item, t0, t1, scale, query_rows)
+            _stack_columns(q, b, first_head, heads_per_item, t0, t1, scale, query_columns)
+            _stack_rows(dout, b, first_head, heads_per_item, t0, t1, 1.0, dout_rows)
+            _stack_columns(dout, b, first_head, heads_per_item, t0, t1, 1.0, dout_columns)
+            for r in range(n_columns):  # delta_t = dout_t . out_t = sum_j P_tj dP_tj
+                h, t = first_head + r // n_steps, t0 + r % n_steps
+                lse_columns[r] = logsumexp[b, h, t]
                 total = 0.0
                 for d in range(Dh):
-                    total += dout_rows[r, d] * out_row[d]
-                delta_rows[r] = total
+                    total += dout_rows[r, d] * out[b, h, t, d]
+                delta_columns[r] = total
             dq_rows[:] = 0.0
             last_key = min(offset + t1 - 1, S - 1)
             for j0 in range(0, last_key + 1, KEY_BLOCK):
                 j1 = min(last_key + 1, j0 + KEY_BLOCK)
                 n_keys = j1 - j0
-                probs = probs_buffer[:n_rows * n_keys].reshape((n_rows, n_keys))  # scores, then P in place
-                dscores = dscores_buffer[:n_rows * n_keys].reshape((n_rows, n_keys))  # dP, then dS in place
-                key_rows = keys_product[:n_keys]  # (keys, Dh)
-                np.dot(query_rows, k_head[j0:j1].T, probs)
-                visible = j1 - 1 <= offset + t0 and _keys_all_allowed(allowed[b], j0, j1)
-                for r in range(n_rows):  # a row with logsumexp +inf (it saw no key) gets P = 0 here
-                    _exp_row(probs[r], scale, lse_rows[r], exponent_bits)
-                    if not visible:
-                        limit = offset + t0 + r % n_steps
-                        for c in range(n_keys):
-                            if j0 + c > limit or not allowed[b, j0 + c]:
-                                probs[r, c] = 0.0
-                np.dot(probs.T, dout_rows, key_rows)
-                dv_slab[j0:j1] += key_rows
-                np.dot(dout_rows, v_head[j0:j1].T, dscores)
-                for r in range(n_rows):
-                    delta = delta_rows[r]
-                    for c in range(n_keys):
-                        dscores[r, c] = probs[r, c] * (dscores[r, c] - delta) * scale
-                np.dot(dscores, k_head[j0:j1], rows_product)
-                dq_rows += rows_product
-                np.dot(dscores.T, query_rows, key_rows)
-                dk_slab[j0:j1] += key_rows
-            for r in range(n_rows):
-                dq[b, first_head + r // n_steps, t0 + r % n_steps] = dq_rows[r]
+                probs = probs_buffer[:n_keys * n_columns].reshape((n_keys, n_columns))  # S^T, then P^T in place
+                dscores = dscores_buffer[:n_keys * n_columns].reshape((n_keys, n_columns))  # dP^T, then dS'^T
+                _product(k_head[j0:j1], False, query_columns, False, probs, 1.0, 0.0, coefficients)
+                if not _tile_is_visible(allowed[b], j0, j1, offset + t0):
+                    _mask_tile(probs, allowed[b], j0, offset + t0, n_steps)
+                for c in range(n_keys):  # a column with logsumexp +inf (it saw no key) gets P = 0 here
+                    _exp_minus(probs[c], lse_columns, exponent_bits)
+                _product(probs, False, dout_rows, False, dv_slab[j0:j1], 1.0, 1.0, coefficients)  # dv += P^T dout
+                _product(v_head[j0:j1], False, dout_columns, False, dscores, 1.0, 0.0, coefficients)
+                for c in range(n_keys):
+                    for r in range(n_columns):
+                        dscores[c, r] = probs[c, r] * (dscores[c, r] - delta_columns[r])
+                _product(dscores, True, k_head[j0:j1], False, dq_rows, 1.0, 1.0, coefficients)  # dq += dS' k
+                _product(dscores, False, query_rows, False, dk_slab[j0:j1], 1.0, 1.0, coefficients)  # dk += dS'^T q
+            for r in range(n_columns):
+                row = dq[b, first_head + r // n_steps, t0 + r % n_steps]
+                for d in range(Dh):
+                    row[d] = scale * dq_rows[r, d]
         for g in range(heads_per_item):  # rows that saw no key: the reference's uniform P = 1/S over all slots
             h = first_head + g
             for t in range(T):

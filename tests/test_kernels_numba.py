@@ -125,13 +125,12 @@ def test_fused_attention_tiles_below_the_diagonal_match_the_reference(dtype, mas
 def test_fused_attention_float32_exp_is_exact_at_the_ends():
     # the float32 polynomial exp: exp(0) = 1, and -inf (a masked score, or a row whose logsumexp
     # is +inf) gives exactly 0, as does anything at or below -88
-    row = np.array([0.0, -np.inf, -88.0, -1e30, -1.0, -20.0, 3.0], dtype=np.float32)
-    bits = np.empty(row.size, dtype=np.int32)
-    expected = np.exp(row.astype(np.float64))
-    total = numba_attention._exp_row(row, np.float32(1.0), np.float32(0.0), bits)
-    assert row[0] == 1.0 and row[1] == 0.0 and row[2] == 0.0 and row[3] == 0.0
-    np.testing.assert_allclose(row[4:], expected[4:], rtol=5e-7)
-    assert total == pytest.approx(expected.sum(), rel=1e-6)
+    row = np.array([0.0, -np.inf, -88.0, -1e30, 2.0, -1.0, -20.0, 3.0], dtype=np.float32)
+    shifts = np.array([0.0, 0.0, 0.0, 0.0, np.inf, 0.0, 0.0, 1.5], dtype=np.float32)
+    expected = np.exp(row.astype(np.float64) - shifts)
+    numba_attention._exp_minus(row, shifts, np.empty(row.size, dtype=np.int32))
+    assert row[0] == 1.0 and (row[1:5] == 0.0).all()
+    np.testing.assert_allclose(row[5:], expected[5:], rtol=5e-7)
 
 
 def test_fused_attention_keeps_no_quadratic_array_in_its_cache():
