@@ -25,7 +25,9 @@ import ctypes
 import minireason.kernels.numba_threads  # noqa: F401  (sets passive OpenMP waiting first)
 import numba
 import numpy as np
+from llvmlite import ir
 from numba.core import types
+from numba.extending import intrinsic
 
 from minireason.nn import attention as reference_attention
 
@@ -113,14 +115,22 @@ def _product(a, transpose_a, b, transpose_b, out, alpha, beta, coefficients):  #
         raise RuntimeError("numba found no BLAS gemm (scipy is needed)")
 
 
+@intrinsic
+def _float32_from_bits(typing_context, bits):  # pragma: no cover - compiled
+    """The float32 whose bit pattern is the int32 ``bits`` (a register reinterpretation, no memory)."""
+    def codegen(context, builder, signature, arguments):
+        return builder.bitcast(arguments[0], ir.FloatType())
+    return types.float32(types.int32), codegen
+
+
 @numba.njit(cache=True, fastmath=_FAST)
-def _exp_minus(row, shifts, exponent_bits):  # pragma: no cover - compiled
+def _exp_minus(row, shifts):  # pragma: no cover - compiled
     """row[r] = exp(row[r] - shifts[r]) in place.
 
     float32: exp(x) = 2^n exp(r), n = round(x / ln 2), r = x - n ln 2, exp(r) by a degree-6
-    polynomial (relative error below 3e-7), 2^n assembled from exponent bits in the int32
-    scratch ``exponent_bits``; both loops vectorise.  Arguments at or below -88 (a -inf score or
-    a +inf shift included) give exactly 0.  float64: np.exp.
+    polynomial (relative error below 3e-7), 2^n the float32 with exponent field n + 127; the loop
+    vectorises.  Arguments at or below -88 (a -inf score or a +inf shift included) give exactly 0:
+    they round to n = -127, an exponent field of 0.  float64: np.exp.
     """
     if row.itemsize == 4:  # float32 (a constant per compiled specialisation)
         for r in range(row.shape[0]):
@@ -134,11 +144,8 @@ def _exp_minus(row, shifts, exponent_bits):  # pragma: no cover - compiled
             p = p * reduced + _F(4.1665795894e-2)
             p = p * reduced + _F(1.6666665459e-1)
             p = p * reduced + _F(5.0000001201e-1)
-            row[r] = p * reduced * reduced + reduced + _F(1.0)
-            exponent_bits[r] = (np.int32(n) + np.int32(127)) << np.int32(23)
-        powers_of_two = exponent_bits.view(np.float32)
-        for r in range(row.shape[0]):
-            row[r] *= powers_of_two[r]
+            power_of_two = _float32_from_bits((np.int32(n) + np.int32(127)) << np.int32(23))
+            row[r] = (p * reduced * reduced + reduced + _F(1.0)) * power_of_two
     else:
         for r in range(row.shape[0]):
             row[r] = np.exp(row[r] - shifts[r])
@@ -243,7 +250,6 @@ def _forward_kernel(q, k, v, allowed, scale, out, logsumexp, heads_per_item):  #
         _stack_columns(q, b, first_head, heads_per_item, t0, t1, scale, query_columns)
         coefficients = np.empty(2, dtype=q.dtype)
         score_buffer = np.empty(KEY_BLOCK * max_columns, dtype=q.dtype)
-        exponent_bits = np.empty(max_columns, dtype=np.int32)
         accumulator = np.zeros((n_columns, Dh), dtype=q.dtype)
         running_max = np.full(n_columns, -np.inf, dtype=q.dtype)
         running_sum = np.zeros(n_columns, dtype=q.dtype)
@@ -273,7 +279,7 @@ def _forward_kernel(q, k, v, allowed, scale, out, logsumexp, heads_per_item):  #
                 running_max[r] = new_max
                 running_sum[r] *= corrections[r]
             for c in range(n_keys):
-                _exp_minus(scores[c], shifts, exponent_bits)  # now unnormalised probabilities
+                _exp_minus(scores[c], shifts)  # now unnormalised probabilities
                 for r in range(n_columns):
                     running_sum[r] += scores[c, r]
             for r in range(n_columns):
@@ -318,7 +324,6 @@ def _backward_kernel(q, k, v, out, dout, logsumexp, allowed, scale, heads_per_it
         dq_row_buffer = np.empty(max_columns * Dh, dtype=q.dtype)
         probs_buffer = np.empty(KEY_BLOCK * max_columns, dtype=q.dtype)
         dscores_buffer = np.empty(KEY_BLOCK * max_columns, dtype=q.dtype)
-        exponent_bits = np.empty(max_columns, dtype=np.int32)
         lse_columns = np.empty(max_columns, dtype=q.dtype)
         delta_columns = np.empty(max_columns, dtype=q.dtype)
         coefficients = np.empty(2, dtype=q.dtype)
@@ -353,7 +358,7 @@ def _backward_kernel(q, k, v, out, dout, logsumexp, allowed, scale, heads_per_it
                 if not _tile_is_visible(allowed[b], j0, j1, offset + t0):
                     _mask_tile(probs, allowed[b], j0, offset + t0, n_steps)
                 for c in range(n_keys):  # a column with logsumexp +inf (it saw no key) gets P = 0 here
-                    _exp_minus(probs[c], lse_columns, exponent_bits)
+                    _exp_minus(probs[c], lse_columns)
                 _product(probs, False, dout_rows, False, dv_slab[j0:j1], 1.0, 1.0, coefficients)  # dv += P^T dout
                 _product(v_head[j0:j1], False, dout_columns, False, dscores, 1.0, 0.0, coefficients)
                 for c in range(n_keys):
