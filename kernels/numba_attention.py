@@ -15,6 +15,14 @@ at all (a left-padding query) gets what the reference gives it: a uniform averag
 values, with the reference's gradient for that case (the score is treated as a constant in
 the forward, but the backward still pushes P * (dP - delta) through q and k, as the reference
 does).  Such rows are flagged by a logsumexp of +inf.
+
+Layout (docs/kernels.md has the measurements): a work item takes the query heads that share a
+kv head and stacks their queries, times the scale, as the columns of one (Dh, G * 64) matrix, so
+each tile is S^T = k_tile q^T, (64 keys, G * 64 queries), and each k / v tile is read once for the
+group.  Every product goes to BLAS (numba's gemm entry, accumulating with beta = 1) as a plain or
+A^T B product; the softmax runs down the tile's columns and vectorises, with a polynomial float32
+exp.  Tiles that every query sees whole (below the causal diagonal, no padding) skip the mask.
+OpenBLAS is held to one thread while the kernels run: they are parallel already.
 """
 
 from __future__ import annotations
