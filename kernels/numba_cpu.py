@@ -18,11 +18,12 @@ from minireason.kernels.numba_rope import rope_backward, rope_forward
 from minireason.nn import attention as reference_attention
 from minireason.nn import linear as reference_linear
 
-# The fused attention wins from about 64 keys on (fwd+bwd, float32, H=8, Hkv=4, Dh=64, best of 7,
-# interleaved with the reference, load 0.5: B=1 T=32 0.8x, T=64 1.3x, T=128 1.9x, T=256 3.1x; B=4
-# T=32 1.6x; docs/kernels.md); below that the reference's batched BLAS products are as fast, so
-# short sequences go to the reference. attention_backward recognises either cache.
-FUSED_ATTENTION_MIN_KEYS = 64
+# The fused attention wins from about 128 keys on (fwd+bwd, float32, H=8, Hkv=4, Dh=64, each call
+# right after a NumPy matrix product as in the model, best of 15, load 0.7: B=1 T=32 0.9x, T=64
+# 1.0x, T=128 1.1x, T=256 2.1x; B=4 T=64 1.0x, T=128 2.3x; docs/kernels.md); below that the
+# reference's batched BLAS products are as fast, so short sequences go to the reference.
+# attention_backward recognises either cache.
+FUSED_ATTENTION_MIN_KEYS = 128
 
 
 reads_bfloat16_weights = True  # linear_forward below multiplies BFloat16Matrix weights as they are
