@@ -4,7 +4,9 @@
     python benchmarks/bench_kernels.py --lengths 256 1024 --repeats 3
 
 Times are the best of ``--repeats`` runs after one warm-up (which also compiles); attention's
-reference and fused kernel are timed in alternating turns of 3 calls, ``--repeats`` turns each.  Peak memory is the largest amount of
+reference and fused kernel are timed in alternating turns of 5 calls, ``--repeats`` turns each
+(NumPy's OpenBLAS threads spin for about 0.1 s after the reference's products and slow the kernel
+calls that start in that window; see docs/kernels.md).  Peak memory is the largest amount of
 NumPy-allocated memory alive during the call (tracemalloc), above what was alive before it;
 kernel-internal scratch tiles (a few KiB per thread) are not counted.
 """
@@ -31,11 +33,11 @@ def best_time(function, repeats: int) -> float:
     return min(times)
 
 
-def best_times_interleaved(first, second, repeats: int, calls_per_turn: int = 3) -> tuple[float, float]:
+def best_times_interleaved(first, second, repeats: int, calls_per_turn: int = 5) -> tuple[float, float]:
     """Best time of each of two functions, timed in turns of ``calls_per_turn`` calls, ``repeats``
     turns each, so that a change in the machine's load hits both alike.  Several calls per turn:
-    NumPy's OpenBLAS threads spin for a while after the reference's products and slow the first
-    kernel call after them (docs/kernels.md), which the best of a turn leaves out."""
+    NumPy's OpenBLAS threads spin for a while after the reference's products and slow the kernel
+    calls right after them (docs/kernels.md), which the best of a turn leaves out."""
     best = [float("inf"), float("inf")]
     first()  # warm-up: compiles, touches memory
     second()
