@@ -33,9 +33,8 @@ import ctypes
 import minireason.kernels.numba_threads  # noqa: F401  (sets passive OpenMP waiting first)
 import numba
 import numpy as np
-from llvmlite import ir
+from minireason.kernels.numba_math import exp_float32
 from numba.core import types
-from numba.extending import intrinsic
 
 from minireason.nn import attention as reference_attention
 
@@ -44,11 +43,6 @@ KEY_BLOCK = 64  # keys per tile: one online-softmax rescale of the accumulator p
 REFERENCE_CACHE_LENGTH = 5  # (q grouped, k, v, probabilities, scale)
 _FAST = {"reassoc", "contract"}  # lets LLVM vectorise dot products; keeps inf/nan semantics
 
-_F = np.float32
-_LOG2E = _F(1.4426950408889634)
-_LN2_HIGH = _F(0.693359375)  # ln 2 split in two so that n * ln2_high is exact in float32
-_LN2_LOW = _F(-2.12194440e-4)
-_EXP_FLOOR = _F(-88.0)  # rounds to n = -127, whose exponent field 0 makes 2^n (and the result) exactly 0
 
 
 def _find_blas_thread_control():
@@ -123,14 +117,6 @@ def _product(a, transpose_a, b, transpose_b, out, alpha, beta, coefficients):  #
         raise RuntimeError("numba found no BLAS gemm (scipy is needed)")
 
 
-@intrinsic
-def _float32_from_bits(typing_context, bits):  # pragma: no cover - compiled
-    """The float32 whose bit pattern is the int32 ``bits`` (a register reinterpretation, no memory)."""
-    def codegen(context, builder, signature, arguments):
-        return builder.bitcast(arguments[0], ir.FloatType())
-    return types.float32(types.int32), codegen
-
-
 @numba.njit(cache=True, fastmath=_FAST)
 def _exp_minus(row, shifts):  # pragma: no cover - compiled
     """row[r] = exp(row[r] - shifts[r]) in place.
@@ -142,18 +128,7 @@ def _exp_minus(row, shifts):  # pragma: no cover - compiled
     """
     if row.itemsize == 4:  # float32 (a constant per compiled specialisation)
         for r in range(row.shape[0]):
-            x = row[r] - shifts[r]
-            x = x if x > _EXP_FLOOR else _EXP_FLOOR
-            n = np.floor(x * _LOG2E + _F(0.5))
-            reduced = x - n * _LN2_HIGH - n * _LN2_LOW
-            p = _F(1.9875691500e-4)
-            p = p * reduced + _F(1.3981999507e-3)
-            p = p * reduced + _F(8.3334519073e-3)
-            p = p * reduced + _F(4.1665795894e-2)
-            p = p * reduced + _F(1.6666665459e-1)
-            p = p * reduced + _F(5.0000001201e-1)
-            power_of_two = _float32_from_bits((np.int32(n) + np.int32(127)) << np.int32(23))
-            row[r] = (p * reduced * reduced + reduced + _F(1.0)) * power_of_two
+            row[r] = exp_float32(row[r] - shifts[r])
     else:
         for r in range(row.shape[0]):
             row[r] = np.exp(row[r] - shifts[r])

@@ -11,9 +11,7 @@ from __future__ import annotations
 import minireason.kernels.numba_threads  # noqa: F401  (sets passive OpenMP waiting first)
 import numba
 import numpy as np
-from llvmlite import ir
-from numba import types
-from numba.extending import intrinsic
+from minireason.kernels.numba_math import bfloat16_to_float32
 
 
 def to_bfloat16(weight: np.ndarray) -> np.ndarray:
@@ -26,26 +24,6 @@ def to_bfloat16(weight: np.ndarray) -> np.ndarray:
 def from_bfloat16(bits: np.ndarray) -> np.ndarray:
     """bfloat16 bits (uint16) -> float32, exactly."""
     return (bits.astype(np.uint32) << 16).view(np.float32)
-
-
-@intrinsic
-def bfloat16_to_float32(typing_context, bits):  # pragma: no cover - compiled
-    """One bfloat16 bit pattern (uint16) -> its float32 value, inside compiled code.
-
-    Three LLVM instructions: zero-extend to 32 bits, shift left by 16, reinterpret the word as a
-    float32.  NumPy does this with ``.view`` on whole arrays; Numba has no scalar ``view``, and
-    widening a row into a scratch array first (the earlier kernel) costs a store and a load per
-    weight.  Written inline, LLVM vectorises the widening together with the multiply-add.
-    """
-    if not isinstance(bits, types.Integer) or bits.bitwidth != 16:
-        return None
-
-    def codegen(context, builder, signature, arguments):
-        word = builder.zext(arguments[0], ir.IntType(32))
-        word = builder.shl(word, ir.Constant(ir.IntType(32), 16))
-        return builder.bitcast(word, ir.FloatType())
-
-    return types.float32(bits), codegen
 
 
 @numba.njit(parallel=True, cache=True, fastmath=True)

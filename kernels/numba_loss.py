@@ -13,10 +13,9 @@ The backward writes ``dlogits = w (exp(z - L) - onehot(target))`` chunk by chunk
 row weight ``w = dloss * mask / N``; it is the only (B, T, V) array either pass makes.
 
 Speed: NumPy's ``exp`` is SIMD and Numba's scalar ``np.exp`` is not (no SVML), about 7x slower
-on this machine.  float32 rows therefore use ``_exp_float32``, a Cody-Waite range reduction and
-a degree-6 polynomial (relative error below 3e-7, i.e. about 2 float32 ulp) whose loop LLVM
-vectorises; 2^n is assembled from its exponent bits in an int32 scratch chunk.  float64 rows use
-``np.exp``.
+on this machine.  float32 rows therefore use ``numba_math.exp_float32`` (a Cody-Waite range
+reduction and a degree-6 polynomial, relative error below 3e-7) whose loop LLVM vectorises.
+float64 rows use ``np.exp``.
 """
 
 from __future__ import annotations
@@ -24,48 +23,18 @@ from __future__ import annotations
 import minireason.kernels.numba_threads  # noqa: F401  (sets passive OpenMP waiting first)
 import numba
 import numpy as np
+from minireason.kernels.numba_math import exp_float32
 
 CHUNK = 2048  # vocabulary entries per chunk: two scratch chunks stay in L1/L2 per thread
 
-_F = np.float32
-_LOG2E = _F(1.4426950408889634)
-_LN2_HIGH = _F(0.693359375)  # ln 2 split in two so that n * ln2_high is exact in float32
-_LN2_LOW = _F(-2.12194440e-4)
-_EXP_FLOOR = _F(-87.0)  # exp(-87) ~ 1.6e-38, the smallest normal float32 is 1.2e-38
-
-
-@numba.njit(cache=True, fastmath=True, error_model="numpy")
-def _exp_float32(source, start, stop, shift, out, exponent_bits):  # pragma: no cover - compiled
-    """out[:stop - start] = exp(source[start:stop] - shift) for float32; arguments <= 0 expected.
-
-    exp(v) = 2^n exp(r) with n = round(v / ln 2), r = v - n ln 2 in [-ln2/2, ln2/2]; exp(r) by a
-    polynomial; 2^n written as the float32 whose exponent field is n + 127.  Arguments below -87
-    are clamped there (their exp is below 2e-38 and only ever added to a sum >= 1 or scaled).
-    """
-    shift = _F(shift)
-    for i in range(stop - start):
-        v = source[start + i] - shift
-        v = v if v > _EXP_FLOOR else _EXP_FLOOR
-        n = np.floor(v * _LOG2E + _F(0.5))
-        r = v - n * _LN2_HIGH - n * _LN2_LOW
-        p = _F(1.9875691500e-4)
-        p = p * r + _F(1.3981999507e-3)
-        p = p * r + _F(8.3334519073e-3)
-        p = p * r + _F(4.1665795894e-2)
-        p = p * r + _F(1.6666665459e-1)
-        p = p * r + _F(5.0000001201e-1)
-        out[i] = p * r * r + r + _F(1.0)
-        exponent_bits[i] = (np.int32(n) + np.int32(127)) << np.int32(23)
-    powers_of_two = exponent_bits.view(np.float32)
-    for i in range(stop - start):
-        out[i] *= powers_of_two[i]
-
 
 @numba.njit(cache=True, fastmath={"reassoc", "contract"})
-def _exp_chunk(source, start, stop, shift, out, exponent_bits):  # pragma: no cover - compiled
+def _exp_chunk(source, start, stop, shift, out):  # pragma: no cover - compiled
     """out[:stop - start] = exp(source[start:stop] - shift), in source's dtype."""
     if source.itemsize == 4:  # float32 (a constant per compiled specialisation)
-        _exp_float32(source, start, stop, shift, out, exponent_bits)
+        shift_float32 = np.float32(shift)
+        for i in range(stop - start):
+            out[i] = exp_float32(source[start + i] - shift_float32)
     else:
         for i in range(stop - start):
             out[i] = np.exp(source[start + i] - shift)
@@ -77,7 +46,6 @@ def _logsumexp_rows(logits, logsumexp):  # pragma: no cover - compiled
     for row in numba.prange(n_rows):
         values = logits[row]
         exps = np.empty(CHUNK, dtype=logits.dtype)
-        exponent_bits = np.empty(CHUNK, dtype=np.int32)
         running_max = -np.inf
         running_sum = 0.0
         for start in range(0, vocab, CHUNK):
@@ -88,7 +56,7 @@ def _logsumexp_rows(logits, logsumexp):  # pragma: no cover - compiled
             if chunk_max > running_max:  # rescale what was summed relative to the old maximum
                 running_sum *= np.exp(running_max - chunk_max)
                 running_max = chunk_max
-            _exp_chunk(values, start, stop, running_max, exps, exponent_bits)
+            _exp_chunk(values, start, stop, running_max, exps)
             chunk_sum = 0.0
             for i in range(stop - start):
                 chunk_sum += exps[i]
@@ -106,12 +74,11 @@ def _cross_entropy_backward_rows(logits, logsumexp, targets, row_weights, dlogit
             out[:] = 0
             continue
         values = logits[row]
-        exponent_bits = np.empty(CHUNK, dtype=np.int32)
         shift = logsumexp[row]
         for start in range(0, vocab, CHUNK):
             stop = min(start + CHUNK, vocab)
             probabilities = out[start:stop]
-            _exp_chunk(values, start, stop, shift, probabilities, exponent_bits)  # softmax, in place
+            _exp_chunk(values, start, stop, shift, probabilities)  # softmax, in place
             for i in range(stop - start):
                 probabilities[i] *= weight
         out[targets[row]] -= weight
