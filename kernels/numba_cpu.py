@@ -11,7 +11,7 @@ import scipy.linalg  # noqa: F401  (numba compiles np.dot to BLAS through scipy;
 from minireason.kernels import numba_attention
 from minireason.kernels.numba_attention import attention_backward
 from minireason.kernels.numba_decode import bf16_linear, from_bfloat16, to_bfloat16
-from minireason.kernels.numba_fused import rmsnorm_backward, rmsnorm_forward, swiglu_backward
+from minireason.kernels.numba_fused import rmsnorm_backward, rmsnorm_forward, swiglu_backward, swiglu_forward
 from minireason.kernels.numba_loss import cross_entropy_backward, cross_entropy_forward
 from minireason.kernels.numba_rope import rope_backward, rope_forward
 
@@ -45,16 +45,13 @@ def attention_forward(q, k, v, key_mask, scale):
     return numba_attention.attention_forward(q, k, v, key_mask, scale)
 
 
-# Not exported: numba_fused.swiglu_forward.  It is correct (tests/test_kernels_numba.py) but
-# slower than NumPy's vectorised exp on the measurement in docs/kernels.md, so the reference
-# forward stays; its cache (gate, up, sigmoid(gate)) is exactly what the kernel backward reads.
 # The cross-entropy pair is exported together: its cache (logsumexp per row) is not the reference's.
 
 __all__ = [
     "reads_bfloat16_weights", "linear_forward",
     "attention_forward", "attention_backward",
     "rmsnorm_forward", "rmsnorm_backward",
-    "swiglu_backward",
+    "swiglu_forward", "swiglu_backward",
     "rope_forward", "rope_backward",
     "cross_entropy_forward", "cross_entropy_backward",
     "bf16_linear", "to_bfloat16", "from_bfloat16",

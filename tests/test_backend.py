@@ -9,7 +9,7 @@ import pytest
 
 from minireason import backend
 from minireason.errors import ConfigError
-from minireason.nn import attention, loss, rmsnorm, swiglu
+from minireason.nn import attention, linear, loss, rmsnorm
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 
@@ -54,8 +54,10 @@ def test_numba_backend_replaces_only_the_ops_that_measured_faster():
     assert ops.attention_forward is numba_cpu.attention_forward  # chooses by length, below
     assert ops.attention_backward is numba_attention.attention_backward
     assert ops.rmsnorm_forward is numba_fused.rmsnorm_forward
-    assert ops.swiglu_forward is swiglu.swiglu_forward  # the kernel was not faster: the reference stays
+    assert ops.swiglu_forward is numba_fused.swiglu_forward
     assert ops.swiglu_backward is numba_fused.swiglu_backward
+    assert ops.linear_backward is linear.linear_backward  # BLAS: no kernel beat it, the reference stays
+    assert ops.reads_bfloat16_weights and not backend.get_ops("numpy").reads_bfloat16_weights
     assert ops.rope_forward is numba_rope.rope_forward
     # a pair whose cache differs from the reference's: both halves come from the same module
     assert ops.cross_entropy_forward is numba_loss.cross_entropy_forward
