@@ -27,6 +27,7 @@ from memory_bandwidth import read_bandwidth
 
 from minireason.config import PRESETS
 from minireason.generation.kv_cache import KVCache
+from minireason.io.safetensors import float32_to_bfloat16_bits
 from minireason.model import Qwen3Model, layer_prefix
 
 PROJECTIONS = ("self_attn.q_proj.weight", "self_attn.k_proj.weight", "self_attn.v_proj.weight",
@@ -99,7 +100,7 @@ def main(argv=None) -> int:
         try:
             from minireason.kernels import numba_decode
 
-            bits = [numba_decode.to_bfloat16(matrix) for matrix in matrices]
+            bits = [float32_to_bfloat16_bits(matrix) for matrix in matrices]
             bf16 = {batch: matmul_seconds(bits, batch, numba_decode.bf16_linear) for batch in args.batch_sizes}
         except ImportError:
             pass

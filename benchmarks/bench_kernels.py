@@ -20,6 +20,7 @@ import tracemalloc
 import numpy as np
 from minireason.kernels import numba_attention, numba_decode, numba_fused, numba_loss, numba_rope
 
+from minireason.io.safetensors import float32_to_bfloat16_bits
 from minireason.nn import attention, loss, rmsnorm, rope, swiglu
 
 
@@ -141,7 +142,7 @@ def bench_elementwise(repeats):
         cases.append((f"cross-entropy fwd+bwd ({rows}, {vocab})", *steps))
         memory.append((f"cross-entropy fwd+bwd ({rows}, {vocab})", *steps))
     weight_matrix = rng.standard_normal((3072, 1024)).astype(np.float32)  # Qwen3-0.6B MLP gate
-    weight_bits = numba_decode.to_bfloat16(weight_matrix)
+    weight_bits = float32_to_bfloat16_bits(weight_matrix)
     vector = rng.standard_normal((1, 1024)).astype(np.float32)
     cases.append(("matvec 3072x1024, batch 1: BLAS f32 vs bf16 kernel", lambda: vector @ weight_matrix.T,
                   lambda: numba_decode.bf16_linear(vector, weight_bits)))

@@ -10,7 +10,7 @@ from __future__ import annotations
 import scipy.linalg  # noqa: F401  (numba compiles np.dot to BLAS through scipy; fail here, with the install hint)
 from minireason.kernels import numba_attention
 from minireason.kernels.numba_attention import attention_backward
-from minireason.kernels.numba_decode import bf16_linear, from_bfloat16, to_bfloat16
+from minireason.kernels.numba_decode import bf16_linear
 from minireason.kernels.numba_fused import rmsnorm_backward, rmsnorm_forward, swiglu_backward, swiglu_forward
 from minireason.kernels.numba_loss import cross_entropy_backward, cross_entropy_forward
 from minireason.kernels.numba_rope import rope_backward, rope_forward
@@ -54,5 +54,5 @@ __all__ = [
     "swiglu_forward", "swiglu_backward",
     "rope_forward", "rope_backward",
     "cross_entropy_forward", "cross_entropy_backward",
-    "bf16_linear", "to_bfloat16", "from_bfloat16",
+    "bf16_linear",
 ]

@@ -3,7 +3,9 @@
 Decoding one token reads every weight once and does two flops per weight read, so its speed
 is set by memory bandwidth, not arithmetic.  Keeping weights as bfloat16 (the top 16 bits of a
 float32, stored as uint16) halves the bytes read per token.  A bfloat16 value widens to
-float32 exactly by shifting its bits left by 16.
+float32 exactly by shifting its bits left by 16.  Rounding float32 to bfloat16 bits is
+``minireason.io.safetensors.float32_to_bfloat16_bits``; the model side is
+``Qwen3Model.with_bfloat16_decoding`` and ``nn.linear.BFloat16Matrix``.
 """
 
 from __future__ import annotations
@@ -12,18 +14,6 @@ import minireason.kernels.numba_threads  # noqa: F401  (sets passive OpenMP wait
 import numba
 import numpy as np
 from minireason.kernels.numba_math import bfloat16_to_float32
-
-
-def to_bfloat16(weight: np.ndarray) -> np.ndarray:
-    """float32 -> bfloat16 bits (uint16), rounding to nearest even.  Same shape."""
-    bits = np.ascontiguousarray(weight, dtype=np.float32).view(np.uint32)
-    rounding = ((bits >> 16) & 1) + np.uint32(0x7FFF)
-    return ((bits + rounding) >> 16).astype(np.uint16)
-
-
-def from_bfloat16(bits: np.ndarray) -> np.ndarray:
-    """bfloat16 bits (uint16) -> float32, exactly."""
-    return (bits.astype(np.uint32) << 16).view(np.float32)
 
 
 @numba.njit(parallel=True, cache=True, fastmath=True)
