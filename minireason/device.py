@@ -43,10 +43,9 @@ def to_host(array) -> np.ndarray:
     """A NumPy array with the values of ``array`` (a copy from the device; host arrays pass through)."""
     if isinstance(array, np.ndarray):
         return array
-    copy_to_host = getattr(array, "get", None)  # cupy.ndarray.get() returns a numpy.ndarray
-    if copy_to_host is not None and not isinstance(array, dict):
-        return copy_to_host()
-    return np.asarray(array)
+    if array_module_of(array) is not np:
+        return array.get()  # cupy.ndarray.get() copies to a numpy.ndarray
+    return np.asarray(array)  # lists, scalars
 
 
 def to_module(array, module, dtype=None):
