@@ -141,8 +141,10 @@ class Qwen3Model:
           tokens/s where memory bandwidth is the limit (docs/kernels.md).
 
         The copy differs from this model only by the rounding (as if loaded from a bf16
-        checkpoint).  Needs a float32 model on a backend whose linear layer reads bfloat16 bits
-        without widening the matrix (numba); the reference would widen it on every call.
+        checkpoint).  It is for inference: its matrices are read-only, so that an optimizer
+        cannot update the float32 copies and leave the bfloat16 ones stale.  Needs a float32
+        model on a backend whose linear layer reads bfloat16 bits without widening the matrix
+        (numba); the reference would widen it on every call.
         """
         from minireason.io.safetensors import bfloat16_bits_to_float32, float32_to_bfloat16_bits
 
@@ -156,6 +158,8 @@ class Qwen3Model:
         model = Qwen3Model(self.config, rounded, self.backend)
         model.generation_config = dict(self.generation_config)
         model.decode_matrices = {name: BFloat16Matrix(b) for name, b in bits.items()}
+        for name in bits:
+            model.params[name].flags.writeable = False
         return model
 
     def num_parameters(self) -> int:

@@ -102,6 +102,21 @@ def test_a_backward_never_sees_bfloat16_weights(models):
         np.testing.assert_array_equal(grad, want_grads[name])
 
 
+def test_a_bfloat16_decoding_model_cannot_be_trained_into_stale_copies(models):
+    from minireason.errors import InputError
+    from minireason.optim import AdamW
+
+    _, decoding, _ = models
+    ids = np.random.default_rng(5).integers(0, CONFIG.vocab_size, size=(2, 6))
+    _, grads = decoding.loss_and_grads(ids[:, :-1], ids[:, 1:])
+    before = decoding.params["lm_head.weight" if "lm_head.weight" in grads else "model.embed_tokens.weight"].copy()
+    optimizer = AdamW(1e-2)
+    with pytest.raises(InputError, match="read-only.*with_bfloat16_decoding"):
+        optimizer.step(decoding.params, grads)
+    assert optimizer.step_count == 0 and not optimizer.first_moment  # the refused step changed nothing
+    np.testing.assert_array_equal(before, decoding.head_weight())
+
+
 def test_bfloat16_decoding_refuses_what_it_cannot_speed_up():
     with pytest.raises(ConfigError, match="backend 'numpy' has no bfloat16.*numba"):
         Qwen3Model.from_config(CONFIG, seed=0, backend="numpy").with_bfloat16_decoding()
