@@ -74,8 +74,9 @@ class AdamW:
         """Update ``params`` in place from ``grads``."""
         read_only = [name for name in grads if not getattr(getattr(params[name], "flags", None), "writeable", True)]
         if read_only:  # checked before any update, so that a refused step changes nothing
-            raise InputError(f"AdamW: parameter {read_only[0]} is read-only (a model made by with_bfloat16_decoding "
-                             f"is for inference; train the float32 model and convert it afterwards)")
+            raise InputError(f"AdamW: parameter {read_only[0]} is read-only: weights memory-mapped from a file "
+                             f"(copy them), or a model made by with_bfloat16_decoding, which is for inference "
+                             f"(train the float32 model and convert it afterwards)")
         lr = self.learning_rate if learning_rate is None else learning_rate
         self.step_count += 1
         t = self.step_count
