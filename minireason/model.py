@@ -154,7 +154,8 @@ class Qwen3Model:
             raise ConfigError(f"backend {self.ops.name!r} has no bfloat16 matrix-vector kernel; use the numba "
                               f"backend (--backend numba, or backend='numba'; pip install 'minireason[fast]')")
         bits = {name: float32_to_bfloat16_bits(value) for name, value in self.params.items() if value.ndim == 2}
-        rounded = dict(self.params, **{name: bfloat16_bits_to_float32(b) for name, b in bits.items()})
+        rounded = {name: bfloat16_bits_to_float32(bits[name]) if name in bits else value.copy()  # shares nothing
+                   for name, value in self.params.items()}
         model = Qwen3Model(self.config, rounded, self.backend)
         model.generation_config = dict(self.generation_config)
         model.decode_matrices = {name: BFloat16Matrix(b) for name, b in bits.items()}

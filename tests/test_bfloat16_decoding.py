@@ -60,7 +60,8 @@ def test_with_bfloat16_decoding_keeps_one_set_of_numbers_twice(models):
     for name, matrix in decoding.decode_matrices.items():
         np.testing.assert_array_equal(matrix.to_float32(), decoding.params[name])  # the same numbers
         assert np.abs(decoding.params[name] - original.params[name]).max() <= np.abs(original.params[name]).max() * 2**-8
-    assert not original.decode_matrices  # the original is untouched
+    assert not original.decode_matrices  # the original is untouched, and shares no array with the copy
+    assert not any(np.shares_memory(decoding.params[name], original.params[name]) for name in original.params)
 
 
 def test_decoding_steps_read_the_bfloat16_copies_and_agree_with_float32(models, monkeypatch):
