@@ -149,13 +149,20 @@ def main(argv=None) -> int:
     parser.add_argument("--batch", type=int, default=4)
     parser.add_argument("--length", type=int, default=256)
     parser.add_argument("--steps", type=int, default=3, help="timed steps; the best is reported")
+    parser.add_argument("--keep-freed-memory", action="store_true",
+                        help="as the training loop does: glibc keeps freed memory for reuse (every backend, "
+                             "PyTorch included; minireason/training/memory.py)")
     parser.add_argument("--child", nargs=2, metavar=("PRESET", "BACKEND"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
+        if args.keep_freed_memory:
+            from minireason.training.memory import keep_freed_memory_for_reuse
+
+            keep_freed_memory_for_reuse()
         print(json.dumps(measure(args.child[0], args.child[1], args.batch, args.length, args.steps)))
         return 0
     print(f"training step (forward + backward), float32, batch {args.batch} x {args.length} tokens, best of "
-          f"{args.steps}")
+          f"{args.steps}{', freed memory kept for reuse' if args.keep_freed_memory else ''}")
     print(f"{'preset':<11} {'backend':<7} {'step s':>8} {'tokens/s':>9} {'peak MiB':>9} {'vs numpy':>9} {'loss':>7}")
     for preset in args.presets:
         numpy_seconds = None
@@ -165,6 +172,7 @@ def main(argv=None) -> int:
                 continue
             command = [sys.executable, __file__, "--child", preset, backend, "--batch", str(args.batch),
                        "--length", str(args.length), "--steps", str(args.steps)]
+            command += ["--keep-freed-memory"] if args.keep_freed_memory else []
             result = json.loads(subprocess.run(command, check=True, capture_output=True, text=True).stdout)
             if backend == "numpy":
                 numpy_seconds = result["seconds"]

@@ -90,3 +90,24 @@ def test_resuming_a_different_model_is_refused_with_a_clear_error(tmp_path):
     wider = Qwen3Model.from_config(PRESETS["test-tiny"].replace(intermediate_size=96), seed=0)
     with pytest.raises(CheckpointError, match="mlp.*shape"):
         train(wider, _step_fn(), TrainConfig(steps=4), tmp_path, progress=False)
+
+
+def test_training_keeps_freed_memory_for_reuse_unless_told_not_to(tmp_path, monkeypatch):
+    import platform
+
+    from minireason.training import loop, memory
+
+    if platform.system() == "Linux" and platform.libc_ver()[0] == "glibc":
+        assert memory.keep_freed_memory_for_reuse() is True  # mallopt found and both settings taken
+    calls = []
+    monkeypatch.setattr(loop, "keep_freed_memory_for_reuse", lambda: calls.append(1) or True)
+    model = Qwen3Model.from_config(PRESETS["test-tiny"], seed=0)
+
+    def step(model, rng, step):
+        ids = rng.integers(0, 64, size=(2, 5))
+        loss, grads = model.loss_and_grads(ids[:, :-1], ids[:, 1:])
+        return loss, grads, {}
+
+    train(model, step, TrainConfig(steps=1, warmup_steps=1), tmp_path / "a", progress=False)
+    train(model, step, TrainConfig(steps=1, warmup_steps=1, keep_freed_memory=False), tmp_path / "b", progress=False)
+    assert calls == [1]

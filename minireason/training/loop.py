@@ -18,6 +18,7 @@ from minireason.device import to_module
 from minireason.errors import CheckpointError, MinireasonError
 from minireason.optim import AdamW, clip_grad_norm, cosine_schedule
 from minireason.training.checkpoint import load_checkpoint, save_checkpoint
+from minireason.training.memory import keep_freed_memory_for_reuse
 from minireason.training.metrics import MetricsWriter
 
 
@@ -49,11 +50,14 @@ class TrainConfig:
     log_every: int = 10
     checkpoint_every: int = 200
     max_bad_steps: int = 5
+    keep_freed_memory: bool = True  # glibc keeps freed activation memory for the next step (training/memory.py)
 
 
 def train(model, step_fn, config: TrainConfig, out_dir, resume: bool = True, progress: bool = True,
           eval_fn=None, eval_every: int = 0) -> dict:
     """Run ``config.steps`` optimizer steps on ``model.params`` in place. Returns a summary dict."""
+    if config.keep_freed_memory:
+        keep_freed_memory_for_reuse()
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     optimizer = AdamW(config.learning_rate, betas=(0.9, 0.95), weight_decay=config.weight_decay)
