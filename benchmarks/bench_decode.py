@@ -79,7 +79,8 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--presets", nargs="+", default=["small", "qwen3-0.6b"])
     parser.add_argument("--backends", nargs="+", default=["numpy", "numba", "numba-bf16"],
-                        help="numpy, numba, numba-bf16 (numba decoding from bfloat16 weights; run last)")
+                        help="numpy, numba, numba-bf16 (numba decoding from bfloat16 weights), cupy (the GPU); "
+                             "numba-bf16 and cupy replace the model, so they go last")
     parser.add_argument("--batch-sizes", nargs="+", type=int, default=[1, 16])
     parser.add_argument("--context", type=int, default=64)
     parser.add_argument("--steps", type=int, default=8)
@@ -112,6 +113,8 @@ def main(argv=None) -> int:
             if bfloat16:
                 model.backend = "numba"
                 model = model.with_bfloat16_decoding()
+            elif backend == "cupy":  # a copy of the weights on the GPU; each step's token ids come back
+                model = Qwen3Model(model.config, model.params, backend="cupy")  # to the host, which syncs
             else:
                 model.backend = backend
             for batch in args.batch_sizes:
