@@ -49,6 +49,7 @@ _PUBLIC = {
     # backends
     "set_backend": "minireason.backend",
     "get_backend": "minireason.backend",
+    "to_host": "minireason.device",
     # errors
     "MinireasonError": "minireason.errors",
     "ConfigError": "minireason.errors",
