@@ -29,12 +29,15 @@ def cross_entropy_forward(logits: np.ndarray, targets: np.ndarray, loss_mask: np
     logits (B, T, V); targets (B, T) ints, in [0, V) where the mask is true (ignored elsewhere);
     loss_mask (B, T) bool or None for all positions.  An empty mask gives loss 0.
     """
+    module = array_module_of(logits)  # numpy, or the device module of GPU arrays
     if loss_mask is None:
-        loss_mask = array_module_of(logits).ones(targets.shape, dtype=bool)
+        loss_mask = module.ones(targets.shape, dtype=bool)
     loss_mask = loss_mask.astype(bool)
     safe_targets = np.where(loss_mask, targets, 0)
     log_probs, _ = log_softmax_forward(logits)  # (B, T, V)
-    target_log_probs = np.take_along_axis(log_probs, safe_targets[..., None], axis=-1)[..., 0]  # (B, T)
+    B, T = targets.shape
+    batch_index, time_index = module.arange(B)[:, None], module.arange(T)[None, :]  # (B, 1), (1, T)
+    target_log_probs = log_probs[batch_index, time_index, safe_targets]  # (B, T)
     n_tokens = max(int(loss_mask.sum()), 1)
     loss = -np.sum(np.where(loss_mask, target_log_probs, 0.0)) / n_tokens
     cache = (log_probs, safe_targets, loss_mask, n_tokens)
@@ -47,8 +50,10 @@ def cross_entropy_backward(dloss: float, cache) -> np.ndarray:
     dlogits[b, t] = dloss * mask[b, t] / N * (softmax(logits[b, t]) - onehot(target)).
     """
     log_probs, targets, loss_mask, n_tokens = cache
-    dlogits = np.exp(log_probs)  # (B, T, V)
-    np.put_along_axis(dlogits, targets[..., None], np.take_along_axis(dlogits, targets[..., None], -1) - 1.0, -1)
+    dlogits = np.exp(log_probs)  # (B, T, V) softmax
+    B, T = targets.shape
+    module = array_module_of(dlogits)
+    dlogits[module.arange(B)[:, None], module.arange(T)[None, :], targets] -= 1.0  # minus the one-hot target
     dlogits *= (loss_mask * (dloss / n_tokens))[..., None].astype(dlogits.dtype)
     return dlogits
 
