@@ -9,7 +9,7 @@ import pytest
 
 from minireason import backend
 from minireason.errors import ConfigError
-from minireason.nn import attention, linear, loss, rmsnorm
+from minireason.nn import attention, linear, loss, rmsnorm, swiglu
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 
@@ -48,14 +48,14 @@ def test_missing_dependency_names_the_extra_to_install(monkeypatch):
 
 def test_numba_backend_replaces_only_the_ops_that_measured_faster():
     pytest.importorskip("numba")
-    from minireason.kernels import numba_attention, numba_cpu, numba_fused, numba_loss, numba_rope
+    from minireason.kernels import numba_attention, numba_cpu, numba_loss, numba_rope
 
     ops = backend.get_ops("numba")
     assert ops.attention_forward is numba_cpu.attention_forward  # chooses by length, below
     assert ops.attention_backward is numba_attention.attention_backward
-    assert ops.rmsnorm_forward is numba_fused.rmsnorm_forward
-    assert ops.swiglu_forward is numba_fused.swiglu_forward
-    assert ops.swiglu_backward is numba_fused.swiglu_backward
+    assert ops.rmsnorm_forward is numba_cpu.rmsnorm_forward  # chooses by size, below
+    assert ops.swiglu_forward is numba_cpu.swiglu_forward
+    assert ops.swiglu_backward is numba_cpu.swiglu_backward
     assert ops.linear_backward is linear.linear_backward  # BLAS: no kernel beat it, the reference stays
     assert ops.reads_bfloat16_weights and not backend.get_ops("numpy").reads_bfloat16_weights
     assert ops.rope_forward is numba_rope.rope_forward
@@ -87,6 +87,35 @@ def test_numba_attention_uses_the_fused_kernel_only_for_long_inputs():
         for got, want in zip(numba_cpu.attention_backward(dout, cache),
                              reference_attention.attention_backward(dout, reference_cache)):
             np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-11)
+
+
+def test_numba_rmsnorm_and_swiglu_use_the_kernels_only_for_large_inputs(monkeypatch):
+    """Decode-sized inputs go to the reference (a parallel kernel's thread wake-up costs more than
+    the work), training-sized ones to the kernels; the results agree either way."""
+    pytest.importorskip("numba")
+    import numpy as np
+    from minireason.kernels import numba_cpu, numba_fused
+
+    calls = []
+    for name in ("rmsnorm_forward", "rmsnorm_backward", "swiglu_forward", "swiglu_backward"):
+        kernel = getattr(numba_fused, name)
+        monkeypatch.setattr(numba_fused, name, lambda *a, _k=kernel, _n=name: (calls.append(_n), _k(*a))[1])
+    rng = np.random.default_rng(0)
+    for rows, kernel_expected in ((1, False), (numba_cpu.FUSED_MIN_ELEMENTS // 64, True)):
+        calls.clear()
+        x, dout = rng.standard_normal((rows, 64)), rng.standard_normal((rows, 64))
+        weight = rng.standard_normal(64)
+        y, cache = numba_cpu.rmsnorm_forward(x, weight, 1e-6)
+        expected, reference_cache = rmsnorm.rmsnorm_forward(x, weight, 1e-6)
+        np.testing.assert_allclose(y, expected, rtol=1e-12)
+        for got, want in zip(numba_cpu.rmsnorm_backward(dout, cache), rmsnorm.rmsnorm_backward(dout, reference_cache)):
+            np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-12)
+        h, cache = numba_cpu.swiglu_forward(x, dout)
+        expected, reference_cache = swiglu.swiglu_forward(x, dout)
+        np.testing.assert_allclose(h, expected, rtol=1e-12, atol=1e-14)
+        for got, want in zip(numba_cpu.swiglu_backward(x, cache), swiglu.swiglu_backward(x, reference_cache)):
+            np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-14)
+        assert (len(calls) == 4) is kernel_expected and (not calls) is (not kernel_expected)
 
 
 def test_model_follows_the_global_backend_unless_given_one():
