@@ -428,8 +428,10 @@ def _allowed_keys(key_mask, batch_size: int, key_length: int) -> np.ndarray:
 def decode_attention_forward(q: np.ndarray, k: np.ndarray, v: np.ndarray, key_mask: np.ndarray | None,
                              scale: float):
     """Attention of one new token per row (T = 1) against the KV cache; same contract and cache as
-    ``attention_forward``.  Not used by the backend: on 2 cores it only ties the reference, whose
-    two batched BLAS products already do this work (docs/kernels.md)."""
+    ``attention_forward`` (whose backward therefore takes its cache).  Not used by the backend: on
+    2 cores it wins 1.2x to 2.5x alone at some decode shapes and loses at others, and inside a
+    float32 decoding step its parallel regions slowed the BLAS products around them
+    (docs/kernels.md)."""
     dtype = np.result_type(q, k, v)
     q, k, v = (np.ascontiguousarray(a, dtype=dtype) for a in (q, k, v))
     B, H, T, Dh = q.shape
@@ -438,8 +440,11 @@ def decode_attention_forward(q: np.ndarray, k: np.ndarray, v: np.ndarray, key_ma
     allowed = _allowed_keys(key_mask, B, k.shape[2])
     out = np.empty_like(q)
     logsumexp = np.empty((B, H, 1), dtype=dtype)
-    decode = _decode_parallel if B * H * k.shape[2] * Dh >= PARALLEL_DECODE_WORK else _decode_serial
-    decode(q, k, v, allowed, dtype.type(scale), out, logsumexp)
+    if B * H * k.shape[2] * Dh >= PARALLEL_DECODE_WORK:
+        with _one_blas_thread():  # the rows' np.dot calls run inside the parallel threads
+            _decode_parallel(q, k, v, allowed, dtype.type(scale), out, logsumexp)
+    else:
+        _decode_serial(q, k, v, allowed, dtype.type(scale), out, logsumexp)
     return out, (q, k, v, out, logsumexp, allowed, scale)
 
 

@@ -78,6 +78,26 @@ def test_decode_attention_kernel_matches_reference(dtype, B, Hkv, group, S, seed
     assert_close(got, expected, dtype, "decode out")
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_parallel_decode_attention_forward_and_backward_match_the_reference(dtype):
+    # enough work for the parallel path; padding, and one row that sees no key
+    rng = np.random.default_rng(4)
+    B, H, Hkv, S, Dh = 3, 8, 4, 700, 64
+    assert B * H * S * Dh >= numba_attention.PARALLEL_DECODE_WORK
+    q = rng.standard_normal((B, H, 1, Dh)).astype(dtype)
+    k, v = (rng.standard_normal((B, Hkv, S, Dh)).astype(dtype) for _ in range(2))
+    key_mask = np.ones((B, S), dtype=bool)
+    key_mask[1, :120] = False
+    key_mask[2] = False
+    out, cache = numba_attention.decode_attention_forward(q, k, v, key_mask, 0.125)
+    expected, expected_cache = attention.attention_forward(q, k, v, key_mask, 0.125)
+    assert_close(out, expected, dtype, "decode out")
+    dout = rng.standard_normal(q.shape).astype(dtype)
+    for name, got, want in zip(("dq", "dk", "dv"), numba_attention.attention_backward(dout, cache),
+                               attention.attention_backward(dout, expected_cache)):
+        assert_close(got, want, dtype, name)
+
+
 def test_fused_attention_rows_that_see_no_key_match_the_reference():
     # left padding of 6 slots and no KV cache: queries 0..5 see no key (the reference averages all values)
     rng = np.random.default_rng(3)
