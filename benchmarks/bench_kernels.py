@@ -19,19 +19,10 @@ import tracemalloc
 
 import numpy as np
 from minireason.kernels import numba_attention, numba_decode, numba_fused, numba_loss, numba_rope
+from timing import best_seconds
 
 from minireason.io.safetensors import float32_to_bfloat16_bits
 from minireason.nn import attention, loss, rmsnorm, rope, swiglu
-
-
-def best_time(function, repeats: int) -> float:
-    function()  # warm-up: compiles, touches memory
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        function()
-        times.append(time.perf_counter() - start)
-    return min(times)
 
 
 def best_times_interleaved(first, second, repeats: int, calls_per_turn: int = 5) -> tuple[float, float]:
@@ -86,7 +77,7 @@ def bench_attention(lengths, repeats, batch, heads, kv_heads, head_dim, referenc
             print(f"{T:>6} {reference_time * 1e3:>13.1f} {fused_time * 1e3:>9.1f} {reference_time / fused_time:>7.1f}x "
                   f"{reference_memory / 2**20:>14.1f} {fused_memory / 2**20:>10.1f}")
         else:
-            fused_time, fused_memory = best_time(fused, repeats), peak_bytes(fused)
+            fused_time, fused_memory = best_seconds(fused, repeats), peak_bytes(fused)
             print(f"{T:>6} {'skipped':>13} {fused_time * 1e3:>9.1f} {'':>8} {'':>14} {fused_memory / 2**20:>10.1f}")
 
 
@@ -95,8 +86,8 @@ def bench_decode_attention(repeats, batch, heads, kv_heads, head_dim, context):
     q = rng.standard_normal((batch, heads, 1, head_dim)).astype(np.float32)
     k = rng.standard_normal((batch, kv_heads, context, head_dim)).astype(np.float32)
     v = rng.standard_normal((batch, kv_heads, context, head_dim)).astype(np.float32)
-    reference = best_time(lambda: attention.attention_forward(q, k, v, None, 0.125), repeats)
-    fused = best_time(lambda: numba_attention.decode_attention_forward(q, k, v, None, 0.125), repeats)
+    reference = best_seconds(lambda: attention.attention_forward(q, k, v, None, 0.125), repeats)
+    fused = best_seconds(lambda: numba_attention.decode_attention_forward(q, k, v, None, 0.125), repeats)
     print(f"decode attention (T=1, S={context}, B={batch}): reference {reference * 1e6:.0f} us, "
           f"fused {fused * 1e6:.0f} us, {reference / fused:.1f}x")
 
@@ -147,7 +138,7 @@ def bench_elementwise(repeats):
     cases.append(("matvec 3072x1024, batch 1: BLAS f32 vs bf16 kernel", lambda: vector @ weight_matrix.T,
                   lambda: numba_decode.bf16_linear(vector, weight_bits)))
     for name, reference, fused in cases:
-        reference_time, fused_time = best_time(reference, repeats), best_time(fused, repeats)
+        reference_time, fused_time = best_seconds(reference, repeats), best_seconds(fused, repeats)
         print(f"{name:<52} reference {reference_time * 1e6:>8.0f} us  kernel {fused_time * 1e6:>8.0f} us  "
               f"{reference_time / fused_time:>5.1f}x")
     for name, reference, fused in memory:

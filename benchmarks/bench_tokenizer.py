@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from timing import best_seconds
 
 from minireason.io.bpe_trainer import train_bpe
 from minireason.io.tokenizer import Tokenizer
@@ -41,15 +42,6 @@ def load_documents(path: Path, seed: int) -> list[str]:
                 parts.append(str(rng.choice(words)))
         documents.append(" ".join(parts) + "\n")
     return documents
-
-
-def seconds(function, repeat: int) -> float:
-    best = float("inf")
-    for _ in range(repeat):
-        start = time.perf_counter()
-        function()
-        best = min(best, time.perf_counter() - start)
-    return best
 
 
 def main() -> None:
@@ -83,8 +75,8 @@ def main() -> None:
         start = time.perf_counter()
         ids = tokenizer.encode(text)
         cold = time.perf_counter() - start
-        warm = seconds(lambda: tokenizer.encode(text), args.repeat)
-        decode = seconds(lambda: tokenizer.decode(ids), args.repeat)
+        warm = best_seconds(lambda: tokenizer.encode(text), args.repeat, warm_up=False)
+        decode = best_seconds(lambda: tokenizer.decode(ids), args.repeat, warm_up=False)
         print(f"minireason encode: cold {megabytes / cold:6.2f} MB/s, warm {megabytes / warm:6.2f} MB/s, "
               f"{len(text) / len(ids):.2f} chars/token; decode {megabytes / decode:6.1f} MB/s")
 
@@ -94,8 +86,8 @@ def main() -> None:
             print("Hugging Face tokenizers: not installed")
             return
         reference = tokenizers.Tokenizer.from_file(str(path))
-        single = seconds(lambda: reference.encode(text), args.repeat)
-        batch = seconds(lambda: reference.encode_batch(documents), args.repeat)
+        single = best_seconds(lambda: reference.encode(text), args.repeat, warm_up=False)
+        batch = best_seconds(lambda: reference.encode_batch(documents), args.repeat, warm_up=False)
         same = reference.encode(text).ids == ids
         print(f"HF tokenizers {tokenizers.__version__} encode: one string {megabytes / single:6.2f} MB/s, "
               f"encode_batch {megabytes / batch:6.2f} MB/s; identical ids: {same}")

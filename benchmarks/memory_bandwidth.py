@@ -6,19 +6,8 @@ Shared by the decode benchmarks. Read bandwidth is what a matrix-vector product 
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
-
-
-def _best_seconds(function, repeats: int = 3) -> float:
-    function()  # warm up (and compile)
-    best = float("inf")
-    for _ in range(repeats):
-        start = time.perf_counter()
-        function()
-        best = min(best, time.perf_counter() - start)
-    return best
+from timing import best_seconds
 
 
 def read_bandwidth(n_bytes: int = 1 << 30) -> float:
@@ -34,7 +23,7 @@ def read_bandwidth(n_bytes: int = 1 << 30) -> float:
         readers.append(_numba_row_reader(matrix, vector))
     except ImportError:
         pass
-    return matrix.nbytes / min(_best_seconds(reader) for reader in readers)
+    return matrix.nbytes / min(best_seconds(reader) for reader in readers)
 
 
 def _numba_row_reader(matrix, vector):
@@ -57,9 +46,4 @@ def copy_bandwidth(n_bytes: int = 1 << 29) -> float:
     """Bytes/s moved by a large array copy (each byte read once and written once)."""
     source = np.ones(n_bytes // 8)
     target = np.empty_like(source)
-    best = float("inf")
-    for _ in range(3):
-        start = time.perf_counter()
-        np.copyto(target, source)
-        best = min(best, time.perf_counter() - start)
-    return 2 * source.nbytes / best
+    return 2 * source.nbytes / best_seconds(lambda: np.copyto(target, source), warm_up=False)
