@@ -20,10 +20,6 @@ def _contiguous(module, array, dtype):
     return module.ascontiguousarray(array, dtype=dtype)
 
 
-def _launch(kernel, n_blocks: int, n_threads: int, *arguments):
-    kernel[n_blocks, n_threads](*arguments)
-
-
 def attention_forward(q, k, v, key_mask, scale: float):
     """Causal GQA attention; contract of ``minireason.nn.attention.attention_forward``."""
     module = array_module_of(q, k, v)
@@ -36,8 +32,9 @@ def attention_forward(q, k, v, key_mask, scale: float):
     allowed = module.ones((B, S), dtype=bool) if key_mask is None else _contiguous(module, key_mask, bool)  # (B, S)
     out = module.empty_like(q)  # (B, H, T, Dh)
     logsumexp = module.empty((B, H, T), dtype=dtype)  # (B, H, T), +inf marks a row that sees no key
-    _launch(cuda_kernels.attention_forward_kernel, cuda_kernels.blocks_for(B * H * T),
-            cuda_kernels.THREADS_PER_BLOCK, q, k, v, allowed, dtype.type(scale), out, logsumexp)
+    blocks = cuda_kernels.blocks_for(B * H * T)  # one thread per query row
+    cuda_kernels.attention_forward_kernel[blocks, cuda_kernels.THREADS_PER_BLOCK](
+        q, k, v, allowed, dtype.type(scale), out, logsumexp)
     return out, (q, k, v, out, logsumexp, allowed, scale)
 
 
@@ -49,8 +46,9 @@ def attention_backward(dout, cache):
     dout = _contiguous(module, dout, q.dtype)
     dq, dk, dv = module.zeros_like(q), module.zeros_like(k), module.zeros_like(v)  # dk, dv: atomic sums
     B, H, T, _ = q.shape
-    _launch(cuda_kernels.attention_backward_kernel, cuda_kernels.blocks_for(B * H * T),
-            cuda_kernels.THREADS_PER_BLOCK, q, k, v, out, dout, logsumexp, allowed, q.dtype.type(scale), dq, dk, dv)
+    blocks = cuda_kernels.blocks_for(B * H * T)  # one thread per query row
+    cuda_kernels.attention_backward_kernel[blocks, cuda_kernels.THREADS_PER_BLOCK](
+        q, k, v, out, dout, logsumexp, allowed, q.dtype.type(scale), dq, dk, dv)
     return dq, dk, dv
 
 
@@ -59,10 +57,10 @@ def rmsnorm_forward(x, weight, eps: float):
     module = array_module_of(x, weight)
     n_features = x.shape[-1]
     rows = _contiguous(module, x, x.dtype).reshape(-1, n_features)  # (rows, N)
-    normalized = module.empty_like(rows)
-    out = module.empty_like(rows)
+    normalized = module.empty_like(rows)  # (rows, N)
+    out = module.empty_like(rows)  # (rows, N)
     inverse_rms = module.empty(rows.shape[0], dtype=x.dtype)  # (rows,)
-    _launch(cuda_kernels.rmsnorm_forward_kernel, rows.shape[0], cuda_kernels.ROW_THREADS,
+    cuda_kernels.rmsnorm_forward_kernel[rows.shape[0], cuda_kernels.ROW_THREADS](
             rows, _contiguous(module, weight, x.dtype), x.dtype.type(eps), normalized, inverse_rms, out)
     shape = x.shape
     return out.reshape(shape), (normalized.reshape(shape), inverse_rms.reshape(*shape[:-1], 1), weight)
@@ -75,8 +73,8 @@ def rmsnorm_backward(dout, cache):
     n_features = normalized.shape[-1]
     dout_rows = _contiguous(module, dout, normalized.dtype).reshape(-1, n_features)  # (rows, N)
     normalized_rows = _contiguous(module, normalized, normalized.dtype).reshape(-1, n_features)
-    dx = module.empty_like(dout_rows)
-    _launch(cuda_kernels.rmsnorm_backward_kernel, dout_rows.shape[0], cuda_kernels.ROW_THREADS,
+    dx = module.empty_like(dout_rows)  # (rows, N)
+    cuda_kernels.rmsnorm_backward_kernel[dout_rows.shape[0], cuda_kernels.ROW_THREADS](
             dout_rows, normalized_rows, _contiguous(module, inverse_rms, normalized.dtype).reshape(-1),
             _contiguous(module, weight, normalized.dtype), dx)
     dweight = (dout_rows * normalized_rows).sum(axis=0)  # (N,)
@@ -86,11 +84,11 @@ def rmsnorm_backward(dout, cache):
 def swiglu_forward(gate, up):
     """h = silu(gate) * up; cache (gate, up, sigmoid(gate)) as the reference."""
     module = array_module_of(gate, up)
-    gate_flat = _contiguous(module, gate, gate.dtype).reshape(-1)
+    gate_flat = _contiguous(module, gate, gate.dtype).reshape(-1)  # (elements,)
     up_flat = _contiguous(module, up, gate.dtype).reshape(-1)
-    sigmoid_gate, out = module.empty_like(gate_flat), module.empty_like(gate_flat)
-    _launch(cuda_kernels.swiglu_forward_kernel, cuda_kernels.blocks_for(gate_flat.size),
-            cuda_kernels.THREADS_PER_BLOCK, gate_flat, up_flat, sigmoid_gate, out)
+    sigmoid_gate, out = module.empty_like(gate_flat), module.empty_like(gate_flat)  # (elements,) each
+    cuda_kernels.swiglu_forward_kernel[cuda_kernels.blocks_for(gate_flat.size), cuda_kernels.THREADS_PER_BLOCK](
+        gate_flat, up_flat, sigmoid_gate, out)
     return out.reshape(gate.shape), (gate, up, sigmoid_gate.reshape(gate.shape))
 
 
@@ -98,8 +96,9 @@ def swiglu_backward(dout, cache):
     """Forward: h = g s(g) u.  Cache: (g, u, s(g)).  Returns (dgate, dup)."""
     gate, up, sigmoid_gate = cache
     module = array_module_of(gate)
-    flat = [_contiguous(module, array, gate.dtype).reshape(-1) for array in (dout, gate, up, sigmoid_gate)]
-    dgate, dup = module.empty_like(flat[1]), module.empty_like(flat[1])
-    _launch(cuda_kernels.swiglu_backward_kernel, cuda_kernels.blocks_for(flat[1].size),
-            cuda_kernels.THREADS_PER_BLOCK, *flat, dgate, dup)
+    dout_flat, gate_flat, up_flat, sigmoid_flat = (  # (elements,) each
+        _contiguous(module, array, gate.dtype).reshape(-1) for array in (dout, gate, up, sigmoid_gate))
+    dgate, dup = module.empty_like(gate_flat), module.empty_like(gate_flat)  # (elements,) each
+    cuda_kernels.swiglu_backward_kernel[cuda_kernels.blocks_for(gate_flat.size), cuda_kernels.THREADS_PER_BLOCK](
+        dout_flat, gate_flat, up_flat, sigmoid_flat, dgate, dup)
     return dgate.reshape(gate.shape), dup.reshape(gate.shape)

@@ -37,6 +37,6 @@ def bf16_linear(x: np.ndarray, weight_bits: np.ndarray) -> np.ndarray:
     """y = x @ W.T with W held as bfloat16 bits (out, in), accumulated in float32.  x (..., in) -> (..., out)."""
     shape = x.shape
     rows = np.ascontiguousarray(x, dtype=np.float32).reshape(-1, shape[-1])
-    out = np.empty((rows.shape[0], weight_bits.shape[0]), dtype=np.float32)
+    out = np.empty((rows.shape[0], weight_bits.shape[0]), dtype=np.float32)  # (N, out)
     _bf16_matvec(np.ascontiguousarray(weight_bits), rows, out)
     return out.reshape(shape[:-1] + (weight_bits.shape[0],))

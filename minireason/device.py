@@ -54,7 +54,3 @@ def to_module(array, module, dtype=None):
         return np.asarray(to_host(array), dtype=dtype)
     return module.asarray(array, dtype=dtype)
 
-
-def host_dict(arrays: dict) -> dict[str, np.ndarray]:
-    """Every value of a dict of arrays as a NumPy array (for checkpoints and safetensors files)."""
-    return {name: to_host(value) for name, value in arrays.items()}

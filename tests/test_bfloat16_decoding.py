@@ -31,6 +31,14 @@ def test_the_reference_linear_widens_a_bfloat16_matrix_exactly():
     np.testing.assert_array_equal(out, linear_forward(x, bfloat16_bits_to_float32(bits))[0])
     with pytest.raises(TypeError, match="uint16"):
         BFloat16Matrix(weight)
+    # the backward of a forward on bfloat16 weights (the numba kernel's cache holds the bits)
+    from minireason.nn.linear import linear_backward
+
+    dout = rng.standard_normal((2, 3, 7)).astype(np.float32)
+    _, kernel_cache = get_ops("numba").linear_forward(x, BFloat16Matrix(bits))
+    _, widened_cache = linear_forward(x, bfloat16_bits_to_float32(bits))
+    for got, want in zip(linear_backward(dout, kernel_cache), linear_backward(dout, widened_cache)):
+        np.testing.assert_array_equal(got, want)
 
 
 @settings(max_examples=25, deadline=None)

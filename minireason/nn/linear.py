@@ -18,7 +18,10 @@ class BFloat16Matrix:
         if bits.dtype != np.uint16 or bits.ndim != 2:
             raise TypeError(f"BFloat16Matrix holds 2-D uint16 bit patterns, got {bits.ndim}-D {bits.dtype}")
         self.bits = np.ascontiguousarray(bits)  # (out, in)
-        self.shape = bits.shape
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return self.bits.shape
 
     def to_float32(self) -> np.ndarray:
         from minireason.io.safetensors import bfloat16_bits_to_float32
@@ -47,6 +50,8 @@ def linear_backward(dout: np.ndarray, cache):
     Returns (dx, dW).
     """
     x, weight = cache
+    if isinstance(weight, BFloat16Matrix):
+        weight = weight.to_float32()  # a forward on bfloat16 weights: the same numbers, widened
     dx = (dout.reshape(-1, dout.shape[-1]) @ weight).reshape(x.shape)
     dweight = dout.reshape(-1, dout.shape[-1]).T @ x.reshape(-1, x.shape[-1])  # (out, in)
     return dx, dweight
