@@ -23,7 +23,7 @@ import os
 import time
 
 import numpy as np
-from memory_bandwidth import read_bandwidth
+from memory_bandwidth import bandwidth_probe, read_bandwidth
 
 from minireason.config import PRESETS
 from minireason.generation.kv_cache import KVCache
@@ -34,19 +34,23 @@ PROJECTIONS = ("self_attn.q_proj.weight", "self_attn.k_proj.weight", "self_attn.
                "self_attn.o_proj.weight", "mlp.gate_proj.weight", "mlp.up_proj.weight", "mlp.down_proj.weight")
 
 
-def decode_seconds_per_step(model, batch_size, context, steps, rng):
+def decode_seconds_per_step(model, batch_size, context, steps, rng, probe=None):
+    """Median seconds of a cached one-token step; with ``probe`` (a bandwidth_probe), also the
+    median over steps of (bytes/s of a probe pass right after the step): (seconds, bandwidth)."""
     cache = KVCache(model.config, batch_size, context + steps + 1, dtype=model.dtype, array_module=model.array_module)
     prompt = rng.integers(0, model.config.vocab_size, (batch_size, context))  # (B, L)
     logits, _ = model.forward(prompt, kv_cache=cache, last_only=True)
     tokens = logits[:, -1].argmax(-1)[:, None]  # (B, 1)
     model.forward(tokens, kv_cache=cache, last_only=True)  # warm-up step (compiles T = 1 kernels)
-    times = []
+    times, bandwidths = [], []
     for _ in range(steps):
         start = time.perf_counter()
         logits, _ = model.forward(tokens, kv_cache=cache, last_only=True)
         tokens = logits[:, -1].argmax(-1)[:, None]
         times.append(time.perf_counter() - start)
-    return float(np.median(times))
+        if probe is not None:
+            bandwidths.append(probe())
+    return float(np.median(times)), (float(np.median(bandwidths)) if bandwidths else None)
 
 
 def weight_matrices(model):
@@ -89,6 +93,9 @@ def main(argv=None) -> int:
     print(f"numpy {np.__version__}, {os.cpu_count()} CPU(s), OPENBLAS_NUM_THREADS="
           f"{os.environ.get('OPENBLAS_NUM_THREADS', 'unset')}, read bandwidth {bandwidth / 1e9:.1f} GB/s, "
           f"load average {os.getloadavg()[0]:.2f}")
+    print("(a shared machine's bandwidth moves with its neighbours' load, so at batch 1 each step is followed by a\n"
+          " one-pass bandwidth probe; 'of bound' uses the median probe of those steps, shown as 'GB/s')")
+    probe = bandwidth_probe()
     for preset in args.presets:
         model = Qwen3Model.from_config(PRESETS[preset], seed=0)
         matrices = weight_matrices(model)
@@ -107,7 +114,7 @@ def main(argv=None) -> int:
             pass
         del matrices  # (so that the bf16 model below need not live beside two float32 copies)
         print(f"{'backend':>10} {'batch':>5} {'tokens/s':>9} {'step ms':>8} {'matmul ms':>9} {'other ms':>8} "
-              f"{'bf16 matmul ms':>14} {'of bound':>8}")
+              f"{'bf16 matmul ms':>14} {'of bound':>8} {'GB/s':>5}")
         for backend in args.backends:
             bfloat16 = backend == "numba-bf16"
             if bfloat16:
@@ -118,12 +125,16 @@ def main(argv=None) -> int:
             else:
                 model.backend = backend
             for batch in args.batch_sizes:
-                step = decode_seconds_per_step(model, batch, args.context, args.steps, np.random.default_rng(1))
-                batch_one_bound = 2 * bound if bfloat16 else bound
-                fraction = f"{(1 / step) / batch_one_bound:>7.0%}" if batch == 1 else f"{'':>7}"
+                step, step_bandwidth = decode_seconds_per_step(model, batch, args.context, args.steps,
+                                                               np.random.default_rng(1), probe if batch == 1 else None)
+                fraction, shown_bandwidth = f"{'':>8}", f"{'':>5}"
+                if batch == 1:
+                    bytes_per_token = weight_bytes / 2 if bfloat16 else weight_bytes
+                    fraction = f"{(bytes_per_token / step) / step_bandwidth:>8.0%}"
+                    shown_bandwidth = f"{step_bandwidth / 1e9:>5.1f}"
                 bf16_ms = f"{bf16[batch] * 1e3:>14.2f}" if batch in bf16 else f"{'n/a':>14}"
                 print(f"{backend:>10} {batch:>5} {batch / step:>9.1f} {step * 1e3:>8.2f} {matmul[batch] * 1e3:>9.2f} "
-                      f"{(step - matmul[batch]) * 1e3:>8.2f} {bf16_ms} {fraction}")
+                      f"{(step - matmul[batch]) * 1e3:>8.2f} {bf16_ms} {fraction} {shown_bandwidth}")
     return 0
 
 

@@ -26,6 +26,24 @@ def read_bandwidth(n_bytes: int = 1 << 30) -> float:
     return matrix.nbytes / min(best_seconds(reader) for reader in readers)
 
 
+def bandwidth_probe(n_bytes: int = 1 << 30):
+    """A function that reads ``n_bytes`` once with the fastest of the readers above and returns the
+    bytes/s of that one pass: for measuring the bandwidth in alternation with the work it bounds,
+    on a machine whose bandwidth moves with its neighbours' load (this one: 33 to 60 GB/s)."""
+    matrix = np.ones((n_bytes // 4 // 1024, 1024), dtype=np.float32)  # (rows, 1024)
+    vector = np.ones(1024, dtype=np.float32)
+    readers = [lambda: matrix.sum(), lambda: matrix @ vector]
+    try:
+        readers.append(_numba_row_reader(matrix, vector))
+    except ImportError:
+        pass
+    fastest = min(readers, key=best_seconds)
+
+    def probe() -> float:
+        return matrix.nbytes / best_seconds(fastest, repeats=1, warm_up=False)
+    return probe
+
+
 def _numba_row_reader(matrix, vector):
     import minireason.kernels.numba_threads  # noqa: F401  (the kernels' threading set-up)
     import numba

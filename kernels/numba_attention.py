@@ -135,6 +135,17 @@ def _exp_minus(row, shifts):  # pragma: no cover - compiled
 
 
 @numba.njit(cache=True, fastmath=_FAST)
+def _exp_minus_constant(row, shift):  # pragma: no cover - compiled
+    """row[r] = exp(row[r] - shift) in place, by the same exp as ``_exp_minus`` (-inf gives 0)."""
+    if row.itemsize == 4:
+        for r in range(row.shape[0]):
+            row[r] = exp_float32(row[r] - shift)
+    else:
+        for r in range(row.shape[0]):
+            row[r] = np.exp(row[r] - shift)
+
+
+@numba.njit(cache=True, fastmath=_FAST)
 def _uniform_average(v_head, out_row):  # pragma: no cover - compiled
     """out_row = mean over all S slots of v_head (S, Dh): the reference's answer for a row that sees no key."""
     S, Dh = v_head.shape
@@ -373,47 +384,69 @@ def _backward_kernel(q, k, v, out, dout, logsumexp, allowed, scale, heads_per_it
                         dk_slab[j, d] += dscore * q[b, h, t, d]
 
 
-def _decode_body(q, k, v, allowed, scale, out, logsumexp, batch_head):  # pragma: no cover - compiled
-    """One new query row (T = 1) of one (batch, head) against all S cached keys: two passes, no tiles."""
-    H = q.shape[1]
-    S = k.shape[2]
-    b = batch_head // H
-    h = batch_head % H
-    hk = h // (H // k.shape[1])
-    q_row, k_head, v_head = q[b, h, 0], k[b, hk], v[b, hk]
-    scores = np.dot(k_head, q_row)  # (S,) one BLAS matrix-vector product
-    row_max = -np.inf
-    for j in range(S):  # the single query sits at the last slot: every allowed key is causal
-        if allowed[b, j]:
-            scores[j] *= scale
-            row_max = max(row_max, scores[j])
+def _decode_body(q, k, v, n_keys, allowed, scale, out, logsumexp, scores, item):  # pragma: no cover - compiled
+    """The new query rows of the G heads that share kv head ``item % Hkv`` of batch row
+    ``item // Hkv``: q, out (B, H, Dh) (T = 1 dropped), logsumexp (B, H), against the first
+    ``n_keys`` slots of k, v (B, Hkv, L >= n_keys, Dh).  Each key and value row is read once for
+    the whole group.  Three passes over the keys (scores, exp, weighted values), each vectorised
+    over Dh or the keys; no BLAS call, so nothing here wakes BLAS's threads.  ``scores`` is
+    (G, n_keys) scratch.  (Every view below is a leading-axis index of a C-contiguous array, which
+    Numba compiles to unit-stride SIMD loops; a middle-axis slice would not be.)"""
+    H, Dh = q.shape[1], q.shape[2]
+    Hkv = k.shape[1]
+    group = H // Hkv
+    b, hk = item // Hkv, item % Hkv
+    keys, values = k[b, hk], v[b, hk]  # (L, Dh) each
+    row_max = np.full(group, -np.inf, dtype=q.dtype)
+    for j in range(n_keys):  # the single query sits at the last slot: every allowed key is causal
+        key = keys[j]
+        for g in range(group):
+            query = q[b, hk * group + g]
+            total = q.dtype.type(0.0)
+            for d in range(Dh):
+                total += query[d] * key[d]
+            scores[g, j] = total * scale if allowed[b, j] else -np.inf
+            row_max[g] = max(row_max[g], scores[g, j])
+    sums = np.zeros((group, Dh), dtype=q.dtype)  # (G, Dh) probability-weighted sums of values
+    for g in range(group):
+        probabilities = scores[g]
+        if row_max[g] == -np.inf:  # a padding row that sees no key: averaged below
+            probabilities[:] = 0.0
+            logsumexp[b, hk * group + g] = np.inf
+            continue
+        _exp_minus_constant(probabilities, row_max[g])  # exactly 0 where not allowed
+        row_sum = probabilities.sum()
+        logsumexp[b, hk * group + g] = row_max[g] + np.log(row_sum)
+        probabilities /= row_sum
+    for j in range(n_keys):
+        value = values[j]
+        for g in range(group):
+            weight = scores[g, j]
+            weighted = sums[g]
+            for d in range(Dh):
+                weighted[d] += weight * value[d]
+    for g in range(group):
+        if logsumexp[b, hk * group + g] == np.inf:  # the reference's answer: the mean of all values
+            _uniform_average(values[:n_keys], out[b, hk * group + g])
         else:
-            scores[j] = -np.inf
-    if row_max == -np.inf:
-        _uniform_average(v_head, out[b, h, 0])
-        logsumexp[b, h, 0] = np.inf
-        return
-    row_sum = 0.0
-    for j in range(S):
-        scores[j] = np.exp(scores[j] - row_max)  # now unnormalised probabilities
-        row_sum += scores[j]
-    out[b, h, 0] = np.dot(scores, v_head) / row_sum  # (Dh,) one more matrix-vector product
-    logsumexp[b, h, 0] = row_max + np.log(row_sum)
+            out[b, hk * group + g] = sums[g]
 
 
-_decode_row = numba.njit(cache=True, fastmath=_FAST)(_decode_body)
+_decode_group = numba.njit(cache=True, fastmath=_FAST)(_decode_body)
 
 
 @numba.njit(cache=True, fastmath=_FAST)
-def _decode_serial(q, k, v, allowed, scale, out, logsumexp):  # pragma: no cover - compiled
-    for batch_head in range(q.shape[0] * q.shape[1]):
-        _decode_row(q, k, v, allowed, scale, out, logsumexp, batch_head)
+def _decode_serial(q, k, v, n_keys, allowed, scale, out, logsumexp):  # pragma: no cover - compiled
+    scores = np.empty((q.shape[1] // k.shape[1], n_keys), dtype=q.dtype)
+    for item in range(q.shape[0] * k.shape[1]):
+        _decode_group(q, k, v, n_keys, allowed, scale, out, logsumexp, scores, item)
 
 
 @numba.njit(parallel=True, cache=True, fastmath=_FAST)
-def _decode_parallel(q, k, v, allowed, scale, out, logsumexp):  # pragma: no cover - compiled
-    for batch_head in numba.prange(q.shape[0] * q.shape[1]):
-        _decode_row(q, k, v, allowed, scale, out, logsumexp, batch_head)
+def _decode_parallel(q, k, v, n_keys, allowed, scale, out, logsumexp):  # pragma: no cover - compiled
+    for item in numba.prange(q.shape[0] * k.shape[1]):
+        scores = np.empty((q.shape[1] // k.shape[1], n_keys), dtype=q.dtype)
+        _decode_group(q, k, v, n_keys, allowed, scale, out, logsumexp, scores, item)
 
 
 PARALLEL_DECODE_WORK = 1 << 20  # below this many multiply-adds a thread hand-off costs more than it saves
@@ -425,26 +458,44 @@ def _allowed_keys(key_mask, batch_size: int, key_length: int) -> np.ndarray:
     return np.ascontiguousarray(key_mask, dtype=np.bool_)
 
 
+def _whole_buffer(keys: np.ndarray) -> np.ndarray:
+    """keys (B, Hkv, S, Dh) as a C-contiguous (B, Hkv, L, Dh) array whose first S slots they are.
+
+    A KV cache hands attention the slots filled so far, a view ``buffer[:, :, :S]`` of its
+    contiguous (B, Hkv, max_len, Dh) buffer.  Numba compiles a loop over such a strided view
+    without SIMD (7x slower, measured), and copying it reads and writes the whole cache at every
+    step; so the kernel takes the buffer and S instead.  Any other non-contiguous input is copied.
+    """
+    if keys.flags.c_contiguous:
+        return keys
+    buffer = keys.base
+    if (isinstance(buffer, np.ndarray) and buffer.flags.c_contiguous and buffer.dtype == keys.dtype
+            and buffer.ndim == 4 and buffer.strides == keys.strides and buffer.shape[:2] == keys.shape[:2]
+            and buffer.shape[3] == keys.shape[3]
+            and buffer.shape[2] >= keys.shape[2] and buffer.ctypes.data == keys.ctypes.data):
+        return buffer  # same start, same strides, as long or longer: keys is buffer[:, :, :S]
+    return np.ascontiguousarray(keys)
+
+
 def decode_attention_forward(q: np.ndarray, k: np.ndarray, v: np.ndarray, key_mask: np.ndarray | None,
                              scale: float):
     """Attention of one new token per row (T = 1) against the KV cache; same contract and cache as
-    ``attention_forward`` (whose backward therefore takes its cache).  Not used by the backend: on
-    2 cores it wins 1.2x to 2.5x alone at some decode shapes and loses at others, and inside a
-    float32 decoding step its parallel regions slowed the BLAS products around them
-    (docs/kernels.md)."""
+    ``attention_forward`` (whose backward therefore takes its cache).  The numba backend's
+    attention for every decoding step (docs/kernels.md: in a Qwen3-0.6B step the reference's
+    small batched products took 110 us a layer, this 20 to 35 us)."""
     dtype = np.result_type(q, k, v)
-    q, k, v = (np.ascontiguousarray(a, dtype=dtype) for a in (q, k, v))
+    q = np.ascontiguousarray(q, dtype=dtype)
+    k, v = k.astype(dtype, copy=False), v.astype(dtype, copy=False)
     B, H, T, Dh = q.shape
     if T != 1:
         raise ValueError(f"decode_attention_forward takes one query per row, got T = {T}")
-    allowed = _allowed_keys(key_mask, B, k.shape[2])
+    n_keys = k.shape[2]
+    allowed = _allowed_keys(key_mask, B, n_keys)
     out = np.empty_like(q)
     logsumexp = np.empty((B, H, 1), dtype=dtype)
-    if B * H * k.shape[2] * Dh >= PARALLEL_DECODE_WORK:
-        with _one_blas_thread():  # the rows' np.dot calls run inside the parallel threads
-            _decode_parallel(q, k, v, allowed, dtype.type(scale), out, logsumexp)
-    else:
-        _decode_serial(q, k, v, allowed, dtype.type(scale), out, logsumexp)
+    kernel = _decode_parallel if B * H * n_keys * Dh >= PARALLEL_DECODE_WORK else _decode_serial
+    kernel(q.reshape(B, H, Dh), _whole_buffer(k), _whole_buffer(v), n_keys, allowed, dtype.type(scale),
+           out.reshape(B, H, Dh), logsumexp.reshape(B, H))
     return out, (q, k, v, out, logsumexp, allowed, scale)
 
 

@@ -65,22 +65,27 @@ def test_numba_backend_replaces_only_the_ops_that_measured_faster():
     assert set(backend.REFERENCE_OPS) <= set(vars(ops))
 
 
-def test_numba_attention_uses_the_fused_kernel_only_for_long_inputs():
+def test_numba_attention_uses_the_fused_kernel_only_for_long_inputs(monkeypatch):
     """Short inputs go to the reference (its cache holds the (T, S) probabilities), long ones to the
-    fused kernel (whose cache holds a logsumexp per row instead); the one backward takes either."""
+    fused kernel (whose cache holds a logsumexp per row instead), one new query per row (decoding)
+    to the decode kernel at any length; the one backward takes either cache."""
     pytest.importorskip("numba")
     import numpy as np
-    from minireason.kernels import numba_cpu
+    from minireason.kernels import numba_attention, numba_cpu
 
     from minireason.nn import attention as reference_attention
 
+    decoded = []
+    decode = numba_attention.decode_attention_forward
+    monkeypatch.setattr(numba_attention, "decode_attention_forward", lambda *a: (decoded.append(1), decode(*a))[1])
     rng = np.random.default_rng(0)
-    for length, fused in ((8, False), (numba_cpu.FUSED_ATTENTION_MIN_KEYS, True)):
+    for length, keys, fused in ((8, 8, False), (numba_cpu.FUSED_ATTENTION_MIN_KEYS,) * 2 + (True,), (1, 8, True)):
+        decoded.clear()
         q = rng.standard_normal((1, 2, length, 4))
-        k, v = rng.standard_normal((1, 1, length, 4)), rng.standard_normal((1, 1, length, 4))
+        k, v = rng.standard_normal((1, 1, keys, 4)), rng.standard_normal((1, 1, keys, 4))
         out, cache = numba_cpu.attention_forward(q, k, v, None, 0.5)
-        quadratic = any(getattr(part, "size", 0) >= length * length * 2 for part in cache)
-        assert quadratic is not fused
+        assert (len(cache) == numba_attention.REFERENCE_CACHE_LENGTH) is not fused  # the (T, S) probabilities
+        assert bool(decoded) is (length == 1)
         expected, reference_cache = reference_attention.attention_forward(q, k, v, None, 0.5)
         np.testing.assert_allclose(out, expected, rtol=1e-10, atol=1e-12)
         dout = rng.standard_normal(out.shape)
@@ -89,19 +94,20 @@ def test_numba_attention_uses_the_fused_kernel_only_for_long_inputs():
             np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-11)
 
 
-def test_numba_rmsnorm_and_swiglu_use_the_kernels_only_for_large_inputs(monkeypatch):
-    """Decode-sized inputs go to the reference (a parallel kernel's thread wake-up costs more than
-    the work), training-sized ones to the kernels; the results agree either way."""
+def test_numba_rmsnorm_runs_serially_on_small_inputs_and_swiglu_goes_to_the_reference(monkeypatch):
+    """Decode-sized inputs: RMSNorm's serial loop (a parallel loop's thread wake-up costs more than
+    the work), SwiGLU's reference; training-sized inputs: the parallel loops.  Same results."""
     pytest.importorskip("numba")
     import numpy as np
     from minireason.kernels import numba_cpu, numba_fused
 
     calls = []
-    for name in ("rmsnorm_forward", "rmsnorm_backward", "swiglu_forward", "swiglu_backward"):
+    for name in ("_rmsnorm_forward_serial", "_rmsnorm_forward_parallel", "_rmsnorm_backward_serial",
+                 "_rmsnorm_backward_parallel", "_swiglu_forward_flat", "_swiglu_backward_flat"):
         kernel = getattr(numba_fused, name)
         monkeypatch.setattr(numba_fused, name, lambda *a, _k=kernel, _n=name: (calls.append(_n), _k(*a))[1])
     rng = np.random.default_rng(0)
-    for rows, kernel_expected in ((1, False), (numba_cpu.FUSED_MIN_ELEMENTS // 64, True)):
+    for rows, small in ((1, True), (numba_fused.PARALLEL_MIN_ELEMENTS // 64, False)):
         calls.clear()
         x, dout = rng.standard_normal((rows, 64)), rng.standard_normal((rows, 64))
         weight = rng.standard_normal(64)
@@ -115,7 +121,11 @@ def test_numba_rmsnorm_and_swiglu_use_the_kernels_only_for_large_inputs(monkeypa
         np.testing.assert_allclose(h, expected, rtol=1e-12, atol=1e-14)
         for got, want in zip(numba_cpu.swiglu_backward(x, cache), swiglu.swiglu_backward(x, reference_cache)):
             np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-14)
-        assert (len(calls) == 4) is kernel_expected and (not calls) is (not kernel_expected)
+        if small:
+            assert calls == ["_rmsnorm_forward_serial", "_rmsnorm_backward_serial"]
+        else:
+            assert calls == ["_rmsnorm_forward_parallel", "_rmsnorm_backward_parallel",
+                             "_swiglu_forward_flat", "_swiglu_backward_flat"]
 
 
 def test_model_follows_the_global_backend_unless_given_one():

@@ -67,15 +67,31 @@ def test_fused_attention_matches_reference_forward_and_backward(inputs):
         assert_close(got, expected, dtype, name)
 
 
-@given(dtypes, st.integers(1, 3), st.integers(1, 2), st.integers(1, 3), st.integers(1, 90), st.integers(0, 2**32 - 1))
-def test_decode_attention_kernel_matches_reference(dtype, B, Hkv, group, S, seed):
+@given(dtypes, st.integers(1, 3), st.integers(1, 2), st.integers(1, 3), st.integers(1, 90), st.integers(0, 5),
+       st.integers(0, 2**32 - 1))
+def test_decode_attention_kernel_matches_reference(dtype, B, Hkv, group, S, spare_slots, seed):
+    # keys and values as a KV cache hands them over: the first S slots of a longer buffer
     rng = np.random.default_rng(seed)
     q = rng.standard_normal((B, Hkv * group, 1, 8)).astype(dtype)
-    k, v = (rng.standard_normal((B, Hkv, S, 8)).astype(dtype) for _ in range(2))
+    k, v = (rng.standard_normal((B, Hkv, S + spare_slots, 8)).astype(dtype)[:, :, :S] for _ in range(2))
     key_mask = rng.random((B, S)) < 0.6  # may leave a row with no key: the uniform case
-    expected, _ = attention.attention_forward(q, k, v, key_mask, 0.35)
-    got, _ = numba_attention.decode_attention_forward(q, k, v, key_mask, 0.35)
+    expected, expected_cache = attention.attention_forward(q, k, v, key_mask, 0.35)
+    got, cache = numba_attention.decode_attention_forward(q, k, v, key_mask, 0.35)
     assert_close(got, expected, dtype, "decode out")
+    dout = rng.standard_normal(q.shape).astype(dtype)
+    for name, a, b in zip(("dq", "dk", "dv"), numba_attention.attention_backward(dout, cache),
+                          attention.attention_backward(dout, expected_cache)):
+        assert_close(a, b, dtype, name)
+
+
+def test_decode_attention_reads_a_kv_cache_buffer_in_place_and_copies_other_views():
+    buffer = np.arange(2 * 3 * 10 * 4, dtype=np.float32).reshape(2, 3, 10, 4).copy()  # (B, Hkv, max_len, Dh)
+    assert numba_attention._whole_buffer(buffer[:, :, :6]) is buffer  # the slots filled so far
+    assert numba_attention._whole_buffer(buffer) is buffer
+    for view in (buffer[:, :, 2:8], buffer[:, :, ::2], buffer[..., :2], buffer[:1, :2, :6], buffer.transpose(0, 2, 1, 3)):
+        whole = numba_attention._whole_buffer(view)  # anything else: a contiguous copy of exactly the view
+        assert whole is not buffer and whole.flags.c_contiguous
+        np.testing.assert_array_equal(whole, view)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -162,9 +178,13 @@ def test_fused_attention_keeps_no_quadratic_array_in_its_cache():
     assert largest <= 2 * T * 8  # O(T Dh) per head, never (T, S)
 
 
-@given(dtypes, st.lists(st.integers(1, 5), min_size=0, max_size=2), st.integers(1, 70), st.integers(0, 2**32 - 1))
-def test_rmsnorm_kernel_matches_reference(dtype, leading, features, seed):
+@given(dtypes, st.lists(st.integers(1, 5), min_size=0, max_size=2), st.integers(1, 70), st.booleans(),
+       st.integers(0, 2**32 - 1))
+def test_rmsnorm_kernel_matches_reference(dtype, leading, features, parallel, seed):
+    # parallel: enough rows for the parallel loop (PARALLEL_MIN_ELEMENTS), else the serial one
     rng = np.random.default_rng(seed)
+    if parallel:
+        leading = [-(-numba_fused.PARALLEL_MIN_ELEMENTS // features)]
     x = rng.standard_normal((*leading, features)).astype(dtype) * 3
     weight = rng.standard_normal(features).astype(dtype)
     dout = rng.standard_normal(x.shape).astype(dtype)
@@ -324,3 +344,22 @@ def test_greedy_generation_with_numba_backend_gives_the_same_tokens(monkeypatch)
     for expected, got in zip(results["reference"], results["fast"]):
         assert len(expected.token_ids) == 12
         assert got.token_ids == expected.token_ids
+
+
+def test_decode_attention_reads_the_kv_cache_in_place_before_and_after_selecting_rows():
+    from minireason.generation.kv_cache import KVCache
+
+    config = PRESETS["test-tiny"]
+    cache = KVCache(config, batch_size=3, max_len=12)
+    rng = np.random.default_rng(0)
+    shape = (3, config.num_key_value_heads, 2, config.head_dim)  # (B, Hkv, T, Dh)
+    cache.begin(np.ones((3, 2), dtype=bool))
+    keys, values = cache.write(0, rng.standard_normal(shape), rng.standard_normal(shape))
+    assert numba_attention._whole_buffer(keys) is cache.keys[0]
+    assert numba_attention._whole_buffer(values) is cache.values[0]
+    cache.commit(2)
+    cache.select_rows(np.array([2, 0]))  # rows dropped (finished sequences): a new buffer, still read in place
+    cache.begin(np.ones((2, 1), dtype=bool))
+    one_token = (2, config.num_key_value_heads, 1, config.head_dim)
+    keys, _ = cache.write(0, rng.standard_normal(one_token), rng.standard_normal(one_token))
+    assert keys.shape[2] == 3 and numba_attention._whole_buffer(keys) is cache.keys[0]

@@ -101,12 +101,13 @@ def self_attention_forward(x, params, config, cos, sin, key_mask=None, kv_cache=
     attention = ops.attention_forward if ops is not None else attention_forward
     rope = ops.rope_forward if ops is not None else rope_forward
     linear = ops.linear_forward if ops is not None else linear_forward
+    rmsnorm = ops.rmsnorm_forward if ops is not None else rmsnorm_forward
     H, Hkv, eps = config.num_attention_heads, config.num_key_value_heads, config.rms_norm_eps
     q, q_proj_cache = linear(x, params["self_attn.q_proj.weight"])  # (B, T, H*Dh)
     k, k_proj_cache = linear(x, params["self_attn.k_proj.weight"])  # (B, T, Hkv*Dh)
     v, v_proj_cache = linear(x, params["self_attn.v_proj.weight"])  # (B, T, Hkv*Dh)
-    q, q_norm_cache = rmsnorm_forward(_split_heads(q, H), params["self_attn.q_norm.weight"], eps)  # (B, T, H, Dh)
-    k, k_norm_cache = rmsnorm_forward(_split_heads(k, Hkv), params["self_attn.k_norm.weight"], eps)
+    q, q_norm_cache = rmsnorm(_split_heads(q, H), params["self_attn.q_norm.weight"], eps)  # (B, T, H, Dh)
+    k, k_norm_cache = rmsnorm(_split_heads(k, Hkv), params["self_attn.k_norm.weight"], eps)
     q, rope_cache = rope(q.transpose(0, 2, 1, 3), cos, sin)  # (B, H, T, Dh)
     k, _ = rope(k.transpose(0, 2, 1, 3), cos, sin)  # (B, Hkv, T, Dh)
     v = _split_heads(v, Hkv).transpose(0, 2, 1, 3)  # (B, Hkv, T, Dh)
@@ -125,6 +126,7 @@ def self_attention_backward(dout, cache, ops=None):
     """Mirror image of self_attention_forward (without a KV cache). Returns (dx, grads by parameter name)."""
     attention_back = ops.attention_backward if ops is not None else attention_backward
     rope_back = ops.rope_backward if ops is not None else rope_backward
+    rmsnorm_back = ops.rmsnorm_backward if ops is not None else rmsnorm_backward
     (q_proj_cache, k_proj_cache, v_proj_cache, q_norm_cache, k_norm_cache, rope_cache,
      attention_cache, o_proj_cache) = cache
     grads = {}
@@ -136,8 +138,8 @@ def self_attention_backward(dout, cache, ops=None):
     dq = rope_back(dq, rope_cache).transpose(0, 2, 1, 3)  # (B, T, H, Dh)
     dk = rope_back(dk, rope_cache).transpose(0, 2, 1, 3)  # (B, T, Hkv, Dh)
     dv = dv.transpose(0, 2, 1, 3).reshape(B, T, -1)  # (B, T, Hkv*Dh)
-    dq, grads["self_attn.q_norm.weight"] = rmsnorm_backward(dq, q_norm_cache)
-    dk, grads["self_attn.k_norm.weight"] = rmsnorm_backward(dk, k_norm_cache)
+    dq, grads["self_attn.q_norm.weight"] = rmsnorm_back(dq, q_norm_cache)
+    dk, grads["self_attn.k_norm.weight"] = rmsnorm_back(dk, k_norm_cache)
     dx, grads["self_attn.q_proj.weight"] = linear_backward(dq.reshape(B, T, -1), q_proj_cache)
     dx_k, grads["self_attn.k_proj.weight"] = linear_backward(dk.reshape(B, T, -1), k_proj_cache)
     dx_v, grads["self_attn.v_proj.weight"] = linear_backward(dv, v_proj_cache)
