@@ -152,6 +152,9 @@ def main(argv=None) -> int:
     parser.add_argument("--keep-freed-memory", action="store_true",
                         help="as the training loop does: glibc keeps freed memory for reuse (every backend, "
                              "PyTorch included; minireason/training/memory.py)")
+    parser.add_argument("--blas-threads-sleep", action="store_true",
+                        help="as the training loop does: NumPy's OpenBLAS threads sleep as soon as a product ends "
+                             "(minireason/training/blas_threads.py; PyTorch does not use that OpenBLAS)")
     parser.add_argument("--child", nargs=2, metavar=("PRESET", "BACKEND"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
@@ -159,10 +162,16 @@ def main(argv=None) -> int:
             from minireason.training.memory import keep_freed_memory_for_reuse
 
             keep_freed_memory_for_reuse()
+        if args.blas_threads_sleep:
+            from minireason.training.blas_threads import SHORTEST_TIMEOUT, set_blas_thread_timeout
+
+            if not set_blas_thread_timeout(SHORTEST_TIMEOUT):
+                raise SystemExit("--blas-threads-sleep: this NumPy's OpenBLAS does not export what it needs")
         print(json.dumps(measure(args.child[0], args.child[1], args.batch, args.length, args.steps)))
         return 0
     print(f"training step (forward + backward), float32, batch {args.batch} x {args.length} tokens, best of "
-          f"{args.steps}{', freed memory kept for reuse' if args.keep_freed_memory else ''}")
+          f"{args.steps}{', freed memory kept for reuse' if args.keep_freed_memory else ''}"
+          f"{', BLAS threads sleep at once' if args.blas_threads_sleep else ''}")
     print(f"{'preset':<11} {'backend':<7} {'step s':>8} {'tokens/s':>9} {'peak MiB':>9} {'vs numpy':>9} {'loss':>7}")
     for preset in args.presets:
         numpy_seconds = None
@@ -173,6 +182,7 @@ def main(argv=None) -> int:
             command = [sys.executable, __file__, "--child", preset, backend, "--batch", str(args.batch),
                        "--length", str(args.length), "--steps", str(args.steps)]
             command += ["--keep-freed-memory"] if args.keep_freed_memory else []
+            command += ["--blas-threads-sleep"] if args.blas_threads_sleep else []
             result = json.loads(subprocess.run(command, check=True, capture_output=True, text=True).stdout)
             if backend == "numpy":
                 numpy_seconds = result["seconds"]

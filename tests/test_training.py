@@ -111,3 +111,32 @@ def test_training_keeps_freed_memory_for_reuse_unless_told_not_to(tmp_path, monk
     train(model, step, TrainConfig(steps=1, warmup_steps=1), tmp_path / "a", progress=False)
     train(model, step, TrainConfig(steps=1, warmup_steps=1, keep_freed_memory=False), tmp_path / "b", progress=False)
     assert calls == [1]
+
+
+def test_blas_threads_sleep_for_the_run_only_unless_told_not_to(tmp_path, monkeypatch):
+    import contextlib
+
+    from minireason.training import loop
+
+    states = []  # (enabled, inside the run?) as the training loop enters and leaves the setting
+
+    @contextlib.contextmanager
+    def recording(enabled=True):
+        states.append((enabled, "enter"))
+        yield enabled
+        states.append((enabled, "exit"))
+
+    monkeypatch.setattr(loop, "blas_threads_sleeping", recording)
+    model = Qwen3Model.from_config(PRESETS["test-tiny"], seed=0)
+    seen_inside = []
+
+    def step(model, rng, step):
+        seen_inside.append(list(states))
+        ids = rng.integers(0, 64, size=(2, 5))
+        loss, grads = model.loss_and_grads(ids[:, :-1], ids[:, 1:])
+        return loss, grads, {}
+
+    train(model, step, TrainConfig(steps=1, warmup_steps=1), tmp_path / "a", progress=False)
+    train(model, step, TrainConfig(steps=1, warmup_steps=1, blas_threads_sleep=False), tmp_path / "b", progress=False)
+    assert seen_inside == [[(True, "enter")], [(True, "enter"), (True, "exit"), (False, "enter")]]
+    assert states[-1] == (False, "exit")

@@ -17,6 +17,7 @@ import numpy as np
 from minireason.device import to_module
 from minireason.errors import CheckpointError, MinireasonError
 from minireason.optim import AdamW, clip_grad_norm, cosine_schedule
+from minireason.training.blas_threads import blas_threads_sleeping
 from minireason.training.checkpoint import load_checkpoint, save_checkpoint
 from minireason.training.memory import keep_freed_memory_for_reuse
 from minireason.training.metrics import MetricsWriter
@@ -51,6 +52,7 @@ class TrainConfig:
     checkpoint_every: int = 200
     max_bad_steps: int = 5
     keep_freed_memory: bool = True  # glibc keeps freed activation memory for the next step (training/memory.py)
+    blas_threads_sleep: bool = True  # OpenBLAS's threads sleep between products during the run (training/blas_threads.py)
 
 
 def train(model, step_fn, config: TrainConfig, out_dir, resume: bool = True, progress: bool = True,
@@ -58,6 +60,11 @@ def train(model, step_fn, config: TrainConfig, out_dir, resume: bool = True, pro
     """Run ``config.steps`` optimizer steps on ``model.params`` in place. Returns a summary dict."""
     if config.keep_freed_memory:
         keep_freed_memory_for_reuse()
+    with blas_threads_sleeping(config.blas_threads_sleep):
+        return _train_steps(model, step_fn, config, out_dir, resume, progress, eval_fn, eval_every)
+
+
+def _train_steps(model, step_fn, config: TrainConfig, out_dir, resume, progress, eval_fn, eval_every) -> dict:
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     optimizer = AdamW(config.learning_rate, betas=(0.9, 0.95), weight_decay=config.weight_decay)
