@@ -6,6 +6,8 @@ Shared by the decode benchmarks. Read bandwidth is what a matrix-vector product 
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 from timing import best_seconds
 
@@ -40,6 +42,7 @@ def bandwidth_probe(n_bytes: int = 1 << 30):
     fastest = min(readers, key=best_seconds)
 
     def probe() -> float:
+        time.sleep(0.15)  # OpenBLAS's threads poll for about 0.1 s after a product and would slow the reader
         return matrix.nbytes / best_seconds(fastest, repeats=1, warm_up=False)
     return probe
 

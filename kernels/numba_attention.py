@@ -502,11 +502,10 @@ def decode_attention_forward(q: np.ndarray, k: np.ndarray, v: np.ndarray, key_ma
 def attention_forward(q: np.ndarray, k: np.ndarray, v: np.ndarray, key_mask: np.ndarray | None, scale: float):
     """Causal GQA attention, fused. q (B, H, T, Dh); k, v (B, Hkv, S, Dh); key_mask (B, S) or None.
 
-    One query per row (decoding against a KV cache) goes to the reference, which was as fast
-    there (docs/kernels.md); ``attention_backward`` recognises its cache.
+    One query per row (decoding against a KV cache) goes to ``decode_attention_forward``.
     """
     if q.shape[2] == 1:
-        return reference_attention.attention_forward(q, k, v, key_mask, scale)
+        return decode_attention_forward(q, k, v, key_mask, scale)
     dtype = np.result_type(q, k, v)
     q = np.ascontiguousarray(q, dtype=dtype)
     k = np.ascontiguousarray(k, dtype=dtype)
@@ -540,7 +539,7 @@ def attention_backward(dout: np.ndarray, cache):
     dk_j = scale sum_t dS_tj q_t,  dv_j = sum_t P_tj dout_t (each summed over the group's heads).
     Returns (dq (B, H, T, Dh), dk (B, Hkv, S, Dh), dv (B, Hkv, S, Dh)).
     """
-    if len(cache) == REFERENCE_CACHE_LENGTH:  # made by the reference forward (T = 1)
+    if len(cache) == REFERENCE_CACHE_LENGTH:  # made by the reference forward (the backend's short inputs)
         return reference_attention.attention_backward(dout, cache)
     q, k, v = cache[:3]
     heads_per_item = _backward_heads_per_item(q.shape[0], k.shape[1], q.shape[1] // k.shape[1])
