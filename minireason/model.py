@@ -146,14 +146,14 @@ class Qwen3Model:
         model on a backend whose linear layer reads bfloat16 bits without widening the matrix
         (numba); the reference would widen it on every call.
         """
-        from minireason.io.safetensors import bfloat16_bits_to_float32, float32_to_bfloat16_bits
+        from minireason.io.safetensors import bfloat16_bits_to_float32
 
         if self.dtype != np.float32:
             raise ConfigError(f"bfloat16 decoding needs a float32 model, this one is {self.dtype}")
         if not getattr(self.ops, "reads_bfloat16_weights", False):
             raise ConfigError(f"backend {self.ops.name!r} has no bfloat16 matrix-vector kernel; use the numba "
                               f"backend (--backend numba, or backend='numba'; pip install 'minireason[fast]')")
-        bits = {name: float32_to_bfloat16_bits(value) for name, value in self.params.items() if value.ndim == 2}
+        bits = self._bfloat16_matrices_in_reading_order()
         rounded = {name: bfloat16_bits_to_float32(bits[name]) if name in bits else value.copy()  # shares nothing
                    for name, value in self.params.items()}
         model = Qwen3Model(self.config, rounded, self.backend)
@@ -162,6 +162,35 @@ class Qwen3Model:
         for name in bits:
             model.params[name].flags.writeable = False
         return model
+
+    def _bfloat16_matrices_in_reading_order(self) -> dict[str, np.ndarray]:
+        """Every weight matrix rounded to bfloat16 bits, all laid out in one buffer in the order a
+        decoding step reads them (layer by layer: q, k, v, o, gate, up, down; then the head), each
+        starting on a 64-byte line: a step then streams one region front to back, which the
+        hardware prefetchers follow better than 197 separate arrays (Qwen3-0.6B at batch 1: 43 to
+        45 -> 47 to 50 GB/s when the machine's bandwidth allowed 55 to 64, docs/kernels.md)."""
+        from minireason.io.safetensors import float32_to_bfloat16_bits
+
+        head = "model.embed_tokens.weight" if self.config.tie_word_embeddings else "lm_head.weight"
+        order = [layer_prefix(layer) + name for layer in range(self.config.num_hidden_layers)
+                 for name in BLOCK_PARAMETERS if self.params[layer_prefix(layer) + name].ndim == 2]
+        order += [head] + [name for name, value in self.params.items()
+                           if value.ndim == 2 and name != head and name not in set(order)]
+        line = 32  # uint16 entries in a 64-byte cache line
+        starts, end = {}, 0
+        for name in order:
+            starts[name] = end
+            end += -(-self.params[name].size // line) * line
+        allocation = np.empty(end + line, dtype=np.uint16)  # one region for all matrices (NumPy asks for huge pages)
+        skip = (-allocation.ctypes.data % 64) // 2  # to the first 64-byte line
+        buffer = allocation[skip:skip + end]
+        bits = {}
+        for name in order:
+            value = self.params[name]
+            bits[name] = buffer[starts[name]:starts[name] + value.size].reshape(value.shape)  # (out, in)
+            bits[name][...] = float32_to_bfloat16_bits(value)
+            bits[name].flags.writeable = False
+        return bits
 
     def num_parameters(self) -> int:
         return sum(int(value.size) for value in self.params.values())

@@ -72,6 +72,25 @@ def test_with_bfloat16_decoding_keeps_one_set_of_numbers_twice(models):
     assert not any(np.shares_memory(decoding.params[name], original.params[name]) for name in original.params)
 
 
+def test_bfloat16_matrices_lie_in_one_read_only_buffer_in_the_order_a_step_reads_them(models):
+    original, decoding, _ = models
+    matrices = decoding.decode_matrices
+    step_order = [f"model.layers.{layer}.{name}" for layer in range(CONFIG.num_hidden_layers)
+                  for name in ("self_attn.q_proj.weight", "self_attn.k_proj.weight", "self_attn.v_proj.weight",
+                               "self_attn.o_proj.weight", "mlp.gate_proj.weight", "mlp.up_proj.weight",
+                               "mlp.down_proj.weight")]
+    step_order.append("model.embed_tokens.weight" if CONFIG.tie_word_embeddings else "lm_head.weight")
+    starts = [matrices[name].bits.ctypes.data for name in step_order]
+    assert starts == sorted(starts) and len(set(starts)) == len(starts)
+    first, *rest = (matrices[name].bits for name in matrices)
+    assert all(np.shares_memory(first.base, bits) for bits in rest)  # views of one buffer
+    assert all(address % 64 == 0 for address in starts)  # each on a cache line
+    for name in step_order:
+        bits = matrices[name].bits
+        assert not bits.flags.writeable and bits.flags.c_contiguous
+        np.testing.assert_array_equal(bits, float32_to_bfloat16_bits(original.params[name]))
+
+
 def test_decoding_steps_read_the_bfloat16_copies_and_agree_with_float32(models, monkeypatch):
     _, decoding, rounded = models
     ids = np.random.default_rng(3).integers(0, CONFIG.vocab_size, size=(3, 9))
