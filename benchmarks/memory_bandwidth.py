@@ -18,20 +18,25 @@ def read_bandwidth(n_bytes: int = 1 << 30) -> float:
     numba installed, a parallel row-by-row dot product on every core.  One thread does not reach
     the machine's bandwidth (this 2-core machine: 25 GB/s from one thread, 32 GB/s from two), and
     a bound taken from one thread would flatter every multi-threaded decoder measured against it."""
-    matrix = np.ones((n_bytes // 4 // 1024, 1024), dtype=np.float32)  # (rows, 1024)
-    vector = np.ones(1024, dtype=np.float32)
-    readers = [lambda: matrix.sum(), lambda: matrix @ vector]
-    try:
-        readers.append(_numba_row_reader(matrix, vector))
-    except ImportError:
-        pass
-    return matrix.nbytes / min(best_seconds(reader) for reader in readers)
+    n_bytes, readers = _readers(n_bytes)
+    return n_bytes / min(best_seconds(reader) for reader in readers)
 
 
 def bandwidth_probe(n_bytes: int = 1 << 30):
     """A function that reads ``n_bytes`` once with the fastest of the readers above and returns the
     bytes/s of that one pass: for measuring the bandwidth in alternation with the work it bounds,
     on a machine whose bandwidth moves with its neighbours' load (this one: 33 to 60 GB/s)."""
+    n_bytes, readers = _readers(n_bytes)
+    fastest = min(readers, key=best_seconds)
+
+    def probe() -> float:
+        time.sleep(0.15)  # OpenBLAS's threads poll for about 0.1 s after a product and would slow the reader
+        return n_bytes / best_seconds(fastest, repeats=1, warm_up=False)
+    return probe
+
+
+def _readers(n_bytes: int):
+    """(bytes each reader reads, the readers): one-pass readers of one float32 array of about n_bytes."""
     matrix = np.ones((n_bytes // 4 // 1024, 1024), dtype=np.float32)  # (rows, 1024)
     vector = np.ones(1024, dtype=np.float32)
     readers = [lambda: matrix.sum(), lambda: matrix @ vector]
@@ -39,12 +44,7 @@ def bandwidth_probe(n_bytes: int = 1 << 30):
         readers.append(_numba_row_reader(matrix, vector))
     except ImportError:
         pass
-    fastest = min(readers, key=best_seconds)
-
-    def probe() -> float:
-        time.sleep(0.15)  # OpenBLAS's threads poll for about 0.1 s after a product and would slow the reader
-        return matrix.nbytes / best_seconds(fastest, repeats=1, warm_up=False)
-    return probe
+    return matrix.nbytes, readers
 
 
 def _numba_row_reader(matrix, vector):

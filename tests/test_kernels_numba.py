@@ -67,6 +67,17 @@ def test_fused_attention_matches_reference_forward_and_backward(inputs):
         assert_close(got, expected, dtype, name)
 
 
+def assert_decode_attention_matches_reference(q, k, v, key_mask, scale, dout):
+    """The decode kernel's output, and the backward of its cache, against the reference's."""
+    dtype = q.dtype.type
+    expected, expected_cache = attention.attention_forward(q, k, v, key_mask, scale)
+    got, cache = numba_attention.decode_attention_forward(q, k, v, key_mask, scale)
+    assert_close(got, expected, dtype, "decode out")
+    for name, a, b in zip(("dq", "dk", "dv"), numba_attention.attention_backward(dout, cache),
+                          attention.attention_backward(dout, expected_cache)):
+        assert_close(a, b, dtype, name)
+
+
 @given(dtypes, st.integers(1, 3), st.integers(1, 2), st.integers(1, 3), st.integers(1, 90), st.integers(0, 5),
        st.integers(0, 2**32 - 1))
 def test_decode_attention_kernel_matches_reference(dtype, B, Hkv, group, S, spare_slots, seed):
@@ -75,13 +86,7 @@ def test_decode_attention_kernel_matches_reference(dtype, B, Hkv, group, S, spar
     q = rng.standard_normal((B, Hkv * group, 1, 8)).astype(dtype)
     k, v = (rng.standard_normal((B, Hkv, S + spare_slots, 8)).astype(dtype)[:, :, :S] for _ in range(2))
     key_mask = rng.random((B, S)) < 0.6  # may leave a row with no key: the uniform case
-    expected, expected_cache = attention.attention_forward(q, k, v, key_mask, 0.35)
-    got, cache = numba_attention.decode_attention_forward(q, k, v, key_mask, 0.35)
-    assert_close(got, expected, dtype, "decode out")
-    dout = rng.standard_normal(q.shape).astype(dtype)
-    for name, a, b in zip(("dq", "dk", "dv"), numba_attention.attention_backward(dout, cache),
-                          attention.attention_backward(dout, expected_cache)):
-        assert_close(a, b, dtype, name)
+    assert_decode_attention_matches_reference(q, k, v, key_mask, 0.35, rng.standard_normal(q.shape).astype(dtype))
 
 
 def test_decode_attention_reads_a_kv_cache_buffer_in_place_and_copies_other_views():
@@ -105,13 +110,7 @@ def test_parallel_decode_attention_forward_and_backward_match_the_reference(dtyp
     key_mask = np.ones((B, S), dtype=bool)
     key_mask[1, :120] = False
     key_mask[2] = False
-    out, cache = numba_attention.decode_attention_forward(q, k, v, key_mask, 0.125)
-    expected, expected_cache = attention.attention_forward(q, k, v, key_mask, 0.125)
-    assert_close(out, expected, dtype, "decode out")
-    dout = rng.standard_normal(q.shape).astype(dtype)
-    for name, got, want in zip(("dq", "dk", "dv"), numba_attention.attention_backward(dout, cache),
-                               attention.attention_backward(dout, expected_cache)):
-        assert_close(got, want, dtype, name)
+    assert_decode_attention_matches_reference(q, k, v, key_mask, 0.125, rng.standard_normal(q.shape).astype(dtype))
 
 
 def test_fused_attention_rows_that_see_no_key_match_the_reference():
