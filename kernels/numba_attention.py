@@ -397,7 +397,7 @@ def _decode_body(q, k, v, n_keys, allowed, scale, out, logsumexp, scores, item):
     group = H // Hkv
     b, hk = item // Hkv, item % Hkv
     keys, values = k[b, hk], v[b, hk]  # (L, Dh) each
-    row_max = np.full(group, -np.inf, dtype=q.dtype)
+    row_max = np.full(group, -np.inf, dtype=q.dtype)  # (G,)
     for j in range(n_keys):  # the single query sits at the last slot: every allowed key is causal
         key = keys[j]
         for g in range(group):
@@ -437,7 +437,7 @@ _decode_group = numba.njit(cache=True, fastmath=_FAST)(_decode_body)
 
 @numba.njit(cache=True, fastmath=_FAST)
 def _decode_serial(q, k, v, n_keys, allowed, scale, out, logsumexp):  # pragma: no cover - compiled
-    scores = np.empty((q.shape[1] // k.shape[1], n_keys), dtype=q.dtype)
+    scores = np.empty((q.shape[1] // k.shape[1], n_keys), dtype=q.dtype)  # (G, n_keys)
     for item in range(q.shape[0] * k.shape[1]):
         _decode_group(q, k, v, n_keys, allowed, scale, out, logsumexp, scores, item)
 
@@ -445,7 +445,7 @@ def _decode_serial(q, k, v, n_keys, allowed, scale, out, logsumexp):  # pragma: 
 @numba.njit(parallel=True, cache=True, fastmath=_FAST)
 def _decode_parallel(q, k, v, n_keys, allowed, scale, out, logsumexp):  # pragma: no cover - compiled
     for item in numba.prange(q.shape[0] * k.shape[1]):
-        scores = np.empty((q.shape[1] // k.shape[1], n_keys), dtype=q.dtype)
+        scores = np.empty((q.shape[1] // k.shape[1], n_keys), dtype=q.dtype)  # (G, n_keys)
         _decode_group(q, k, v, n_keys, allowed, scale, out, logsumexp, scores, item)
 
 
@@ -490,9 +490,9 @@ def decode_attention_forward(q: np.ndarray, k: np.ndarray, v: np.ndarray, key_ma
     if T != 1:
         raise ValueError(f"decode_attention_forward takes one query per row, got T = {T}")
     n_keys = k.shape[2]
-    allowed = _allowed_keys(key_mask, B, n_keys)
-    out = np.empty_like(q)
-    logsumexp = np.empty((B, H, 1), dtype=dtype)
+    allowed = _allowed_keys(key_mask, B, n_keys)  # (B, S)
+    out = np.empty_like(q)  # (B, H, 1, Dh)
+    logsumexp = np.empty((B, H, 1), dtype=dtype)  # (B, H, 1), +inf marks a row that sees no key
     kernel = _decode_parallel if B * H * n_keys * Dh >= PARALLEL_DECODE_WORK else _decode_serial
     kernel(q.reshape(B, H, Dh), _whole_buffer(k), _whole_buffer(v), n_keys, allowed, dtype.type(scale),
            out.reshape(B, H, Dh), logsumexp.reshape(B, H))
