@@ -39,7 +39,7 @@ from numba.core import types
 from minireason.nn import attention as reference_attention
 
 QUERY_BLOCK = 32  # query positions per tile; a tile stacks them for each head it serves
-KEY_BLOCK = 128  # keys per tile: one online-softmax rescale of the accumulator per tile
+KEY_BLOCK = 64  # keys per tile: one online-softmax rescale of the accumulator per tile
 REFERENCE_CACHE_LENGTH = 5  # (q grouped, k, v, probabilities, scale)
 _FAST = {"reassoc", "contract"}  # lets LLVM vectorise dot products; keeps inf/nan semantics
 

@@ -34,7 +34,7 @@ def attention_inputs(draw):
     B = draw(st.integers(1, 2))
     Hkv = draw(st.integers(1, 2))
     group = draw(st.integers(1, 3))
-    T = draw(st.integers(1, 80))  # crosses the 32-row query tiles (and, with the cached keys, the 128-key tile)
+    T = draw(st.integers(1, 80))  # crosses the 32-row query tiles (and, with the cached keys, the 64-key tiles)
     cached = draw(st.integers(0, 70))  # keys from an earlier forward (KV cache): S = cached + T
     Dh = draw(st.sampled_from([2, 4, 8]))
     S = cached + T
