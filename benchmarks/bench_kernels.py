@@ -2,6 +2,7 @@
 
     python benchmarks/bench_kernels.py                  # all ops, attention at T = 256, 1024, 4096
     python benchmarks/bench_kernels.py --lengths 256 1024 --repeats 3
+    python benchmarks/bench_kernels.py --attention-only --lengths 1024 --heads 16 --kv-heads 8 --head-dim 128
 
 Times are the best of ``--repeats`` runs after one warm-up (which also compiles); attention's
 reference and fused kernel are timed in alternating turns of 5 calls, ``--repeats`` turns each
@@ -63,6 +64,7 @@ def bench_attention(lengths, repeats, batch, heads, kv_heads, head_dim, referenc
     print(f"attention forward+backward, float32, B={batch} H={heads} Hkv={kv_heads} Dh={head_dim}, causal")
     print(f"{'T':>6} {'reference ms':>13} {'fused ms':>9} {'speedup':>8} {'reference MiB':>14} {'fused MiB':>10}")
     rng = np.random.default_rng(0)
+    split = []
     for T in lengths:
         q = rng.standard_normal((batch, heads, T, head_dim)).astype(np.float32)
         k = rng.standard_normal((batch, kv_heads, T, head_dim)).astype(np.float32)
@@ -79,6 +81,35 @@ def bench_attention(lengths, repeats, batch, heads, kv_heads, head_dim, referenc
         else:
             fused_time, fused_memory = best_seconds(fused, repeats), peak_bytes(fused)
             print(f"{T:>6} {'skipped':>13} {fused_time * 1e3:>9.1f} {'':>8} {'':>14} {fused_memory / 2**20:>10.1f}")
+        split.append((T, *fused_forward_and_backward_seconds(q, k, v, dout, head_dim**-0.5, repeats)))
+    print("the fused kernel's forward and backward apart, and the rate of the tile products they run "
+          "(2 forward, 5 backward; exp, masks and all counted as time)")
+    for T, forward_time, backward_time in split:
+        flops = tile_product_flops(batch, heads, T, head_dim)
+        causal = batch * heads * T * (T + 1) / 2 * head_dim * 2  # one product over exactly the causal half
+        print(f"{T:>6} forward {forward_time * 1e3:7.2f} ms {2 * flops / forward_time / 1e9:5.0f} GFLOP/s   "
+              f"backward {backward_time * 1e3:7.2f} ms {5 * flops / backward_time / 1e9:5.0f} GFLOP/s   "
+              f"({flops / 1e9:.3f} GFLOP a product, {flops / causal - 1:.0%} above the causal half)")
+
+
+def tile_product_flops(batch, heads, T, head_dim) -> float:
+    """Multiply-add flops of one of the kernel's tile products over all heads: a block of query rows
+    [t0, t1) meets the keys before t1 (the last tile cut at the diagonal's end)."""
+    block = numba_attention.QUERY_BLOCK
+    keys_met = sum(min(T, t0 + block) * (min(T, t0 + block) - t0) for t0 in range(0, T, block))
+    return 2.0 * batch * heads * keys_met * head_dim
+
+
+def fused_forward_and_backward_seconds(q, k, v, dout, scale, repeats):
+    forward_time = backward_time = float("inf")
+    numba_attention.attention_backward(dout, numba_attention.attention_forward(q, k, v, None, scale)[1])
+    for _ in range(4 * repeats):
+        start = time.perf_counter()
+        _, cache = numba_attention.attention_forward(q, k, v, None, scale)
+        middle = time.perf_counter()
+        numba_attention.attention_backward(dout, cache)
+        forward_time, backward_time = min(forward_time, middle - start), min(backward_time, time.perf_counter() - middle)
+    return forward_time, backward_time
 
 
 def bench_decode_attention(repeats, batch, heads, kv_heads, head_dim, context):
@@ -156,10 +187,12 @@ def main(argv=None) -> int:
     parser.add_argument("--head-dim", type=int, default=64)
     parser.add_argument("--reference-limit", type=int, default=4096,
                         help="skip the reference above this T (its memory grows as T^2)")
+    parser.add_argument("--attention-only", action="store_true", help="only the attention table")
     args = parser.parse_args(argv)
-    bench_elementwise(args.repeats)
-    bench_decode_attention(args.repeats, 1, args.heads, args.kv_heads, args.head_dim, 1024)
-    bench_decode_attention(args.repeats, 16, args.heads, args.kv_heads, args.head_dim, 1024)
+    if not args.attention_only:
+        bench_elementwise(args.repeats)
+        bench_decode_attention(args.repeats, 1, args.heads, args.kv_heads, args.head_dim, 1024)
+        bench_decode_attention(args.repeats, 16, args.heads, args.kv_heads, args.head_dim, 1024)
     bench_attention(args.lengths, args.repeats, args.batch, args.heads, args.kv_heads, args.head_dim,
                     args.reference_limit)
     return 0

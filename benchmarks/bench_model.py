@@ -22,6 +22,7 @@ import sys
 import time
 
 import numpy as np
+from timing import best_seconds
 
 
 def resident_bytes() -> int:
@@ -134,6 +135,32 @@ def measure(preset: str, backend: str, batch: int, length: int, steps: int) -> d
             "peak_mib": (peak_resident_bytes() - before) / 2**20, "loss": float(loss), "torch_threads": threads}
 
 
+def matmul_floor_seconds(preset: str, batch: int, length: int) -> float:
+    """The step's matrix products alone: every projection's forward (x W^T) and backward (dout W,
+    dout^T x) and the head's, each shape timed on its own (best of 5) and counted as often as the
+    step runs it.  No step can take less on the same BLAS."""
+    from minireason.config import PRESETS
+    from minireason.model import parameter_shapes
+
+    config = PRESETS[preset]
+    shapes = parameter_shapes(config)
+    rows = batch * length
+    head = "model.embed_tokens.weight" if config.tie_word_embeddings else "lm_head.weight"
+    counts: dict[tuple[int, int], int] = {}
+    for name, shape in shapes.items():
+        if len(shape) == 2 and (name.startswith("model.layers.") or name == head):
+            counts[shape] = counts.get(shape, 0) + 1
+    rng = np.random.default_rng(0)
+    total = 0.0
+    for (n_out, n_in), count in counts.items():
+        x = rng.standard_normal((rows, n_in)).astype(np.float32)  # (N, in)
+        weight = rng.standard_normal((n_out, n_in)).astype(np.float32)  # (out, in)
+        dout = rng.standard_normal((rows, n_out)).astype(np.float32)  # (N, out)
+        for a, b in ((x, weight.T), (dout, weight), (dout.T, x)):  # forward, dx, dW
+            total += count * best_seconds(lambda a=a, b=b: a @ b, repeats=5)
+    return total
+
+
 def torch_available() -> bool:
     try:
         import torch  # noqa: F401
@@ -155,6 +182,8 @@ def main(argv=None) -> int:
     parser.add_argument("--blas-threads-sleep", action="store_true",
                         help="as the training loop does: NumPy's OpenBLAS threads sleep as soon as a product ends "
                              "(minireason/training/blas_threads.py; PyTorch does not use that OpenBLAS)")
+    parser.add_argument("--matmul-floor", action="store_true",
+                        help="also time the step's matrix products alone, shape by shape (the floor of any step)")
     parser.add_argument("--child", nargs=2, metavar=("PRESET", "BACKEND"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
@@ -189,6 +218,10 @@ def main(argv=None) -> int:
             relative = f"{numpy_seconds / result['seconds']:.2f}x" if numpy_seconds else ""
             print(f"{preset:<11} {backend:<7} {result['seconds']:>8.3f} {result['tokens_per_second']:>9.0f} "
                   f"{result['peak_mib']:>9.0f} {relative:>9} {result['loss']:>7.4f}")
+        if args.matmul_floor:
+            floor = matmul_floor_seconds(preset, args.batch, args.length)
+            print(f"{preset:<11} {'products alone':<16} {floor:>8.3f} s, {args.batch * args.length / floor:.0f} tokens/s "
+                  f"if nothing else took time")
     return 0
 
 
