@@ -9,8 +9,10 @@ token per step through the KV cache, ``context`` tokens already in it) and split
   layer and the head, at this batch size): the floor for a float32 step;
 - "other": the rest (Python, RoPE, norms, attention over the cache, small NumPy ops).
 At batch 1 every weight is read once per token, so tokens/s <= bandwidth / bytes of weights
-read (embedding rows are gathered, not read whole, unless tied to the head).  The bandwidth
-is the read bandwidth of summing a large array (benchmarks/memory_bandwidth.py).  "bf16 matmul" is the same products with bfloat16 weights through
+read (embedding rows are gathered, not read whole, unless tied to the head).  The bandwidth is
+measured by a one-pass probe right after each batch-1 step (benchmarks/memory_bandwidth.py; the
+machine's bandwidth moves), and "of bound" is the step's bytes/s over the median probe ("GB/s").
+"bf16 matmul" is the same products with bfloat16 weights through
 ``minireason.kernels.numba_decode.bf16_linear`` (half the bytes: the bf16 bound).  The backend
 "numba-bf16" is the numba backend on ``model.with_bfloat16_decoding()``: the model decoding
 from those bfloat16 weights; its "of bound" column is against the bf16 bound.
