@@ -12,15 +12,19 @@ from minireason.training import blas_threads
 
 @pytest.fixture
 def openblas():
-    library = blas_threads._loaded_openblas()
-    if library is None:  # NumPy built on another BLAS (Accelerate, MKL): the call is a no-op there
+    libraries = blas_threads._loaded_openblas_libraries()
+    if not libraries:  # NumPy built on another BLAS (Accelerate, MKL): the call is a no-op there
         assert not blas_threads.set_blas_thread_timeout(blas_threads.SHORTEST_TIMEOUT)
         pytest.skip("this NumPy does not use OpenBLAS")
-    return library
+    numpy_library = np.__file__.rsplit("/", 2)[0]  # site-packages: NumPy's copy lives beside numpy/
+    assert any(numpy_library in library._name for library in libraries)
+    return libraries
 
 
-def _timeout(library) -> int:
-    return library.openblas_thread_timeout()
+def _timeout(libraries) -> int:
+    timeouts = {library.openblas_thread_timeout() for library in libraries}
+    assert len(timeouts) == 1, f"the loaded OpenBLAS copies disagree: {timeouts}"
+    return timeouts.pop()
 
 
 def test_timeout_is_set_and_restored_and_products_are_unchanged(openblas):
@@ -44,6 +48,6 @@ def test_default_is_restored_when_the_block_raises(openblas):
 
 
 def test_disabled_changes_nothing(openblas):
-    before = _timeout(openblas)  # 0 (OpenBLAS's built-in default) until a value was read
+    before = [library.openblas_thread_timeout() for library in openblas]  # 0 until a value was read
     with blas_threads.blas_threads_sleeping(enabled=False) as changed:
-        assert not changed and _timeout(openblas) == before
+        assert not changed and [library.openblas_thread_timeout() for library in openblas] == before

@@ -6,8 +6,9 @@ kernels (attention, RMSNorm, SwiGLU, the loss), which then share the cores with 
 threads: on 2 cores the fused attention's forward+backward at (4, 8, 256, 64) took 10.8 ms right
 after a product against 7.6 ms with the workers asleep (docs/kernels.md).  OpenBLAS reads the
 polling time from ``OPENBLAS_THREAD_TIMEOUT`` (as a power of two of cycles, at least 2^4) when it
-starts its threads, so this sets the variable for a moment, has OpenBLAS read its environment
-again and stops its threads; the next product starts them with the short timeout.
+starts its threads, so this sets the variable for a moment, has every loaded OpenBLAS (NumPy's,
+and SciPy's, which the kernels' tile products call) read its environment again and stops their
+threads; the next product starts them with the short timeout.
 
 The cost: each product that uses several threads wakes them (tens of microseconds), which a
 float32 decoding of a small model, with hundreds of small products per token, notices.  So, like
@@ -27,13 +28,15 @@ SHORTEST_TIMEOUT = 4  # OpenBLAS clamps OPENBLAS_THREAD_TIMEOUT to 4..30 (2^4 to
 DEFAULT_TIMEOUT = 28  # OpenBLAS's own: about 0.1 s at 3 GHz
 
 
-def _loaded_openblas() -> ctypes.CDLL | None:
-    """The OpenBLAS this process has loaded (NumPy's), found in /proc/self/maps; None if none or not Linux."""
+def _loaded_openblas_libraries() -> list[ctypes.CDLL]:
+    """Every OpenBLAS this process has loaded, found in /proc/self/maps (NumPy's, and SciPy's, whose
+    copy the Numba kernels' tile products call); empty if none or not Linux."""
     try:
         with open("/proc/self/maps") as maps:
             paths = {line.split()[-1] for line in maps if "openblas" in line.lower() and ".so" in line}
     except OSError:
-        return None
+        return []
+    libraries = []
     for path in sorted(paths):
         try:
             library = ctypes.CDLL(path)  # already loaded: this returns a handle to the same copy
@@ -41,31 +44,33 @@ def _loaded_openblas() -> ctypes.CDLL | None:
             continue
         if all(hasattr(library, name) for name in ("openblas_read_env", "blas_thread_shutdown_",
                                                     "openblas_thread_timeout")):
-            return library
-    return None
+            library.openblas_thread_timeout.restype = ctypes.c_int
+            libraries.append(library)
+    return libraries
 
 
 def set_blas_thread_timeout(exponent: int) -> bool:
-    """Restart OpenBLAS's worker threads polling for 2^exponent cycles after a product (OpenBLAS
-    clamps it to 4..30; its default is 28).  Returns True when it did.  Call it between products,
+    """Restart the worker threads of every loaded OpenBLAS polling for 2^exponent cycles after a
+    product (OpenBLAS clamps it to 4..30; its default is 28).  Returns True when it did.  Call it between products,
     not while another thread may be inside BLAS."""
     import numpy  # noqa: F401  (loads NumPy's OpenBLAS)
 
-    library = _loaded_openblas()
-    if library is None:
+    libraries = _loaded_openblas_libraries()
+    if not libraries:
         return False
     previous = os.environ.get("OPENBLAS_THREAD_TIMEOUT")
     os.environ["OPENBLAS_THREAD_TIMEOUT"] = str(exponent)
     try:
-        library.openblas_read_env()
+        for library in libraries:
+            library.openblas_read_env()
     finally:  # the process's environment as it was; OpenBLAS has read the value
         if previous is None:
             del os.environ["OPENBLAS_THREAD_TIMEOUT"]
         else:
             os.environ["OPENBLAS_THREAD_TIMEOUT"] = previous
-    library.blas_thread_shutdown_()  # the next product starts the threads with the new timeout
-    library.openblas_thread_timeout.restype = ctypes.c_int
-    return library.openblas_thread_timeout() == exponent
+    for library in libraries:
+        library.blas_thread_shutdown_()  # the next product starts the threads with the new timeout
+    return all(library.openblas_thread_timeout() == exponent for library in libraries)
 
 
 @contextlib.contextmanager
