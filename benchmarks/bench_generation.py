@@ -27,7 +27,7 @@ from memory_bandwidth import read_bandwidth
 from minireason.config import PRESETS
 from minireason.generation.generate import generate
 from minireason.generation.kv_cache import KVCache
-from minireason.model import Qwen3Model
+from minireason.model import Qwen3Model, head_parameter_name
 
 
 def time_cached_decode(model, batch_size, context, steps, rng):
@@ -82,7 +82,7 @@ def torch_decoder(model):
     config = model.config
     H, Hkv, Dh, eps = config.num_attention_heads, config.num_key_value_heads, config.head_dim, config.rms_norm_eps
     weights = {name: torch.from_numpy(value) for name, value in model.params.items()}
-    head = weights["model.embed_tokens.weight" if config.tie_word_embeddings else "lm_head.weight"]
+    head = weights[head_parameter_name(config)]
     inverse_frequencies = 1.0 / (config.rope_theta ** (torch.arange(0, Dh, 2, dtype=torch.float32) / Dh))
 
     def rmsnorm(x, weight):

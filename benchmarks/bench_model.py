@@ -24,6 +24,8 @@ import time
 import numpy as np
 from timing import best_seconds
 
+from minireason.model import head_parameter_name, parameter_shapes
+
 
 def resident_bytes() -> int:
     with open("/proc/self/statm") as statm:
@@ -86,7 +88,7 @@ def torch_step_function(config, params, token_ids, targets):
             normed = rmsnorm(x, p["post_attention_layernorm.weight"])
             hidden = torch.nn.functional.silu(normed @ p["mlp.gate_proj.weight"].T) * (normed @ p["mlp.up_proj.weight"].T)
             x = x + hidden @ p["mlp.down_proj.weight"].T
-        head = weights["model.embed_tokens.weight" if config.tie_word_embeddings else "lm_head.weight"]
+        head = weights[head_parameter_name(config)]
         logits = rmsnorm(x, weights["model.norm.weight"]) @ head.T
         loss = torch.nn.functional.cross_entropy(logits.view(-1, logits.shape[-1]), target_tensor.view(-1))
         loss.backward()
@@ -140,12 +142,11 @@ def matmul_floor_seconds(preset: str, batch: int, length: int) -> float:
     dout^T x) and the head's, each shape timed on its own (best of 5) and counted as often as the
     step runs it.  No step can take less on the same BLAS."""
     from minireason.config import PRESETS
-    from minireason.model import parameter_shapes
 
     config = PRESETS[preset]
     shapes = parameter_shapes(config)
     rows = batch * length
-    head = "model.embed_tokens.weight" if config.tie_word_embeddings else "lm_head.weight"
+    head = head_parameter_name(config)
     counts: dict[tuple[int, int], int] = {}
     for name, shape in shapes.items():
         if len(shape) == 2 and (name.startswith("model.layers.") or name == head):

@@ -5,8 +5,8 @@
 
 Every op of the backend's namespace (``minireason.backend.REFERENCE_OPS``: linear, attention,
 RMSNorm, SwiGLU, RoPE) is wrapped in a timer for the measured steps; "between the ops" is the
-rest of a step: Python, the residual adds and reshapes, the KV cache's bookkeeping, sampling
-nothing (the next token is the argmax).  The timers add about 1 us per call.  Random weights;
+rest of a step: Python, the residual adds and reshapes, the KV cache's bookkeeping (the next
+token is the argmax, outside the step).  The timers add about 1 us per call.  Random weights;
 ``--context`` tokens in the cache before the first measured step.
 """
 

@@ -26,6 +26,11 @@ def layer_prefix(layer_index: int) -> str:
     return f"model.layers.{layer_index}."
 
 
+def head_parameter_name(config: ModelConfig) -> str:
+    """The output projection's parameter: the embedding when tied, else its own lm_head."""
+    return "model.embed_tokens.weight" if config.tie_word_embeddings else "lm_head.weight"
+
+
 def parameter_shapes(config: ModelConfig) -> dict[str, tuple[int, ...]]:
     """Every parameter name of a Qwen3 checkpoint with its shape (linear weights are (out, in))."""
     D, F, V = config.hidden_size, config.intermediate_size, config.vocab_size
@@ -172,11 +177,12 @@ class Qwen3Model:
         at its usual 30 to 35; benchmarks/bf16_layout.py, docs/kernels.md)."""
         from minireason.io.safetensors import float32_to_bfloat16_bits
 
-        head = "model.embed_tokens.weight" if self.config.tie_word_embeddings else "lm_head.weight"
+        head = head_parameter_name(self.config)
         order = [layer_prefix(layer) + name for layer in range(self.config.num_hidden_layers)
                  for name in BLOCK_PARAMETERS if self.params[layer_prefix(layer) + name].ndim == 2]
-        order += [head] + [name for name, value in self.params.items()
-                           if value.ndim == 2 and name != head and name not in set(order)]
+        order.append(head)
+        placed = set(order)
+        order += [name for name, value in self.params.items() if value.ndim == 2 and name not in placed]
         line = 32  # uint16 entries in a 64-byte cache line
         starts, end = {}, 0
         for name in order:
@@ -201,8 +207,7 @@ class Qwen3Model:
 
     def head_weight(self, bfloat16: bool = False) -> np.ndarray:
         """The output projection (the embedding when tied); its bfloat16 copy if asked and kept."""
-        name = "model.embed_tokens.weight" if self.config.tie_word_embeddings else "lm_head.weight"
-        return self._weight(name, bfloat16)
+        return self._weight(head_parameter_name(self.config), bfloat16)
 
     def layer_params(self, layer_index: int, bfloat16: bool = False) -> dict[str, np.ndarray]:
         prefix = layer_prefix(layer_index)

@@ -51,3 +51,9 @@ def test_disabled_changes_nothing(openblas):
     before = [library.openblas_thread_timeout() for library in openblas]  # 0 until a value was read
     with blas_threads.blas_threads_sleeping(enabled=False) as changed:
         assert not changed and [library.openblas_thread_timeout() for library in openblas] == before
+
+
+@pytest.mark.parametrize("exponent", [3, 31])
+def test_a_timeout_outside_what_openblas_takes_is_refused(exponent):
+    with pytest.raises(ValueError, match="4 to 30"):
+        blas_threads.set_blas_thread_timeout(exponent)

@@ -26,6 +26,7 @@ import os
 
 SHORTEST_TIMEOUT = 4  # OpenBLAS clamps OPENBLAS_THREAD_TIMEOUT to 4..30 (2^4 to 2^30 cycles)
 DEFAULT_TIMEOUT = 28  # OpenBLAS's own: about 0.1 s at 3 GHz
+LONGEST_TIMEOUT = 30
 
 
 def _loaded_openblas_libraries() -> list[ctypes.CDLL]:
@@ -51,8 +52,11 @@ def _loaded_openblas_libraries() -> list[ctypes.CDLL]:
 
 def set_blas_thread_timeout(exponent: int) -> bool:
     """Restart the worker threads of every loaded OpenBLAS polling for 2^exponent cycles after a
-    product (OpenBLAS clamps it to 4..30; its default is 28).  Returns True when it did.  Call it between products,
-    not while another thread may be inside BLAS."""
+    product (4 to 30; OpenBLAS's default is 28).  Returns True when it did.  Call it between
+    products, not while another thread may be inside BLAS."""
+    if not SHORTEST_TIMEOUT <= exponent <= LONGEST_TIMEOUT:
+        raise ValueError(f"OpenBLAS's thread timeout exponent must be {SHORTEST_TIMEOUT} to {LONGEST_TIMEOUT}, "
+                         f"got {exponent}")
     import numpy  # noqa: F401  (loads NumPy's OpenBLAS)
 
     libraries = _loaded_openblas_libraries()
