@@ -33,6 +33,8 @@ REFERENCE_OPS = {
     "swiglu_backward": swiglu.swiglu_backward,
     "rope_forward": rope.rope_forward,
     "rope_backward": rope.rope_backward,
+    "token_logprobs_forward": loss.token_logprobs_forward,
+    "token_logprobs_backward": loss.token_logprobs_backward,
     "cross_entropy_forward": loss.cross_entropy_forward,
     "cross_entropy_backward": loss.cross_entropy_backward,
 }

@@ -343,14 +343,7 @@ class Qwen3Model:
         logits, _ = self.forward(token_ids, attention_mask, position_ids, keep_cache=False)
         return logits
 
-    def loss_and_grads(self, token_ids, targets, loss_mask=None, attention_mask=None):
-        """Mean token cross-entropy over positions where loss_mask is true, and its gradients.
-
-        token_ids, targets (B, T) ints (targets[b, t] is the token that should follow
-        token_ids[b, :t+1]); loss_mask (B, T) bool or None for every position.
-        Returns (loss: float, grads: dict with exactly the parameter keys).
-        """
-        token_ids = self._check_token_ids(token_ids)
+    def _check_targets(self, token_ids, targets, loss_mask):
         targets = to_host(targets)
         if targets.shape != token_ids.shape:
             raise InputError(f"targets must have shape {token_ids.shape} like token_ids, got {targets.shape}")
@@ -360,11 +353,61 @@ class Qwen3Model:
         counted = targets if loss_mask is None else targets[loss_mask]
         if counted.size and (counted.min() < 0 or counted.max() >= self.config.vocab_size):
             raise InputError(f"targets must lie in [0, {self.config.vocab_size}) where loss_mask is true")
+        # positions outside the mask may hold anything (padding); the op reads a valid id there
+        safe_targets = targets.astype(np.int64) if loss_mask is None else np.where(loss_mask, targets, 0)
+        return safe_targets, loss_mask
+
+    def token_logprobs(self, token_ids, targets, attention_mask=None, temperature: float = 1.0,
+                       with_entropy: bool = False):
+        """Per-token log-probabilities (B, T) of ``targets`` under softmax(logits / temperature), and the
+        entropy (B, T) or None; a forward without a backward (a reference model, old log-probabilities)."""
+        token_ids = self._check_token_ids(token_ids)
+        safe_targets, _ = self._check_targets(token_ids, targets, None)
+        logits, _ = self.forward(token_ids, attention_mask, keep_cache=False)
+        (logp, entropy), _ = self.ops.token_logprobs_forward(
+            logits, to_module(safe_targets, self.array_module), temperature, with_entropy)
+        return logp, entropy
+
+    def token_loss_and_grads(self, token_ids, targets, loss_fn, loss_mask=None, attention_mask=None,
+                             temperature: float = 1.0, with_entropy: bool = False):
+        """The loss seam: any loss that is a function of per-token log-probabilities, and its gradients.
+
+            logits ─token_logprobs_forward─▶ logp (B, T), entropy (B, T) ─loss_fn─▶ loss, dlogp, dentropy
+            grads ◀─model backward◀─ dlogits ◀─token_logprobs_backward─┘
+
+        loss_fn(logp, entropy) -> (loss: float, dlogp (B, T), dentropy (B, T) or None); entropy is None
+        unless with_entropy.  logp[b, t] = log softmax(logits[b, t] / temperature)[targets[b, t]].
+        loss_mask (B, T) only says where targets must be valid ids (elsewhere they may be padding;
+        the loss function must give those positions zero gradient).
+        Returns (loss, grads with exactly the parameter keys).
+        """
+        if not (isinstance(temperature, (int, float)) and temperature > 0):
+            raise InputError(f"temperature must be a number > 0, got {temperature!r}")
+        token_ids = self._check_token_ids(token_ids)
+        safe_targets, _ = self._check_targets(token_ids, targets, loss_mask)
         logits, cache = self.forward(token_ids, attention_mask)
-        module = self.array_module
-        targets = to_module(targets, module)
-        loss_mask = None if loss_mask is None else to_module(loss_mask, module)
-        loss, loss_cache = self.ops.cross_entropy_forward(logits, targets, loss_mask)
-        del logits  # the loss cache holds what its backward needs (the reference: log-probabilities)
-        dlogits = self.ops.cross_entropy_backward(1.0, loss_cache)
-        return loss, self.backward(dlogits, cache)
+        ops = self.ops
+        (logp, entropy), logprob_cache = ops.token_logprobs_forward(
+            logits, to_module(safe_targets, self.array_module), temperature, with_entropy)
+        del logits  # the op's cache holds what its backward needs
+        loss, dlogp, dentropy = loss_fn(logp, entropy)
+        if dlogp.shape != logp.shape:
+            raise InputError(f"loss_fn returned dlogp of shape {dlogp.shape}, expected {logp.shape}")
+        dlogits = ops.token_logprobs_backward(dlogp, dentropy if with_entropy else None, logprob_cache)
+        return float(loss), self.backward(dlogits, cache)
+
+    def loss_and_grads(self, token_ids, targets, loss_mask=None, attention_mask=None):
+        """Mean token cross-entropy over positions where loss_mask is true, and its gradients.
+
+        token_ids, targets (B, T) ints (targets[b, t] is the token that should follow
+        token_ids[b, :t+1]); loss_mask (B, T) bool or None for every position.
+        Cross-entropy is one loss of the seam (``token_loss_and_grads``): -mean of masked logp.
+        Returns (loss: float, grads: dict with exactly the parameter keys).
+        """
+        from minireason.nn.loss import masked_mean_nll
+
+        token_ids = self._check_token_ids(token_ids)
+        loss_mask = self._check_mask(loss_mask, token_ids.shape, "loss_mask")
+        device_mask = None if loss_mask is None else to_module(loss_mask, self.array_module)
+        return self.token_loss_and_grads(token_ids, targets, masked_mean_nll(device_mask), loss_mask,
+                                         attention_mask)
