@@ -1,13 +1,19 @@
 """The training loop every trainer shares: schedule, clipping, NaN guard, metrics, checkpoints, resume.
 
-A trainer supplies ``step_fn(model, rng, step) -> (loss, grads, metrics)``; the loop owns
-the optimizer, the learning-rate schedule, the data RNG (so a resumed run draws exactly the
-batches an uninterrupted one would), progress display and the files in ``out_dir``.
+A trainer supplies its step (a ``Trainer``, or a plain ``step_fn(model, rng, step) -> (loss, grads,
+metrics)`` for one update per step); the loop owns the optimizer, the learning-rate schedule, the
+data RNG (so a resumed run draws exactly the batches an uninterrupted one would), the NaN guard,
+progress display, evaluation, Ctrl-C handling and the files in ``out_dir``.  A checkpoint records
+what made the run (``run_identity``); a resume onto another run's directory is refused.
 """
 
 from __future__ import annotations
 
+import json
 import math
+import signal
+import sys
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from minireason.device import to_module
-from minireason.errors import CheckpointError, MinireasonError
+from minireason.errors import CheckpointError, InputError, MinireasonError
 from minireason.optim import AdamW, clip_grad_norm, cosine_schedule
 from minireason.training.blas_threads import blas_threads_sleeping
 from minireason.training.checkpoint import load_checkpoint, save_checkpoint
@@ -45,83 +51,240 @@ class TrainConfig:
     learning_rate: float = 3e-3
     warmup_steps: int = 100
     min_lr_ratio: float = 0.1
+    schedule: str = "cosine"  # "cosine" (linear warmup, cosine decay) or "constant" (warmup, then flat)
+    betas: tuple[float, float] = (0.9, 0.95)
     weight_decay: float = 0.0
     max_grad_norm: float = 1.0
     seed: int = 0
     log_every: int = 10
     checkpoint_every: int = 200
-    max_bad_steps: int = 5
+    max_bad_steps: int = 5  # non-finite updates in a row before the run stops (1: stop at the first)
     keep_freed_memory: bool = True  # glibc keeps freed activation memory for the next step (training/memory.py)
     blas_threads_sleep: bool = True  # OpenBLAS's threads sleep between products during the run (training/blas_threads.py)
 
+    def __post_init__(self):
+        if isinstance(self.steps, bool) or not isinstance(self.steps, int) or self.steps < 1:
+            raise InputError(f"steps must be an int >= 1, got {self.steps!r}")
+        if not (self.learning_rate >= 0 and math.isfinite(self.learning_rate)):
+            raise InputError(f"learning_rate must be a finite number >= 0, got {self.learning_rate!r}")
+        if self.schedule not in SCHEDULES:
+            raise InputError(f"schedule must be one of {SCHEDULES}, got {self.schedule!r}")
+        for name in ("warmup_steps", "log_every", "checkpoint_every", "max_bad_steps"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < (0 if name == "warmup_steps" else 1):
+                raise InputError(f"{name} must be an int >= {0 if name == 'warmup_steps' else 1}, got {value!r}")
+        self.betas = tuple(float(beta) for beta in self.betas)
+        if len(self.betas) != 2 or not all(0 <= beta < 1 for beta in self.betas):
+            raise InputError(f"betas must be two numbers in [0, 1), got {self.betas!r}")
+
+    def identity(self) -> dict:
+        """The settings that change what a run computes (everything but its length and bookkeeping)."""
+        skip = {"steps", "log_every", "checkpoint_every", "keep_freed_memory", "blas_threads_sleep", "max_bad_steps"}
+        return {key: (list(value) if isinstance(value, tuple) else value)
+                for key, value in self.__dict__.items() if key not in skip}
+
+
+SCHEDULES = ("cosine", "constant")
+
+
+class Trainer:
+    """What a trainer gives the loop.  ``step`` does one step's work and calls ``apply_update(grads)``
+    once or more (several optimizer updates per batch of rollouts, as PPO's epochs and minibatches do);
+    ``apply_update`` clips, checks for NaN/inf, applies the scheduled learning rate and returns the
+    gradient norm.  ``state_dict``/``load_state_dict`` carry the trainer's own state (a reference
+    model's identity, counters) through checkpoints, so a resume continues exactly.
+
+    A plain ``step_fn(model, rng, step) -> (loss, grads, metrics)`` is one update per step
+    (``FunctionTrainer``); the pretraining and SFT trainers are that.
+    """
+
+    updates_per_step: int = 1
+
+    def begin(self, out_dir: Path, start_step: int, resumed: bool) -> None:
+        """Called once the checkpoint (if any) is loaded, before the first step (open the trainer's files)."""
+
+    def step(self, model, rng: np.random.Generator, step: int, apply_update) -> tuple[float, dict]:
+        raise NotImplementedError
+
+    def state_dict(self) -> dict:
+        return {}
+
+    def load_state_dict(self, state: dict) -> None:
+        pass
+
+
+class FunctionTrainer(Trainer):
+    def __init__(self, step_fn):
+        self.step_fn = step_fn
+
+    def step(self, model, rng, step, apply_update):
+        loss, grads, metrics = self.step_fn(model, rng, step)
+        if not math.isfinite(loss):  # a non-finite loss is a bad update even when its gradient is finite
+            grads = {name: np.full((), np.nan) for name in list(grads)[:1]}
+        apply_update(grads)
+        return loss, metrics
+
+
+class _InterruptFlag:
+    """The first Ctrl-C asks the loop to stop after the current step (then it checkpoints that
+    step and returns); a second one interrupts at once.  Only in the main thread, where Python
+    delivers signals."""
+
+    def __init__(self):
+        self.requested = False
+        self._previous = None
+
+    def __enter__(self):
+        if threading.current_thread() is threading.main_thread():
+            self._previous = signal.getsignal(signal.SIGINT)
+
+            def handler(signum, frame):
+                if self.requested:
+                    raise KeyboardInterrupt
+                self.requested = True
+                print("\ninterrupt: finishing this step, then writing a checkpoint (Ctrl-C again to stop now)",
+                      file=sys.stderr, flush=True)
+
+            signal.signal(signal.SIGINT, handler)
+        return self
+
+    def __exit__(self, *exc):
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
+        return False
+
+
+def check_run_identity(saved: dict | None, current: dict, out_dir) -> None:
+    """A resume continues only the run that wrote the checkpoint: refuse, naming the settings that differ."""
+    if saved is None:
+        return
+    differing = sorted(key for key in set(saved) | set(current) if saved.get(key) != current.get(key))
+    if differing:
+        details = "; ".join(f"{key}: checkpoint {saved.get(key)!r}, now {current.get(key)!r}" for key in differing[:6])
+        raise CheckpointError(f"{out_dir} holds a checkpoint of another run ({details}); use another output "
+                              f"directory, or start over (--no-resume / resume=False)")
+
 
 def train(model, step_fn, config: TrainConfig, out_dir, resume: bool = True, progress: bool = True,
-          eval_fn=None, eval_every: int = 0) -> dict:
-    """Run ``config.steps`` optimizer steps on ``model.params`` in place. Returns a summary dict."""
+          eval_fn=None, eval_every: int = 0, run_identity: dict | None = None) -> dict:
+    """Run ``config.steps`` steps on ``model.params`` in place. Returns a summary dict.
+
+    step_fn: a ``Trainer`` or a plain ``step_fn(model, rng, step) -> (loss, grads, metrics)``.
+    eval_fn(model, step) -> dict of figures, written to ``out_dir/eval.jsonl`` with the step: before
+    the first step of a new run (step 0), after every ``eval_every`` steps (0: never between) and after
+    the last; the figures also join that step's metrics row.
+    run_identity: JSON-able facts that make this run what it is (data, model, trainer settings); a
+    checkpoint written with other facts, or with another TrainConfig.identity(), is refused on resume.
+    """
     if config.keep_freed_memory:
         keep_freed_memory_for_reuse()
-    with blas_threads_sleeping(config.blas_threads_sleep):
-        return _train_steps(model, step_fn, config, out_dir, resume, progress, eval_fn, eval_every)
+    trainer = step_fn if isinstance(step_fn, Trainer) else FunctionTrainer(step_fn)
+    with blas_threads_sleeping(config.blas_threads_sleep), _InterruptFlag() as interrupt:
+        return _train_steps(model, trainer, config, out_dir, resume, progress, eval_fn, eval_every,
+                            {"train_config": config.identity(), **(run_identity or {})}, interrupt)
 
 
-def _train_steps(model, step_fn, config: TrainConfig, out_dir, resume, progress, eval_fn, eval_every) -> dict:
+def _train_steps(model, trainer: Trainer, config: TrainConfig, out_dir, resume, progress, eval_fn, eval_every,
+                 identity: dict, interrupt: _InterruptFlag) -> dict:
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    optimizer = AdamW(config.learning_rate, betas=(0.9, 0.95), weight_decay=config.weight_decay)
+    optimizer = AdamW(config.learning_rate, betas=config.betas, weight_decay=config.weight_decay)
     rng = np.random.default_rng(config.seed)
     start_step = 0
     checkpoint = load_checkpoint(out_dir) if resume else None
     if checkpoint is not None:
         params, optimizer_state, state = checkpoint
         check_checkpoint_fits(params, model.params, out_dir)
+        check_run_identity(state.get("identity"), json.loads(json.dumps(identity)), out_dir)
+        if int(state["step"]) > config.steps:
+            raise CheckpointError(f"{out_dir} holds a checkpoint at step {state['step']}, past the {config.steps} "
+                                  f"steps asked for; ask for at least {state['step']} steps or use another directory")
         module = model.array_module  # the checkpoint is on the host; the model may be on a GPU
         for name, value in params.items():
             model.params[name][...] = to_module(value, module)
         optimizer.load_state_dict({name: to_module(value, module) for name, value in optimizer_state.items()})
         rng.bit_generator.state = state["rng_state"]
+        trainer.load_state_dict(state.get("trainer", {}))
         start_step = int(state["step"])
-    metrics = MetricsWriter(out_dir, resume_step=start_step if checkpoint is not None else None)
+    resumed = checkpoint is not None
+    metrics = MetricsWriter(out_dir, resume_step=start_step if resumed else None)
+    evaluations = MetricsWriter(out_dir, resume_step=start_step if resumed else None, name="eval") \
+        if eval_fn is not None else None
 
     def checkpoint_now(step: int) -> None:
         save_checkpoint(out_dir, model.params, optimizer.state_dict(),
-                        {"step": step, "rng_state": rng.bit_generator.state, "train_config": config.__dict__})
+                        {"step": step, "rng_state": rng.bit_generator.state, "train_config": config.__dict__,
+                         "identity": identity, "trainer": trainer.state_dict()})
 
+    def evaluate(step: int) -> dict:
+        figures = eval_fn(model, step)
+        evaluations.log(step=step, **figures)
+        return figures
+
+    trainer.begin(out_dir, start_step, resumed)
+    if evaluations is not None and start_step == 0:
+        evaluate(0)
     bar = None
     if progress:
         from tqdm import tqdm
 
         bar = tqdm(total=config.steps, initial=start_step, desc="train", unit="step", dynamic_ncols=True)
-    bad_steps_in_a_row, skipped, last_loss = 0, 0, float("nan")
+    total_updates = config.steps * trainer.updates_per_step
+    bad_updates_in_a_row, skipped, last_loss = 0, 0, float("nan")
+    update_figures: list[dict] = []
+
+    def apply_update(grads) -> float:
+        nonlocal bad_updates_in_a_row, skipped
+        grads, grad_norm = clip_grad_norm(grads, config.max_grad_norm)
+        if not math.isfinite(grad_norm):
+            bad_updates_in_a_row += 1
+            skipped += 1
+            if bad_updates_in_a_row >= config.max_bad_steps:
+                raise TrainingDiverged(f"loss or gradient not finite for {bad_updates_in_a_row} update(s) in a row "
+                                       f"(step {step + 1}); the last checkpoint in {out_dir} is intact; "
+                                       f"lower the learning rate")
+            return grad_norm
+        bad_updates_in_a_row = 0
+        update_index = optimizer.step_count
+        if config.schedule == "constant":
+            learning_rate = config.learning_rate * min(1.0, (update_index + 1) / max(config.warmup_steps, 1))
+        else:
+            learning_rate = cosine_schedule(update_index, config.learning_rate, config.warmup_steps, total_updates,
+                                            config.min_lr_ratio)
+        optimizer.step(model.params, grads, learning_rate)
+        update_figures.append({"grad_norm": grad_norm, "lr": learning_rate})
+        return grad_norm
+
     started = time.perf_counter()
     losses = []
+    interrupted = False
+    step = start_step
     for step in range(start_step, config.steps):
-        loss, grads, step_metrics = step_fn(model, rng, step)
-        grads, grad_norm = clip_grad_norm(grads, config.max_grad_norm)
-        if not (math.isfinite(loss) and math.isfinite(grad_norm)):
-            bad_steps_in_a_row += 1
-            skipped += 1
-            if bad_steps_in_a_row >= config.max_bad_steps:
-                raise TrainingDiverged(f"loss or gradient not finite for {bad_steps_in_a_row} steps in a row "
-                                       f"(step {step}); lower the learning rate")
+        update_figures.clear()
+        loss, step_metrics = trainer.step(model, rng, step, apply_update)
+        if bad_updates_in_a_row and not update_figures:  # every update of the step was skipped (non-finite)
             continue
-        bad_steps_in_a_row = 0
-        learning_rate = cosine_schedule(step, config.learning_rate, config.warmup_steps, config.steps,
-                                        config.min_lr_ratio)
-        optimizer.step(model.params, grads, learning_rate)
+        if not update_figures:  # the trainer found nothing to learn from (e.g. no group with signal)
+            update_figures.append({"grad_norm": 0.0, "lr": float("nan")})
         last_loss = loss
         losses.append(loss)
         if bar is not None:
             bar.update(1)
             bar.set_postfix(loss=f"{loss:.4f}")
         if (step + 1) % config.log_every == 0 or step + 1 == config.steps:
-            row = dict(step=step + 1, loss=float(np.mean(losses[-config.log_every:])), lr=learning_rate,
-                       grad_norm=grad_norm, seconds=time.perf_counter() - started, **step_metrics)
-            if eval_fn is not None and eval_every and ((step + 1) % eval_every == 0 or step + 1 == config.steps):
-                row.update(eval_fn(model))
+            row = dict(step=step + 1, loss=float(np.mean(losses[-config.log_every:])),
+                       lr=update_figures[-1]["lr"], grad_norm=float(np.mean([f["grad_norm"] for f in update_figures])),
+                       seconds=time.perf_counter() - started, **step_metrics)
+            if evaluations is not None and ((eval_every and (step + 1) % eval_every == 0) or step + 1 == config.steps):
+                row.update(evaluate(step + 1))
             metrics.log(**row)
-        if (step + 1) % config.checkpoint_every == 0 or step + 1 == config.steps:
+        if (step + 1) % config.checkpoint_every == 0 or step + 1 == config.steps or interrupt.requested:
             checkpoint_now(step + 1)
+        if interrupt.requested:
+            interrupted = True
+            break
     if bar is not None:
         bar.close()
     return {"steps": config.steps, "resumed_from": start_step, "final_loss": last_loss, "skipped_steps": skipped,
-            "seconds": time.perf_counter() - started, "metrics": str(metrics.jsonl_path)}
+            "seconds": time.perf_counter() - started, "metrics": str(metrics.jsonl_path),
+            "interrupted": interrupted, "last_step": step + 1 if interrupted else config.steps}

@@ -12,17 +12,17 @@ from minireason.atomic import atomic_write, atomic_write_jsonl
 
 
 class MetricsWriter:
-    """Appends rows of metrics to ``DIR/metrics.jsonl`` (the record) and ``DIR/metrics.csv`` (a view).
+    """Appends rows of metrics to ``DIR/NAME.jsonl`` (the record) and ``DIR/NAME.csv`` (a view); NAME is "metrics" by default.
 
     On resume, rows after ``resume_step`` (the checkpointed step) are dropped first, so a run restarted from a
     checkpoint does not record the same step twice.
     """
 
-    def __init__(self, directory: str | os.PathLike, resume_step: int | None = None):
+    def __init__(self, directory: str | os.PathLike, resume_step: int | None = None, name: str = "metrics"):
         self.directory = Path(directory)
         self.directory.mkdir(parents=True, exist_ok=True)
-        self.jsonl_path = self.directory / "metrics.jsonl"
-        self.csv_path = self.directory / "metrics.csv"
+        self.jsonl_path = self.directory / f"{name}.jsonl"
+        self.csv_path = self.directory / f"{name}.csv"
         self.rows = read_metrics(self.jsonl_path) if self.jsonl_path.exists() else []
         if resume_step is not None:
             self.rows = [row for row in self.rows if row.get("step", -1) <= resume_step]
