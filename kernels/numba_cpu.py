@@ -12,7 +12,7 @@ from minireason.kernels import numba_attention
 from minireason.kernels.numba_attention import attention_backward
 from minireason.kernels.numba_decode import bf16_linear
 from minireason.kernels.numba_fused import rmsnorm_backward, rmsnorm_forward, swiglu_backward, swiglu_forward
-from minireason.kernels.numba_loss import cross_entropy_backward, cross_entropy_forward
+from minireason.kernels.numba_loss import token_logprobs_backward, token_logprobs_forward
 from minireason.kernels.numba_rope import rope_backward, rope_forward
 
 from minireason.nn import attention as reference_attention
@@ -48,7 +48,8 @@ def attention_forward(q, k, v, key_mask, scale):
     return numba_attention.attention_forward(q, k, v, key_mask, scale)
 
 
-# The cross-entropy pair is exported together: its cache (logsumexp per row) is not the reference's.
+# The token log-probability pair (the loss seam; cross-entropy and every other training loss go
+# through it) is exported together: its cache (a logsumexp per row) is not the reference's.
 
 __all__ = [
     "reads_bfloat16_weights", "linear_forward",
@@ -56,6 +57,6 @@ __all__ = [
     "rmsnorm_forward", "rmsnorm_backward",
     "swiglu_forward", "swiglu_backward",
     "rope_forward", "rope_backward",
-    "cross_entropy_forward", "cross_entropy_backward",
+    "token_logprobs_forward", "token_logprobs_backward",
     "bf16_linear",
 ]

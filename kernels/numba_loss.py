@@ -1,16 +1,30 @@
-"""Fused, chunked log-softmax + masked token cross-entropy in Numba, forward and backward.
+"""The token log-probability op pair (the loss seam of ``minireason.nn.loss``) in Numba, chunked
+over the vocabulary, forward and backward.
 
-The reference (``minireason.nn.loss``) builds the (B, T, V) log-probabilities, keeps them in its
-cache, and makes three more (B, T, V) temporaries on the way (shifted logits, their exp, and in
-the backward the probabilities).  With V = 151936 (Qwen3) and 1024 tokens that is 620 MB each.
-Here one row of logits is read in chunks of ``CHUNK`` vocabulary entries, with the online
-logsumexp of docs/kernels.md (the same rescaling as attention's online softmax):
+The reference builds the (B, T, V) log-probabilities, keeps them in its cache, and makes more
+(B, T, V) temporaries on the way (scaled and shifted logits, their exp, and in the backward the
+probabilities).  With V = 151936 (Qwen3) and 1024 tokens that is 620 MB each.  Here one row of
+logits is read in chunks of ``CHUNK`` vocabulary entries, with the online logsumexp of
+docs/kernels.md (the same rescaling as attention's online softmax), on u = z / tau:
 
-    m <- max(m, max_chunk z)        l <- l * exp(m_old - m) + sum_chunk exp(z - m)
+    m <- max(m, max_chunk u)        l <- l * exp(m_old - m) + sum_chunk exp(u - m)
 
-and only the row's logsumexp ``L = m + log l`` is kept: O(B T) memory instead of O(B T V).
-The backward writes ``dlogits = w (exp(z - L) - onehot(target))`` chunk by chunk, with the
-row weight ``w = dloss * mask / N``; it is the only (B, T, V) array either pass makes.
+and only the row's logsumexp ``L = m + log l`` is kept (as m and log l: exp's argument is
+``(u - m) - log l``, accurate near the maximum even for logits in the thousands): O(B T) memory
+instead of O(B T V).
+The entropy comes from the same pass: with ``w = sum_v exp(u_v - m) (u_v - m)`` (rescaled as
+``w <- exp(m_old - m) (w + (m_old - m) l)`` when the maximum moves),
+
+    H = -sum_v p_v log p_v = L - sum_v p_v u_v = log l - w / l
+
+(both terms >= 0: no cancellation).  The backward writes, chunk by chunk, the only (B, T, V)
+array either pass makes:
+
+    dz_v = (dlogp (onehot_v - p_v) - dH p_v (log p_v + H)) / tau,   p_v = exp(u_v - L),
+
+and rows whose upstream gradients are both zero (padding) as zeros without reading the logits.
+The temperature is divided inside the loops, in the logits' dtype as the reference does (the
+same u bit for bit): no scaled copy of the logits.
 
 Speed: NumPy's ``exp`` is SIMD and Numba's scalar ``np.exp`` is not (no SVML), about 7x slower
 on this machine.  float32 rows therefore use ``numba_math.exp_float32`` (a Cody-Waite range
@@ -25,91 +39,170 @@ import numba
 import numpy as np
 from minireason.kernels.numba_math import exp_float32
 
+from minireason.errors import InputError
+
 CHUNK = 2048  # vocabulary entries per chunk: two scratch chunks stay in L1/L2 per thread
 
 
-@numba.njit(cache=True, fastmath={"reassoc", "contract"})
-def _exp_chunk(source, start, stop, shift, out):  # pragma: no cover - compiled
-    """out[:stop - start] = exp(source[start:stop] - shift), in source's dtype."""
+@numba.njit(cache=True, fastmath={"contract"})
+def _exp_chunk(source, start, stop, temperature, shift, offset, out):  # pragma: no cover - compiled
+    """out[:stop - start] = exp((source[start:stop] / temperature - shift) - offset), in source's dtype.
+
+    No "reassoc": the two subtractions stay apart (u - m is exact near the maximum, then the small
+    log l), so exp's argument is as accurate as the reference's log-probabilities even when the
+    logits are in the thousands (a merged shift m + log l would round at that magnitude)."""
     if source.itemsize == 4:  # float32 (a constant per compiled specialisation)
-        shift_float32 = np.float32(shift)
+        temperature_float32, shift_float32, offset_float32 = np.float32(temperature), np.float32(shift), np.float32(offset)
         for i in range(stop - start):
-            out[i] = exp_float32(source[start + i] - shift_float32)
+            out[i] = exp_float32((source[start + i] / temperature_float32 - shift_float32) - offset_float32)
     else:
         for i in range(stop - start):
-            out[i] = np.exp(source[start + i] - shift)
+            out[i] = np.exp((source[start + i] / temperature - shift) - offset)
+
+
+@numba.njit(cache=True, fastmath={"contract"})
+def _shifted_chunk(source, start, stop, temperature, shift, out):  # pragma: no cover - compiled
+    """out[:stop - start] = source[start:stop] / temperature - shift (u - m), apart from the callers'
+    reassociated sums so that no sum is split into sum(e u) - m sum(e) (which cancels)."""
+    for i in range(stop - start):
+        out[i] = source[start + i] / temperature - shift
+
+
+@numba.njit(cache=True, fastmath={"contract"})
+def _entropy_gradient_chunk(source, start, stop, temperature, shift, log_sum, entropy,
+                            logp_weight, entropy_weight, out):  # pragma: no cover - compiled
+    """out[:stop - start] = -p (a + c (log p + H)) with log p = (u - m) - log l, u = source / temperature,
+    a = logp_weight, c = entropy_weight; no reassociation (u - m first, as in _exp_chunk)."""
+    entropy_minus_log_sum = entropy - log_sum
+    if source.itemsize == 4:
+        temperature_float32, shift_float32 = np.float32(temperature), np.float32(shift)
+        log_sum_float32, entropy_minus_log_sum_float32 = np.float32(log_sum), np.float32(entropy_minus_log_sum)
+        for i in range(stop - start):
+            shifted = source[start + i] / temperature_float32 - shift_float32
+            probability = exp_float32(shifted - log_sum_float32)
+            out[i] = -probability * (logp_weight + entropy_weight * (shifted + entropy_minus_log_sum_float32))
+    else:
+        for i in range(stop - start):
+            shifted = source[start + i] / temperature - shift
+            probability = np.exp(shifted - log_sum)
+            out[i] = -probability * (logp_weight + entropy_weight * (shifted + entropy_minus_log_sum))
 
 
 @numba.njit(parallel=True, cache=True, fastmath={"reassoc", "contract"})
-def _logsumexp_rows(logits, logsumexp):  # pragma: no cover - compiled
+def _logsumexp_rows(logits, temperature, with_entropy, row_max, log_sum, entropy):  # pragma: no cover
+    """logsumexp of row u = logits[row] / temperature as row_max[row] + log_sum[row] (m and log l), and,
+    if with_entropy, entropy[row] = -sum_v p_v log p_v, in one online pass over the row (module docstring)."""
     n_rows, vocab = logits.shape
     for row in numba.prange(n_rows):
         values = logits[row]
         exps = np.empty(CHUNK, dtype=logits.dtype)
+        shifted = np.empty(CHUNK if with_entropy else 0, dtype=logits.dtype)
         running_max = -np.inf
-        running_sum = 0.0
+        running_sum = 0.0  # l = sum exp(u - m)
+        running_weighted = 0.0  # w = sum exp(u - m) (u - m)
         for start in range(0, vocab, CHUNK):
             stop = min(start + CHUNK, vocab)
             chunk_max = values[start]
             for i in range(start + 1, stop):
                 chunk_max = max(chunk_max, values[i])
+            chunk_max = chunk_max / temperature  # rounding is monotone: the largest rounded u
             if chunk_max > running_max:  # rescale what was summed relative to the old maximum
-                running_sum *= np.exp(running_max - chunk_max)
+                if running_max != -np.inf:
+                    rescale = np.exp(running_max - chunk_max)
+                    running_weighted = rescale * (running_weighted + (running_max - chunk_max) * running_sum)
+                    running_sum *= rescale
                 running_max = chunk_max
-            _exp_chunk(values, start, stop, running_max, exps)
+            _exp_chunk(values, start, stop, temperature, running_max, 0.0, exps)
             chunk_sum = 0.0
             for i in range(stop - start):
                 chunk_sum += exps[i]
             running_sum += chunk_sum
-        logsumexp[row] = running_max + np.log(running_sum)
+            if with_entropy:
+                _shifted_chunk(values, start, stop, temperature, running_max, shifted)
+                chunk_weighted = 0.0
+                for i in range(stop - start):
+                    chunk_weighted += exps[i] * shifted[i]
+                running_weighted += chunk_weighted
+        row_max[row] = running_max
+        log_sum[row] = np.log(running_sum)
+        if with_entropy:
+            entropy[row] = np.log(running_sum) - running_weighted / running_sum
 
 
 @numba.njit(parallel=True, cache=True, fastmath={"reassoc", "contract"})
-def _cross_entropy_backward_rows(logits, logsumexp, targets, row_weights, dlogits):  # pragma: no cover
+def _token_logprobs_backward_rows(logits, row_max, log_sum, entropy, targets, temperature,
+                                  logp_weights, entropy_weights, dlogits):  # pragma: no cover
+    """dlogits[row] = -p (a + c (log p + H)) + a onehot(target), with a = dlogp / tau, c = dH / tau
+    (the row's weights), log p = (u - m) - log l, u = logits[row] / temperature."""
     n_rows, vocab = logits.shape
     for row in numba.prange(n_rows):
-        weight = row_weights[row]
+        logp_weight = logp_weights[row]
+        entropy_weight = entropy_weights[row]
         out = dlogits[row]
-        if weight == 0:  # a position outside the loss mask: no gradient
+        if logp_weight == 0 and entropy_weight == 0:  # padding, or a position the loss does not use
             out[:] = 0
             continue
         values = logits[row]
-        shift = logsumexp[row]
+        shift = row_max[row]
         for start in range(0, vocab, CHUNK):
             stop = min(start + CHUNK, vocab)
-            probabilities = out[start:stop]
-            _exp_chunk(values, start, stop, shift, probabilities)  # softmax, in place
-            for i in range(stop - start):
-                probabilities[i] *= weight
-        out[targets[row]] -= weight
+            gradient = out[start:stop]
+            if entropy_weight == 0:
+                _exp_chunk(values, start, stop, temperature, shift, log_sum[row], gradient)  # softmax, in place
+                for i in range(stop - start):
+                    gradient[i] *= -logp_weight
+            else:
+                _entropy_gradient_chunk(values, start, stop, temperature, shift, log_sum[row], entropy[row],
+                                        logp_weight, entropy_weight, gradient)
+        out[targets[row]] += logp_weight
 
 
-def cross_entropy_forward(logits: np.ndarray, targets: np.ndarray, loss_mask: np.ndarray | None = None):
-    """The reference's contract (mean of -log p(target) over masked positions; empty mask -> 0).
+def token_logprobs_forward(logits: np.ndarray, targets: np.ndarray, temperature: float = 1.0,
+                           with_entropy: bool = False):
+    """The reference's contract: ((logp (B, T), entropy (B, T) or None), cache) with
+    logp = log softmax(logits / temperature)[target] and entropy = -sum_v p log p.
 
-    logits (B, T, V), targets (B, T), loss_mask (B, T) bool or None.  Returns (loss, cache) with
-    cache (logits, logsumexp (B*T,), targets (B*T,), mask (B*T,), N): no (B, T, V) array of its own.
+    logits (B, T, V); targets (B, T) ints in [0, V) everywhere; temperature > 0.  Cache: (logits,
+    row maximum m (B*T,), log l (B*T,), entropy (B*T,) or None, targets (B*T,), temperature): no
+    (B, T, V) array of its own (the logits are the caller's).
     """
-    if loss_mask is None:
-        loss_mask = np.ones(targets.shape, dtype=bool)
-    loss_mask = np.asarray(loss_mask).astype(bool).reshape(-1)
     vocab = logits.shape[-1]
     rows = np.ascontiguousarray(logits).reshape(-1, vocab)  # (B*T, V), a view of the model's logits
-    safe_targets = np.where(loss_mask, np.asarray(targets).reshape(-1), 0).astype(np.int64)  # (B*T,)
-    logsumexp = np.empty(rows.shape[0], dtype=rows.dtype)
-    _logsumexp_rows(rows, logsumexp)
-    target_log_probs = rows[np.arange(rows.shape[0]), safe_targets] - logsumexp  # (B*T,)
-    n_tokens = max(int(loss_mask.sum()), 1)
-    loss = -float(np.sum(np.where(loss_mask, target_log_probs, 0.0))) / n_tokens
-    return loss, (logits, logsumexp, safe_targets, loss_mask, n_tokens)
+    dtype = rows.dtype
+    n_rows = rows.shape[0]
+    temperature = dtype.type(temperature)  # u = z / tau in the logits' dtype, as the reference divides
+    row_max = np.empty(n_rows, dtype=dtype)  # (B*T,) m, the largest u of the row
+    log_sum = np.empty(n_rows, dtype=dtype)  # (B*T,) log l = log sum exp(u - m); logsumexp = m + log l
+    entropy = np.empty(n_rows if with_entropy else 0, dtype=dtype)  # (B*T,) or unused
+    _logsumexp_rows(rows, temperature, bool(with_entropy), row_max, log_sum, entropy)
+    flat_targets = np.asarray(targets).reshape(-1).astype(np.int64)  # (B*T,)
+    target_log_probs = (rows[np.arange(n_rows), flat_targets] / temperature - row_max) - log_sum  # (B*T,)
+    shape = np.shape(targets)
+    entropy = entropy if with_entropy else None
+    cache = (logits, row_max, log_sum, entropy, flat_targets, temperature)
+    return (target_log_probs.reshape(shape), None if entropy is None else entropy.reshape(shape)), cache
 
 
-def cross_entropy_backward(dloss: float, cache) -> np.ndarray:
-    """dlogits[b, t] = dloss * mask[b, t] / N * (softmax(logits[b, t]) - onehot(target)), as the reference."""
-    logits, logsumexp, targets, loss_mask, n_tokens = cache
+def token_logprobs_backward(dlogp: np.ndarray, dentropy: np.ndarray | None, cache) -> np.ndarray:
+    """Forward: u = z / tau, p = softmax(u), logp[b, t] = log p[b, t, target], H[b, t] = -sum_v p log p.
+    Cache: (logits, m, log l, H or None, targets, tau), all but the logits one number per row.
+
+    dz[b, t, v] = (dlogp[b, t] (onehot_v - p_v) - dH[b, t] p_v (log p_v + H[b, t])) / tau, written
+    chunk by chunk; rows with dlogp = dH = 0 are zeros.  dentropy may be None (no entropy term).
+    """
+    logits, row_max, log_sum, entropy, targets, temperature = cache
+    if dentropy is not None and entropy is None:
+        raise InputError("token_logprobs_backward got dentropy but the forward ran without with_entropy")
     vocab = logits.shape[-1]
-    rows = np.ascontiguousarray(logits).reshape(-1, vocab)
-    row_weights = (loss_mask * (dloss / n_tokens)).astype(rows.dtype)  # (B*T,)
-    dlogits = np.empty_like(rows)
-    _cross_entropy_backward_rows(rows, logsumexp, targets, row_weights, dlogits)
+    rows = np.ascontiguousarray(logits).reshape(-1, vocab)  # (B*T, V)
+    dtype = rows.dtype
+    logp_weights = (np.asarray(dlogp).reshape(-1) / temperature).astype(dtype)  # (B*T,) dlogp / tau
+    if dentropy is None:
+        entropy_weights = np.zeros_like(row_max)  # (B*T,)
+        entropy = row_max  # not read: every entropy weight is zero
+    else:
+        entropy_weights = (np.asarray(dentropy).reshape(-1) / temperature).astype(dtype)  # (B*T,) dH / tau
+    dlogits = np.empty_like(rows)  # (B*T, V), the only vocabulary-sized array
+    _token_logprobs_backward_rows(rows, row_max, log_sum, entropy, targets, temperature,
+                                  logp_weights, entropy_weights, dlogits)
     return dlogits.reshape(logits.shape)

@@ -33,10 +33,9 @@ REFERENCE_OPS = {
     "swiglu_backward": swiglu.swiglu_backward,
     "rope_forward": rope.rope_forward,
     "rope_backward": rope.rope_backward,
+    # the loss seam: every training loss (cross-entropy included) is a function of these (B, T) outputs
     "token_logprobs_forward": loss.token_logprobs_forward,
     "token_logprobs_backward": loss.token_logprobs_backward,
-    "cross_entropy_forward": loss.cross_entropy_forward,
-    "cross_entropy_backward": loss.cross_entropy_backward,
 }
 
 # what a backend module may also declare, with the default for those that do not

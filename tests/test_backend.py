@@ -26,7 +26,8 @@ def test_numpy_backend_is_the_reference():
     assert ops.name == "numpy"
     assert ops.attention_forward is attention.attention_forward
     assert ops.rmsnorm_backward is rmsnorm.rmsnorm_backward
-    assert ops.cross_entropy_forward is loss.cross_entropy_forward
+    assert ops.token_logprobs_forward is loss.token_logprobs_forward
+    assert not hasattr(ops, "cross_entropy_forward")  # one loss over the seam, not an op of its own
 
 
 def test_set_backend_changes_the_default_and_rejects_unknown_names():
@@ -60,8 +61,8 @@ def test_numba_backend_replaces_only_the_ops_that_measured_faster():
     assert ops.reads_bfloat16_weights and not backend.get_ops("numpy").reads_bfloat16_weights
     assert ops.rope_forward is numba_rope.rope_forward
     # a pair whose cache differs from the reference's: both halves come from the same module
-    assert ops.cross_entropy_forward is numba_loss.cross_entropy_forward
-    assert ops.cross_entropy_backward is numba_loss.cross_entropy_backward
+    assert ops.token_logprobs_forward is numba_loss.token_logprobs_forward
+    assert ops.token_logprobs_backward is numba_loss.token_logprobs_backward
     assert set(backend.REFERENCE_OPS) <= set(vars(ops))
 
 

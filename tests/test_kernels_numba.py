@@ -213,46 +213,90 @@ def test_swiglu_kernel_matches_reference(dtype, size, seed):
         assert_close(a, b, dtype, name)
 
 
-@given(dtypes, st.integers(1, 3), st.integers(1, 5), st.sampled_from([1, 7, 2047, 2048, 2049, 4500]),
-       st.sampled_from(["none", "random", "empty"]), st.sampled_from([1.0, 30.0]), st.integers(0, 2**32 - 1))
-def test_chunked_cross_entropy_matches_reference(dtype, B, T, V, mask_kind, spread, seed):
-    # V around the 2048-entry chunk; spread 30: logits far below the maximum (the clamped exp)
+def assert_token_logprobs_match_reference(logits, targets, temperature, with_entropy, rng):
+    """Kernel and reference: logp, entropy, and dlogits for a random upstream with some zero rows."""
+    dtype = logits.dtype.type
+    B, T = targets.shape
+    (expected_logp, expected_entropy), expected_cache = loss.token_logprobs_forward(logits, targets, temperature,
+                                                                                    with_entropy)
+    (got_logp, got_entropy), cache = numba_loss.token_logprobs_forward(logits, targets, temperature, with_entropy)
+    assert_close(got_logp, expected_logp, dtype, "logp")
+    if with_entropy:
+        assert_close(got_entropy, expected_entropy, dtype, "entropy")
+    else:
+        assert got_entropy is None
+    dlogp = rng.standard_normal((B, T))
+    dentropy = rng.standard_normal((B, T)) if with_entropy else None
+    padding = rng.random((B, T)) < 0.3  # rows the loss does not use: zero upstream gradients
+    dlogp[padding] = 0
+    if with_entropy:
+        dentropy[padding] = 0
+    got = numba_loss.token_logprobs_backward(dlogp, dentropy, cache)
+    assert_close(got, loss.token_logprobs_backward(dlogp, dentropy, expected_cache), dtype, "dlogits")
+    assert np.all(got[padding] == 0)
+
+
+@given(dtypes, st.integers(1, 2), st.integers(1, 4),
+       st.sampled_from([1, 7, numba_loss.CHUNK - 1, numba_loss.CHUNK, numba_loss.CHUNK + 1, 2 * numba_loss.CHUNK + 404]),
+       st.sampled_from([1.0, 0.6, 1.7]), st.sampled_from([2.0, 30.0]), st.booleans(), st.integers(0, 2**32 - 1))
+def test_chunked_token_logprobs_match_reference(dtype, B, T, V, temperature, spread, with_entropy, seed):
+    # V around the chunk (below, at, just above, more than two chunks); spread 30: logits far below
+    # the maximum (the clamped exp)
     rng = np.random.default_rng(seed)
     logits = (rng.standard_normal((B, T, V)) * spread).astype(dtype)
-    targets = rng.integers(0, V, size=(B, T))
-    loss_mask = {"none": None, "random": rng.random((B, T)) < 0.6, "empty": np.zeros((B, T), dtype=bool)}[mask_kind]
-    if loss_mask is not None:
-        targets = np.where(loss_mask, targets, -100)  # ignored targets need not be valid ids
-    expected_loss, expected_cache = loss.cross_entropy_forward(logits, targets, loss_mask)
-    got_loss, cache = numba_loss.cross_entropy_forward(logits, targets, loss_mask)
-    assert got_loss == pytest.approx(expected_loss, rel=TOLERANCES[dtype]["rtol"], abs=1e-12)
-    dloss = float(rng.uniform(0.5, 2.0))
-    assert_close(numba_loss.cross_entropy_backward(dloss, cache), loss.cross_entropy_backward(dloss, expected_cache),
-                 dtype, "dlogits")
+    assert_token_logprobs_match_reference(logits, rng.integers(0, V, size=(B, T)), temperature, with_entropy, rng)
 
 
-def test_chunked_cross_entropy_keeps_no_vocabulary_sized_array():
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("temperature", [1.0, 0.6])
+@pytest.mark.parametrize("with_entropy", [False, True])
+def test_chunked_token_logprobs_match_reference_on_extreme_logits(dtype, temperature, with_entropy):
+    # logits near +1e4 and -1e4 in the same row: the probabilities that matter sit where float32's
+    # spacing is 1e-3 (exp's argument must be (u - m) - log l, not u - (m + log l)), and the row's
+    # maximum jumps by 2e4 between chunks
+    rng = np.random.default_rng(7)
+    shape = (2, 3, 2 * numba_loss.CHUNK + 404)
+    logits = (rng.choice([-1e4, 1e4], size=shape) + 3 * rng.standard_normal(shape)).astype(dtype)
+    logits[0, 0, : numba_loss.CHUNK] -= 2e4  # a first chunk far below the rest: the rescale sends l to 0
+    assert_token_logprobs_match_reference(logits, rng.integers(0, shape[-1], size=shape[:2]), temperature,
+                                          with_entropy, rng)
+
+
+def test_chunked_token_logprobs_refuse_dentropy_without_the_forward_entropy():
+    logits = np.zeros((1, 2, 5))
+    _, cache = numba_loss.token_logprobs_forward(logits, np.zeros((1, 2), dtype=int))
+    with pytest.raises(ValueError, match="with_entropy"):
+        numba_loss.token_logprobs_backward(np.ones((1, 2)), np.ones((1, 2)), cache)
+
+
+def test_chunked_token_logprobs_keep_no_vocabulary_sized_array():
     rng = np.random.default_rng(0)
     logits = rng.standard_normal((2, 8, 3000)).astype(np.float32)
     targets = rng.integers(0, 3000, size=(2, 8))
-    _, cache = numba_loss.cross_entropy_forward(logits, targets)
+    _, cache = numba_loss.token_logprobs_forward(logits, targets, 0.8, with_entropy=True)
     own = [a for a in cache if isinstance(a, np.ndarray) and not np.shares_memory(a, logits)]
     assert own and max(a.size for a in own) == 16  # per-row numbers only; the logits are the caller's
-    _, expected_cache = loss.cross_entropy_forward(logits, targets)
+    _, expected_cache = loss.token_logprobs_forward(logits, targets, 0.8, with_entropy=True)
     assert expected_cache[0].size == logits.size  # the reference keeps (B, T, V) log-probabilities
 
 
-def test_chunked_cross_entropy_of_extreme_logits_is_finite_and_exact_where_known():
-    # one logit 1000 above the rest: p(that token) = 1 up to exp(-1000); uniform rows: loss = log V
-    logits = np.zeros((1, 2, 5000), dtype=np.float32)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_chunked_token_logprobs_of_extreme_logits_are_finite_and_exact_where_known(dtype):
+    # row 0: one logit 1000 above the rest (in the second chunk): p = onehot up to exp(-1000), H = 0;
+    # row 1: uniform: logp = -log V, H = log V, and dlogits known in closed form
+    V = 5000
+    logits = np.zeros((1, 2, V), dtype=dtype)
     logits[0, 0, 4321] = 1000.0
-    value, cache = numba_loss.cross_entropy_forward(logits, np.array([[4321, 17]]))
-    assert value == pytest.approx(np.log(5000) / 2, rel=1e-6)
-    dlogits = numba_loss.cross_entropy_backward(1.0, cache)
+    (logp, entropy), cache = numba_loss.token_logprobs_forward(logits, np.array([[4321, 17]]), 2.0, with_entropy=True)
+    np.testing.assert_allclose(logp, [[0.0, -np.log(V)]], rtol=1e-6, atol=1e-30)
+    np.testing.assert_allclose(entropy, [[0.0, np.log(V)]], rtol=1e-6, atol=1e-30)
+    dlogp, dentropy = np.array([[1.0, 1.0]]), np.array([[1.0, 3.0]])
+    dlogits = numba_loss.token_logprobs_backward(dlogp, dentropy, cache)
     assert np.isfinite(dlogits).all()
-    assert np.abs(dlogits[0, 0]).max() < 1e-30  # softmax - onehot = 0 on the certain row
-    np.testing.assert_allclose(dlogits[0, 1, :3], 1 / 5000 / 2, rtol=1e-6)
-    assert dlogits[0, 1, 17] == pytest.approx((1 / 5000 - 1) / 2, rel=1e-6)
+    assert np.abs(dlogits[0, 0]).max() < 1e-30  # onehot - p = 0 and p log p = 0 on the certain row
+    # uniform row: log p + H = 0, so dz = dlogp (onehot - 1/V) / tau
+    np.testing.assert_allclose(dlogits[0, 1, :3], -1 / V / 2.0, rtol=1e-5)
+    assert dlogits[0, 1, 17] == pytest.approx((1 - 1 / V) / 2.0, rel=1e-6)
 
 
 @given(dtypes, st.integers(1, 2), st.integers(1, 3), st.integers(1, 9), st.sampled_from([2, 8, 64]),
@@ -362,3 +406,44 @@ def test_decode_attention_reads_the_kv_cache_in_place_before_and_after_selecting
     one_token = (2, config.num_key_value_heads, 1, config.head_dim)
     keys, _ = cache.write(0, rng.standard_normal(one_token), rng.standard_normal(one_token))
     assert keys.shape[2] == 3 and numba_attention._whole_buffer(keys) is cache.keys[0]
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_model_token_loss_and_grads_with_numba_backend_equal_the_reference(dtype):
+    """The loss seam with temperature and an entropy term (an RL-style loss) on both backends."""
+    config = PRESETS["test-tiny"].replace(tie_word_embeddings=False)
+    reference = Qwen3Model.from_config(config, seed=3, dtype=dtype, backend="numpy")
+    fast = Qwen3Model(config, reference.params, backend="numba")
+    assert fast.ops.token_logprobs_forward is numba_loss.token_logprobs_forward
+    rng = np.random.default_rng(4)
+    token_ids = rng.integers(0, config.vocab_size, size=(2, 40))
+    targets = rng.integers(0, config.vocab_size, size=(2, 40))
+    loss_mask = np.ones((2, 40), dtype=bool)
+    loss_mask[0, :6] = False  # a prompt
+    loss_mask[1, 30:] = False  # padding after the completion
+    targets[~loss_mask] = -1  # invalid ids where the mask is false: the model puts a valid one there
+    advantages = rng.standard_normal((2, 1))
+
+    def loss_fn(logp, entropy):
+        weights = (loss_mask * advantages / loss_mask.sum()).astype(logp.dtype)  # (B, T)
+        entropy_weights = (-0.01 * loss_mask / loss_mask.sum()).astype(logp.dtype)
+        return -float(np.sum(weights * logp)) + float(np.sum(entropy_weights * entropy)), -weights, entropy_weights
+
+    results = {}
+    for name, model in (("reference", reference), ("fast", fast)):
+        results[name] = model.token_loss_and_grads(token_ids, targets, loss_fn, loss_mask=loss_mask,
+                                                   temperature=0.7, with_entropy=True)
+    tolerance = {"rtol": 1e-10, "atol": 1e-12} if dtype == "float64" else {"rtol": 1e-4, "atol": 1e-6}
+    (loss_reference, grads_reference), (loss_fast, grads_fast) = results["reference"], results["fast"]
+    assert abs(loss_fast - loss_reference) <= tolerance["rtol"] * abs(loss_reference)
+    assert grads_fast.keys() == grads_reference.keys()
+    for name in grads_reference:
+        scale = np.abs(grads_reference[name]).max()
+        np.testing.assert_allclose(grads_fast[name], grads_reference[name], rtol=tolerance["rtol"] * 10,
+                                   atol=tolerance["atol"] + tolerance["rtol"] * scale, err_msg=name)
+    logp_fast, entropy_fast = fast.token_logprobs(token_ids, np.where(loss_mask, targets, 0), temperature=0.7,
+                                                  with_entropy=True)
+    logp_reference, entropy_reference = reference.token_logprobs(token_ids, np.where(loss_mask, targets, 0),
+                                                                 temperature=0.7, with_entropy=True)
+    np.testing.assert_allclose(logp_fast, logp_reference, **tolerance)
+    np.testing.assert_allclose(entropy_fast, entropy_reference, **tolerance)

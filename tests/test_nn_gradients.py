@@ -21,6 +21,8 @@ from minireason.nn.loss import (
     cross_entropy_forward,
     log_softmax_backward,
     log_softmax_forward,
+    token_logprobs_backward,
+    token_logprobs_forward,
 )
 from minireason.nn.rmsnorm import rmsnorm_backward, rmsnorm_forward
 from minireason.nn.rope import rope_backward, rope_forward, rope_tables
@@ -208,3 +210,45 @@ def test_cross_entropy_value_matches_definition():
     assert abs(loss - expected) < 1e-12
     loss_first_only, _ = cross_entropy_forward(logits, targets, np.array([[True, False]]))
     assert abs(loss_first_only - (-np.log(np.exp(2.0) / np.exp([1.0, 2.0, 0.5]).sum()))) < 1e-12
+
+
+@given(seeds, small, st.integers(1, 4), st.integers(1, 7), st.floats(0.5, 2.0), st.booleans())
+def test_token_logprobs(seed, B, T, V, temperature, with_entropy):
+    # the loss seam: d/dlogits of sum(dlogp * logp + dentropy * entropy), logp = log softmax(z / tau)[target]
+    rng = np.random.default_rng(seed)
+    logits = rng.standard_normal((B, T, V)) * 2
+    targets = rng.integers(0, V, (B, T))
+    dlogp = random_upstream(rng, (B, T))
+    dentropy = random_upstream(rng, (B, T)) if with_entropy else None
+
+    def objective():
+        (logp, entropy), _ = token_logprobs_forward(logits, targets, temperature, with_entropy)
+        return float(np.sum(logp * dlogp) + (np.sum(entropy * dentropy) if with_entropy else 0.0))
+
+    (logp, entropy), cache = token_logprobs_forward(logits, targets, temperature, with_entropy)
+    assert logp.shape == (B, T) and (entropy is None) is not with_entropy
+    dlogits = token_logprobs_backward(dlogp, dentropy, cache)
+    assert_gradients_close(dlogits, numerical_gradient(objective, logits), "dlogits")
+
+
+def test_token_logprobs_values_match_the_definition():
+    logits = np.array([[[1.0, 2.0, 0.5], [0.0, 0.0, 0.0]]])
+    temperature = 0.5
+    (logp, entropy), _ = token_logprobs_forward(logits, np.array([[1, 2]]), temperature, with_entropy=True)
+    first = np.exp(logits[0, 0] / temperature) / np.exp(logits[0, 0] / temperature).sum()
+    np.testing.assert_allclose(logp, [[np.log(first[1]), np.log(1 / 3)]], rtol=1e-12)
+    np.testing.assert_allclose(entropy, [[-np.sum(first * np.log(first)), np.log(3)]], rtol=1e-12)
+
+
+@given(seeds, small, st.integers(1, 5), st.integers(2, 7), st.floats(0.1, 3.0))
+def test_cross_entropy_is_the_masked_mean_nll_over_token_logprobs(seed, B, T, V, upstream_scale):
+    # the composition cross_entropy_forward/backward against its two parts called by hand
+    rng = np.random.default_rng(seed)
+    logits = rng.standard_normal((B, T, V)) * 2
+    mask = rng.random((B, T)) < 0.6
+    targets = np.where(mask, rng.integers(0, V, (B, T)), -100)
+    loss, cache = cross_entropy_forward(logits, targets, mask)
+    (logp, _), logprob_cache = token_logprobs_forward(logits, np.where(mask, targets, 0))
+    assert abs(loss - (-logp[mask].sum() / max(mask.sum(), 1))) < 1e-12
+    expected = token_logprobs_backward(-upstream_scale * mask / max(mask.sum(), 1), None, logprob_cache)
+    np.testing.assert_allclose(cross_entropy_backward(upstream_scale, cache), expected, rtol=1e-12, atol=1e-15)

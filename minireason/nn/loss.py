@@ -94,38 +94,32 @@ def masked_mean_nll(loss_mask: np.ndarray | None = None):
 
 
 def cross_entropy_forward(logits: np.ndarray, targets: np.ndarray, loss_mask: np.ndarray | None = None):
-    """Mean of -log p(target) over the positions where loss_mask is true.
+    """Mean of -log p(target) over the positions where loss_mask is true: ``masked_mean_nll`` over
+    ``token_logprobs_forward`` (one implementation of each idea; the model's training goes through
+    the same seam with the backend's op).
 
     logits (B, T, V); targets (B, T) ints, in [0, V) where the mask is true (ignored elsewhere);
     loss_mask (B, T) bool or None for all positions.  An empty mask gives loss 0.
+    Returns (loss: float, cache).
     """
     module = array_module_of(logits)  # numpy, or the device module of GPU arrays
-    if loss_mask is None:
-        loss_mask = module.ones(targets.shape, dtype=bool)
-    loss_mask = loss_mask.astype(bool)
-    safe_targets = np.where(loss_mask, targets, 0)
-    log_probs, _ = log_softmax_forward(logits)  # (B, T, V)
-    B, T = targets.shape
-    batch_index, time_index = module.arange(B)[:, None], module.arange(T)[None, :]  # (B, 1), (1, T)
-    target_log_probs = log_probs[batch_index, time_index, safe_targets]  # (B, T)
-    n_tokens = max(int(loss_mask.sum()), 1)
-    loss = -np.sum(np.where(loss_mask, target_log_probs, 0.0)) / n_tokens
-    cache = (log_probs, safe_targets, loss_mask, n_tokens)
-    return float(loss), cache
+    if loss_mask is not None:
+        loss_mask = module.asarray(loss_mask).astype(bool)
+        targets = np.where(loss_mask, targets, 0)  # ignored positions: any valid id, zero gradient below
+    (log_probs, _), logprob_cache = token_logprobs_forward(logits, targets)
+    loss, dlogp, _ = masked_mean_nll(loss_mask)(log_probs)
+    return loss, (logprob_cache, dlogp)
 
 
 def cross_entropy_backward(dloss: float, cache) -> np.ndarray:
-    """Forward: L = -1/N sum_{masked (b,t)} logp[b, t, target].  Cache: (logp, targets, mask, N).
+    """Forward: L = -1/N sum_{masked (b,t)} logp[b, t, target].  Cache: (the token log-prob op's cache,
+    dL/dlogp (B, T) = -mask / N).
 
-    dlogits[b, t] = dloss * mask[b, t] / N * (softmax(logits[b, t]) - onehot(target)).
+    dlogits[b, t] = dloss * mask[b, t] / N * (softmax(logits[b, t]) - onehot(target)), through
+    ``token_logprobs_backward``.
     """
-    log_probs, targets, loss_mask, n_tokens = cache
-    dlogits = np.exp(log_probs)  # (B, T, V) softmax
-    B, T = targets.shape
-    module = array_module_of(dlogits)
-    dlogits[module.arange(B)[:, None], module.arange(T)[None, :], targets] -= 1.0  # minus the one-hot target
-    dlogits *= (loss_mask * (dloss / n_tokens))[..., None].astype(dlogits.dtype)
-    return dlogits
+    logprob_cache, dlogp = cache
+    return token_logprobs_backward(dlogp * dlogp.dtype.type(dloss), None, logprob_cache)
 
 
 def cross_entropy_loss(logits: np.ndarray, targets: np.ndarray, loss_mask: np.ndarray | None = None):
