@@ -1,15 +1,11 @@
 """The prompts scaling methods send: direct answer, chain-of-thought, and self-refinement's critique / revise.
 
-Two prompt formats, because two kinds of model read them:
-
-``"plain"``
-    the format the built-in models were trained on (:func:`minireason.tasks.base.render_prompt`):
-    the problem, then one short instruction, ``"Think step by step."`` (chain of thought: the
-    model writes a ``<think>`` trace, then the boxed answer) or ``"Answer directly."``;
-``"chat"``
-    the Qwen3 chat template (:func:`minireason.io.chat_template.render_chat`). Chain of thought
-    is Qwen3's *thinking mode* (the model opens its own ``<think>`` block); a direct answer turns
-    thinking off, which pre-fills an empty ``<think></think>`` block so the model answers at once.
+The direct and chain-of-thought prompts are the project's one prompt builder,
+:func:`minireason.evaluation.prompts.build_prompt` (re-exported here with the formats, the
+style names, :func:`default_prompt_format` and :func:`stop_strings_for`). Only
+self-refinement's two extra requests live here, and they are built the same way: the plain
+format ends with a newline, the chat format goes through the one Qwen3 chat wrapper
+(thinking on).
 
 Chain-of-thought prompting spends tokens on reasoning before the answer: the cheapest scaling
 method, and the baseline every sampling method starts from.
@@ -17,49 +13,31 @@ method, and the baseline every sampling method starts from.
 
 from __future__ import annotations
 
-from minireason.errors import InputError
+from minireason.evaluation.prompts import (
+    CHAT_INSTRUCTIONS,
+    CHAT_STOP_STRINGS,
+    PROMPT_FORMATS,
+    STYLES,
+    build_prompt,
+    chat_prompt,
+    check_prompt_format,
+    default_prompt_format,
+    plain_prompt,
+    stop_strings_for,
+)
 
-PROMPT_FORMATS = ("plain", "chat")
-STYLES = ("direct", "cot")
-
-CHAT_INSTRUCTIONS = {
-    "direct": "Put your final answer within \\boxed{}.",
-    "cot": "Please reason step by step, and put your final answer within \\boxed{}.",
-}
-CHAT_STOP_STRINGS = ("<|im_end|>",)
-
-
-def _plain_instructions() -> dict[str, str]:
-    from minireason.tasks.base import PROMPT_INSTRUCTIONS
-
-    return PROMPT_INSTRUCTIONS
-
-
-def check_prompt_format(prompt_format: str) -> str:
-    if prompt_format not in PROMPT_FORMATS:
-        raise InputError(f"prompt format: expected one of {PROMPT_FORMATS}, got {prompt_format!r}")
-    return prompt_format
-
-
-def _check_style(style: str) -> str:
-    if style not in STYLES:
-        raise InputError(f"prompt style: expected one of {STYLES}, got {style!r}")
-    return style
-
-
-def _chat(user_text: str, thinking: bool) -> str:
-    from minireason.io.chat_template import render_chat
-
-    return render_chat([{"role": "user", "content": user_text}], add_generation_prompt=True,
-                       enable_thinking=thinking)
-
-
-def build_prompt(problem: str, style: str = "cot", prompt_format: str = "plain") -> str:
-    """The prompt asking for ``problem``'s answer, directly (``style="direct"``) or step by step (``"cot"``)."""
-    _check_style(style)
-    if check_prompt_format(prompt_format) == "plain":
-        return f"{problem} {_plain_instructions()[style]}\n"
-    return _chat(f"{problem}\n{CHAT_INSTRUCTIONS[style]}", thinking=style == "cot")
+__all__ = [
+    "CHAT_INSTRUCTIONS",
+    "CHAT_STOP_STRINGS",
+    "PROMPT_FORMATS",
+    "STYLES",
+    "build_prompt",
+    "check_prompt_format",
+    "critique_prompt",
+    "default_prompt_format",
+    "revise_prompt",
+    "stop_strings_for",
+]
 
 
 def critique_prompt(problem: str, solution: str, prompt_format: str = "plain") -> str:
@@ -68,7 +46,7 @@ def critique_prompt(problem: str, solution: str, prompt_format: str = "plain") -
                "Check the solution step by step. Name the first wrong step, or say that it is correct.")
     if check_prompt_format(prompt_format) == "plain":
         return request + "\n"
-    return _chat(request, thinking=True)
+    return chat_prompt(request, thinking=True)
 
 
 def revise_prompt(problem: str, solution: str, critique: str, prompt_format: str = "plain") -> str:
@@ -78,15 +56,5 @@ def revise_prompt(problem: str, solution: str, critique: str, prompt_format: str
     """
     context = f"Previous solution:\n{solution.strip()}\nReview:\n{critique.strip()}\n"
     if check_prompt_format(prompt_format) == "plain":
-        return f"{context}{problem} {_plain_instructions()['cot']}\n"
-    return _chat(f"{context}Write a corrected solution.\n{problem}\n{CHAT_INSTRUCTIONS['cot']}", thinking=True)
-
-
-def stop_strings_for(prompt_format: str) -> tuple[str, ...]:
-    """Text that ends a completion in this format (the chat turn's end marker), besides eos."""
-    return CHAT_STOP_STRINGS if check_prompt_format(prompt_format) == "chat" else ()
-
-
-def default_prompt_format(model_path: str) -> str:
-    """``"plain"`` for the built-in models (trained on that format), ``"chat"`` for any other checkpoint."""
-    return "plain" if str(model_path).startswith("builtin:") else "chat"
+        return context + plain_prompt(problem, "cot")
+    return chat_prompt(f"{context}Write a corrected solution.\n{problem}\n{CHAT_INSTRUCTIONS['cot']}", thinking=True)

@@ -33,13 +33,18 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
 from minireason.errors import InputError
-from minireason.evaluation.prompts import SHORT_INSTRUCTIONS
+from minireason.evaluation.prompts import (
+    SHORT_INSTRUCTIONS,
+    STYLES,  # noqa: F401 - re-exported: the two prompt styles
+    check_style,
+    plain_prompt,
+)
 
 SPLITS = ("train", "test")
 TRAIN_BUCKETS = 8  # of 10: 80% of all problem texts are train, 20% test
-STYLES = ("direct", "cot")
 
-# The prompt is the problem text and one short instruction saying which completion is wanted.
+# The prompt is the problem text and one short instruction saying which completion is wanted:
+# the plain format of the one prompt builder (minireason.evaluation.prompts).
 PROMPT_INSTRUCTIONS = SHORT_INSTRUCTIONS  # the evaluation templates "short-direct" / "short-cot"
 
 
@@ -187,17 +192,14 @@ def make_flawed(family: TaskFamily, problem: Problem, rng: random.Random) -> Pro
 # ---------------------------------------------------------------------------- prompts
 
 
-def _check_style(style: str) -> str:
-    if style not in STYLES:
-        raise InputError(f"style: expected one of {STYLES}, got {style!r}")
-    return style
-
-
 def render_prompt(problem: Problem, style: str = "cot") -> str:
-    """The short prompt a model sees, e.g. ``"Compute 4821+397. Think step by step.\\n"``."""
-    return f"{problem.text} {PROMPT_INSTRUCTIONS[_check_style(style)]}\n"
+    """The short prompt a model sees, e.g. ``"Compute 4821+397. Think step by step.\\n"``.
+
+    The plain format of :func:`minireason.evaluation.prompts.build_prompt` for the problem's text.
+    """
+    return plain_prompt(problem.text, style)
 
 
 def render_completion(problem: Problem, style: str = "cot") -> str:
     """What should follow :func:`render_prompt`: the boxed answer, or trace then boxed answer."""
-    return problem.trace_completion if _check_style(style) == "cot" else problem.direct_completion
+    return problem.trace_completion if check_style(style) == "cot" else problem.direct_completion
