@@ -9,8 +9,12 @@ own verifier (a countdown answer is an expression that must reach the target wit
 given, which no comparison with one gold string can decide).  Every other record is compared
 with its gold answer by :func:`minireason.evaluation.grader.grade_answer`.
 
-A missing answer (``None``, nothing extracted) is never right.  The judge never evaluates the
-answer as code; both paths parse it with whitelisted, time-bounded parsers.
+A missing answer (``None``, nothing extracted) is never right.
+
+Used by ``evaluation.runs.grade_record`` (a results record keeps its gold as ``gold``; it is
+judged as ``answer``), ``evaluation.task_accuracy``, ``scaling.runner.judge_for`` and the RL
+rewards.  The judge never evaluates the answer as code; both paths parse it with whitelisted,
+time-bounded parsers.
 """
 
 from __future__ import annotations
@@ -30,7 +34,8 @@ def is_correct(record: dict, answer: str | None,
                equivalent: Callable[[str, str], bool] | None = None) -> bool:
     """Whether ``answer`` (an extracted final answer, or None) answers ``record`` correctly.
 
-    ``equivalent(answer, gold)`` replaces ``grade_answer`` for non-task records (tests script it).
+    ``equivalent(answer, gold)`` replaces ``grade_answer`` for non-task records (scaling's
+    settings and tests script it); a task record's verifier is never replaced.
     """
     if answer is None:
         return False

@@ -29,7 +29,7 @@ from pathlib import Path
 from minireason.atomic import atomic_write_jsonl
 from minireason.errors import DataError, InputError
 from minireason.evaluation.extract import extract_answer
-from minireason.evaluation.grader import grade_answer
+from minireason.evaluation.judge import judge_completion
 from minireason.evaluation.prompts import TEMPLATES, render_prompt
 
 
@@ -89,15 +89,20 @@ def _rewrite_complete(path: Path, records: list[dict]) -> None:
 def grade_record(record: dict, verify_function: Callable | None = None, problem: dict | None = None) -> dict:
     """The record with ``extracted`` and ``correct`` recomputed from its generated text.
 
-    ``verify_function(problem, extracted) -> bool`` replaces the default comparison with the gold
-    answer (``grade_answer``) where an answer must be checked otherwise, e.g. a countdown
-    expression against the numbers given.
+    By default the one judge decides (:func:`minireason.evaluation.judge.is_correct`): a record
+    of a built-in task (it keeps the problem's ``family`` and ``data``) is checked by its
+    family's verifier, any other is compared with its ``gold`` answer by ``grade_answer``.
+    ``problem`` is the problem the record answers (its ``answer`` is the gold); without it the
+    record itself stands for the problem. ``verify_function(problem or record, extracted) ->
+    bool`` replaces the judge where a caller must decide otherwise.
     """
-    extracted = extract_answer(record.get("generated") or "")
+    generated = record.get("generated") or ""
     if verify_function is not None:
+        extracted = extract_answer(generated)
         correct = bool(verify_function(problem if problem is not None else record, extracted))
     else:
-        correct = grade_answer(extracted, record.get("gold"))
+        judged = problem if problem is not None else {**record, "answer": record.get("gold")}
+        extracted, correct = judge_completion(judged, generated, fallback="number")
     return {**record, "extracted": extracted, "correct": correct}
 
 
@@ -148,7 +153,8 @@ def run_evaluation(model, tokenizer, problems: Sequence[dict], out_path: str | P
                    verify_function: Callable | None = None) -> dict:
     """Generate, grade and record answers for ``problems[:limit]``; return the summary of all records.
 
-    ``verify_function(problem, extracted) -> bool`` overrides the comparison with the gold answer.
+    Answers are graded by the one judge (see :func:`grade_record`); ``verify_function(problem,
+    extracted) -> bool`` overrides it.
 
     Resumes after the last complete record in ``out_path`` (see the module docstring).
     """
@@ -214,7 +220,9 @@ def regrade_file(path: str | Path, out_path: str | Path | None = None,
                  verify_function: Callable | None = None) -> tuple[list[dict], dict]:
     """Re-grade the records of a results file (for a changed grader); optionally write them atomically.
 
-    ``verify_function(record, extracted) -> bool`` replaces the comparison with the gold answer.
+    Graded by the one judge (see :func:`grade_record`; task records keep ``family`` and ``data``,
+    so their family's verifier re-checks them); ``verify_function(record, extracted) -> bool``
+    overrides it.
     """
     records = [grade_record(r, verify_function) for r in read_records(path)]
     if not records:

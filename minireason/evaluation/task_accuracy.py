@@ -1,9 +1,9 @@
 """Accuracy of a model on the built-in synthetic tasks, in direct and chain-of-thought style.
 
 For each family: the first ``n`` test-split problems (fixed seed), the prompt rendered in the
-style asked for, greedy decoding, the last boxed answer extracted, and the family's own
-verifier deciding correctness (countdown checks the expression, linear equations go through
-``grade_answer``).
+style asked for, greedy decoding, the last boxed answer extracted, and the one judge
+(:func:`minireason.evaluation.judge.judge_completion`) deciding correctness with the family's
+own verifier (countdown checks the expression, linear equations go through ``grade_answer``).
 """
 
 from __future__ import annotations
@@ -19,17 +19,18 @@ def task_accuracy(model, tokenizer, families, n: int = 50, styles=("direct", "co
     ``difficulty``: one difficulty for every family, a dict family -> difficulty, or None for each
     family's default.
     """
-    from minireason.evaluation.extract import extract_answer
+    from minireason.evaluation.judge import judge_completion
     from minireason.generation.generate import generate
-    from minireason.tasks import generate_problems, get_family
+    from minireason.tasks import generate_problems
     from minireason.tasks.base import render_prompt
+    from minireason.tasks.export import to_record
 
     results: dict = {}
     compute = {style: {"tokens": 0, "seconds": 0.0, "problems": 0} for style in styles}
     for family_name in families:
-        family = get_family(family_name)
         level = difficulty.get(family_name) if isinstance(difficulty, dict) else difficulty
         problems = generate_problems(family_name, n, split="test", seed=seed, difficulty=level)
+        records = [to_record(problem) for problem in problems]  # what the judge reads
         results[family_name] = {}
         for style in styles:
             correct = 0
@@ -37,9 +38,9 @@ def task_accuracy(model, tokenizer, families, n: int = 50, styles=("direct", "co
             for start in range(0, len(problems), batch_size):
                 chunk = problems[start:start + batch_size]
                 outputs = generate(model, tokenizer, [render_prompt(p, style) for p in chunk], max_new_tokens)
-                for problem, output in zip(chunk, outputs):
-                    answer = extract_answer(output.text, fallback=None)
-                    correct += bool(answer is not None and family.verify(problem, answer))
+                for record, output in zip(records[start:start + batch_size], outputs):
+                    # boxed answers only: the built-in models are trained to box their answer
+                    correct += judge_completion(record, output.text, fallback=None)[1]
                     compute[style]["tokens"] += len(output.token_ids)
             compute[style]["seconds"] += time.perf_counter() - started
             compute[style]["problems"] += len(problems)

@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from minireason.errors import DataError, InputError
+from minireason.evaluation import judge
 from minireason.scaling.best_of_n import SCORERS, best_of_n
 from minireason.scaling.compute import ComputeMeter, MeteredSampler
 from minireason.scaling.metrics import pass_at_k
@@ -116,14 +117,14 @@ def run_method(spec: MethodSpec, sampler, problem: str, is_correct: Judge, setti
     return self_refine(sampler, problem, is_correct, settings, spec.size, seed, acceptance=spec.option or "logprob")
 
 
-def judge_for(record: dict, equivalent: Callable[[str, str], bool]) -> Judge:
-    """How to grade answers to ``record``: the task family's own verifier for task records, else the grader."""
-    if "family" in record and "data" in record:
-        from minireason.tasks.export import verify_record
+def judge_for(record: dict, equivalent: Callable[[str, str], bool] | None = None) -> Judge:
+    """How to grade answers to ``record``: the one judge (:func:`minireason.evaluation.judge.is_correct`)
+    with the record bound, so a method sees only ``answer -> bool``.
 
-        return lambda answer: answer is not None and verify_record(record, answer)
-    gold = record["answer"]
-    return lambda answer: answer is not None and bool(equivalent(answer, gold))
+    Task records are checked by their family's verifier; any other record is compared with its
+    gold answer by ``equivalent(answer, gold)`` (the settings' equivalence, ``grade_answer`` by default).
+    """
+    return lambda answer: judge.is_correct(record, answer, equivalent)
 
 
 def check_records(records: Sequence[dict]) -> None:
