@@ -234,6 +234,32 @@ def test_same_seed_same_draws_other_seed_other_draws():
     assert first.tolist() != other.tolist()
 
 
+def test_the_one_log_softmax_keeps_dropped_tokens_at_minus_infinity():
+    """Sampling uses nn.loss's log-softmax on filtered rows: -inf in, -inf out, no NaN, no warning."""
+    from minireason.generation.sampling import log_softmax, sampling_distribution
+    from minireason.nn.loss import log_softmax_forward
+
+    logits = np.array([[0.0, -np.inf, math.log(3.0)], [-np.inf, 5.0, -np.inf]])  # (B=2, V=3)
+    with np.errstate(all="raise"):
+        log_probs, _ = log_softmax_forward(logits)
+        assert np.array_equal(log_softmax(logits), log_probs)
+    assert log_probs[0, 1] == -np.inf and log_probs[1, 0] == -np.inf and log_probs[1, 2] == -np.inf
+    np.testing.assert_allclose(log_probs[0, [0, 2]], [math.log(0.25), math.log(0.75)], rtol=1e-15)
+    assert log_probs[1, 1] == 0.0
+    # top-k 1 drops two of three tokens: they get probability exactly 0, the arg-max gets 1
+    probs = sampling_distribution(np.array([[1.0, 2.0, 0.5]]), SamplingSettings(1.0, top_k=1))
+    assert probs.tolist() == [[0.0, 1.0, 0.0]]
+
+
+@given(any_logits)
+def test_chosen_logprobs_are_the_log_softmax_at_the_chosen_tokens(logits):
+    from minireason.generation.sampling import chosen_logprobs
+
+    token_ids = np.arange(len(logits)) % logits.shape[1]  # (B,)
+    expected = [math.log(reference_probs(row)[i]) for row, i in zip(logits.tolist(), token_ids)]
+    np.testing.assert_allclose(chosen_logprobs(logits, token_ids), expected, rtol=1e-9, atol=1e-12)
+
+
 def test_huge_and_tiny_logits_stay_finite():
     logits = np.array([[1e4, -1e4, 0.0], [-1e4, -1e4 + 1, -1e4 + 2]])
     sampled = sample_next_tokens(logits, SamplingSettings(1.0, top_p=0.99), np.random.default_rng(0))

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from minireason.errors import InputError
+from minireason.nn.loss import log_softmax_forward, token_logprobs_forward
 
 
 @dataclass(frozen=True)
@@ -61,21 +62,26 @@ def check_sampling_settings(temperature, top_k, top_p, min_p) -> None:
         raise InputError(f"min_p must lie in [0, 1] (0 means no min-p filter), got {min_p!r}")
 
 
-# ----------------------------------------------------------------------------- log-softmax
+# ----------------------------------------------------------------------------- log-probabilities
+# Both come from minireason.nn.loss, the project's one log-softmax: a filtered row keeps its -inf
+# logits (dropped tokens) at -inf there, because every row keeps at least one finite logit.
 
 
 def log_softmax(logits: np.ndarray) -> np.ndarray:
-    """log softmax over the last axis; -inf logits (dropped tokens) stay -inf.  (B, V) -> (B, V)."""
-    largest = np.max(logits, axis=-1, keepdims=True)  # (B, 1), finite: every row keeps >= 1 token
-    shifted = logits - largest
-    return shifted - np.log(np.sum(np.exp(shifted), axis=-1, keepdims=True))
+    """log softmax over the last axis (``nn.loss.log_softmax_forward``); -inf logits stay -inf.  (B, V) -> (B, V)."""
+    return log_softmax_forward(logits)[0]
 
 
 def chosen_logprobs(logits: np.ndarray, token_ids: np.ndarray) -> np.ndarray:
-    """log softmax(logits)[b, token_ids[b]] for every row, without building the (B, V) log-softmax."""
-    largest = np.max(logits, axis=-1)  # (B,)
-    log_normaliser = largest + np.log(np.sum(np.exp(logits - largest[:, None]), axis=-1))  # (B,)
-    return logits[np.arange(len(token_ids)), token_ids] - log_normaliser
+    """log softmax(logits)[b, token_ids[b]] for every row.  logits (B, V), token_ids (B,) -> (B,).
+
+    The reference token log-probability op of training (``nn.loss.token_logprobs_forward`` at
+    temperature 1), with each row as a sequence of one position: the log-probability recorded at
+    sampling time is the formula a training forward recomputes, so an RL policy ratio
+    pi_new / pi_old starts at 1 (up to the rounding of the logits themselves).
+    """
+    (chosen, _), _ = token_logprobs_forward(logits[:, None, :], np.asarray(token_ids)[:, None])  # (B, 1)
+    return chosen[:, 0]
 
 
 # ----------------------------------------------------------------------------- the filters
