@@ -128,7 +128,7 @@ def clip_region_violations(dlogp, ratio, advantage, weights, settings):
 
 
 def wrong_side_ppo_dlogp(ratio, advantage, weights, settings):
-    """A bug seen in published code: the min taken over the ratios, -A min(r, clip(r)), whatever A's sign.
+    """The wrong-side bug: the min taken over the ratios, -A min(r, clip(r)), whatever A's sign.
     For A < 0 it zeroes the gradient where r > 1 + clip_high (where PPO's pessimistic term is r A, live)
     and keeps it where r < 1 - clip_low (where the clipped term binds)."""
     unclipped_is_min = ratio <= np.clip(ratio, 1 - settings.clip_low, 1 + settings.clip_high)
