@@ -24,11 +24,13 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "tasks": ("minireason.cli.tasks", "synthetic verifiable tasks: export problem sets"),
     "pretrain": ("minireason.cli.pretrain", "train the tiny built-in models on the task corpus"),
     "scale": ("minireason.cli.scale", "compare inference-time scaling methods against compute"),
+    "grpo": ("minireason.cli.grpo", "reinforcement learning with verifiable rewards: GRPO, PPO-clip, GSPO, CISPO"),
+    "plot": ("minireason.cli.plot", "draw a training run's curves (reward, accuracy, KL, ...) to one PNG"),
 }
 
 
 # the commands that run a model accept --backend (numpy, numba or cupy; see minireason.backend)
-MODEL_COMMANDS = {"demo", "smoke", "generate", "chat", "eval", "pretrain", "scale"}
+MODEL_COMMANDS = {"demo", "smoke", "generate", "chat", "eval", "pretrain", "scale", "grpo"}
 
 
 def _available_commands() -> dict[str, tuple[str, str]]:

@@ -1,0 +1,522 @@
+"""GRPO and its variants: reinforcement learning with verifiable rewards, on the shared training loop.
+
+One step of :class:`GRPOTrainer`:
+
+    P prompts ─sample G completions each (rollout.py)─▶ rewards (rewards.py, the one judge)
+        ─▶ group advantages (advantages.py) ─▶ drop groups with no signal (optionally sample more)
+        ─▶ epochs x minibatches optimizer updates; each update accumulates micro-batches:
+              model forward ─▶ logp, entropy (token log-prob op at the sampling temperature)
+              ─▶ policy loss (losses.py: grpo | ppo | gspo | cispo, + KL, + entropy) ─▶ dlogp ─▶ model backward
+
+The loop (``minireason.training.loop``) owns the optimizer, schedule, clipping, NaN guard,
+checkpoints, exact resume, Ctrl-C and metrics files; this module is the step and its bookkeeping.
+:func:`train_grpo` is the Python API (the ``minireason grpo`` command is a thin layer over it).
+Derivations and a comparison of the variants: docs/rl.md.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from minireason.errors import CheckpointError, InputError
+from minireason.training.loop import Trainer
+from minireason.training.metrics import MetricsWriter
+
+LOSS_DEFAULT_AGGREGATION = {
+    "grpo": "seq-mean-token-sum",  # the book's -mean_i A_i sum_t log pi(o_it)
+    "ppo": "token-mean",  # DAPO's token-level mean
+    "gspo": "seq-mean-token-mean",  # GSPO averages sequences
+    "cispo": "token-mean",
+}
+
+
+@dataclass
+class GRPOConfig:
+    """Every setting of a GRPO run (the CLI flags and the TOML file's keys have these names)."""
+
+    steps: int = 100
+    prompts_per_step: int = 16  # P
+    group_size: int = 8  # G
+    temperature: float = 1.0
+    top_p: float = 1.0
+    top_k: int = 0
+    max_new_tokens: int = 128
+    loss: str = "grpo"  # grpo | ppo | gspo | cispo
+    epochs: int = 1  # mu: passes over each batch of rollouts
+    minibatches: int = 1  # optimizer updates per pass (the batch split into this many parts)
+    micro_batch_size: int = 64  # rows per forward/backward (gradient accumulation bounds memory)
+    clip_low: float = 0.2
+    clip_high: float = 0.2
+    dual_clip: float | None = None
+    cispo_max: float = 5.0
+    kl_beta: float = 0.0
+    kl_estimator: str = "k3"
+    kl_in_reward: bool = False  # fold the k1 estimate into the reward instead of a loss term
+    entropy_coef: float = 0.0
+    advantage: str = "group"  # group | rloo | dr
+    scale_by_std: bool = True  # group advantages divided by the group's std (not for rloo / dr)
+    batch_normalize: bool = False
+    aggregation: str | None = None  # None: the loss's default (LOSS_DEFAULT_AGGREGATION)
+    reward: str = "correctness:1"
+    reward_combine: str = "sum"  # sum | gdpo
+    overlong_buffer: int = 0  # DAPO's soft overlong penalty ramp length (with the "overlong" reward)
+    mask_truncated: bool = False  # completions that hit the length limit get no loss
+    drop_zero_variance: bool = True  # groups whose rewards are all equal carry no signal
+    dynamic_sampling: bool = False  # DAPO: sample more prompts until every group has signal
+    max_sampling_tries: int = 4
+    learning_rate: float = 1e-4
+    warmup_steps: int = 0
+    schedule: str = "constant"
+    betas: tuple[float, float] = (0.9, 0.99)
+    weight_decay: float = 0.0
+    max_grad_norm: float = 1.0
+    seed: int = 0
+    prompt_format: str = "plain"  # plain (built-in models) | chat (Qwen3 chat template, thinking on)
+    eval_every: int = 10
+    eval_max_new_tokens: int | None = None  # None: max_new_tokens
+    eval_batch_size: int = 128
+    sample_every: int = 10
+    samples_to_log: int = 4
+    checkpoint_every: int = 10
+    max_bad_steps: int = 1  # a non-finite update stops the run (the last good checkpoint stays)
+
+    def __post_init__(self):
+        from minireason.rl.advantages import ADVANTAGE_MODES
+        from minireason.rl.losses import AGGREGATIONS, POLICY_LOSSES
+
+        def positive_int(name, minimum=1):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+                raise InputError(f"{name} must be an int >= {minimum}, got {value!r}")
+
+        for name in ("steps", "prompts_per_step", "group_size", "max_new_tokens", "epochs", "minibatches",
+                     "micro_batch_size", "max_sampling_tries", "eval_batch_size", "samples_to_log",
+                     "checkpoint_every"):
+            positive_int(name)
+        for name in ("eval_every", "sample_every", "overlong_buffer", "warmup_steps", "top_k"):
+            positive_int(name, 0)
+        if self.loss not in POLICY_LOSSES:
+            raise InputError(f"loss must be one of {', '.join(POLICY_LOSSES)}, got {self.loss!r}")
+        if self.advantage not in ADVANTAGE_MODES:
+            raise InputError(f"advantage must be one of {', '.join(ADVANTAGE_MODES)}, got {self.advantage!r}")
+        if self.aggregation is not None and self.aggregation not in AGGREGATIONS:
+            raise InputError(f"aggregation must be one of {', '.join(AGGREGATIONS)}, got {self.aggregation!r}")
+        if self.group_size < 2:
+            raise InputError(f"group_size {self.group_size}: a group baseline ({self.advantage}) needs at least 2 "
+                             f"completions per prompt")
+        if self.minibatches > self.prompts_per_step:
+            raise InputError(f"minibatches ({self.minibatches}) cannot exceed prompts_per_step ({self.prompts_per_step})")
+        if not (isinstance(self.temperature, (int, float)) and self.temperature > 0):
+            raise InputError(f"temperature must be > 0 for sampling rollouts, got {self.temperature!r}")
+        if self.prompt_format not in ("plain", "chat"):
+            raise InputError(f"prompt_format must be plain or chat, got {self.prompt_format!r}")
+        if self.reward_combine not in ("sum", "gdpo"):
+            raise InputError(f"reward_combine must be sum or gdpo, got {self.reward_combine!r}")
+        if self.kl_in_reward and self.kl_beta <= 0:
+            raise InputError("kl_in_reward needs kl_beta > 0")
+        self.betas = tuple(float(beta) for beta in self.betas)
+        self.loss_settings()  # validates the clip, KL and entropy settings with the loss's own messages
+
+    @property
+    def aggregation_mode(self) -> str:
+        if self.aggregation is not None:
+            return self.aggregation
+        return "seq-mean-token-sum-norm" if self.advantage == "dr" else LOSS_DEFAULT_AGGREGATION[self.loss]
+
+    def loss_settings(self):
+        from minireason.rl.losses import PolicyLossSettings
+
+        return PolicyLossSettings(loss=self.loss, clip_low=self.clip_low, clip_high=self.clip_high,
+                                  dual_clip=self.dual_clip, cispo_max=self.cispo_max,
+                                  kl_beta=0.0 if self.kl_in_reward else self.kl_beta,
+                                  kl_estimator=self.kl_estimator, entropy_coef=self.entropy_coef)
+
+    def train_config(self):
+        from minireason.training.loop import TrainConfig
+
+        return TrainConfig(steps=self.steps, learning_rate=self.learning_rate, warmup_steps=self.warmup_steps,
+                           schedule=self.schedule, betas=self.betas, weight_decay=self.weight_decay,
+                           max_grad_norm=self.max_grad_norm, seed=self.seed, log_every=1,
+                           checkpoint_every=self.checkpoint_every, max_bad_steps=self.max_bad_steps)
+
+    def identity(self) -> dict:
+        """The settings that change what the run computes (not its length or logging cadence)."""
+        bookkeeping = {"steps", "eval_every", "sample_every", "samples_to_log", "checkpoint_every", "eval_batch_size"}
+        return {key: (list(value) if isinstance(value, tuple) else value)
+                for key, value in dataclasses.asdict(self).items() if key not in bookkeeping}
+
+    @classmethod
+    def from_dict(cls, values: dict, where: str = "config") -> GRPOConfig:
+        fields = {field.name for field in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - fields)
+        if unknown:
+            raise InputError(f"{where}: unknown setting(s) {unknown}; known: {sorted(fields)}")
+        return cls(**values)
+
+
+def weights_sha256(params: dict) -> str:
+    """A model's identity: sha256 over its parameter names, shapes, dtypes and bytes (in name order)."""
+    from minireason.device import to_host
+
+    digest = hashlib.sha256()
+    for name in sorted(params):
+        value = np.ascontiguousarray(to_host(params[name]))
+        digest.update(f"{name}:{value.shape}:{value.dtype};".encode())
+        digest.update(value.data)
+    return digest.hexdigest()
+
+
+def frozen_copy(model):
+    """A reference model: the same weights, copied, never trained."""
+    from minireason.model import Qwen3Model
+
+    reference = Qwen3Model(model.config, {name: value.copy() for name, value in model.params.items()}, model.backend)
+    for value in reference.params.values():
+        if hasattr(value, "flags"):
+            value.flags.writeable = False
+    return reference
+
+
+class GRPOTrainer(Trainer):
+    """The GRPO step on the shared loop (see the module docstring)."""
+
+    def __init__(self, model, tokenizer, train_records: list[dict], config: GRPOConfig, out_dir=None,
+                 custom_rewards: dict | None = None, reference=None, log=None):
+        from minireason.evaluation.prompts import build_prompt
+        from minireason.rl.rewards import parse_reward_spec
+
+        if not train_records:
+            raise InputError("training data: expected at least one problem, got none")
+        for index, record in enumerate(train_records):
+            if not isinstance(record.get("problem"), str) or not isinstance(record.get("answer"), str) \
+                    or not record["answer"].strip():
+                raise InputError(f"training data: problem {index} has no answer to check rewards against "
+                                 f"(each record needs non-empty 'problem' and 'answer' strings)")
+        self.model, self.tokenizer, self.config = model, tokenizer, config
+        self.records = train_records
+        self.prompts = [build_prompt(record["problem"], "cot", config.prompt_format) for record in train_records]
+        self.custom_rewards = dict(custom_rewards or {})
+        self.reward_spec = parse_reward_spec(config.reward, custom_names=tuple(self.custom_rewards))
+        self.loss_settings = config.loss_settings()
+        self.needs_reference = config.kl_beta > 0
+        self.reference = reference if reference is not None or not self.needs_reference else frozen_copy(model)
+        self.reference_sha256 = weights_sha256(self.reference.params) if self.reference is not None else None
+        self.pad_id = _pad_id(tokenizer, model)
+        self.stop_strings = ("<|im_end|>",) if config.prompt_format == "chat" else ()
+        self.out_dir = Path(out_dir) if out_dir is not None else None
+        self.samples = None
+        self.log = log
+
+    # ------------------------------------------------------------------ Trainer protocol
+    @property
+    def updates_per_step(self) -> int:
+        return self.config.epochs * self.config.minibatches
+
+    def begin(self, out_dir, start_step: int, resumed: bool) -> None:
+        self.samples = MetricsWriter(out_dir, resume_step=start_step if resumed else None, name="samples")
+
+    def state_dict(self) -> dict:
+        return {"reference_sha256": self.reference_sha256}
+
+    def load_state_dict(self, state: dict) -> None:
+        saved = state.get("reference_sha256")
+        if saved != self.reference_sha256:
+            raise CheckpointError(f"the checkpoint was trained against reference model {str(saved)[:12]}, this run's "
+                                  f"reference is {str(self.reference_sha256)[:12]}; resume with the same --model")
+
+    # ------------------------------------------------------------------ one step
+    def step(self, model, rng: np.random.Generator, step: int, apply_update) -> tuple[float, dict]:
+        config = self.config
+        started = time.perf_counter()
+        rollouts, rewards, components, tries, groups_seen, groups_dropped = self._collect(model, rng)
+        rollout_seconds = time.perf_counter() - started
+        metrics = self._rollout_metrics(rollouts, rewards, components, groups_seen, groups_dropped, tries)
+        metrics["rollout_seconds"] = rollout_seconds
+        metrics["rollout_tokens_per_second"] = metrics.pop("_generated_tokens") / max(rollout_seconds, 1e-9)
+        if self.samples is not None and config.sample_every and step % config.sample_every == 0:
+            self._log_samples(step + 1, rollouts, rewards)
+        started = time.perf_counter()
+        loss, learner_metrics, learner_tokens = self._learn(model, rollouts, rewards, apply_update)
+        learner_seconds = time.perf_counter() - started
+        metrics.update(learner_metrics)
+        metrics["learner_seconds"] = learner_seconds
+        metrics["learner_tokens_per_second"] = learner_tokens / max(learner_seconds, 1e-9)
+        return loss, metrics
+
+    def _collect(self, model, rng):
+        """Rollouts of prompts_per_step groups with signal (fewer when the tries run out), their rewards."""
+        from minireason.rl.advantages import zero_variance_groups
+        from minireason.rl.rollout import Rollouts
+
+        config = self.config
+        kept_rollouts, kept_rewards, kept_components = [], [], []
+        groups_seen = groups_dropped = tries = 0
+        first_rollouts = first_rewards = first_components = None
+        while tries < (config.max_sampling_tries if config.dynamic_sampling else 1):
+            tries += 1
+            chosen = rng.choice(len(self.records), size=config.prompts_per_step,
+                                replace=len(self.records) < config.prompts_per_step)
+            rollouts = self._sample(model, rng, chosen)
+            rewards, components = self._rewards(rollouts)
+            if first_rollouts is None:
+                first_rollouts, first_rewards, first_components = rollouts, rewards, components
+            groups_seen += config.prompts_per_step
+            if config.drop_zero_variance:
+                signal = np.flatnonzero(~zero_variance_groups(rewards, config.group_size))
+                groups_dropped += config.prompts_per_step - len(signal)
+            else:
+                signal = np.arange(config.prompts_per_step)
+            rows = (signal[:, None] * config.group_size + np.arange(config.group_size)).reshape(-1)
+            kept_rollouts.append(rollouts.select_groups(signal))
+            kept_rewards.append(rewards[rows])
+            kept_components.append({name: values[rows] for name, values in components.items()})
+            if sum(len(part) for part in kept_rollouts) >= config.prompts_per_step * config.group_size:
+                break
+        rollouts = Rollouts.concatenate(kept_rollouts)
+        limit = config.prompts_per_step * config.group_size
+        rollouts = rollouts.select_groups(np.arange(min(len(rollouts), limit) // config.group_size))
+        rewards = np.concatenate(kept_rewards)[:len(rollouts)]
+        components = {name: np.concatenate([part[name] for part in kept_components])[:len(rollouts)]
+                      for name in kept_components[0]}
+        # the reported reward, accuracy and lengths describe what was sampled (before dropping)
+        self._sampled = (first_rollouts, first_rewards, first_components)
+        return rollouts, rewards, components, tries, groups_seen, groups_dropped
+
+    def _sample(self, model, rng, chosen):
+        from minireason.rl.rollout import sample_rollouts
+
+        config = self.config
+        return sample_rollouts(model, self.tokenizer, [self.records[i] for i in chosen],
+                               [self.prompts[i] for i in chosen], config.group_size, config.max_new_tokens,
+                               config.temperature, config.top_p, config.top_k, rng, self.stop_strings)
+
+    def _rewards(self, rollouts):
+        from minireason.rl.rewards import Rollout, compute_rewards
+
+        config = self.config
+        items = [Rollout(record=record, prompt=prompt, completion=completion, num_tokens=len(ids), truncated=bool(cut))
+                 for record, prompt, completion, ids, cut in zip(rollouts.records, rollouts.prompts,
+                                                                 rollouts.completions, rollouts.completion_ids,
+                                                                 rollouts.truncated)]
+        rewards, components = compute_rewards(items, self.reward_spec, config.group_size, config.max_new_tokens,
+                                              overlong_buffer=config.overlong_buffer, custom=self.custom_rewards,
+                                              combine=config.reward_combine)
+        if "correctness" not in components:  # accuracy is always reported
+            from minireason.rl.rewards import correctness_reward
+
+            components = {**components, "_correct": np.array([correctness_reward(item) for item in items])}
+        return np.asarray(rewards, dtype=np.float64), components
+
+    def _rollout_metrics(self, rollouts, rewards, components, groups_seen, groups_dropped, tries) -> dict:
+        from minireason.rl.advantages import group_statistics
+
+        sampled, sampled_rewards, sampled_components = self._sampled
+        lengths = sampled.num_tokens
+        statistics = group_statistics(sampled_rewards, self.config.group_size)
+        correct = sampled_components.get("correctness", sampled_components.get("_correct"))
+        metrics = {
+            "reward_mean": statistics["reward_mean"], "reward_std": statistics["reward_std"],
+            "accuracy": float(np.mean(correct > 0.5)),
+            "zero_std_fraction": statistics["zero_std_fraction"],
+            "response_length_mean": float(lengths.mean()), "response_length_max": int(lengths.max()),
+            "truncated_fraction": float(sampled.truncated.mean()),
+            "groups_dropped": groups_dropped, "groups_seen": groups_seen, "sampling_tries": tries,
+            "groups_trained": len(rollouts) // self.config.group_size,
+            "_generated_tokens": int(lengths.sum()),
+        }
+        for name, values in sampled_components.items():
+            if not name.startswith("_"):
+                metrics[f"reward_{name}"] = float(np.mean(values))
+        return metrics
+
+    def _log_samples(self, step, rollouts, rewards) -> None:
+        sampled, sampled_rewards, _ = self._sampled
+        for row in range(min(self.config.samples_to_log, len(sampled))):
+            self.samples.log(step=step, prompt=sampled.prompts[row], completion=sampled.completions[row],
+                             reward=float(sampled_rewards[row]), gold=sampled.records[row].get("answer"))
+
+    # ------------------------------------------------------------------ the learner
+    def _learn(self, model, rollouts, rewards, apply_update):
+        """epochs x minibatches optimizer updates over the rollouts; returns (mean loss, metrics, tokens)."""
+        from minireason.rl.advantages import group_advantages
+        from minireason.rl.losses import PolicyBatch, kl_reward_penalty, policy_loss
+        from minireason.rl.rollout import pack_rows
+
+        config = self.config
+        metrics = {"advantage_mean": 0.0, "advantage_std": 0.0, "entropy": float("nan"), "kl": float("nan"),
+                   "clip_fraction_low": 0.0, "clip_fraction_high": 0.0, "clip_fraction_dual": 0.0,
+                   "ratio_mean": float("nan"),
+                   "logprob_mismatch_max": float("nan")}
+        N = len(rollouts)
+        if N == 0:  # every group was dropped: nothing to learn from this step
+            return 0.0, metrics, 0
+        micro = [list(range(start, min(start + config.micro_batch_size, N)))
+                 for start in range(0, N, config.micro_batch_size)]
+        packed = [pack_rows(rollouts, rows, self.pad_id) for rows in micro]
+        truncation_filter = config.top_p < 1.0 or config.top_k > 0
+        old_logp = [part.old_logp for part in packed]
+        if truncation_filter:  # the sampler's numbers are under a renormalised distribution: recompute
+            old_logp = [np.asarray(model.token_logprobs(part.input_ids, part.targets, part.attention_mask,
+                                                        config.temperature)[0], dtype=np.float64)
+                        for part in packed]
+        ref_logp = [None] * len(packed)
+        if self.reference is not None:
+            ref_logp = [np.asarray(self.reference.token_logprobs(part.input_ids, part.targets, part.attention_mask,
+                                                                 config.temperature)[0], dtype=np.float64)
+                        for part in packed]
+        if config.kl_in_reward:
+            penalty = np.concatenate([kl_reward_penalty(old, ref, part.loss_mask, config.kl_beta)
+                                      for old, ref, part in zip(old_logp, ref_logp, packed)])
+            rewards = rewards - penalty
+        advantages = group_advantages(rewards, config.group_size, config.advantage, config.scale_by_std,
+                                      config.batch_normalize)
+        metrics["advantage_mean"], metrics["advantage_std"] = float(advantages.mean()), float(advantages.std())
+        masks = [part.loss_mask & ~rollouts.truncated[rows][:, None] if config.mask_truncated else part.loss_mask
+                 for part, rows in zip(packed, micro)]
+        # minibatches: contiguous runs of whole groups; each is one optimizer update
+        groups = N // config.group_size
+        bounds = np.linspace(0, groups, min(config.minibatches, groups) + 1).round().astype(int) * config.group_size
+        sums = {"tokens": 0.0, "ratio_sum": 0.0, "clipped_low": 0.0, "clipped_high": 0.0, "clipped_dual": 0.0,
+                "kl_sum": 0.0, "entropy_sum": 0.0}
+        mismatch = 0.0
+        losses, learner_tokens = [], 0
+        dtype = model.dtype
+        for epoch in range(config.epochs):
+            for first, last in zip(bounds[:-1], bounds[1:]):
+                parts = [i for i, rows in enumerate(micro) if first <= rows[0] < last]
+                # the aggregation's normaliser spans the whole update, whatever the micro-batch size
+                weights = self._update_weights([masks[i] for i in parts])
+                grads_total, loss_total = None, 0.0
+                for index, weight in zip(parts, weights):
+                    part, rows = packed[index], micro[index]
+                    batch = PolicyBatch(mask=masks[index], weights=weight, advantages=advantages[rows],
+                                        old_logp=old_logp[index], ref_logp=ref_logp[index])
+                    captured = {}
+
+                    def loss_fn(logp, entropy, batch=batch, captured=captured):
+                        loss, dlogp, dentropy, figures = policy_loss(logp, entropy, batch, self.loss_settings)
+                        captured["figures"], captured["logp"] = figures, logp
+                        return loss, dlogp, dentropy
+
+                    loss, grads = model.token_loss_and_grads(part.input_ids, part.targets, loss_fn, part.loss_mask,
+                                                             part.attention_mask, config.temperature,
+                                                             with_entropy=True)
+                    learner_tokens += int(part.attention_mask.sum())
+                    loss_total += loss
+                    if epoch == 0 and first == bounds[0]:  # before the first update: sampler == learner?
+                        difference = np.abs(np.asarray(captured["logp"], dtype=np.float64) - part.old_logp)
+                        if part.loss_mask.any():
+                            mismatch = max(mismatch, float(difference[part.loss_mask].max()))
+                    for key in sums:
+                        sums[key] += float(captured["figures"].get(key, 0.0))
+                    if grads_total is None:
+                        grads_total = grads
+                    else:
+                        for name, value in grads.items():
+                            grads_total[name] += value
+                losses.append(loss_total)
+                apply_update({name: value.astype(dtype, copy=False) for name, value in grads_total.items()})
+        tokens = max(sums["tokens"], 1.0)
+        metrics.update({
+            "entropy": sums["entropy_sum"] / tokens, "ratio_mean": sums["ratio_sum"] / tokens,
+            "clip_fraction_low": sums["clipped_low"] / tokens, "clip_fraction_high": sums["clipped_high"] / tokens,
+            "clip_fraction_dual": sums["clipped_dual"] / tokens,
+            "kl": sums["kl_sum"] / tokens if self.reference is not None else float("nan"),
+            "logprob_mismatch_max": mismatch,
+        })
+        return float(np.mean(losses)), metrics, learner_tokens
+
+    def _update_weights(self, masks: list[np.ndarray]) -> list[np.ndarray]:
+        """Aggregation weights of one update's micro-batches, normalised over all of them together."""
+        from minireason.rl.losses import aggregation_weights
+
+        width = max(mask.shape[1] for mask in masks)
+        stacked = np.concatenate([np.pad(mask, ((0, 0), (0, width - mask.shape[1]))) for mask in masks])
+        weights = aggregation_weights(stacked, self.config.aggregation_mode, self.config.max_new_tokens)
+        parts, start = [], 0
+        for mask in masks:
+            parts.append(weights[start:start + len(mask), :mask.shape[1]])
+            start += len(mask)
+        return parts
+
+
+def _pad_id(tokenizer, model) -> int:
+    pad = getattr(tokenizer, "pad_token_id", None)
+    return pad if pad is not None and 0 <= pad < model.config.vocab_size else 0
+
+
+class HeldOutEvaluation:
+    """The loop's eval hook: greedy held-out accuracy, with each problem's verdict kept in
+    ``RUN/eval/step_NNNNNN.json`` for the paired before/after comparison."""
+
+    def __init__(self, tokenizer, records: list[dict], config: GRPOConfig, out_dir):
+        self.tokenizer, self.records, self.config = tokenizer, records, config
+        self.directory = Path(out_dir) / "eval"
+
+    def __call__(self, model, step: int) -> dict:
+        from minireason.atomic import atomic_write_text
+        from minireason.evaluation.held_out import greedy_accuracy
+
+        result = greedy_accuracy(model, self.tokenizer, self.records, self.config.prompt_format, "cot",
+                                 self.config.eval_max_new_tokens or self.config.max_new_tokens,
+                                 self.config.eval_batch_size)
+        self.directory.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(self.directory / f"step_{step:06d}.json",
+                          json.dumps({"step": step, **result.figures(), "correct": result.correct}) + "\n")
+        return {"eval_accuracy": result.accuracy, "eval_problems": result.problems,
+                "eval_tokens_per_problem": result.tokens_per_problem, "eval_seconds": result.seconds}
+
+
+def read_eval_details(out_dir) -> list[dict]:
+    """Every held-out evaluation of a run (``RUN/eval/step_*.json``), in step order."""
+    directory = Path(out_dir) / "eval"
+    return [json.loads(path.read_text(encoding="utf-8")) for path in sorted(directory.glob("step_*.json"))]
+
+
+def train_grpo(model, tokenizer, train_records: list[dict], config: GRPOConfig, out_dir,
+               eval_records: list[dict] | None = None, resume: bool = True, progress: bool = True,
+               custom_rewards: dict | None = None, run_identity: dict | None = None, log=None) -> dict:
+    """Train ``model`` in place with GRPO (or a variant) and return the run's history.
+
+    Writes into ``out_dir``: metrics.jsonl/.csv (a row per step), eval.jsonl/.csv and eval/ (held-out
+    greedy accuracy at step 0, every eval_every steps and the last), samples.jsonl (a few completions
+    every sample_every steps), checkpoint/ (for resume), final/ (a Hugging Face directory) and
+    summary.json.  ``run_identity``: facts about the data and model source that a resume must match
+    (the CLI passes the --model and --data it was given); the initial weights' hash is always added.
+    Returns {"summary", "metrics" (rows), "eval" (rows), "paired" (before/after comparison or None)}.
+    """
+    from minireason.atomic import atomic_write_text
+    from minireason.evaluation.paired import format_paired, paired_comparison
+    from minireason.io.pretrained import save_pretrained
+    from minireason.training.loop import train
+    from minireason.training.metrics import read_metrics
+
+    out_dir = Path(out_dir)
+    trainer = GRPOTrainer(model, tokenizer, train_records, config, out_dir, custom_rewards)
+    identity = {"grpo": config.identity(), "initial_weights_sha256": weights_sha256(model.params),
+                "custom_rewards": sorted(trainer.custom_rewards), **(run_identity or {})}
+    eval_fn = HeldOutEvaluation(tokenizer, eval_records, config, out_dir) if eval_records else None
+    summary = train(model, trainer, config.train_config(), out_dir, resume=resume, progress=progress,
+                    eval_fn=eval_fn, eval_every=config.eval_every, run_identity=identity)
+    details = read_eval_details(out_dir) if eval_records else []
+    paired = None
+    if len(details) >= 2 and details[0]["step"] == 0:
+        paired = {"step_before": 0, "step_after": details[-1]["step"],
+                  **paired_comparison(details[0]["correct"], details[-1]["correct"])}
+    if not summary["interrupted"]:
+        save_pretrained(out_dir / "final", model, tokenizer)
+    summary = {**summary, "paired": paired, "out_dir": str(out_dir)}
+    atomic_write_text(out_dir / "summary.json", json.dumps(summary, indent=1) + "\n")
+    if log is not None and paired is not None:
+        log(f"held-out accuracy {format_paired(paired)}")
+    metrics = read_metrics(out_dir / "metrics.jsonl") if (out_dir / "metrics.jsonl").exists() else []
+    evaluations = read_metrics(out_dir / "eval.jsonl") if (out_dir / "eval.jsonl").exists() else []
+    return {"summary": summary, "metrics": metrics, "eval": evaluations, "paired": paired}
+

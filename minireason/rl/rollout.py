@@ -1,0 +1,126 @@
+"""The one rollout path: sample G completions per prompt, then pack them into training sequences.
+
+    records ─prompts─▶ generate (temperature, top-p/top-k; per-token log-probs) ─▶ Rollouts
+        ─pack─▶ input_ids, targets, loss_mask, attention_mask (N, T) + old log-probs aligned to targets
+
+Every trainer that learns from its own samples (GRPO and its variants, on-policy distillation)
+goes through here, so the alignment of log-probabilities with training positions is written once.
+
+Alignment: a packed row is prompt + completion; position t predicts token t + 1
+(``minireason.training.sequences.pack_completions``), so completion token k is the target at
+position ``len(prompt) - 1 + k``, and its sampler log-probability lands there in ``old_logp``.
+
+Which log-probability is "old": the sampler records, for each token, its log-probability under the
+distribution it was drawn from (``GenerationResult.sampling_logprobs``: temperature and any top-k /
+top-p / min-p filter applied).  With no filter that is exactly log softmax(logits / T), what the
+learner recomputes, so the importance ratio of the first update is 1 up to rounding (the trainer
+logs the largest difference as ``logprob_mismatch_max``).  A filter renormalises over the kept
+tokens, which the learner's full softmax does not: then the sampler's numbers are not the old
+policy's, and the trainer recomputes ``old_logp`` with a forward of the policy before its first
+update (docs/rl.md, "Sampler and learner").
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from minireason.errors import InputError
+from minireason.training.sequences import pack_completions
+
+
+@dataclass
+class Rollouts:
+    """N = P * G sampled completions, in groups of ``group_size`` consecutive rows (one prompt's samples)."""
+
+    records: list[dict]  # (N,) the problem record of each row (a prompt's record repeated G times)
+    prompts: list[str]  # (N,)
+    prompt_ids: list[list[int]]  # (N,) prompt token ids
+    completion_ids: list[list[int]]  # (N,) generated ids, a stop token that ended the row included
+    completions: list[str]  # (N,) decoded text, without the stop token
+    sampling_logprobs: list[np.ndarray]  # (N,) each (len(completion_ids[n]),) float64
+    truncated: np.ndarray  # (N,) bool, hit the length limit
+    group_size: int
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    @property
+    def num_tokens(self) -> np.ndarray:
+        return np.array([len(ids) for ids in self.completion_ids])  # (N,)
+
+    def select_groups(self, groups: np.ndarray) -> Rollouts:
+        """The rollouts of the given prompt groups only (indices into the P groups), in that order."""
+        rows = [group * self.group_size + offset for group in groups for offset in range(self.group_size)]
+        return Rollouts([self.records[r] for r in rows], [self.prompts[r] for r in rows],
+                        [self.prompt_ids[r] for r in rows], [self.completion_ids[r] for r in rows],
+                        [self.completions[r] for r in rows], [self.sampling_logprobs[r] for r in rows],
+                        self.truncated[rows] if rows else np.zeros(0, dtype=bool), self.group_size)
+
+    @staticmethod
+    def concatenate(parts: list[Rollouts]) -> Rollouts:
+        if not parts:
+            raise InputError("Rollouts.concatenate needs at least one part")
+        return Rollouts(*(sum((getattr(part, name) for part in parts), []) for name in
+                          ("records", "prompts", "prompt_ids", "completion_ids", "completions", "sampling_logprobs")),
+                        np.concatenate([part.truncated for part in parts]), parts[0].group_size)
+
+
+def sample_rollouts(model, tokenizer, records: list[dict], prompts: list[str], group_size: int,
+                    max_new_tokens: int, temperature: float = 1.0, top_p: float = 1.0, top_k: int = 0,
+                    rng: np.random.Generator | None = None, stop_strings=(), max_rows: int = 256) -> Rollouts:
+    """``group_size`` completions of every prompt from batched generation (``max_rows`` rows at a time).
+
+    ``rng`` drives the sampling; the rows are drawn in order, so the same rng state gives the same rollouts.
+    """
+    from minireason.generation.generate import generate
+
+    if len(records) != len(prompts) or not prompts:
+        raise InputError(f"need one prompt per record (>= 1), got {len(prompts)} prompts and {len(records)} records")
+    if isinstance(group_size, bool) or not isinstance(group_size, int) or group_size < 1:
+        raise InputError(f"group_size must be an int >= 1, got {group_size!r}")
+    row_records = [record for record in records for _ in range(group_size)]
+    row_prompts = [prompt for prompt in prompts for _ in range(group_size)]
+    results = []
+    for start in range(0, len(row_prompts), max_rows):
+        results += generate(model, tokenizer, row_prompts[start:start + max_rows], max_new_tokens,
+                            temperature=temperature, top_k=top_k, top_p=top_p, rng=rng,
+                            stop_strings=list(stop_strings) or None)
+    return Rollouts(
+        records=row_records, prompts=row_prompts,
+        prompt_ids=[list(result.prompt_tokens) for result in results],
+        completion_ids=[list(result.token_ids) for result in results],
+        completions=[result.text for result in results],
+        sampling_logprobs=[np.asarray(result.sampling_logprobs, dtype=np.float64) for result in results],
+        truncated=np.array([result.finish_reason == "length" for result in results], dtype=bool),
+        group_size=group_size)
+
+
+@dataclass
+class PackedRows:
+    """Training arrays for some rows of a batch of rollouts, all (N, T) and aligned with the targets."""
+
+    input_ids: np.ndarray  # (N, T) int64, right-padded
+    targets: np.ndarray  # (N, T) int64
+    loss_mask: np.ndarray  # (N, T) bool, completion tokens
+    attention_mask: np.ndarray  # (N, T) bool, real tokens
+    old_logp: np.ndarray  # (N, T) float64, the sampler's log-probability of each completion target, 0 elsewhere
+
+
+def pack_rows(rollouts: Rollouts, rows, pad_id: int) -> PackedRows:
+    """Pack prompt + completion of the given rows (row indices into ``rollouts``).
+
+    A completion with no token (the stop token came first... it is then one token) cannot occur;
+    an empty one is refused by ``pack_completions`` only if the prompt is a single token too.
+    """
+    rows = list(rows)
+    prompts = [rollouts.prompt_ids[r] for r in rows]
+    completions = [rollouts.completion_ids[r] for r in rows]
+    input_ids, targets, loss_mask, attention_mask = pack_completions(prompts, completions, pad_id)
+    old_logp = np.zeros(targets.shape, dtype=np.float64)  # (N, T)
+    for index, row in enumerate(rows):
+        logprobs = rollouts.sampling_logprobs[row]
+        start = len(rollouts.prompt_ids[row]) - 1  # the position whose target is completion token 0
+        old_logp[index, start:start + len(logprobs)] = logprobs
+    return PackedRows(input_ids, targets, loss_mask, attention_mask, old_logp)
