@@ -357,8 +357,16 @@ class GRPOTrainer(Trainer):
         N = len(rollouts)
         if N == 0:  # every group was dropped: nothing to learn from this step
             return 0.0, metrics, 0
-        micro = [list(range(start, min(start + config.micro_batch_size, N)))
-                 for start in range(0, N, config.micro_batch_size)]
+        # minibatches: contiguous runs of whole groups, one optimizer update each; micro-batches split
+        # a minibatch into forward/backward passes of at most micro_batch_size rows
+        groups = N // config.group_size
+        bounds = np.linspace(0, groups, min(config.minibatches, groups) + 1).round().astype(int) * config.group_size
+        micro, minibatch_parts = [], []
+        for first, last in zip(bounds[:-1], bounds[1:]):
+            minibatch_parts.append([])
+            for start in range(first, last, config.micro_batch_size):
+                minibatch_parts[-1].append(len(micro))
+                micro.append(list(range(start, min(start + config.micro_batch_size, last))))
         packed = [pack_rows(rollouts, rows, self.pad_id) for rows in micro]
         truncation_filter = config.top_p < 1.0 or config.top_k > 0
         old_logp = [part.old_logp for part in packed]
@@ -380,17 +388,13 @@ class GRPOTrainer(Trainer):
         metrics["advantage_mean"], metrics["advantage_std"] = float(advantages.mean()), float(advantages.std())
         masks = [part.loss_mask & ~rollouts.truncated[rows][:, None] if config.mask_truncated else part.loss_mask
                  for part, rows in zip(packed, micro)]
-        # minibatches: contiguous runs of whole groups; each is one optimizer update
-        groups = N // config.group_size
-        bounds = np.linspace(0, groups, min(config.minibatches, groups) + 1).round().astype(int) * config.group_size
         sums = {"tokens": 0.0, "ratio_sum": 0.0, "clipped_low": 0.0, "clipped_high": 0.0, "clipped_dual": 0.0,
                 "kl_sum": 0.0, "entropy_sum": 0.0}
         mismatch = 0.0
         losses, learner_tokens = [], 0
         dtype = model.dtype
         for epoch in range(config.epochs):
-            for first, last in zip(bounds[:-1], bounds[1:]):
-                parts = [i for i, rows in enumerate(micro) if first <= rows[0] < last]
+            for update, parts in enumerate(minibatch_parts):
                 # the aggregation's normaliser spans the whole update, whatever the micro-batch size
                 weights = self._update_weights([masks[i] for i in parts])
                 grads_total, loss_total = None, 0.0
@@ -410,7 +414,7 @@ class GRPOTrainer(Trainer):
                                                              with_entropy=True)
                     learner_tokens += int(part.attention_mask.sum())
                     loss_total += loss
-                    if epoch == 0 and first == bounds[0]:  # before the first update: sampler == learner?
+                    if epoch == 0 and update == 0:  # before the first update: sampler == learner?
                         difference = np.abs(np.asarray(captured["logp"], dtype=np.float64) - part.old_logp)
                         if part.loss_mask.any():
                             mismatch = max(mismatch, float(difference[part.loss_mask].max()))
