@@ -51,14 +51,11 @@ class MetricsWriter:
 
 
 def read_metrics(path: str | os.PathLike) -> list[dict]:
-    """Rows of a metrics.jsonl file; a torn last line (from an interrupt) is ignored."""
-    rows = []
-    with open(path, encoding="utf-8") as handle:
-        for line in handle:
-            try:
-                rows.append(json.loads(line))
-            except json.JSONDecodeError:
-                break
+    """Rows of a metrics.jsonl file; a torn last line (from an interrupt, even one cut inside a
+    multi-byte character) is ignored, a bad line elsewhere is a DataError naming file and line."""
+    from minireason.jsonl import read_jsonl_tolerant
+
+    rows, _ = read_jsonl_tolerant(path)
     return rows
 
 
