@@ -285,6 +285,10 @@ class Qwen3Model:
             position_ids = to_host(position_ids)
             if position_ids.shape != (B, T):
                 raise InputError(f"position_ids must have shape {(B, T)}, got {position_ids.shape}")
+        last_position = int(np.max(position_ids))  # RoPE would extend, but the model never saw these: refuse
+        if last_position >= config.max_position_embeddings:
+            raise InputError(f"position {last_position} is past the context window (max_position_embeddings "
+                             f"{config.max_position_embeddings}, cached tokens included); use shorter input")
         cos, sin = rope_tables(position_ids, config.head_dim, config.rope_theta, self.dtype)  # (B, T, Dh)
         # the bookkeeping was done on the host; send what the layers read to the parameters' device
         module = self.array_module
@@ -395,6 +399,24 @@ class Qwen3Model:
             raise InputError(f"loss_fn returned dlogp of shape {dlogp.shape}, expected {logp.shape}")
         dlogits = ops.token_logprobs_backward(dlogp, dentropy if with_entropy else None, logprob_cache)
         return float(loss), self.backward(dlogits, cache)
+
+    def logits_loss_and_grads(self, token_ids, loss_fn, attention_mask=None):
+        """The soft-target seam: a loss that reads the whole distribution at each position (logit
+        distillation against a teacher), not only the log-probability of one target token.
+
+            logits (B, T, V) ─loss_fn─▶ loss, dlogits (B, T, V) ─model backward─▶ grads
+
+        loss_fn(logits) -> (loss: float, dlogits (B, T, V)); it must give positions it does not use
+        (padding) zero gradient.  Returns (loss, grads with exactly the parameter keys).
+        """
+        token_ids = self._check_token_ids(token_ids)
+        logits, cache = self.forward(token_ids, attention_mask)
+        loss, dlogits = loss_fn(logits)
+        del logits
+        if tuple(dlogits.shape) != (*token_ids.shape, self.config.vocab_size):
+            raise InputError(f"loss_fn returned dlogits of shape {tuple(dlogits.shape)}, expected "
+                             f"{(*token_ids.shape, self.config.vocab_size)}")
+        return float(loss), self.backward(dlogits.astype(self.dtype, copy=False), cache)
 
     def loss_and_grads(self, token_ids, targets, loss_mask=None, attention_mask=None):
         """Mean token cross-entropy over positions where loss_mask is true, and its gradients.
