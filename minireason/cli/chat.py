@@ -13,6 +13,7 @@ from __future__ import annotations
 import sys
 import time
 
+from minireason.cli import arguments
 from minireason.cli.generate import add_sampling_arguments, load_model, print_speed, sampling_settings
 
 THINK_OPEN, THINK_CLOSE = "<think>", "</think>"
@@ -24,7 +25,7 @@ def add_arguments(parser) -> None:
     parser.add_argument("--thinking", dest="thinking", action="store_true", default=True,
                         help="let the model reason in <think> ... </think> before answering (default)")
     parser.add_argument("--no-thinking", dest="thinking", action="store_false", help="answer directly")
-    parser.add_argument("--system", default=None, help="a system message")
+    parser.add_argument("--system", default=None, type=arguments.text, help="a system message")
 
 
 class ThinkingPrinter:
@@ -98,6 +99,14 @@ def run(args) -> int:
         except (EOFError, KeyboardInterrupt):
             print()
             return 0
+        except UnicodeDecodeError as error:  # standard input is not UTF-8: skip the line, keep the session
+            print(f"[line ignored: not valid UTF-8 ({error.reason} at byte {error.start + 1})]",
+                  file=sys.stderr)
+            continue
+        reason = arguments.undecodable_byte(line)
+        if reason is not None:  # read with surrogateescape (a C locale): the same, one step later
+            print(f"[line ignored: {reason}]", file=sys.stderr)
+            continue
         command = line.strip()
         if command == "/exit":
             return 0

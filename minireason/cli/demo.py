@@ -13,16 +13,20 @@ from __future__ import annotations
 
 import json
 
+from minireason.cli import arguments
 from minireason.cli.scale import add_common_arguments, run_scaling_comparison
 
 DEMO_METHODS = "greedy,cot,sc@4,sc@8"
 DEMO_DATA = "task:addition?n=100&split=test&seed=0&difficulty=3"  # 3-digit: the base model errs, but not always
+DEMO_PROBLEMS = 48
 
 
 def add_arguments(parser) -> None:
     parser.add_argument("--model", default="builtin:base", help="checkpoint directory or builtin:NAME")
     parser.add_argument("--data", default=DEMO_DATA, help="problem file or task:NAME?...")
-    parser.add_argument("--problems", type=int, default=48, help="how many problems (the first N of --data)")
+    parser.add_argument("--problems", type=arguments.positive_int, default=None,
+                        help=f"how many problems, the first N of --data (default {DEMO_PROBLEMS}; --limit N "
+                             "says the same)")
     parser.add_argument("--out-dir", default="runs/demo", help="where records.jsonl, summary.json and the plot go")
     add_common_arguments(parser, DEMO_METHODS, None, 160)
 
@@ -46,8 +50,19 @@ def _example_vote(records_path) -> str | None:
             f"  votes {{{votes}}} -> {chosen['answer']!r} ({verdict}; gold {chosen['gold']!r})")
 
 
+def problem_count(problems: int | None, limit: int | None) -> int:
+    """--problems and --limit (the flag ``scale`` has) both say how many problems; one is enough."""
+    from minireason.errors import InputError
+
+    if problems is not None and limit is not None and problems != limit:
+        raise InputError(f"--problems {problems} and --limit {limit} both say how many problems; give one")
+    return next((n for n in (problems, limit) if n is not None), DEMO_PROBLEMS)
+
+
 def run(args) -> int:
     from minireason.scaling.runner import format_table
+
+    args.problems = problem_count(args.problems, args.limit)
 
     print(f"minireason demo: {args.model} on {args.problems} problems of {args.data}")
     print(f"methods {args.methods}; sampled methods at temperature {args.temperature}, seed {args.seed}\n")

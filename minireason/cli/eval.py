@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
+
+from minireason.cli import arguments
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -12,16 +15,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", required=True, help="problems: JSON list or JSONL (problem, answer, ...), or a built-in task "
                         "such as task:addition or task:countdown?n=200&split=test")
     parser.add_argument("--out", required=True, help="results JSONL; re-running resumes after its last record")
-    parser.add_argument("--limit", type=int, default=None, help="evaluate the first N problems")
+    parser.add_argument("--limit", type=arguments.positive_int, default=None,
+                        help="evaluate the first N problems")
     parser.add_argument("--template", choices=sorted(TEMPLATES), default="direct")
     parser.add_argument("--chat", action="store_true", help="wrap the prompt in the Qwen3 chat template")
     parser.add_argument("--thinking", action="store_true", help="with --chat: enable the <think> block")
-    parser.add_argument("--batch-size", type=int, default=8)
-    parser.add_argument("--max-new-tokens", type=int, default=512)
+    parser.add_argument("--batch-size", type=arguments.positive_int, default=8)
+    parser.add_argument("--max-new-tokens", type=arguments.positive_int, default=512)
     parser.add_argument("--temperature", type=float, default=0.0)
     parser.add_argument("--top-k", type=int, default=0)
     parser.add_argument("--top-p", type=float, default=1.0)
-    parser.add_argument("--seed", type=int, default=None)
+    parser.add_argument("--seed", type=arguments.seed, default=None, help="an int >= 0")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
@@ -30,6 +34,7 @@ def run(args: argparse.Namespace) -> int:
     from minireason.evaluation.timeouts import warm_up
     from minireason.io.pretrained import load_pretrained
 
+    check_results_path(args.out)
     problems = _load(args.data)
     verify_function = _task_verifier(problems)
     settings = EvalSettings(template=args.template, chat=args.chat, enable_thinking=args.thinking,
@@ -44,14 +49,22 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def check_results_path(out: str) -> None:
+    """--out is read back to resume, then appended to: a regular file, or a path not there yet."""
+    from minireason.errors import InputError
+
+    path = Path(out)
+    if path.is_dir():
+        raise InputError(f"--out {out}: is a directory; expected a results .jsonl file")
+    if path.exists() and not path.is_file():
+        raise InputError(f"--out {out}: not a regular file; the results file is read back to resume a run, "
+                         "so it must be a regular file")
+
+
 def _load(data: str) -> list[dict]:
-    if data.startswith("task:"):
-        from minireason.tasks.export import resolve_data
+    from minireason.tasks.export import resolve_data
 
-        return resolve_data(data)
-    from minireason.evaluation.datasets import load_problems
-
-    return load_problems(data)
+    return resolve_data(data)  # a task:NAME, or a problem file
 
 
 def _task_verifier(problems: list[dict]):

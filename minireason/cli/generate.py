@@ -12,6 +12,8 @@ from __future__ import annotations
 import sys
 import time
 
+from minireason.cli import arguments
+
 
 def add_sampling_arguments(parser) -> None:
     """The flags ``generate`` and ``chat`` share."""
@@ -20,8 +22,9 @@ def add_sampling_arguments(parser) -> None:
     parser.add_argument("--top-k", type=int, default=None, help="keep the k most likely tokens (0 = off)")
     parser.add_argument("--top-p", type=float, default=None, help="nucleus mass in (0, 1] (1 = off)")
     parser.add_argument("--min-p", type=float, default=None, help="drop tokens below min_p x the top probability")
-    parser.add_argument("--max-new-tokens", type=int, default=256)
-    parser.add_argument("--seed", type=int, default=None, help="fix the sampling randomness")
+    parser.add_argument("--max-new-tokens", type=arguments.positive_int, default=256)
+    parser.add_argument("--seed", type=arguments.seed, default=None,
+                        help="fix the sampling randomness (an int >= 0)")
     parser.add_argument("--dtype", default="float32", choices=["float32", "float64"])
     parser.add_argument("--bfloat16-decoding", action="store_true",
                         help="round the weights to bfloat16 and decode from 2-byte copies: about twice the "
@@ -30,7 +33,7 @@ def add_sampling_arguments(parser) -> None:
 
 def add_arguments(parser) -> None:
     add_sampling_arguments(parser)
-    parser.add_argument("--prompt", required=True, help="the text to continue")
+    parser.add_argument("--prompt", required=True, type=arguments.text, help="the text to continue")
     parser.add_argument("--no-stream", action="store_true", help="print the text once, at the end")
 
 

@@ -2,12 +2,22 @@
 
 Each command module in ``minireason/cli/`` defines ``add_arguments(parser)`` and
 ``run(args) -> int``. Only the chosen command's module is imported.
+
+Errors: every failure is one line on standard error, ``minireason CMD: error: ...``, and a
+non-zero exit (1; 2 for a bad command line, as argparse does; 130 for Ctrl-C). An error the
+project raises on purpose (``MinireasonError``) prints its message; an ``OSError`` or a
+``UnicodeError`` prints its type and message (``IsADirectoryError: [Errno 21] ...``); any other
+exception is a bug and says so, with its type. ``minireason --debug CMD ...`` (or the
+environment variable ``MINIREASON_DEBUG=1``) shows the full traceback instead, for bug reports.
+Output piped into a reader that stops early (``| head``) ends the command quietly with
+141 = 128 + SIGPIPE, the code a shell reports for a program killed by a closed pipe.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 
 from minireason.errors import MinireasonError
@@ -41,12 +51,27 @@ def _available_commands() -> dict[str, tuple[str, str]]:
     return available
 
 
+DEBUG_VARIABLE = "MINIREASON_DEBUG"
+EXIT_BROKEN_PIPE = 128 + 13  # 128 + SIGPIPE
+
+
+def debug_requested(flag: bool = False) -> bool:
+    """--debug, or MINIREASON_DEBUG set to anything but "", "0", "false" or "no"."""
+    value = os.environ.get(DEBUG_VARIABLE, "").strip().lower()
+    return flag or value not in ("", "0", "false", "no")
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     commands = _available_commands()
     top = argparse.ArgumentParser(prog="minireason", description="From-scratch reasoning LLMs in NumPy.")
+    top.add_argument("--debug", action="store_true",
+                     help=f"show the full traceback of an error (also: {DEBUG_VARIABLE}=1)")
     subparsers = top.add_subparsers(dest="command", metavar="COMMAND")
-    chosen = argv[0] if argv and argv[0] in commands else None
+    words = argv[:]
+    while words and words[0] == "--debug":
+        words = words[1:]
+    chosen = words[0] if words and words[0] in commands else None
     for name, (module, help_text) in commands.items():
         sub = subparsers.add_parser(name, help=help_text, description=help_text)
         if name == chosen:  # only the chosen command's module is imported
@@ -62,18 +87,69 @@ def main(argv: list[str] | None = None) -> int:
         top.print_help()
         return 2
     module = importlib.import_module(commands[args.command][0])
+    debug = debug_requested(args.debug)
     try:
         if getattr(args, "backend", None) is not None:
             from minireason.backend import set_backend
 
             set_backend(args.backend)  # models made from here on use it (and live on the GPU for cupy)
-        return int(module.run(args) or 0)
-    except MinireasonError as error:
-        print(f"minireason {args.command}: error: {error}", file=sys.stderr)
-        return 1
+        code = int(module.run(args) or 0)
+        sys.stdout.flush()  # a closed pipe shows here, not at exit
+        return code
     except KeyboardInterrupt:
-        print("\ninterrupted", file=sys.stderr)
+        _report("\ninterrupted")
         return 130
+    except BrokenPipeError:
+        if debug or not _stdout_closed():
+            raise  # another pipe (a worker's): an error like any other
+        _silence_stdout()
+        return EXIT_BROKEN_PIPE
+    except Exception as error:
+        if debug:
+            raise
+        _report(f"minireason {args.command}: error: {describe_error(error)}")
+        return 1
+
+
+def describe_error(error: Exception) -> str:
+    """One line for an error: the message of the project's own errors; the type and message of
+    an OSError or UnicodeError; for anything else (a bug), its type and where to get the traceback."""
+    message = " ".join(str(error).split()) or "(no message)"
+    if isinstance(error, MinireasonError):
+        return message
+    if isinstance(error, (OSError, UnicodeError)):
+        return f"{type(error).__name__}: {message}"
+    return (f"internal error {type(error).__name__}: {message} (a bug: rerun with --debug or "
+            f"{DEBUG_VARIABLE}=1 for the traceback, and report it)")
+
+
+def _report(line: str) -> None:
+    try:
+        print(line, file=sys.stderr)
+    except (OSError, ValueError):  # standard error closed too: nothing left to tell
+        pass
+
+
+def _stdout_closed() -> bool:
+    """Whether standard output is a pipe whose reader has gone (what ``| head`` does)."""
+    try:
+        import select
+
+        poller = select.poll()
+        poller.register(sys.stdout.fileno(), select.POLLOUT)
+        return any(events & select.POLLERR for _, events in poller.poll(0))
+    except (AttributeError, OSError, ValueError):  # no poll (Windows), or stdout is not a file
+        return True
+
+
+def _silence_stdout() -> None:
+    """Point standard output at /dev/null, so that Python's own flush at exit does not fail again."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (AttributeError, OSError, ValueError):
+        pass
 
 
 if __name__ == "__main__":

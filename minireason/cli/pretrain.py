@@ -6,14 +6,18 @@ import json
 import shutil
 from pathlib import Path
 
+from minireason.cli import arguments
+
 
 def add_arguments(parser) -> None:
     parser.add_argument("--model", default="base", help="recipe to train: base, student or all")
     parser.add_argument("--out-dir", default="runs/pretrain", help="where runs and trained models go")
-    parser.add_argument("--steps", type=int, default=None, help="override the recipe's number of steps")
-    parser.add_argument("--seed", type=int, default=None, help="override the recipe's seed")
+    parser.add_argument("--steps", type=arguments.positive_int, default=None,
+                        help="override the recipe's number of steps")
+    parser.add_argument("--seed", type=arguments.seed, default=None, help="override the recipe's seed")
     parser.add_argument("--no-resume", action="store_true", help="start over instead of resuming a checkpoint")
-    parser.add_argument("--eval-n", type=int, default=50, help="held-out problems per family for the final table")
+    parser.add_argument("--eval-n", type=arguments.non_negative_int, default=50,
+                        help="held-out problems per family for the final table")
     parser.add_argument("--install", action="store_true",
                         help="copy the trained model into the package (minireason/builtin/NAME)")
 
@@ -51,6 +55,8 @@ def run(args) -> int:
     from minireason.evaluation.task_accuracy import format_accuracy_table
     from minireason.training.pretrain import RECIPES, pretrain
 
+    if Path(args.out_dir).exists() and not Path(args.out_dir).is_dir():
+        raise InputError(f"--out-dir {args.out_dir}: exists and is not a directory")
     names = list(RECIPES) if args.model == "all" else [args.model]
     for name in names:
         if name not in RECIPES:

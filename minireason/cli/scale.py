@@ -15,7 +15,11 @@ import sys
 import time
 from pathlib import Path
 
+from minireason.cli import arguments
+
 DEFAULT_METHODS = "greedy,cot,sc@4,sc@16,bon@8,refine@2"
+# samples (sc, bon) or rounds (refine) per problem: a problem's samples are all in memory at once
+MAX_METHOD_SIZE = 1024
 
 
 def add_common_arguments(parser, methods_default: str, limit_default: int | None, max_new_tokens_default: int) -> None:
@@ -23,15 +27,19 @@ def add_common_arguments(parser, methods_default: str, limit_default: int | None
     parser.add_argument("--methods", default=methods_default,
                         help=f"comma-separated methods: greedy, cot, sc@N[:early], bon@N[:heuristic|logprob|oracle], "
                              f"refine@K[:logprob|heuristic|oracle] (default {methods_default})")
-    parser.add_argument("--limit", type=int, default=limit_default, help="use only the first N problems")
-    parser.add_argument("--seed", type=int, default=0, help="seed of every sampled completion")
-    parser.add_argument("--max-new-tokens", type=int, default=max_new_tokens_default, help="per completion")
+    parser.add_argument("--limit", type=arguments.positive_int, default=limit_default,
+                        help="use only the first N problems")
+    parser.add_argument("--seed", type=arguments.seed, default=0,
+                        help="seed of every sampled completion (>= 0)")
+    parser.add_argument("--max-new-tokens", type=arguments.positive_int, default=max_new_tokens_default,
+                        help="per completion")
     parser.add_argument("--temperature", type=float, default=0.8, help="for the sampled methods (sc, bon, refine)")
     parser.add_argument("--top-p", type=float, default=1.0, help="nucleus filter for the sampled methods")
     parser.add_argument("--prompt-format", choices=["auto", "plain", "chat"], default="auto",
                         help="plain: the built-in models' task prompts; chat: the Qwen3 chat template "
                              "(auto: plain for builtin:*, else chat)")
-    parser.add_argument("--batch-size", type=int, default=32, help="most prompts per generate call")
+    parser.add_argument("--batch-size", type=arguments.positive_int, default=32,
+                        help="most prompts per generate call")
     parser.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
 
 
@@ -67,8 +75,14 @@ def run_scaling_comparison(model_path: str, data: str, methods: str, out_dir: st
     from minireason.tasks.export import resolve_data
 
     specs = parse_methods(methods)  # fail on a bad method name before loading anything
+    for spec in specs:
+        if spec.size > MAX_METHOD_SIZE:
+            raise InputError(f"--methods: {spec.label} asks for {spec.size:,} samples or rounds per problem; "
+                             f"at most {MAX_METHOD_SIZE:,} are allowed")
     if limit is not None and limit < 1:
         raise InputError(f"--limit: expected an int >= 1, got {limit}")
+    if Path(out_dir).exists() and not Path(out_dir).is_dir():
+        raise InputError(f"--out-dir {out_dir}: exists and is not a directory")
     if prompt_format == "auto":
         prompt_format = default_prompt_format(model_path)
     records = resolve_data(data)

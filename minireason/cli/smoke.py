@@ -6,12 +6,15 @@ import time
 
 import numpy as np
 
+from minireason.cli import arguments
+
 
 def add_arguments(parser) -> None:
     parser.add_argument("--preset", default="test-small", help="model preset (see minireason.config.PRESETS)")
-    parser.add_argument("--batch-size", type=int, default=4)
-    parser.add_argument("--seq-len", type=int, default=64)
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--batch-size", type=arguments.positive_int, default=4)
+    parser.add_argument("--seq-len", type=arguments.positive_int, default=64,
+                        help="tokens per row, at most the preset's max_position_embeddings")
+    parser.add_argument("--seed", type=arguments.seed, default=0)
     parser.add_argument("--dtype", default="float32", choices=["float32", "float64"])
 
 
@@ -24,6 +27,9 @@ def run(args) -> int:
     if args.preset not in PRESETS:
         raise ConfigError(f"unknown preset {args.preset!r}; choose from {', '.join(PRESETS)}")
     config = PRESETS[args.preset]
+    if args.seq_len > config.max_position_embeddings:
+        raise ConfigError(f"--seq-len {args.seq_len}: the {args.preset} preset holds at most "
+                          f"{config.max_position_embeddings} positions (max_position_embeddings)")
     model = Qwen3Model.from_config(config, seed=args.seed, dtype=args.dtype)
     rng = np.random.default_rng(args.seed)
     ids = rng.integers(0, config.vocab_size, (args.batch_size, args.seq_len + 1))

@@ -10,6 +10,8 @@ from __future__ import annotations
 import argparse
 import random
 
+from minireason.cli import arguments
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     verbs = parser.add_subparsers(dest="verb", metavar="VERB", required=True)
@@ -17,7 +19,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
     show = verbs.add_parser("show", help="print a few rendered problems with their traces")
     show.add_argument("--family", required=True)
-    show.add_argument("--n", type=int, default=3)
+    show.add_argument("--n", type=arguments.non_negative_int, default=3)
     show.add_argument("--split", default="train", choices=("train", "test"))
     show.add_argument("--seed", type=int, default=0)
     show.add_argument("--difficulty", type=int, default=None)
@@ -25,7 +27,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
     export = verbs.add_parser("export", help="write a MATH-style JSONL problem set")
     export.add_argument("--family", required=True)
-    export.add_argument("--n", type=int, required=True)
+    export.add_argument("--n", type=arguments.non_negative_int, required=True)
     export.add_argument("--split", required=True, choices=("train", "test"))
     export.add_argument("--seed", type=int, default=0)
     export.add_argument("--difficulty", type=int, default=None)
@@ -47,6 +49,11 @@ def run(args: argparse.Namespace) -> int:
             print(f"{name:16} difficulty 1..{family.max_difficulty} (default {family.default_difficulty})  "
                   f"{family.description}")
         return 0
+    from minireason.errors import InputError
+    from minireason.tasks.export import MAX_TASK_PROBLEMS
+
+    if args.n > MAX_TASK_PROBLEMS:
+        raise InputError(f"--n: expected at most {MAX_TASK_PROBLEMS:,} problems, got {args.n:,}")
     problems = generate_problems(args.family, args.n, split=args.split, seed=args.seed, difficulty=args.difficulty)
     if args.verb == "show":
         rng = random.Random(args.seed)

@@ -134,6 +134,16 @@ def _check_stop_strings(stop_strings) -> tuple[str, ...]:
     return stop_strings
 
 
+def check_seed(seed, name: str = "seed") -> int | None:
+    """A seed is None or an int >= 0 (what ``numpy.random.default_rng`` accepts as one number;
+    NumPy's own errors for -1 or 1.5 name neither the argument nor the rule)."""
+    if seed is None:
+        return None
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise InputError(f"{name} must be None or an int >= 0, got {seed!r}")
+    return int(seed)
+
+
 def _make_rng(seed, rng) -> np.random.Generator:
     if rng is not None and seed is not None:
         raise InputError("give either seed or rng, not both")
@@ -141,7 +151,7 @@ def _make_rng(seed, rng) -> np.random.Generator:
         if not isinstance(rng, np.random.Generator):
             raise InputError(f"rng must be a numpy.random.Generator, got {type(rng).__name__}")
         return rng
-    return np.random.default_rng(seed)
+    return np.random.default_rng(check_seed(seed))
 
 
 def find_stop_string(text: str, stop_strings: Sequence[str], search_from: int = 0) -> int:

@@ -86,7 +86,8 @@ def masked_mean_nll(loss_mask: np.ndarray | None = None):
         module = array_module_of(logp)
         mask = module.ones(logp.shape, dtype=bool) if loss_mask is None else module.asarray(loss_mask).astype(bool)
         n_tokens = max(int(mask.sum()), 1)
-        loss = -float(np.sum(np.where(mask, logp, 0.0))) / n_tokens
+        # + 0.0: an empty mask gives 0.0, not -0.0
+        loss = -float(np.sum(np.where(mask, logp, 0.0))) / n_tokens + 0.0
         dlogp = -(mask / n_tokens).astype(logp.dtype)  # (B, T)
         return loss, dlogp, None
 

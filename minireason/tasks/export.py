@@ -10,12 +10,12 @@ Wherever a command takes ``--data``, :func:`resolve_data` also accepts a task na
     task:addition
     task:countdown?n=200&split=test&seed=0&difficulty=2
 
-(defaults: ``n=100``, ``split=test``, ``seed=0``, the family's default difficulty).
+(defaults: ``n=100``, ``split=test``, ``seed=0``, the family's default difficulty; ``n`` at most
+``MAX_TASK_PROBLEMS`` = 1,000,000, since the problems are generated at once).
 """
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import Any
@@ -27,6 +27,7 @@ from minireason.tasks.base import Problem
 TASK_PREFIX = "task:"
 TASK_OPTIONS = {"n": int, "split": str, "seed": int, "difficulty": int}
 TASK_DEFAULTS = {"n": 100, "split": "test", "seed": 0, "difficulty": None}
+MAX_TASK_PROBLEMS = 1_000_000  # problems are generated eagerly: a bound keeps a typo from filling memory
 
 
 def to_record(problem: Problem) -> dict[str, Any]:
@@ -65,15 +66,16 @@ def problem_from_record(record: dict[str, Any], where: str = "record") -> Proble
     )
 
 
-def verify_record(record: dict[str, Any], answer_text: str | None) -> bool:
+def verify_record(record: dict[str, Any], answer_text: str | None, where: str = "record") -> bool:
     """The family's own verifier on a record, e.g. countdown's expression check.
 
     Generic graders compare answers by value; a countdown answer must instead be checked
-    against the given numbers, which only the family's verifier does.
+    against the given numbers, which only the family's verifier does. A record lacking a field
+    the verifier needs is a DataError naming it (``where`` says which record).
     """
     from minireason.tasks import verify
 
-    return verify(problem_from_record(record), answer_text)
+    return verify(problem_from_record(record, where), answer_text)
 
 
 def write_jsonl(records: list[dict[str, Any]], path: str | os.PathLike) -> Path:
@@ -85,17 +87,11 @@ def write_jsonl(records: list[dict[str, Any]], path: str | os.PathLike) -> Path:
 
 
 def read_jsonl(path: str | os.PathLike) -> list[dict[str, Any]]:
-    """Read a JSONL file written by :func:`write_jsonl`; DataError names the file and line."""
-    records = []
-    with open(path, encoding="utf-8") as file:
-        for number, line in enumerate(file, start=1):
-            if not line.strip():
-                continue
-            try:
-                records.append(json.loads(line))
-            except json.JSONDecodeError as error:
-                raise DataError(f"{path}, line {number}: not valid JSON ({error.msg})") from None
-    return records
+    """Read a JSONL file written by :func:`write_jsonl`; DataError names the file and line
+    (a line that is not UTF-8, not JSON or not an object)."""
+    from minireason.jsonl import read_jsonl as read_jsonl_records
+
+    return read_jsonl_records(path)
 
 
 def parse_task_name(name: str) -> tuple[str, dict[str, Any]]:
@@ -112,6 +108,9 @@ def parse_task_name(name: str) -> tuple[str, dict[str, Any]]:
             options[key] = TASK_OPTIONS[key](value)
         except ValueError:
             raise InputError(f"task name {name!r}: option {key} expected an integer, got {value!r}") from None
+    if not 0 <= options["n"] <= MAX_TASK_PROBLEMS:
+        raise InputError(f"task name {name!r}: option n expected an integer in [0, {MAX_TASK_PROBLEMS:,}], "
+                         f"got {options['n']}")
     return family, options
 
 
@@ -133,4 +132,7 @@ def resolve_data(name: str | os.PathLike) -> list[dict[str, Any]]:
     except ImportError:
         raise DataError(f"{text}: reading data files needs minireason.evaluation.datasets, "
                         "which is not available in this installation") from None
-    return load_problems(text)
+    try:
+        return load_problems(text)
+    except UnicodeDecodeError as error:
+        raise DataError(f"{text}: not UTF-8 text ({error.reason} at byte {error.start})") from None
