@@ -400,6 +400,24 @@ class Qwen3Model:
         dlogits = ops.token_logprobs_backward(dlogp, dentropy if with_entropy else None, logprob_cache)
         return float(loss), self.backward(dlogits, cache)
 
+    def logits_loss_and_grads(self, token_ids, loss_fn, attention_mask=None):
+        """The soft-target seam: a loss that reads the whole distribution at each position (logit
+        distillation against a teacher), not only the log-probability of one target token.
+
+            logits (B, T, V) ─loss_fn─▶ loss, dlogits (B, T, V) ─model backward─▶ grads
+
+        loss_fn(logits) -> (loss: float, dlogits (B, T, V)); it must give positions it does not use
+        (padding) zero gradient.  Returns (loss, grads with exactly the parameter keys).
+        """
+        token_ids = self._check_token_ids(token_ids)
+        logits, cache = self.forward(token_ids, attention_mask)
+        loss, dlogits = loss_fn(logits)
+        del logits
+        if tuple(dlogits.shape) != (*token_ids.shape, self.config.vocab_size):
+            raise InputError(f"loss_fn returned dlogits of shape {tuple(dlogits.shape)}, expected "
+                             f"{(*token_ids.shape, self.config.vocab_size)}")
+        return float(loss), self.backward(dlogits.astype(self.dtype, copy=False), cache)
+
     def loss_and_grads(self, token_ids, targets, loss_mask=None, attention_mask=None):
         """Mean token cross-entropy over positions where loss_mask is true, and its gradients.
 
