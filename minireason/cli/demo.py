@@ -11,8 +11,6 @@ minute on 2 cores with the defaults. The full comparison is ``minireason scale``
 
 from __future__ import annotations
 
-import json
-
 from minireason.cli import arguments
 from minireason.cli.scale import add_common_arguments, run_scaling_comparison
 
@@ -33,15 +31,16 @@ def add_arguments(parser) -> None:
 
 def _example_vote(records_path) -> str | None:
     """One self-consistency vote from the records, preferring a split vote; None if no sc method ran."""
+    from minireason.jsonl import read_jsonl_tolerant
+
     chosen = None
-    with open(records_path, encoding="utf-8") as file:
-        for line in file:
-            record = json.loads(line)
-            distribution = record.get("details", {}).get("vote_distribution")
-            if distribution is None:
-                continue
-            if chosen is None or (len(distribution) > 1 and len(chosen["details"]["vote_distribution"]) <= 1):
-                chosen = record
+    records, _ = read_jsonl_tolerant(records_path)
+    for record in records:
+        distribution = record.get("details", {}).get("vote_distribution")
+        if distribution is None:
+            continue
+        if chosen is None or (len(distribution) > 1 and len(chosen["details"]["vote_distribution"]) <= 1):
+            chosen = record
     if chosen is None:
         return None
     votes = ", ".join(f"{answer!r}: {count}" for answer, count in chosen["details"]["vote_distribution"].items())
