@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from typing import Any
 
 from minireason.errors import DataError
@@ -31,25 +32,33 @@ def jsonl_line(record: Any) -> str:
     return line + "\n"
 
 
-def read_jsonl_tolerant(path: str | os.PathLike, require_object: bool = True) -> tuple[list[Any], bool]:
+RecordCheck = Callable[[Any], "str | None"]  # a parsed record -> what is wrong with it, or None
+
+
+def read_jsonl_tolerant(path: str | os.PathLike, require_object: bool = True,
+                        check: RecordCheck | None = None) -> tuple[list[Any], bool]:
     """The records of a JSONL file and whether its last line was torn (and dropped).
 
     For files appended to during a run (results, metrics). The last non-blank line is dropped as
     torn when it is not valid UTF-8 or not valid JSON (or, with ``require_object``, not a JSON
-    object); the same fault on any earlier line is a ``DataError`` "PATH:LINE: ...".  Blank
-    lines are skipped.  A missing file or a directory raises the ``OSError`` ``open`` raises.
+    object); the same fault on any earlier line is a ``DataError`` "PATH:LINE: ...".  ``check``
+    (e.g. "index must be an int") runs on every parsed record; what it returns is a DataError
+    "PATH:LINE: ..." wherever the line is (a whole JSON object is not torn).  Blank lines are
+    skipped.  A missing file or a directory raises the ``OSError`` ``open`` raises.
     """
-    return _read(path, require_object, tolerate_torn_tail=True)
+    return _read(path, require_object, check, tolerate_torn_tail=True)
 
 
-def read_jsonl(path: str | os.PathLike, require_object: bool = True) -> list[Any]:
+def read_jsonl(path: str | os.PathLike, require_object: bool = True,
+               check: RecordCheck | None = None) -> list[Any]:
     """The records of a JSONL file written whole (a problem set): every bad line, the last one
-    included, is a ``DataError`` "PATH:LINE: ..." (not valid UTF-8, not valid JSON, not an object)."""
-    records, _ = _read(path, require_object, tolerate_torn_tail=False)
+    included, is a ``DataError`` "PATH:LINE: ..." (not valid UTF-8, not valid JSON, not an object,
+    or what ``check`` says)."""
+    records, _ = _read(path, require_object, check, tolerate_torn_tail=False)
     return records
 
 
-def _read(path, require_object: bool, tolerate_torn_tail: bool) -> tuple[list[Any], bool]:
+def _read(path, require_object: bool, check: RecordCheck | None, tolerate_torn_tail: bool) -> tuple[list[Any], bool]:
     with open(path, "rb") as handle:
         data = handle.read()
     lines = data.split(b"\n")
@@ -59,11 +68,15 @@ def _read(path, require_object: bool, tolerate_torn_tail: bool) -> tuple[list[An
         if not raw.strip():
             continue
         try:
-            records.append(_parse_line(raw, require_object))
+            record = _parse_line(raw, require_object)
         except ValueError as error:
             if tolerate_torn_tail and number == last:  # written while the run was interrupted
                 return records, True
             raise DataError(f"{os.fspath(path)}:{number + 1}: {error}") from None
+        problem = check(record) if check is not None else None
+        if problem is not None:
+            raise DataError(f"{os.fspath(path)}:{number + 1}: {problem}")
+        records.append(record)
     return records, False
 
 

@@ -208,6 +208,20 @@ def test_bad_line_before_the_last_names_file_and_line(tmp_path, bad_line, messag
         read_metrics(path)
 
 
+def test_record_check_names_file_and_line(tmp_path):
+    path = tmp_path / "r.jsonl"
+    path.write_bytes(_records_bytes([{"index": 0}, {"index": "1"}, {"index": 2}]) + b'{"ind')
+
+    def index_is_int(record):
+        index = record.get("index")
+        return None if isinstance(index, int) and not isinstance(index, bool) else f"index {index!r} is not an int"
+
+    with pytest.raises(DataError, match=r"r.jsonl:2: index '1' is not an int"):
+        read_jsonl_tolerant(path, check=index_is_int)
+    path.write_bytes(_records_bytes([{"index": 0}, {"index": 1}]) + b'{"ind')
+    assert read_jsonl_tolerant(path, check=index_is_int) == ([{"index": 0}, {"index": 1}], True)
+
+
 def test_strict_reader_refuses_a_bad_last_line(tmp_path):
     path = tmp_path / "problems.jsonl"
     path.write_bytes(b'{"a": 1}\n{"a": \xc3')
