@@ -123,6 +123,14 @@ def bench_decode_attention(repeats, batch, heads, kv_heads, head_dim, context):
           f"fused {fused * 1e6:.0f} us, {reference / fused:.1f}x")
 
 
+def token_logprobs_step(module, logits, targets, dlogp, dentropy):
+    """The loss seam's op pair, forward then backward (with the entropy when dentropy is given)."""
+    def run():
+        _, cache = module.token_logprobs_forward(logits, targets, 1.0, dentropy is not None)
+        return module.token_logprobs_backward(dlogp, dentropy, cache)
+    return run
+
+
 def bench_elementwise(repeats):
     rng = np.random.default_rng(2)
     x = rng.standard_normal((4, 256, 512)).astype(np.float32)  # small preset, batch 4 x 256
@@ -158,11 +166,15 @@ def bench_elementwise(repeats):
     for rows, vocab in ((1024, 8192), (256, 151936)):  # small preset 4 x 256; Qwen3 vocabulary
         logits = rng.standard_normal((1, rows, vocab)).astype(np.float32)
         targets = rng.integers(0, vocab, size=(1, rows))
-        steps = [lambda module=module, z=logits, t=targets:
-                 module.cross_entropy_backward(1.0, module.cross_entropy_forward(z, t)[1])
-                 for module in (loss, numba_loss)]
-        cases.append((f"cross-entropy fwd+bwd ({rows}, {vocab})", *steps))
-        memory.append((f"cross-entropy fwd+bwd ({rows}, {vocab})", *steps))
+        dlogp = rng.standard_normal((1, rows)).astype(np.float32)
+        dentropy = rng.standard_normal((1, rows)).astype(np.float32)
+        for with_entropy in (False, True):
+            # the loss seam's op pair: what every training step runs on the logits
+            steps = [token_logprobs_step(module, logits, targets, dlogp, dentropy if with_entropy else None)
+                     for module in (loss, numba_loss)]
+            name = f"token logprobs{' + entropy' if with_entropy else ''} fwd+bwd ({rows}, {vocab})"
+            cases.append((name, *steps))
+            memory.append((name, *steps))
     weight_matrix = rng.standard_normal((3072, 1024)).astype(np.float32)  # Qwen3-0.6B MLP gate
     weight_bits = float32_to_bfloat16_bits(weight_matrix)
     vector = rng.standard_normal((1, 1024)).astype(np.float32)

@@ -44,6 +44,31 @@ from minireason.errors import InputError
 CHUNK = 2048  # vocabulary entries per chunk: two scratch chunks stay in L1/L2 per thread
 
 
+LANES = 16  # running maxima kept apart: one AVX-512 register of float32
+
+
+@numba.njit(cache=True, fastmath={"reassoc", "contract"})
+def _chunk_max(values, start, stop, lanes):  # pragma: no cover - compiled
+    """max(values[start:stop]) (stop > start), as LANES running maxima and then their maximum.
+
+    One running maximum is a chain LLVM does not vectorise (a compare and select per element,
+    0.9 ns each here, three times the float32 exp's 0.28 ns); LANES independent ones vectorise
+    (0.15 ns).  lanes: scratch of LANES entries."""
+    for lane in range(LANES):
+        lanes[lane] = values[start]
+    full_stop = start + (stop - start) // LANES * LANES
+    for block in range(start, full_stop, LANES):
+        for lane in range(LANES):
+            value = values[block + lane]
+            lanes[lane] = value if value > lanes[lane] else lanes[lane]
+    largest = values[start]
+    for lane in range(LANES):
+        largest = lanes[lane] if lanes[lane] > largest else largest
+    for i in range(full_stop, stop):
+        largest = values[i] if values[i] > largest else largest
+    return largest
+
+
 @numba.njit(cache=True, fastmath={"contract"})
 def _exp_chunk(source, start, stop, temperature, shift, offset, out):  # pragma: no cover - compiled
     """out[:stop - start] = exp((source[start:stop] / temperature - shift) - offset), in source's dtype.
@@ -96,16 +121,14 @@ def _logsumexp_rows(logits, temperature, with_entropy, row_max, log_sum, entropy
     for row in numba.prange(n_rows):
         values = logits[row]
         exps = np.empty(CHUNK, dtype=logits.dtype)
+        lanes = np.empty(LANES, dtype=logits.dtype)
         shifted = np.empty(CHUNK if with_entropy else 0, dtype=logits.dtype)
         running_max = -np.inf
         running_sum = 0.0  # l = sum exp(u - m)
         running_weighted = 0.0  # w = sum exp(u - m) (u - m)
         for start in range(0, vocab, CHUNK):
             stop = min(start + CHUNK, vocab)
-            chunk_max = values[start]
-            for i in range(start + 1, stop):
-                chunk_max = max(chunk_max, values[i])
-            chunk_max = chunk_max / temperature  # rounding is monotone: the largest rounded u
+            chunk_max = _chunk_max(values, start, stop, lanes) / temperature  # rounding is monotone: the largest rounded u
             if chunk_max > running_max:  # rescale what was summed relative to the old maximum
                 if running_max != -np.inf:
                     rescale = np.exp(running_max - chunk_max)

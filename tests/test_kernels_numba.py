@@ -281,13 +281,14 @@ def test_chunked_token_logprobs_keep_no_vocabulary_sized_array():
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_chunked_token_logprobs_of_extreme_logits_are_finite_and_exact_where_known(dtype):
-    # row 0: one logit 1000 above the rest (in the second chunk): p = onehot up to exp(-1000), H = 0;
-    # row 1: uniform: logp = -log V, H = log V, and dlogits known in closed form
+@pytest.mark.parametrize("peak", [0, 4321, 4999])  # first entry; inside the last chunk; in its ragged tail
+def test_chunked_token_logprobs_of_extreme_logits_are_finite_and_exact_where_known(dtype, peak):
+    # row 0: one logit 1000 above the rest (a maximum missed by the chunk's max would overflow exp):
+    # p = onehot up to exp(-500), H = 0; row 1: uniform: logp = -log V, H = log V, dlogits in closed form
     V = 5000
     logits = np.zeros((1, 2, V), dtype=dtype)
-    logits[0, 0, 4321] = 1000.0
-    (logp, entropy), cache = numba_loss.token_logprobs_forward(logits, np.array([[4321, 17]]), 2.0, with_entropy=True)
+    logits[0, 0, peak] = 1000.0
+    (logp, entropy), cache = numba_loss.token_logprobs_forward(logits, np.array([[peak, 17]]), 2.0, with_entropy=True)
     np.testing.assert_allclose(logp, [[0.0, -np.log(V)]], rtol=1e-6, atol=1e-30)
     np.testing.assert_allclose(entropy, [[0.0, np.log(V)]], rtol=1e-6, atol=1e-30)
     dlogp, dentropy = np.array([[1.0, 1.0]]), np.array([[1.0, 3.0]])
