@@ -3,11 +3,12 @@
     python benchmarks/bench_kernels.py                  # all ops, attention at T = 256, 1024, 4096
     python benchmarks/bench_kernels.py --lengths 256 1024 --repeats 3
     python benchmarks/bench_kernels.py --attention-only --lengths 1024 --heads 16 --kv-heads 8 --head-dim 128
+    python benchmarks/bench_kernels.py --token-logprobs-only --repeats 3
 
-Times are the best of ``--repeats`` runs after one warm-up (which also compiles); attention's
-reference and fused kernel are timed in alternating turns of 5 calls, ``--repeats`` turns each
-(NumPy's OpenBLAS threads spin for about 0.1 s after the reference's products and slow the kernel
-calls that start in that window; see docs/kernels.md).  Peak memory is the largest amount of
+Times are the best of ``--repeats`` runs after one warm-up (which also compiles); attention's and
+the token log-probabilities' reference and kernel are timed in alternating turns of 5 calls,
+``--repeats`` turns each (NumPy's OpenBLAS threads spin for about 0.1 s after the reference's
+products and slow the kernel calls that start in that window; see docs/kernels.md).  Peak memory is the largest amount of
 NumPy-allocated memory alive during the call (tracemalloc), above what was alive before it;
 kernel-internal scratch tiles (a few KiB per thread) are not counted.
 """
@@ -131,6 +132,25 @@ def token_logprobs_step(module, logits, targets, dlogp, dentropy):
     return run
 
 
+def bench_token_logprobs(repeats):
+    """The loss seam's op pair, forward + backward, float32, kernel against reference in turns."""
+    rng = np.random.default_rng(3)
+    print("token log-probabilities forward+backward, float32, temperature 1 (kernel and reference in turns)")
+    for rows, vocab in ((1024, 8192), (256, 151936)):  # small preset 4 x 256; Qwen3 vocabulary
+        logits = rng.standard_normal((1, rows, vocab)).astype(np.float32)
+        targets = rng.integers(0, vocab, size=(1, rows))
+        dlogp = rng.standard_normal((1, rows)).astype(np.float32)
+        dentropy = rng.standard_normal((1, rows)).astype(np.float32)
+        for with_entropy in (False, True):
+            reference, kernel = (token_logprobs_step(module, logits, targets, dlogp, dentropy if with_entropy else None)
+                                 for module in (loss, numba_loss))
+            reference_time, kernel_time = best_times_interleaved(reference, kernel, repeats)
+            name = f"({rows}, {vocab}){' + entropy' if with_entropy else ''}"
+            print(f"{name:<24} reference {reference_time * 1e3:>7.1f} ms  kernel {kernel_time * 1e3:>6.1f} ms  "
+                  f"{reference_time / kernel_time:>5.1f}x   peak memory: reference "
+                  f"{peak_bytes(reference) / 2**20:.0f} MiB, kernel {peak_bytes(kernel) / 2**20:.0f} MiB")
+
+
 def bench_elementwise(repeats):
     rng = np.random.default_rng(2)
     x = rng.standard_normal((4, 256, 512)).astype(np.float32)  # small preset, batch 4 x 256
@@ -143,7 +163,6 @@ def bench_elementwise(repeats):
     _, fused_norm_cache = numba_fused.rmsnorm_forward(x, weight, 1e-6)
     _, swiglu_cache = swiglu.swiglu_forward(gate, up)
     _, fused_swiglu_cache = numba_fused.swiglu_forward(gate, up)
-    memory = []  # (name, reference, kernel) whose peak memory is printed too
     cases = [
         ("rmsnorm forward (4,256,512)", lambda: rmsnorm.rmsnorm_forward(x, weight, 1e-6),
          lambda: numba_fused.rmsnorm_forward(x, weight, 1e-6)),
@@ -163,18 +182,6 @@ def bench_elementwise(repeats):
                       lambda q=queries, c=cos, s=sin: numba_rope.rope_forward(q, c, s)))
         cases.append((f"rope backward {shape}", lambda q=queries, c=rope_cache: rope.rope_backward(q, c),
                       lambda q=queries, c=rope_cache: numba_rope.rope_backward(q, c)))
-    for rows, vocab in ((1024, 8192), (256, 151936)):  # small preset 4 x 256; Qwen3 vocabulary
-        logits = rng.standard_normal((1, rows, vocab)).astype(np.float32)
-        targets = rng.integers(0, vocab, size=(1, rows))
-        dlogp = rng.standard_normal((1, rows)).astype(np.float32)
-        dentropy = rng.standard_normal((1, rows)).astype(np.float32)
-        for with_entropy in (False, True):
-            # the loss seam's op pair: what every training step runs on the logits
-            steps = [token_logprobs_step(module, logits, targets, dlogp, dentropy if with_entropy else None)
-                     for module in (loss, numba_loss)]
-            name = f"token logprobs{' + entropy' if with_entropy else ''} fwd+bwd ({rows}, {vocab})"
-            cases.append((name, *steps))
-            memory.append((name, *steps))
     weight_matrix = rng.standard_normal((3072, 1024)).astype(np.float32)  # Qwen3-0.6B MLP gate
     weight_bits = float32_to_bfloat16_bits(weight_matrix)
     vector = rng.standard_normal((1, 1024)).astype(np.float32)
@@ -184,9 +191,6 @@ def bench_elementwise(repeats):
         reference_time, fused_time = best_seconds(reference, repeats), best_seconds(fused, repeats)
         print(f"{name:<52} reference {reference_time * 1e6:>8.0f} us  kernel {fused_time * 1e6:>8.0f} us  "
               f"{reference_time / fused_time:>5.1f}x")
-    for name, reference, fused in memory:
-        print(f"{name:<52} peak memory: reference {peak_bytes(reference) / 2**20:.0f} MiB, "
-              f"kernel {peak_bytes(fused) / 2**20:.0f} MiB")
 
 
 def main(argv=None) -> int:
@@ -200,8 +204,13 @@ def main(argv=None) -> int:
     parser.add_argument("--reference-limit", type=int, default=4096,
                         help="skip the reference above this T (its memory grows as T^2)")
     parser.add_argument("--attention-only", action="store_true", help="only the attention table")
+    parser.add_argument("--token-logprobs-only", action="store_true", help="only the token log-probability rows")
     args = parser.parse_args(argv)
+    if args.token_logprobs_only:
+        bench_token_logprobs(args.repeats)
+        return 0
     if not args.attention_only:
+        bench_token_logprobs(args.repeats)
         bench_elementwise(args.repeats)
         bench_decode_attention(args.repeats, 1, args.heads, args.kv_heads, args.head_dim, 1024)
         bench_decode_attention(args.repeats, 16, args.heads, args.kv_heads, args.head_dim, 1024)
