@@ -1,15 +1,22 @@
 """Compare ``grade_answer`` with the public grader Math-Verify (Hugging Face) on our labelled cases.
 
     pip install math-verify          # in your own environment; never a minireason dependency
-    python benchmarks/compare_math_verify.py [--data PATH]
+    python benchmarks/compare_math_verify.py [--data PATH] [--all]
 
-1. The labelled (pred, gold) cases of ``tests/test_grader.py`` (``EQUIVALENT`` and
-   ``NOT_EQUIVALENT``, imported from the test file, not copied): accuracy of each grader against
-   the labels, a table of every case where either is wrong, and the wall time of each.
-   Math-Verify is called as documented, ``verify(parse(gold), parse(pred))`` (gold first: it is not
-   symmetric). Its ``parse`` extracts an answer from text, so a bare answer may not parse as LaTeX;
-   each answer is tried bare, as ``$...$`` and as ``\\boxed{...}``, the accuracy of each wrapping is
-   printed, and the table uses the wrapping that scores best, to be fair to it.
+1. The labelled suite: the (pred, gold) pairs of ``tests/test_grader.py`` (``EQUIVALENT`` and
+   ``NOT_EQUIVALENT``, category "core") and the categorised cases of
+   ``tests/test_grader_categories.py`` (``CASES``), imported from the test files, not copied.
+   For each grader and category: accuracy against the labels, false positives (graded equal,
+   labelled unequal) and false negatives (the other way round); then a table of every case where
+   either grader is wrong (``--all``: every case), and the wall time of each grader.
+
+   Ours: ``grade_answer(pred, gold)``; a case whose ``pred`` is a whole response is graded
+   ``grade_answer(extract_answer(pred), gold)``, as a user of the package would.
+   Math-Verify, as documented: ``verify(parse(gold), parse(pred))`` (gold first: it is not
+   symmetric); a whole response goes to its ``parse`` as it is (its own extraction). Its ``parse``
+   extracts an answer from text, so a bare answer may not parse as LaTeX: each answer is tried
+   bare, as ``$...$`` and as ``\\boxed{...}``, the accuracy of each wrapping is printed, and the
+   tables use the wrapping that scores best, to be fair to it.
 2. MATH-500 self-check: the last ``\\boxed{}`` of each reference ``solution`` (``extract_answer``
    with ``fallback=None``) against the dataset ``answer``; both graders should say True.
 
@@ -25,6 +32,7 @@ import importlib.util
 import json
 import sys
 import time
+from collections import defaultdict
 from pathlib import Path
 
 from minireason.evaluation.extract import extract_answer
@@ -36,11 +44,24 @@ DATA = ROOT.parent / "shared" / "data" / "math500_test.json"
 WRAPPINGS = {"bare": "{}", "$...$": "${}$", "\\boxed{}": "$\\boxed{{{}}}$"}
 
 
-def load_labelled_cases() -> list[tuple[str, str, bool]]:
-    spec = importlib.util.spec_from_file_location("_test_grader_cases", ROOT / "tests" / "test_grader.py")
+def _load_test_module(name: str):
+    spec = importlib.util.spec_from_file_location(f"_cases_{name}", ROOT / "tests" / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    return [(p, g, True) for p, g in module.EQUIVALENT] + [(p, g, False) for p, g in module.NOT_EQUIVALENT]
+    return module
+
+
+def load_labelled_cases() -> list[tuple[str, str, str, str, bool]]:
+    """(category, kind, pred, gold, label) for the whole labelled suite; kind is "answer" or "response"."""
+    core = _load_test_module("test_grader")
+    categorised = _load_test_module("test_grader_categories")
+    cases = [("core", "answer", p, g, True) for p, g in core.EQUIVALENT]
+    cases += [("core", "answer", p, g, False) for p, g in core.NOT_EQUIVALENT]
+    return cases + [tuple(case) for case in categorised.CASES]
+
+
+def ours(kind: str, pred: str, gold: str) -> bool:
+    return grade_answer(extract_answer(pred) if kind == "response" else pred, gold)
 
 
 def make_theirs(wrapping: str):
@@ -48,18 +69,19 @@ def make_theirs(wrapping: str):
 
     template = WRAPPINGS[wrapping]
 
-    def theirs(pred: str, gold: str) -> bool:
+    def theirs(kind: str, pred: str, gold: str) -> bool:
         try:
-            return bool(verify(parse(template.format(gold)), parse(template.format(pred))))
+            parsed_pred = parse(pred) if kind == "response" else parse(template.format(pred))
+            return bool(verify(parse(template.format(gold)), parsed_pred))
         except Exception:  # a crash is a False, as our grader treats it
             return False
 
     return theirs
 
 
-def run(grader, pairs) -> tuple[list[bool], float]:
+def run(grader, cases) -> tuple[list[bool], float]:
     started = time.perf_counter()
-    verdicts = [grader(p, g) for p, g in pairs]
+    verdicts = [grader(kind, pred, gold) for _, kind, pred, gold, _ in cases]
     return verdicts, time.perf_counter() - started
 
 
@@ -68,9 +90,23 @@ def short(text: str, width: int = 34) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
+def tally(verdicts, cases) -> dict[str, list[int]]:
+    """category -> [correct, total, false positives, false negatives]; "all" sums them."""
+    table: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0, 0])
+    for verdict, (category, _, _, _, label) in zip(verdicts, cases):
+        for key in (category, "all"):
+            row = table[key]
+            row[0] += verdict == label
+            row[1] += 1
+            row[2] += verdict and not label
+            row[3] += label and not verdict
+    return table
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", default=str(DATA))
+    parser.add_argument("--all", action="store_true", help="list every case, not only the wrong ones")
     args = parser.parse_args()
     if importlib.util.find_spec("math_verify") is None:
         print("math_verify is not installed (pip install math-verify); nothing to compare, skipping.")
@@ -78,58 +114,46 @@ def main() -> int:
     from importlib.metadata import version
 
     cases = load_labelled_cases()
-    pairs = [(p, g) for p, g, _ in cases]
-    labels = [label for _, _, label in cases]
-    n_eq = sum(labels)
-    print(
-        f"math-verify {version('math-verify')}; {len(cases)} labelled cases "
-        f"({n_eq} equivalent, {len(cases) - n_eq} not equivalent)"
-    )
+    n_eq = sum(case[4] for case in cases)
+    print(f"math-verify {version('math-verify')}; {len(cases)} labelled cases "
+          f"({n_eq} equivalent, {len(cases) - n_eq} not equivalent)")
 
     warm_up(2, wait_seconds=30)
     grade_answer("1", "1")
-    ours, ours_seconds = run(grade_answer, pairs)
+    our_verdicts, our_seconds = run(ours, cases)
 
     by_wrapping = {}
     for wrapping in WRAPPINGS:
         theirs_fn = make_theirs(wrapping)
-        theirs_fn("1", "1")
-        verdicts, seconds = run(theirs_fn, pairs)
+        theirs_fn("answer", "1", "1")
+        verdicts, seconds = run(theirs_fn, cases)
         by_wrapping[wrapping] = (verdicts, seconds)
-        correct = sum(v == label for v, label in zip(verdicts, labels))
-        print(
-            f"  Math-Verify, answers {wrapping:9s}: {correct}/{len(cases)} = {correct / len(cases):.1%}"
-            f"   ({seconds:.2f} s)"
-        )
-    best = max(by_wrapping, key=lambda w: sum(v == lab for v, lab in zip(by_wrapping[w][0], labels)))
-    theirs, theirs_seconds = by_wrapping[best]
+        correct = sum(v == case[4] for v, case in zip(verdicts, cases))
+        print(f"  Math-Verify, answers {wrapping:9s}: {correct}/{len(cases)} = {correct / len(cases):.1%}"
+              f"   ({seconds:.2f} s)")
+    best = max(by_wrapping, key=lambda w: sum(v == c[4] for v, c in zip(by_wrapping[w][0], cases)))
+    their_verdicts, their_seconds = by_wrapping[best]
 
-    def summary(name, verdicts, seconds):
-        correct = sum(v == label for v, label in zip(verdicts, labels))
-        on_eq = sum(v for v, label in zip(verdicts, labels) if label)
-        on_ne = sum(not v for v, label in zip(verdicts, labels) if not label)
-        print(
-            f"{name:30s} accuracy {correct}/{len(cases)} = {correct / len(cases):6.1%}   "
-            f"equivalent {on_eq}/{n_eq}   not equivalent {on_ne}/{len(cases) - n_eq}   "
-            f"wall {seconds:.2f} s"
-        )
+    our_table, their_table = tally(our_verdicts, cases), tally(their_verdicts, cases)
+    print(f"\n{'category':13s} {'cases':>5s}   {'minireason':>10s} {'FP':>3s} {'FN':>3s}   "
+          f"{'Math-Verify (' + best + ')':>22s} {'FP':>3s} {'FN':>3s}")
+    categories = sorted(k for k in our_table if k != "all") + ["all"]
+    for category in categories:
+        o, t = our_table[category], their_table[category]
+        print(f"{category:13s} {o[1]:5d}   {o[0] / o[1]:10.1%} {o[2]:3d} {o[3]:3d}   "
+              f"{t[0] / t[1]:22.1%} {t[2]:3d} {t[3]:3d}")
+    print(f"wall: minireason {our_seconds:.2f} s, Math-Verify {their_seconds:.2f} s")
 
-    print()
-    summary("minireason grade_answer", ours, ours_seconds)
-    summary(f"Math-Verify ({best})", theirs, theirs_seconds)
-
-    wrong = [(c, o, t) for c, o, t in zip(cases, ours, theirs) if o != c[2] or t != c[2]]
-    print(
-        f"\nCases where either grader is wrong ({len(wrong)}; "
-        f"ours wrong {sum(o != c[2] for c, o, _ in wrong)}, theirs wrong {sum(t != c[2] for c, _, t in wrong)}):"
-    )
-    print(f"{'pred':34s}  {'gold':34s}  {'label':5s}  {'ours':5s}  {'theirs':6s}")
-    for (pred, gold, label), o, t in wrong:
+    shown = [(c, o, t) for c, o, t in zip(cases, our_verdicts, their_verdicts)
+             if args.all or o != c[4] or t != c[4]]
+    print(f"\n{'Every case' if args.all else 'Cases where either grader is wrong'} ({len(shown)}; "
+          f"ours wrong {sum(o != c[4] for c, o, _ in shown)}, theirs wrong {sum(t != c[4] for c, _, t in shown)}):")
+    print(f"{'category':12s} {'pred':34s}  {'gold':28s}  {'label':5s}  {'ours':7s}{'theirs'}")
+    for (category, _, pred, gold, label), o, t in shown:
         mark_o = "" if o == label else " *"
         mark_t = "" if t == label else " *"
-        print(
-            f"{short(pred):34s}  {short(gold):34s}  {label!s:5s}  {(str(o) + mark_o):7s}{(str(t) + mark_t)}"
-        )
+        print(f"{category:12s} {short(pred):34s}  {short(gold, 28):28s}  {label!s:5s}  "
+              f"{(str(o) + mark_o):7s}{(str(t) + mark_t)}")
     print("(* = wrong)")
 
     data = Path(args.data)
@@ -137,23 +161,21 @@ def main() -> int:
         print(f"\nMATH-500 self-check skipped: {data} not found")
         return 0
     problems = json.loads(data.read_text())
-    math_pairs = [(extract_answer(p["solution"], fallback=None), p["answer"]) for p in problems]
-    missing = sum(b is None for b, _ in math_pairs)
-    valid = [(b, a) for b, a in math_pairs if b is not None]
-    ours_m, ours_m_seconds = run(grade_answer, valid)
-    theirs_fn = make_theirs(best)
-    theirs_m, theirs_m_seconds = run(theirs_fn, valid)
+    math_cases = [("math500", "answer", extract_answer(p["solution"], fallback=None), p["answer"], True)
+                  for p in problems]
+    missing = sum(case[2] is None for case in math_cases)
+    valid = [case for case in math_cases if case[2] is not None]
+    ours_m, ours_m_seconds = run(ours, valid)
+    theirs_m, theirs_m_seconds = run(make_theirs(best), valid)
     print(f"\nMATH-500 self-check (last box of each solution vs answer; {missing} solutions without a box):")
     print(f"  minireason grade_answer : {sum(ours_m)}/{len(problems)}   wall {ours_m_seconds:.2f} s")
-    print(
-        f"  Math-Verify ({best}){' ' * max(0, 10 - len(best))}: {sum(theirs_m)}/{len(problems)}"
-        f"   wall {theirs_m_seconds:.2f} s"
-    )
-    rejected = [(b, a, o, t) for (b, a), o, t in zip(valid, ours_m, theirs_m) if not (o and t)]
+    print(f"  Math-Verify ({best}){' ' * max(0, 10 - len(best))}: {sum(theirs_m)}/{len(problems)}"
+          f"   wall {theirs_m_seconds:.2f} s")
+    rejected = [(case, o, t) for case, o, t in zip(valid, ours_m, theirs_m) if not (o and t)]
     if rejected:
         print(f"  pairs not graded True by both ({len(rejected)}):")
         print(f"  {'boxed':34s}  {'answer':34s}  ours   theirs")
-        for b, a, o, t in rejected:
+        for (_, _, b, a, _), o, t in rejected:
             print(f"  {short(b):34s}  {short(a):34s}  {o!s:5s}  {t!s}")
     return 0
 

@@ -102,7 +102,7 @@ def exact_leaf_equal(predicted: str, gold: str) -> bool:
     raise NeedsSymbolic
 
 
-def exact_proportional(predicted: str, gold: str) -> bool:
+def exact_proportional(predicted: str, gold: str, positive: bool = False) -> bool:
     raise NeedsSymbolic
 
 
@@ -215,8 +215,12 @@ def symbolic_leaf_equal(predicted: str, gold: str) -> bool:
         return all(numbers_close(a, b, tolerance) for a, b in pairs)
 
 
-def symbolic_proportional(predicted: str, gold: str) -> bool:
-    """Whether two expressions are nonzero constant multiples of each other (equations ``=0``)."""
+def symbolic_proportional(predicted: str, gold: str, positive: bool = False) -> bool:
+    """Whether two expressions are nonzero constant multiples of each other (equations ``=0``).
+
+    ``positive=True`` asks for a positive multiple (inequalities: ``-x > -1`` is ``1-x > 0``, a
+    positive multiple of ``x < 1``'s ``1-x``, while ``x > -1``'s ``x+1`` is not a multiple at all).
+    """
     from minireason.evaluation.safe_parse import ParseRefused
 
     try:
@@ -234,5 +238,7 @@ def symbolic_proportional(predicted: str, gold: str) -> bool:
     with mpmath.workdps(digits + 5):
         ratios = [a / b for a, b in pairs if a != 0 and b != 0]
         if len(ratios) < min(len(points), 3):
+            return False
+        if positive and not (abs(ratios[0].imag) <= tolerance * abs(ratios[0]) and ratios[0].real > 0):
             return False
         return all(numbers_close(r, ratios[0], tolerance * 10) for r in ratios)

@@ -16,7 +16,12 @@ the structure reader (:mod:`minireason.evaluation.structure`) and the whitelist 
    dropped; units written as ``\\text{...}`` after a number are dropped, with their power;
 6. a lone ``\\text{word}`` is unwrapped to ``word``;
 7. trailing punctuation goes, and a whole-answer thousands-separated number ``10,080`` becomes
-   ``10080`` (inside brackets a comma always separates items: ``(1,000)`` is a pair).
+   ``10080`` (inside brackets a comma always separates items: ``(1,000)`` is a pair);
+8. the rules of issue 17, each a named function below: :func:`halve_doubled_backslashes`
+   (``\\\\frac`` written by a JSON escaper), :func:`plain_math_to_latex` (``sqrt(3)``, ``2*pi*r``,
+   ``x**2``), :func:`scientific_to_latex` (``1.5e6``), :func:`list_words_to_commas` (``2 or -3``,
+   ``1; 2``, ``19, 46, and 82``), :func:`drop_unit_words` (``125 miles``, ``28 percent``) and
+   :func:`drop_expression_thousands` (``1,234/2``).
 
 Every regular expression here is linear in the input (no nested quantifiers), so megabyte
 strings cost milliseconds; the grader caps lengths before calling in anyway.
@@ -35,7 +40,7 @@ _VULGAR_FRACTIONS = {"½": r"\frac{1}{2}", "⅓": r"\frac{1}{3}", "⅔": r"\frac
 
 _UNICODE_MATH = {
     "π": r"\pi ", "∞": r"\infty ", "×": r"\times ", "·": r"\cdot ", "⋅": r"\cdot ", "÷": r"\div ",
-    "−": "-", "–": "-", "≤": r"\le ", "≥": r"\ge ", "≠": r"\ne ", "±": r"\pm ", "∓": r"\mp ",
+    "−": "-", "–": "-", "≤": r"\le ", "≥": r"\ge ", "≠": r"\ne ", "≈": r"\approx ", "±": r"\pm ", "∓": r"\mp ",
     "∪": r"\cup ", "∈": r"\in ", "°": r"^\circ ", "θ": r"\theta ", "α": r"\alpha ", "β": r"\beta ",
     "\u00a0": " ", "\u2009": " ", "\u202f": " ",
 }
@@ -63,6 +68,137 @@ _SPACED_THOUSANDS = re.compile(r"-?\d{1,3}(?: \d{3})+(?:\.\d+)?")
 _TRAILING = re.compile(r"[\s.,;:]+$")  # not "!": 5! is a factorial
 _LEADING_IN = re.compile(r"^[A-Za-z]\s*\\in(?![a-zA-Z])\s*")
 _SPACES = re.compile(r"\s+")
+
+# rule "doubled backslashes": every run of backslashes has even length, and one run of two starts a command
+_BACKSLASH_RUN = re.compile(r"\\+")
+_DOUBLED_COMMAND = re.compile(r"(?<!\\)\\\\(?:[a-zA-Z]+|[()\[\]{},!%$])")
+# rule "plain math": function words written without a backslash, pi, infinity, ** for powers
+_PLAIN_FUNCTION = re.compile(r"(?<![\\A-Za-z])(sqrt|sin|cos|tan|cot|sec|csc|ln|log|exp|arcsin|arccos|arctan)"
+                             r"(?=\s*\(|\d)")
+_PLAIN_CONSTANT = re.compile(r"(?<![\\A-Za-z])(pi|infinity|infty|inf)(?![A-Za-z])")
+_DOUBLE_STAR = re.compile(r"(?<=[\w)}])\*\*(?=[\w({\-])")
+# rule "scientific notation": 1.5e6, 6.02E+23 (a number, e, a signed integer, nothing glued around)
+_SCIENTIFIC = re.compile(r"(?<![\w.\\])(\d+(?:\.\d+)?)[eE]([+-]?\d{1,4})(?![\w.])")
+# rule "list words": "and", "or" (plain or in \text) and ";" separate the items of a list
+_LIST_TEXT_WORD = re.compile(r"\\text\{\s*,?\s*(?:and|or)\s*\}")
+_LIST_PLAIN_WORD = re.compile(r"(?:(?<=\s)|(?<=,)|(?<=\$))(?:and|or)(?=\s|\$)")
+_REPEATED_COMMAS = re.compile(r",(?:\s*,)+")
+# rule "unit words": trailing words after a value (125 miles, 28 percent, 15 cm^2, 12 sq. units)
+_UNIT_WORDS = re.compile(r"(?:\s+(?:[A-Za-z]{2,}\.?(?:\^\{?[23]\}?)?))+\s*$")
+_NOT_UNITS = frozenset({"sin", "cos", "tan", "cot", "sec", "csc", "ln", "log", "exp", "sqrt", "pi", "mod",
+                        "and", "or", "arcsin", "arccos", "arctan", "infty", "inf", "infinity", "to"})
+# rule "thousands inside an expression": 1,234/2 (every comma sits between groups of three digits)
+_COMMA = re.compile(r",")
+_THOUSANDS_COMMA = re.compile(r"(?<![\d.])\d{1,3}(?:,\d{3})+(?![\d])")
+
+
+def halve_doubled_backslashes(text: str) -> str:
+    r"""Text whose every backslash is doubled (``\\frac{1}{2}``, from a JSON escaper) gets single ones.
+
+    Only when every run of backslashes has even length and a doubled one starts a command or a
+    delimiter: real LaTeX has single-backslash commands, and its ``\\`` row breaks are followed by
+    a space, a digit or a sign, never mistaken for ``\\frac``.
+    """
+    if "\\\\" not in text or not _DOUBLED_COMMAND.search(text):
+        return text
+    if any(len(run) % 2 for run in _BACKSLASH_RUN.findall(text)):
+        return text
+    return _BACKSLASH_RUN.sub(lambda m: "\\" * (len(m.group(0)) // 2), text)
+
+
+def _parenthesised_end(text: str, start: int) -> int | None:
+    """Index just past the ``)`` matching ``text[start] == "("``; None when it is never closed."""
+    depth = 0
+    for index in range(start, min(len(text), start + 500)):
+        if text[index] == "(":
+            depth += 1
+        elif text[index] == ")":
+            depth -= 1
+            if depth == 0:
+                return index + 1
+    return None
+
+
+def plain_math_to_latex(text: str) -> str:
+    r"""``sqrt(3)`` -> ``\sqrt{3}``, ``sin(x)`` -> ``\sin(x)``, ``2*pi*r`` -> ``2*\pi*r``, ``x**2`` -> ``x^2``.
+
+    Function words count only when a bracket or a digit follows and no letter precedes them, so
+    ``cost``, ``pit`` and ``\sqrt`` are left alone.
+    """
+    if not any(word in text for word in ("sqrt", "sin", "cos", "tan", "cot", "sec", "csc", "ln", "log",
+                                         "exp", "arc", "pi", "inf", "**")):
+        return text
+    text = _DOUBLE_STAR.sub("^", text)
+    pieces, position = [], 0
+    for match in _PLAIN_FUNCTION.finditer(text):
+        pieces.append(text[position:match.start()])
+        name, after = match.group(1), match.end()
+        while after < len(text) and text[after] == " ":
+            after += 1
+        end = _parenthesised_end(text, after) if name == "sqrt" and after < len(text) and text[after] == "(" else None
+        if end is not None:  # sqrt(...) -> \sqrt{...}: the parser's \sqrt takes a brace group
+            pieces.append(r"\sqrt{" + text[after + 1:end - 1] + "}")
+            position = end
+        else:
+            pieces.append("\\" + name)
+            position = match.end()
+    pieces.append(text[position:])
+    text = "".join(pieces)
+    return _PLAIN_CONSTANT.sub(lambda m: r"\pi " if m.group(1) == "pi" else r"\infty ", text)
+
+
+def scientific_to_latex(text: str) -> str:
+    r"""``1.5e6`` -> ``1.5\times10^{6}``; ``2e`` (two times Euler's number) and ``e^{2}`` are left alone."""
+    if "e" not in text and "E" not in text:
+        return text
+    return _SCIENTIFIC.sub(lambda m: m.group(1) + r"\times10^{" + m.group(2) + "}", text)
+
+
+def list_words_to_commas(text: str) -> str:
+    r"""``2 or -3``, ``2 \text{ and } -3``, ``2; -3``, ``19, 46, and 82`` -> items separated by commas.
+
+    "and"/"or" count as separators only as whole words between spaces, so ``\text{random}`` and
+    ``\operatorname{or}`` inside words are untouched; a lone word answer is never a list.
+    """
+    if ";" not in text and "and" not in text and "or" not in text:
+        return text
+    text = _LIST_TEXT_WORD.sub(",", text)
+    text = _LIST_PLAIN_WORD.sub(",", text)
+    text = text.replace(";", ",")
+    text = _REPEATED_COMMAS.sub(",", text)
+    return text.strip().strip(",")
+
+
+def drop_unit_words(text: str) -> str:
+    """``125 miles`` -> ``125``; ``28 percent`` -> ``28``: trailing words after a value with a digit.
+
+    Words are two letters or more (a single letter is a variable: ``2 x`` stays), and never a
+    function name or a list word; what stays must hold a digit, so ``no solution`` stays.
+    """
+    match = _UNIT_WORDS.search(text) if len(text) <= 200 else None
+    if match is None:
+        return text
+    value = text[:match.start()].strip()
+    words = re.findall(r"[A-Za-z]+", match.group(0))
+    if not re.search(r"\d", value) or any(word.lower() in _NOT_UNITS for word in words):
+        return text
+    if re.search(r"[A-Za-z]{2,}", re.sub(r"\\[a-zA-Z]+", "", value)):
+        return text  # prose before the words: not a value with a unit
+    return value
+
+
+def drop_expression_thousands(text: str) -> str:
+    """``1,234/2`` -> ``1234/2`` when every comma of the text separates groups of three digits.
+
+    A list has a comma with a space, a sign or a short group next to it (``1,-2``, ``3, 5``), so it
+    is never read as one number; brackets keep their commas as separators (``(1,000)`` is a pair).
+    """
+    if "," not in text or re.search(r"[()\[\]{}]", text):
+        return text
+    groups = _THOUSANDS_COMMA.findall(text)
+    if sum(group.count(",") for group in groups) != len(_COMMA.findall(text)):
+        return text
+    return _THOUSANDS_COMMA.sub(lambda m: m.group(0).replace(",", ""), text)
 
 
 def strip_math_wrappers(text: str) -> str:
@@ -111,6 +247,7 @@ def normalize_answer(text: str) -> str:
     >>> normalize_answer(r"\\left( 3, \\dfrac{\\pi}{2} \\right)")
     '(3,\\\\frac{\\\\pi}{2})'
     """
+    text = halve_doubled_backslashes(text)
     text = _replace_unicode(text)
     text = strip_math_wrappers(text)
     text = text.replace(r"\displaystyle", "")
@@ -119,6 +256,7 @@ def normalize_answer(text: str) -> str:
     text = _SPACING.sub(" ", text)
     text = _FRAC_ALIASES.sub(r"\\frac", text)
     text = _TEXT_ALIASES.sub(r"\\text", text)
+    text = list_words_to_commas(text)
     text = _DEGREE_WORDS.sub("", text)
     text = _DEGREES.sub("", text)
     text = _PERCENT.sub("", text)
@@ -127,18 +265,21 @@ def normalize_answer(text: str) -> str:
     text = _LEADING_IN.sub("", text.strip())
     text = _TRAILING.sub("", text)
     text = _SPACES.sub(" ", text).strip()
+    text = drop_unit_words(text)
+    text = scientific_to_latex(plain_math_to_latex(text))
     if _WHOLE_THOUSANDS.fullmatch(text) or _SPACED_THOUSANDS.fullmatch(text):
         text = text.replace(",", "").replace(" ", "")
+    text = drop_expression_thousands(text)
     # spaces next to brackets, commas and operators carry no meaning
     text = re.sub(r"\s*([,()\[\]{}=+\-*/^_&])\s*", r"\1", text)
     return rewrite_mixed_number(text)
 
 
-_MIXED_NUMBER = re.compile(r"(-?)(\d+)\s*\\frac(?:\{(\d+)\}\{(\d+)\}|(\d)(\d))")
+_MIXED_NUMBER = re.compile(r"(-?)(\d+)\s*\\frac(?:\{(\d+)\}\{(\d+)\}|(\d)(\d))|(-?)(\d+) (\d+)/(\d+)")
 
 
 def rewrite_mixed_number(text: str) -> str:
-    r"""A whole answer that is a mixed number, ``1\frac{4}{5}``, becomes the fraction ``\frac{9}{5}``.
+    r"""A whole answer that is a mixed number, ``1\frac{4}{5}`` or ``1 4/5``, becomes the fraction ``\frac{9}{5}``.
 
     Only a whole answer of this exact form is rewritten: inside a formula ``2\frac{x}{3}`` is a
     product, and the parser reads it so.
@@ -146,9 +287,13 @@ def rewrite_mixed_number(text: str) -> str:
     match = _MIXED_NUMBER.fullmatch(text.strip())
     if match is None or len(text) > 200:
         return text
-    sign, whole = match.group(1), int(match.group(2))
-    numerator = int(match.group(3) or match.group(5))
-    denominator = int(match.group(4) or match.group(6))
+    if match.group(8) is not None:  # the slash form: 4 4/9
+        sign, whole, numerator, denominator = match.group(7), int(match.group(8)), int(match.group(9)), int(
+            match.group(10))
+    else:
+        sign, whole = match.group(1), int(match.group(2))
+        numerator = int(match.group(3) or match.group(5))
+        denominator = int(match.group(4) or match.group(6))
     if denominator == 0 or numerator >= denominator:
         return text
     return rf"{sign}\frac{{{whole * denominator + numerator}}}{{{denominator}}}"

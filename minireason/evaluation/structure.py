@@ -17,8 +17,17 @@ text                               node                                   compar
 =================================  =====================================  ========================
 
 An inequality in one variable with constant bounds becomes the interval it describes
-(``x>3`` is ``(3,\\infty)``, ``3<x\\le4`` is ``(3,4]``), so ``x \\ge 3`` against ``[3,\\infty)``
-is decided like two intervals. ``(2,4)`` is both a point and an open interval; both readings
+(``x>3`` is ``(3,\\infty)``, ``3<x\\le4`` is ``(3,4]``, ``-2x<6`` is ``(-3,\\infty)``, ``x\\ne2`` is
+``(-\\infty,2)\\cup(2,\\infty)``), so ``x \\ge 3`` against ``[3,\\infty)`` is decided like two
+intervals; ``\\mathbb{R}`` is ``(-\\infty,\\infty)`` and ``A \\setminus \\{2\\}`` the union left when
+the points are cut out of the interval ``A``.
+
+Issue 17's rules, each a small function with its policy in docs/grading.md: a labelled answer
+(``(a,b)=(5,1)``, ``\\frac{PQ}{RS}=\\frac23``, ``f(2)=9``) is its value (:func:`is_label`); an
+equality chain ``t=2+3=5`` is its first and last side, and an approximation after an exact side
+is dropped (:func:`_reduce_chain`); a ratio ``3:8`` is compared by the value of its parts
+(:class:`Ratio`); a multiple-choice answer ``d. 7`` or ``(B) 12`` equals its letter or its value
+(:class:`Choice`); plain braces ``{1,2}`` are a set; brackets around a matrix are its own. ``(2,4)`` is both a point and an open interval; both readings
 are the same node, so the comparison does not need to know which was meant.
 
 :func:`compare` takes a ``leaf_equal(a, b) -> bool`` function for the expressions at the leaves:
@@ -80,13 +89,33 @@ class MatrixAnswer:
     rows: tuple  # tuple of tuples of nodes
 
 
+@dataclass(frozen=True)
+class Ratio:
+    parts: tuple  # ``3:8`` -> (Leaf("3"), Leaf("8")); equal to another ratio with proportional parts
+
+
+@dataclass(frozen=True)
+class Choice:
+    letter: str  # upper case: ``d. 7`` -> Choice("D", Leaf("7"))
+    value: object
+
+
 _OPENERS = {"(": ")", "[": "]", "{": "}"}
-_RELATIONS = [(r"\leq", "<="), (r"\geq", ">="), (r"\neq", "!="), (r"\le", "<="), (r"\ge", ">="),
+_RELATIONS = [(r"\approx", "~"), ("\u2248", "~"), (r"\leq", "<="), (r"\geq", ">="), (r"\neq", "!="), (r"\le", "<="), (r"\ge", ">="),
               (r"\ne", "!="), (r"\lt", "<"), (r"\gt", ">"), ("<=", "<="), (">=", ">="), ("!=", "!="),
               ("=", "="), ("<", "<"), (">", ">")]
 _LONE_VARIABLE = re.compile(r"[A-Za-z](?:_\{?[A-Za-z0-9]+\}?)?|\\(?:theta|alpha|beta|phi)")
 _MATRIX = re.compile(r"\\begin\{([pbBvV]?matrix|array)\}(?:\{[^{}]*\})?(.*)\\end\{\1\}", re.S)
-_FLIP = {"<": ">", "<=": ">=", ">": "<", ">=": "<=", "=": "=", "!=": "!="}
+_FLIP = {"<": ">", "<=": ">=", ">": "<", ">=": "<=", "=": "=", "!=": "!=", "~": "~"}
+# a name that labels an answer: x, a_1, \theta, AB, PQ (letters, at most 4, with subscripts/primes)
+_NAME = r"(?:(?:[A-Za-z]|\\(?:alpha|beta|gamma|theta|phi|omega))(?:_\{?[A-Za-z0-9]+\}?)?'*){1,4}"
+_LABEL_TEXT = re.compile(rf"{_NAME}|{_NAME}/{_NAME}|\\frac\{{{_NAME}\}}\{{{_NAME}\}}"
+                         r"|[A-Za-z](?:_\{?[A-Za-z0-9]+\}?)?\([^()]{1,40}\)")
+_CHOICE = re.compile(r"\(([A-Ea-e])\)\s*(\S.*)|([A-Ea-e])[.:)]\s+(\S.*)", re.S)
+_REALS = re.compile(r"\\mathbb\s*\{?R\}?|\\R|all real numbers|\\text\{all real numbers\}")
+_SET_MINUS = [r"\setminus", r"\backslash"]
+_COEFFICIENT_VARIABLE = re.compile(r"(-?)(\d+(?:\.\d+)?|\\frac\{\d+\}\{\d+\})?\s*\*?\s*"
+                                   r"([A-Za-z](?:_\{?[A-Za-z0-9]+\}?)?|\\(?:theta|alpha|beta|phi))")
 
 
 def _scan_top_level(text: str):
@@ -183,9 +212,18 @@ def read_structure(text: str, depth: int = 0):
     if depth > MAX_STRUCTURE_DEPTH:
         raise StructureRefused(f"answer: structure nested deeper than {MAX_STRUCTURE_DEPTH}")
     text = text.strip()
+    choice = _CHOICE.fullmatch(text)
+    if choice is not None:
+        letter, value = (choice.group(1), choice.group(2)) if choice.group(1) else (choice.group(3), choice.group(4))
+        return Choice(letter.upper(), read_structure(value, depth + 1))
     parts, _ = split_top_level(text, [r"\cup"])
     if len(parts) > 1:
         return Union(tuple(read_structure(part, depth + 1) for part in parts))
+    if _REALS.fullmatch(text):
+        return Bracketed("(", ")", (Leaf(r"-\infty"), Leaf(r"\infty")))
+    difference = _set_difference(text, depth)
+    if difference is not None:
+        return difference
     parts, _ = split_top_level(text, [","])
     if len(parts) > 1:
         return AnswerList(tuple(read_structure(part, depth + 1) for part in parts))
@@ -193,6 +231,9 @@ def read_structure(text: str, depth: int = 0):
     if len(parts) > 1:
         names = dict(_RELATIONS)
         return _relation([names[o] for o in operators], parts, depth)
+    parts, _ = split_top_level(text, [":"])
+    if len(parts) > 1 and all(p.strip() for p in parts):
+        return Ratio(tuple(read_structure(p, depth + 1) for p in parts))
     matrix = _MATRIX.fullmatch(text)
     if matrix:
         rows = [row for row in re.split(r"\\\\", matrix.group(2)) if row.strip()]
@@ -206,9 +247,10 @@ def read_structure(text: str, depth: int = 0):
         inner = text[len(opening): len(text) - len(closing)]
         items, _ = split_top_level(inner, [","])
         nodes = tuple(read_structure(item, depth + 1) for item in items)
-        if opening == r"\{":
+        if opening == r"\{" or (opening == "{" and len(nodes) > 1):  # {1,2}: braces as set notation
             return AnswerSet(nodes)
-        if len(nodes) == 1 and (opening, closing) in (("(", ")"), ("{", "}")):
+        if len(nodes) == 1 and ((opening, closing) in (("(", ")"), ("{", "}"))
+                                or isinstance(nodes[0], MatrixAnswer)):  # [\begin{array}..\end{array}]
             return nodes[0]
         return Bracketed(opening, closing, nodes)
     if r"\pm" in text or r"\mp" in text:
@@ -216,10 +258,68 @@ def read_structure(text: str, depth: int = 0):
     return Leaf(text)
 
 
+def _reduce_chain(operators: list[str], parts: list[str]) -> tuple[list[str], list[str]]:
+    """Rule "equality chain": ``t = 2+3 = 5`` is ``t = 5``; ``x = 1/3 \\approx 0.33`` is ``x = 1/3``.
+
+    An approximation after an exact side is a rounding of it and is dropped; an approximation with
+    no exact side before it (``t \\approx 5``) counts as the equation. The middle of a chain is
+    working, not the answer: only the first and last sides are kept.
+    """
+    if not all(o in ("=", "~") for o in operators):
+        return [o if o != "~" else "=" for o in operators], parts
+    if "~" in operators and operators.index("~") > 0:
+        first_approximation = operators.index("~")
+        operators, parts = operators[:first_approximation], parts[:first_approximation + 1]
+    if len(parts) > 2:
+        parts = [parts[0], parts[-1]]
+    return ["="] * (len(parts) - 1), parts
+
+
+def _scaled_variable(part: str) -> tuple[str, object] | None:
+    """``-2x`` -> ("x", Fraction(-2)); ``x`` -> ("x", 1); None when ``part`` is not a multiple of one variable."""
+    from minireason.evaluation.equivalence import plain_number
+
+    match = _COEFFICIENT_VARIABLE.fullmatch(part)
+    if match is None:
+        return None
+    coefficient = plain_number(match.group(2)) if match.group(2) else None
+    value = coefficient[0] if coefficient is not None else 1
+    if match.group(2) and coefficient is None or value == 0:
+        return None
+    return match.group(3), (-value if match.group(1) else value)
+
+
+def _divided(bound: str, factor) -> str:
+    """``bound / factor`` as text, exact when the bound is a plain number."""
+    from minireason.evaluation.equivalence import plain_number
+
+    if factor == 1:
+        return bound
+    number = plain_number(bound.replace(" ", ""))
+    if number is not None and not number[1]:
+        return str(number[0] / factor)
+    if number is not None:
+        return repr(float(number[0] / factor))
+    return rf"\frac{{{bound}}}{{{factor}}}" if factor > 0 else rf"-\frac{{{bound}}}{{{-factor}}}"
+
+
 def _relation(operators: list[str], parts: list[str], depth: int):
     """A relation node; an inequality in one variable with constant bounds becomes an interval."""
     parts = [p.strip() for p in parts]
+    operators, parts = _reduce_chain(operators, parts)
+    if operators == ["!="] and any(_LONE_VARIABLE.fullmatch(p) for p in parts):
+        constant = parts[1] if _LONE_VARIABLE.fullmatch(parts[0]) else parts[0]
+        if _is_constant(constant):  # x \ne 2: every real number but 2
+            return Union((Bracketed("(", ")", (Leaf(r"-\infty"), Leaf(constant))),
+                          Bracketed("(", ")", (Leaf(constant), Leaf(r"\infty")))))
     if all(o in ("<", "<=") for o in operators) or all(o in (">", ">=") for o in operators):
+        scaled = [(i, _scaled_variable(p)) for i, p in enumerate(parts) if not _is_constant(p)]
+        if len(scaled) == 1 and scaled[0][1] is not None and len(parts) <= 3:
+            position, (variable, factor) = scaled[0][0], scaled[0][1]
+            # -2x < 6 is x > -3: divide every side by the coefficient, flip when it is negative
+            parts = [variable if i == position else _divided(p, factor) for i, p in enumerate(parts)]
+            if factor < 0:
+                operators = [_FLIP[o] for o in operators]
         if operators[0] in (">", ">="):  # read right to left: 4 >= x > 3 is 3 < x <= 4
             parts, operators = parts[::-1], [_FLIP[o] for o in operators[::-1]]
         variables = [i for i, p in enumerate(parts) if _LONE_VARIABLE.fullmatch(p)]
@@ -234,12 +334,76 @@ def _relation(operators: list[str], parts: list[str], depth: int):
     return Relation(tuple(operators), tuple(read_structure(p, depth + 1) for p in parts))
 
 
+def _bound_value(text: str):
+    """An interval end or a removed point as a number: a Fraction, +-inf; None when not a plain number."""
+    from minireason.evaluation.equivalence import plain_number
+
+    compact = text.replace(" ", "")
+    if compact in (r"\infty", r"+\infty"):
+        return float("inf")
+    if compact == r"-\infty":
+        return float("-inf")
+    number = plain_number(compact)
+    return None if number is None else number[0]
+
+
+def _set_difference(text: str, depth: int):
+    """Rule "set difference": ``\\mathbb{R} \\setminus \\{1,3\\}`` -> ``(-\\infty,1)\\cup(1,3)\\cup(3,\\infty)``.
+
+    Points are cut out of one interval (or the reals); the result is a union of intervals, so it
+    meets an answer written as a union. Only plain-number points and ends are ordered; anything
+    else stays the text it was (equal only to the same text).
+    """
+    parts, _ = split_top_level(text, _SET_MINUS)
+    if len(parts) != 2:
+        minus = re.fullmatch(r"(\\mathbb\s*\{?R\}?|\\R)\s*-\s*(\\\{.*\\\})", text, re.S)
+        if minus is None:
+            return None
+        parts = [minus.group(1), minus.group(2)]
+    base, removed = read_structure(parts[0], depth + 1), read_structure(parts[1], depth + 1)
+    points = removed.items if isinstance(removed, (AnswerSet, AnswerList)) else (removed,)
+    if not (isinstance(base, Bracketed) and len(base.items) == 2 and all(isinstance(p, Leaf) for p in points)):
+        return Leaf(text)
+    (low, high), values = base.items, [_bound_value(p.text) for p in points]
+    low_value, high_value = _bound_value(low.text), _bound_value(high.text)
+    if low_value is None or high_value is None or any(v is None for v in values):
+        return Leaf(text)
+    pieces, start, start_closed = [], low, base.opening == "["
+    end_closed = base.closing == "]"
+    for value, point in sorted(zip(values, points), key=lambda pair: pair[0]):
+        if value == low_value:
+            start_closed = False
+        elif value == high_value:
+            end_closed = False
+        elif low_value < value < high_value and _bound_value(start.text) != value:
+            pieces.append(Bracketed("[" if start_closed else "(", ")", (start, point)))
+            start, start_closed = point, False
+    pieces.append(Bracketed("[" if start_closed else "(", "]" if end_closed else ")", (start, high)))
+    return pieces[0] if len(pieces) == 1 else Union(tuple(pieces))
+
+
 def is_lone_variable(node) -> bool:
     return isinstance(node, Leaf) and _LONE_VARIABLE.fullmatch(node.text) is not None
 
 
+def is_label(node) -> bool:
+    """Rule "labelled answer": ``x``, ``a_1``, ``AB``, ``f(2)``, ``\\frac{PQ}{RS}``, ``(a,b)``, ``A_1:A_2``.
+
+    A label names what is asked for and holds no number outside a subscript or a function's
+    argument, so ``(a,b)=(5,1)`` is the answer ``(5,1)``; ``7 = 11a+c`` and ``2x+z=1`` have no
+    label side and stay equations (a sum is an equation, not a name).
+    """
+    if isinstance(node, Leaf):
+        return _LABEL_TEXT.fullmatch(node.text.replace(" ", "")) is not None
+    if isinstance(node, Bracketed) and node.opening == "(" and node.closing == ")":
+        return all(isinstance(item, Leaf) and _LONE_VARIABLE.fullmatch(item.text) for item in node.items)
+    if isinstance(node, Ratio):
+        return all(is_label(part) for part in node.parts)
+    return False
+
+
 LeafEqual = Callable[[str, str], bool]
-ProportionalEqual = Callable[[str, str], bool]
+ProportionalEqual = Callable[..., bool]  # (a, b, positive=False) -> bool
 
 
 def _match_unordered(predicted: tuple, gold: tuple, equal: Callable) -> bool:
@@ -258,12 +422,12 @@ def _match_unordered(predicted: tuple, gold: tuple, equal: Callable) -> bool:
 
 
 def _unwrap_assignment(node):
-    """``x = 5`` -> ``5`` (a lone variable on one side of a single equation); otherwise unchanged."""
+    """``x = 5`` -> ``5``, ``(a,b) = (5,1)`` -> ``(5,1)``: a label on one side of a single equation."""
     if isinstance(node, Relation) and node.operators == ("=",):
         left, right = node.sides
-        if is_lone_variable(left):
+        if is_label(left):
             return right
-        if is_lone_variable(right):
+        if is_label(right):
             return left
     return node
 
@@ -278,6 +442,8 @@ def compare(predicted, gold, leaf_equal: LeafEqual, proportional: ProportionalEq
     def same(p, g) -> bool:
         return compare(p, g, leaf_equal, proportional)
 
+    if isinstance(gold, Choice) or isinstance(predicted, Choice):
+        return _compare_choices(predicted, gold, same)
     if isinstance(gold, Relation) and isinstance(predicted, Relation):
         return _compare_relations(predicted, gold, leaf_equal, proportional)
     if isinstance(gold, Relation) != isinstance(predicted, Relation):
@@ -304,9 +470,58 @@ def compare(predicted, gold, leaf_equal: LeafEqual, proportional: ProportionalEq
             return False
         return len(predicted.items) == len(gold.items) and all(
             same(p, g) for p, g in zip(predicted.items, gold.items))
+    if isinstance(gold, Ratio) or isinstance(predicted, Ratio):
+        return _compare_ratios(predicted, gold, leaf_equal)
     if isinstance(gold, Leaf) and isinstance(predicted, Leaf):
         return leaf_equal(predicted.text, gold.text)
     return False
+
+
+def _choice_letter(node) -> str | None:
+    if isinstance(node, Leaf) and re.fullmatch(r"\(?[A-Ea-e]\)?", node.text):
+        return node.text.strip("()").upper()
+    return None
+
+
+def _compare_choices(predicted, gold, same: Callable) -> bool:
+    """Rule "multiple choice": ``d. 7`` equals ``D`` and ``7``; two choices need both parts equal."""
+    if isinstance(predicted, Choice) and isinstance(gold, Choice):
+        return predicted.letter == gold.letter and same(predicted.value, gold.value)
+    choice, other = (predicted, gold) if isinstance(predicted, Choice) else (gold, predicted)
+    letter = _choice_letter(other)
+    if letter is not None:
+        return letter == choice.letter
+    return same(choice.value, other) if other is gold else same(other, choice.value)
+
+
+def _is_zero(node) -> bool:
+    return isinstance(node, Leaf) and re.fullmatch(r"[+-]?0+(?:\.0*)?", node.text.replace(" ", "")) is not None
+
+
+def _compare_ratios(predicted, gold, leaf_equal: LeafEqual) -> bool:
+    """Rule "ratio": ``6:16`` = ``3:8`` (parts proportional), ``1:2`` = ``\\frac12`` (its value).
+
+    Each part is divided by the first; a ratio with a zero part (``12:00``, a time) is compared part by
+    part as written instead.
+    """
+    def quotients(node) -> list[str] | None:
+        if isinstance(node, Ratio) and all(isinstance(p, Leaf) for p in node.parts):
+            first = node.parts[0].text
+            return [rf"\frac{{{p.text}}}{{{first}}}" for p in node.parts[1:]]
+        if isinstance(node, Leaf):
+            return [rf"\frac{{1}}{{{node.text}}}"]  # x = a/b is the ratio a:b, whose b/a is 1/x
+        return None
+
+    if isinstance(predicted, Ratio) and isinstance(gold, Ratio) and len(predicted.parts) != len(gold.parts):
+        return False
+    if any(_is_zero(p) for node in (predicted, gold) if isinstance(node, Ratio) for p in node.parts):
+        return (isinstance(predicted, Ratio) and isinstance(gold, Ratio) and all(
+            isinstance(p, Leaf) and isinstance(g, Leaf) and leaf_equal(p.text, g.text)
+            for p, g in zip(predicted.parts, gold.parts)))
+    p_quotients, g_quotients = quotients(predicted), quotients(gold)
+    if p_quotients is None or g_quotients is None or len(p_quotients) != len(g_quotients):
+        return False
+    return all(leaf_equal(p, g) for p, g in zip(p_quotients, g_quotients))
 
 
 def _flatten(items: tuple) -> tuple:
@@ -366,7 +581,20 @@ def _compare_relations(predicted: Relation, gold: Relation, leaf_equal: LeafEqua
             if is_lone_variable(gold.sides[0]) and is_lone_variable(predicted.sides[0]):
                 return gold.sides[0] == predicted.sides[0] and same(predicted.sides[1], gold.sides[1])
             return proportional(_difference(predicted), _difference(gold))
+        oriented_p, oriented_g = _oriented(predicted), _oriented(gold)
+        if oriented_p is not None and oriented_g is not None and oriented_p[1] == oriented_g[1]:
+            # rule "inequality": 2x+2y>2 is x+y>1 and -x>-1 is x<1 (a positive multiple of the same side)
+            return proportional(oriented_p[0], oriented_g[0], positive=True)
     return False
+
+
+def _oriented(relation: Relation) -> tuple[str, bool] | None:
+    """A one-operator inequality as (an expression that is positive, strict?): ``a < b`` -> ("(b)-(a)", True)."""
+    if len(relation.operators) != 1 or relation.operators[0] not in ("<", "<=", ">", ">="):
+        return None
+    operator, (left, right) = relation.operators[0], relation.sides
+    greater, lesser = (right, left) if operator in ("<", "<=") else (left, right)
+    return f"({greater.text})-({lesser.text})", operator in ("<", ">")
 
 
 def _difference(relation: Relation) -> str:
