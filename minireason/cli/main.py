@@ -36,11 +36,17 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "scale": ("minireason.cli.scale", "compare inference-time scaling methods against compute"),
     "grpo": ("minireason.cli.grpo", "reinforcement learning with verifiable rewards: GRPO, PPO-clip, GSPO, CISPO"),
     "plot": ("minireason.cli.plot", "draw a training run's curves (reward, accuracy, KL, ...) to one PNG"),
+    "sft": ("minireason.cli.sft", "supervised fine-tuning on teacher traces (completion-only loss)"),
+    "distill": ("minireason.cli.distill", "logit distillation: forward/reverse KL, JSD, teacher top-k, on-policy"),
+    "dpo": ("minireason.cli.dpo", "preference tuning against a frozen reference: DPO (sigmoid) or IPO"),
+    "distill-data": ("minireason.cli.distill_data", "rejection-sampled teacher traces for sft and distill"),
+    "dpo-data": ("minireason.cli.dpo_data", "preference pairs (verified vs wrong) from a model's own samples"),
 }
 
 
 # the commands that run a model accept --backend (numpy, numba or cupy; see minireason.backend)
-MODEL_COMMANDS = {"demo", "smoke", "generate", "chat", "eval", "pretrain", "scale", "grpo"}
+MODEL_COMMANDS = {"demo", "smoke", "generate", "chat", "eval", "pretrain", "scale", "grpo", "sft", "distill", "dpo",
+                  "distill-data", "dpo-data"}
 
 
 def _available_commands() -> dict[str, tuple[str, str]]:
