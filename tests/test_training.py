@@ -140,3 +140,104 @@ def test_blas_threads_sleep_for_the_run_only_unless_told_not_to(tmp_path, monkey
     train(model, step, TrainConfig(steps=1, warmup_steps=1, blas_threads_sleep=False), tmp_path / "b", progress=False)
     assert seen_inside == [[(True, "enter")], [(True, "enter"), (True, "exit"), (False, "enter")]]
     assert states[-1] == (False, "exit")
+
+
+class _TwoUpdateTrainer:
+    """A trainer making two optimizer updates per step and carrying a counter through checkpoints."""
+
+    def __init__(self, tag="a"):
+        from minireason.training.loop import Trainer
+
+        outer = self
+
+        class Inner(Trainer):
+            updates_per_step = 2
+
+            def step(self, model, rng, step, apply_update):
+                for _ in range(2):
+                    ids = (rng.integers(0, 16, (3, 1)) + np.arange(7)) % 16
+                    loss, grads = model.loss_and_grads(ids[:, :-1], ids[:, 1:])
+                    apply_update(grads)
+                outer.updates += 2
+                return loss, {"updates_so_far": outer.updates}
+
+            def state_dict(self):
+                return {"updates": outer.updates, "tag": outer.tag}
+
+            def load_state_dict(self, state):
+                outer.updates = state["updates"]
+                assert state["tag"] == outer.tag
+
+        self.updates, self.tag, self.trainer = 0, tag, Inner()
+
+
+def test_a_trainer_with_several_updates_per_step_resumes_exactly_with_its_state(tmp_path):
+    from minireason.training.checkpoint import load_checkpoint as load
+
+    # a constant schedule: a run asked for 2 steps then resumed for 4 follows the 4-step run exactly
+    config = TrainConfig(steps=4, learning_rate=1e-2, warmup_steps=2, schedule="constant", log_every=1,
+                         checkpoint_every=2, seed=3)
+    straight = Qwen3Model.from_config(PRESETS["test-tiny"], seed=0)
+    train(straight, _TwoUpdateTrainer().trainer, config, tmp_path / "a", progress=False)
+    _, optimizer_state, state = load(tmp_path / "a")
+    assert int(optimizer_state["step"][0]) == 8 and state["trainer"]["updates"] == 8
+
+    half = Qwen3Model.from_config(PRESETS["test-tiny"], seed=0)
+    train(half, _TwoUpdateTrainer().trainer, TrainConfig(**{**config.__dict__, "steps": 2}), tmp_path / "b",
+          progress=False)
+    resumed_trainer = _TwoUpdateTrainer()
+    resumed = Qwen3Model.from_config(PRESETS["test-tiny"], seed=9)
+    train(resumed, resumed_trainer.trainer, config, tmp_path / "b", progress=False)
+    assert resumed_trainer.updates == 8  # 4 restored from the checkpoint + 4 made after it
+    for name in straight.params:
+        np.testing.assert_array_equal(resumed.params[name], straight.params[name])
+
+
+def test_resume_refuses_other_settings_fewer_steps_and_another_identity(tmp_path):
+    from minireason.errors import CheckpointError, InputError
+
+    model = Qwen3Model.from_config(PRESETS["test-tiny"], seed=0)
+    config = TrainConfig(steps=3, checkpoint_every=1, seed=1)
+    train(model, _step_fn(), config, tmp_path, progress=False, run_identity={"data": "a"})
+    with pytest.raises(CheckpointError, match="seed"):
+        train(model, _step_fn(), TrainConfig(steps=5, seed=2), tmp_path, progress=False, run_identity={"data": "a"})
+    with pytest.raises(CheckpointError, match="data"):
+        train(model, _step_fn(), TrainConfig(steps=5, seed=1), tmp_path, progress=False, run_identity={"data": "b"})
+    with pytest.raises(CheckpointError, match="past the 2 steps"):
+        train(model, _step_fn(), TrainConfig(steps=2, seed=1), tmp_path, progress=False, run_identity={"data": "a"})
+    with pytest.raises(InputError, match="steps"):
+        TrainConfig(steps=-5)
+
+
+def test_ctrl_c_finishes_the_step_and_checkpoints_it(tmp_path):
+    import os
+    import signal
+
+    model = Qwen3Model.from_config(PRESETS["test-tiny"], seed=0)
+    inner = _step_fn()
+
+    def interrupting(model, rng, step):
+        if step == 1:
+            os.kill(os.getpid(), signal.SIGINT)  # the handler only sets a flag: this step still completes
+        return inner(model, rng, step)
+
+    summary = train(model, interrupting, TrainConfig(steps=6, checkpoint_every=100, log_every=1), tmp_path,
+                    progress=False)
+    assert summary["interrupted"] and summary["last_step"] == 2
+    _, _, state = load_checkpoint(tmp_path)
+    assert state["step"] == 2
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # restored after the run
+
+
+def test_evaluations_at_step_zero_every_n_and_the_last(tmp_path):
+    model = Qwen3Model.from_config(PRESETS["test-tiny"], seed=0)
+    seen = []
+
+    def evaluate(model, step):
+        seen.append(step)
+        return {"score": float(step)}
+
+    train(model, _step_fn(), TrainConfig(steps=5, log_every=1), tmp_path, progress=False, eval_fn=evaluate,
+          eval_every=2)
+    assert seen == [0, 2, 4, 5]
+    assert [row["step"] for row in read_metrics(tmp_path / "eval.jsonl")] == [0, 2, 4, 5]
