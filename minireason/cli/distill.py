@@ -1,0 +1,61 @@
+"""``minireason distill``: logit distillation of a teacher into a student (forward KL, reverse KL or
+generalised JSD at a temperature; teacher top-k; on-policy with probability lambda).
+
+A thin layer over :func:`minireason.distill.trainers.train_distill`; flags are ``DistillConfig``'s
+fields (``--config FILE.toml`` sets any of them), shared with ``minireason sft``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from minireason.cli import arguments
+from minireason.cli.sft import FLAGS as SFT_FLAGS
+from minireason.cli.sft import PLACE_HELP
+
+FLAGS = {
+    **SFT_FLAGS,
+    "--loss": ("loss", str, "fkl (forward KL(teacher || student)), rkl (reverse KL) or jsd (generalised "
+                            "Jensen-Shannon with --beta)"),
+    "--beta": ("beta", float, "jsd's interpolation in (0, 1): near 0 like fkl, near 1 like rkl"),
+    "--temperature": ("temperature", float, "tau: both distributions at logits / tau, the loss times tau^2"),
+    "--top-k": ("top_k", arguments.non_negative_int, "the teacher's top-k tokens per position, both distributions "
+                                                     "renormalised there (0: the whole vocabulary)"),
+    "--lambda-on-policy": ("lambda_on_policy", float, "probability that a step trains on the student's own "
+                                                      "samples of its prompts (GKD)"),
+    "--sample-temperature": ("sample_temperature", float, "the student's sampling temperature on on-policy steps"),
+    "--chunk-positions": ("chunk_positions", arguments.positive_int, "positions per chunk of the loss"),
+}
+PLACES = {"student": "the model to train: builtin:NAME or a Hugging Face Qwen3 directory",
+          "teacher": "the teacher (same tokenizer as the student): builtin:NAME or a directory",
+          "data": PLACE_HELP["data"] + " (on-policy steps use its prompts)",
+          "eval_data": PLACE_HELP["eval_data"], "out_dir": PLACE_HELP["out_dir"]}
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from minireason.cli.sft import add_common_arguments
+
+    add_common_arguments(parser, PLACES, FLAGS)
+
+
+def run(args: argparse.Namespace) -> int:
+    from minireason.cli.sft import load_eval_records, report_run, settings_from, training_problems
+    from minireason.distill.trainers import DistillConfig, train_distill
+    from minireason.io.pretrained import load_pretrained
+
+    places, values = settings_from(args, tuple(PLACES), ("student", "teacher", "data", "out_dir"), FLAGS,
+                                   model_place="student")
+    config = DistillConfig.from_dict(values, where="distill settings")
+    eval_records = load_eval_records(places, training_problems(places["data"]))
+    model, tokenizer = load_pretrained(places["student"])
+    teacher, teacher_tokenizer = load_pretrained(places["teacher"])
+    print(f"distill: {places['teacher']} -> {places['student']}, {config.loss} at tau={config.temperature}"
+          + (f", top-{config.top_k}" if config.top_k else "")
+          + (f", on-policy with probability {config.lambda_on_policy}" if config.lambda_on_policy else "")
+          + f", {config.steps} steps of {config.batch_size} sequences; run in {places['out_dir']}", file=sys.stderr)
+    history = train_distill(model, tokenizer, teacher, teacher_tokenizer, places["data"], config, places["out_dir"],
+                            eval_records, resume=not args.no_resume, progress=not args.no_progress,
+                            run_identity={key: str(places[key]) for key in ("student", "teacher", "data", "eval_data")},
+                            log=lambda text: print(text, file=sys.stderr))
+    return report_run("distill", history, places["out_dir"], ("loss", "kl_teacher_student", "tokens_per_second"))

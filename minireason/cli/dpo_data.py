@@ -1,0 +1,39 @@
+"""``minireason dpo-data``: preference pairs from a model's own samples.
+
+    minireason dpo-data --model builtin:base --data "task:addition?n=2000&split=train&difficulty=3" \
+        --samples 8 --out pairs.jsonl [--pairs-per-problem 1 --temperature 1.0 --seed 0]
+
+K completions per problem (the one rollout path), judged by the one judge: a verified one becomes
+``chosen``, a wrong one ``rejected`` (both finished, picked at random among the distinct texts).
+Resumable: run the same command again after an interrupt.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from minireason.cli import arguments
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from minireason.cli.distill_data import add_sampling_arguments
+
+    add_sampling_arguments(parser, "--model", "output JSONL of pairs (resumed if it exists with its state file)")
+    parser.add_argument("--pairs-per-problem", type=arguments.positive_int, default=1,
+                        help="at most this many (chosen, rejected) pairs per problem")
+
+
+def run(args: argparse.Namespace) -> int:
+    from minireason.cli.distill_data import sampling_settings
+    from minireason.distill.sampling import sample_pairs
+    from minireason.io.pretrained import load_pretrained
+    from minireason.tasks.export import resolve_data
+
+    settings = sampling_settings(args, pairs_per_problem=args.pairs_per_problem)
+    records = resolve_data(args.data)
+    model, tokenizer = load_pretrained(args.model)
+    counts = sample_pairs(model, tokenizer, records, settings, args.out, progress=not args.no_progress)
+    print(f"dpo-data: {counts['problems']} problems x {settings.samples} samples: {counts['verified']} verified "
+          f"({counts['verified'] / max(counts['sampled'], 1):.1%}), {counts['written']} pairs from "
+          f"{counts['problems_with_output']} problems -> {counts['out']}")
+    return 0
