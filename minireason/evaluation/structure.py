@@ -458,6 +458,9 @@ def compare(predicted, gold, leaf_equal: LeafEqual, proportional: ProportionalEq
         g_items = _flatten(tuple(_unwrap_assignment(i) for i in g_items))
         if isinstance(gold, AnswerSet) and isinstance(predicted, AnswerSet):
             p_items, g_items = _deduplicate(p_items, same), _deduplicate(g_items, same)
+        if min(len(p_items), len(g_items)) == 1 and max(len(p_items), len(g_items)) > 1:
+            # one value written twice ("15\frac{39}{40}, or \frac{639}{40}") is that value
+            p_items, g_items = _deduplicate(p_items, same), _deduplicate(g_items, same)
         return _match_unordered(p_items, g_items, same)
     if isinstance(gold, Union) or isinstance(predicted, Union):
         p_parts = predicted.parts if isinstance(predicted, Union) else (predicted,)
