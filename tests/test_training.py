@@ -241,3 +241,26 @@ def test_evaluations_at_step_zero_every_n_and_the_last(tmp_path):
           eval_every=2)
     assert seen == [0, 2, 4, 5]
     assert [row["step"] for row in read_metrics(tmp_path / "eval.jsonl")] == [0, 2, 4, 5]
+
+
+def test_gradient_accumulation_equals_one_larger_batch(tmp_path):
+    """Two micro-batches of 2 rows accumulated give the update of one batch of 4 (equal-length rows)."""
+    rows = (np.arange(8)[:, None] + np.arange(7)) % 16  # (8, 7) fixed sequences
+
+    def step_of(batch_rows):
+        def step_fn(model, rng, step):
+            chosen = rows[batch_rows(rng)]
+            loss, grads = model.loss_and_grads(chosen[:, :-1], chosen[:, 1:])
+            return loss, grads, {}
+        return step_fn
+
+    order = iter([[0, 1], [2, 3], [4, 5], [6, 7]])
+    accumulated = Qwen3Model.from_config(PRESETS["test-tiny"], seed=0, dtype="float64")
+    train(accumulated, step_of(lambda rng: next(order)), TrainConfig(steps=2, accumulation_steps=2, warmup_steps=1),
+          tmp_path / "a", progress=False)
+    whole_order = iter([[0, 1, 2, 3], [4, 5, 6, 7]])
+    whole = Qwen3Model.from_config(PRESETS["test-tiny"], seed=0, dtype="float64")
+    train(whole, step_of(lambda rng: next(whole_order)), TrainConfig(steps=2, warmup_steps=1), tmp_path / "b",
+          progress=False)
+    for name in whole.params:
+        np.testing.assert_allclose(accumulated.params[name], whole.params[name], rtol=1e-10, atol=1e-13)

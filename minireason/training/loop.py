@@ -55,6 +55,7 @@ class TrainConfig:
     betas: tuple[float, float] = (0.9, 0.95)
     weight_decay: float = 0.0
     max_grad_norm: float = 1.0
+    accumulation_steps: int = 1  # a plain step_fn is called this many times per update, gradients averaged
     seed: int = 0
     log_every: int = 10
     checkpoint_every: int = 200
@@ -69,7 +70,7 @@ class TrainConfig:
             raise InputError(f"learning_rate must be a finite number >= 0, got {self.learning_rate!r}")
         if self.schedule not in SCHEDULES:
             raise InputError(f"schedule must be one of {SCHEDULES}, got {self.schedule!r}")
-        for name in ("warmup_steps", "log_every", "checkpoint_every", "max_bad_steps"):
+        for name in ("warmup_steps", "log_every", "checkpoint_every", "max_bad_steps", "accumulation_steps"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < (0 if name == "warmup_steps" else 1):
                 raise InputError(f"{name} must be an int >= {0 if name == 'warmup_steps' else 1}, got {value!r}")
@@ -114,11 +115,25 @@ class Trainer:
 
 
 class FunctionTrainer(Trainer):
-    def __init__(self, step_fn):
+    """One update per step from ``step_fn(model, rng, step) -> (loss, grads, metrics)``; with
+    ``accumulation_steps`` k > 1, step_fn is called k times (k micro-batches drawn in turn from the
+    loop's RNG) and the update uses the mean loss and mean gradient: a batch k times larger in the
+    memory of one."""
+
+    def __init__(self, step_fn, accumulation_steps: int = 1):
         self.step_fn = step_fn
+        self.accumulation_steps = accumulation_steps
 
     def step(self, model, rng, step, apply_update):
         loss, grads, metrics = self.step_fn(model, rng, step)
+        for _ in range(self.accumulation_steps - 1):
+            more_loss, more_grads, metrics = self.step_fn(model, rng, step)
+            loss += more_loss
+            for name, value in more_grads.items():
+                grads[name] = grads[name] + value
+        if self.accumulation_steps > 1:
+            loss /= self.accumulation_steps
+            grads = {name: value / value.dtype.type(self.accumulation_steps) for name, value in grads.items()}
         if not math.isfinite(loss):  # a non-finite loss is a bad update even when its gradient is finite
             grads = {name: np.full((), np.nan) for name in list(grads)[:1]}
         apply_update(grads)
@@ -178,7 +193,7 @@ def train(model, step_fn, config: TrainConfig, out_dir, resume: bool = True, pro
     """
     if config.keep_freed_memory:
         keep_freed_memory_for_reuse()
-    trainer = step_fn if isinstance(step_fn, Trainer) else FunctionTrainer(step_fn)
+    trainer = step_fn if isinstance(step_fn, Trainer) else FunctionTrainer(step_fn, config.accumulation_steps)
     with blas_threads_sleeping(config.blas_threads_sleep), _InterruptFlag() as interrupt:
         return _train_steps(model, trainer, config, out_dir, resume, progress, eval_fn, eval_every,
                             {"train_config": config.identity(), **(run_identity or {})}, interrupt)
