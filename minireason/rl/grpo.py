@@ -17,7 +17,6 @@ Derivations and a comparison of the variants: docs/rl.md.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import time
 from dataclasses import dataclass
@@ -26,6 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from minireason.errors import CheckpointError, InputError
+from minireason.identity import weights_sha256  # a model's identity (also re-exported from here)
 from minireason.training.loop import Trainer
 from minireason.training.metrics import MetricsWriter
 
@@ -159,18 +159,6 @@ class GRPOConfig:
         if unknown:
             raise InputError(f"{where}: unknown setting(s) {unknown}; known: {sorted(fields)}")
         return cls(**values)
-
-
-def weights_sha256(params: dict) -> str:
-    """A model's identity: sha256 over its parameter names, shapes, dtypes and bytes (in name order)."""
-    from minireason.device import to_host
-
-    digest = hashlib.sha256()
-    for name in sorted(params):
-        value = np.ascontiguousarray(to_host(params[name]))
-        digest.update(f"{name}:{value.shape}:{value.dtype};".encode())
-        digest.update(value.data)
-    return digest.hexdigest()
 
 
 def frozen_copy(model):
