@@ -37,10 +37,11 @@ from minireason.evaluation.normalize import halve_doubled_backslashes
 
 _BOX_COMMAND = re.compile(r"\\(?:boxed|fbox)(?![a-zA-Z])")
 _PHRASE = re.compile(
-    r"(?:final answer is|the answer is|answer\s*:)\s*:?\s*(.+?)(?=\n|$|\.\s|\.$)",
-    re.IGNORECASE)
+    r"(?:final answer is|the answer is|answer\s*:|^#{2,4}(?!#))\s*:?\s*(.+?)(?=\n|$|\.\s|\.$)",
+    re.IGNORECASE | re.MULTILINE)
 _NESTED_PHRASE = re.compile(r"(?:final answer is|the answer is)\s*:?\s*", re.IGNORECASE)
-_MATH_SPANS = re.compile(r"\$\$(.+?)\$\$|\$(.+?)\$|\\\((.+?)\\\)|\\\[(.+?)\\\]", re.DOTALL)
+_MATH_SPANS = re.compile(r"(?<!\\)\$\$(.+?)(?<!\\)\$\$|(?<!\\)\$(.+?)(?<!\\)\$|\\\((.+?)\\\)|\\\[(.+?)\\\]",
+                         re.DOTALL)
 _FALLBACKS = ("number", None)
 # rule "adjacent boxes": what may stand between two boxes of one answer
 _BOX_GAP = re.compile(r"(?:[\s$,;.&*]|and|or|\\text\{\s*(?:and|or|,)?\s*\}|\\q?quad|\\[\[\]()]|\\[,;:! ]"
@@ -48,7 +49,7 @@ _BOX_GAP = re.compile(r"(?:[\s$,;.&*]|and|or|\\text\{\s*(?:and|or|,)?\s*\}|\\q?q
 # rule "answer in prose": the value follows the last verb of being
 _IS = re.compile(r"\s(?:is|are|was|were|equals|be|becomes|gives|of)\s+(?=\S)", re.IGNORECASE)
 _PROSE_WORD = re.compile(r"[A-Za-z]{3,}")
-_MATH_WORDS = frozenset({"sqrt", "sin", "cos", "tan", "cot", "sec", "csc", "log", "exp", "infty", "frac", "and",
+_MATH_WORDS = frozenset({"or", "pi", "ln", "sqrt", "sin", "cos", "tan", "cot", "sec", "csc", "log", "exp", "infty", "frac", "and",
                          "arcsin", "arccos", "arctan", "pmatrix", "bmatrix", "matrix", "array", "begin", "end",
                          "text", "cup", "cap", "pm", "mp", "cdot", "times", "left", "right", "dfrac", "tfrac"})
 # rule "standalone number": thousands with , or {,}, decimals, a/b, mixed numbers "4 4/9"
@@ -56,7 +57,7 @@ _NUMBER = re.compile(r"(?<![\w.^_{\\/])(?:-\s?)?(?:\d{1,3}(?:(?:,|\{,\})\d{3})+|
                      r"(?:\s\d+/\d+|/\d+)?(?![\w^_{(]|\.\d|/)")
 _LABEL_BEFORE = re.compile(r"(?:step|case|part|question|problem|example|option|line|equation|figure|section|"
                            r"method|approach|stage|phase|round|chapter|page|item|rule|hint|lemma|theorem|"
-                           r"condition|eq\.|no\.|#)\s*$", re.IGNORECASE)
+                           r"condition|eq\.|no\.|(?<!#)#)\s*$", re.IGNORECASE)
 
 
 def _braced_content(text: str, start: int) -> str | None:
@@ -134,11 +135,12 @@ def _strip_wrappers(answer: str) -> str:
     return answer
 
 
-def _is_prose(text: str) -> bool:
-    """Whether ``text`` holds words of a sentence (three letters or more, outside math and commands)."""
+def _is_prose(text: str, shortest: int = 3) -> bool:
+    """Whether ``text`` holds words of a sentence (``shortest`` letters or more, outside math and commands)."""
     outside = _MATH_SPANS.sub(" ", text)
     outside = re.sub(r"\\[a-zA-Z]+(?:\{[^{}]*\})?", " ", outside)
-    return any(word.lower() not in _MATH_WORDS for word in _PROSE_WORD.findall(outside))
+    words = re.findall(rf"[A-Za-z]{{{shortest},}}", outside) if shortest != 3 else _PROSE_WORD.findall(outside)
+    return any(word.lower() not in _MATH_WORDS for word in words)
 
 
 def _standalone_numbers(text: str) -> list[str]:
@@ -177,9 +179,26 @@ def _answer_from_phrase(candidate: str) -> str | None:
     return numbers[-1] if numbers else None
 
 
+def _closing_spans(text: str, spans: list[re.Match]) -> str | None:
+    """The last math span, with the spans just before it joined by "and"/"or" ("$x=1$ and $x=2$")."""
+    contents, start = [], spans[-1].start()
+    for span in reversed(spans[-16:]):
+        gap = text[span.end():start]
+        if contents and not (len(gap) <= 40 and _BOX_GAP.fullmatch(gap) and re.search(r"\b(?:and|or)\b", gap)):
+            break
+        contents.insert(0, next(g for g in span.groups() if g is not None).strip().rstrip(",;.").strip())
+        start = span.start()
+    contents = [c for c in contents if c]
+    if not contents:
+        return None
+    return contents[-1] if len(set(contents)) == 1 else ", ".join(contents)
+
+
 def _is_bare_answer(text: str) -> bool:
-    """One short line with no prose: the text is an answer already (``\\frac12``, ``d. 7``, ``(1, 2)``)."""
-    return 0 < len(text) <= 200 and "\n" not in text and not _is_prose(text)
+    """One short line with no prose, or one or two words: the text is an answer already (``\\frac12``, ``d. 7``)."""
+    if re.fullmatch(r"[A-Za-z]+(?: [A-Za-z]+)?\.?", text):
+        return True  # a word answer: "Evelyn", "no solution"
+    return 0 < len(text) <= 200 and "\n" not in text and not _is_prose(text, shortest=2)
 
 
 def extract_answer(text: str, fallback: str | None = "number") -> str | None:
@@ -209,8 +228,6 @@ def extract_answer(text: str, fallback: str | None = "number") -> str | None:
         return _strip_wrappers(tail) or None
     spans = list(_MATH_SPANS.finditer(tail))
     if spans and len(tail) - spans[-1].end() <= 100 and "\n\n" not in tail[spans[-1].end():]:
-        answer = next(g for g in spans[-1].groups() if g is not None).strip()
-        if answer:
-            return answer
+        return _closing_spans(tail, spans)
     numbers = _standalone_numbers(tail)
     return numbers[-1] if numbers else None

@@ -31,6 +31,7 @@ from minireason.evaluation.equivalence import (
     symbolic_leaf_equal,
     symbolic_proportional,
 )
+from minireason.evaluation.extract import last_boxed
 from minireason.evaluation.normalize import normalize_answer
 from minireason.evaluation.structure import compare, read_structure
 from minireason.evaluation.timeouts import shared_pool
@@ -44,6 +45,23 @@ def _usable(pred, gold) -> bool:
             and 0 < len(gold) <= MAX_ANSWER_CHARS)
 
 
+def unbox(answer: str) -> str:
+    r"""Rule "boxed answer string": ``$\boxed{1}\boxed{2}$`` or ``x \in \boxed{[0,7)}.`` is what the boxes hold.
+
+    A dataset's gold (or an answer passed without extraction) may still carry its box; the boxes
+    are read as :func:`minireason.evaluation.extract.last_boxed` reads a response. A cut-off box
+    leaves the text as it is.
+    """
+    if "\\boxed" not in answer and "\\fbox" not in answer:
+        return answer
+    found, content = last_boxed(answer)
+    return content if found and content else answer
+
+
+def _normalized(pred: str, gold: str) -> tuple[str, str]:
+    return normalize_answer(unbox(pred)), normalize_answer(unbox(gold))
+
+
 def grade_exact(pred: str, gold: str) -> bool | None:
     """Stages 1-3 with the cheap comparator: True/False when it decides, None when sympy must.
 
@@ -52,7 +70,7 @@ def grade_exact(pred: str, gold: str) -> bool | None:
     if not _usable(pred, gold):
         return False
     try:
-        normalized_pred, normalized_gold = normalize_answer(pred), normalize_answer(gold)
+        normalized_pred, normalized_gold = _normalized(pred, gold)
         if normalized_pred == normalized_gold and normalized_gold:
             return True
         structure_pred, structure_gold = read_structure(normalized_pred), read_structure(normalized_gold)
@@ -68,8 +86,8 @@ def grade_symbolic(pred: str, gold: str) -> bool:
     if not _usable(pred, gold):
         return False
     try:
-        structure_pred = read_structure(normalize_answer(pred))
-        structure_gold = read_structure(normalize_answer(gold))
+        normalized_pred, normalized_gold = _normalized(pred, gold)
+        structure_pred, structure_gold = read_structure(normalized_pred), read_structure(normalized_gold)
         return compare(structure_pred, structure_gold, symbolic_leaf_equal, symbolic_proportional)
     except (InputError, ValueError, RecursionError, ArithmeticError, TypeError, AttributeError):
         return False

@@ -54,9 +54,13 @@ _SIZING = re.compile(r"\\(?:left|right|bigl|bigr|Bigl|Bigr|biggl|biggr|Biggl|Big
 _SPACING = re.compile(r"(?<!\\)\\(?:[,;:! ]|quad(?![a-zA-Z])|qquad(?![a-zA-Z])|displaystyle(?![a-zA-Z])"
                       r"|textstyle(?![a-zA-Z])|hfill(?![a-zA-Z])|nobreak(?![a-zA-Z]))|~")
 _THOUSANDS_MARK = re.compile(r"(\d),(?:\\!|\{\})\s*(?=\d{3})|(\d)\{,\}(?=\d{3})")
+_ANGLE_BRACKETS = re.compile(r"\\[lr]angle(?![a-zA-Z])|\\hline(?![a-zA-Z])")  # vectors <1,2> are tuples
+_ANGLE_REPLACEMENTS = {r"\langle": "(", r"\rangle": ")", r"\hline": ""}
 _FRAC_ALIASES = re.compile(r"\\(?:dfrac|tfrac|cfrac)(?![a-zA-Z])")
 _TEXT_ALIASES = re.compile(r"\\(?:mbox|textrm|textbf|textit|textnormal|mathrm|mathbf|mathit|"
                            r"operatorname\*?|textup|mathsf|text)(?![a-zA-Z])\s*")
+_CHOICE_PREFIX = re.compile(r"^\s*(?:(?:option|choice)\s+)?\\text\{\s*\(?([A-Ea-e])\)?\s*\}(?=\s*\S)"
+                            r"|^\s*(?:option|choice)\s+\(?([A-Ea-e])\)?\s*[.:]?(?=\s)", re.IGNORECASE)
 _DEGREES = re.compile(r"\^\s*\{?\s*\\circ\s*\}?|\\circ(?![a-zA-Z])|\\degree(?![a-zA-Z])")
 _DEGREE_WORDS = re.compile(r"\\text\{\s*(?:degrees?|deg)\s*\}|(?<=[\d}\s])(?:degrees?)\s*$")
 _PERCENT = re.compile(r"\\?%")
@@ -66,6 +70,7 @@ _UNIT_POWER = re.compile(r"\\text\{[^{}]*\}\s*(?:\^\s*\{?\s*[23]\s*\}?)?")
 _WHOLE_THOUSANDS = re.compile(r"-?\d{1,3}(?:,\d{3})+(?:\.\d+)?")
 _SPACED_THOUSANDS = re.compile(r"-?\d{1,3}(?: \d{3})+(?:\.\d+)?")
 _TRAILING = re.compile(r"[\s.,;:]+$")  # not "!": 5! is a factorial
+_ELLIPSIS = re.compile(r"\.\.\.\s*$")
 _LEADING_IN = re.compile(r"^[A-Za-z]\s*\\in(?![a-zA-Z])\s*")
 _SPACES = re.compile(r"\s+")
 
@@ -74,11 +79,12 @@ _BACKSLASH_RUN = re.compile(r"\\+")
 _DOUBLED_COMMAND = re.compile(r"(?<!\\)\\\\(?:[a-zA-Z]+|[()\[\]{},!%$])")
 # rule "plain math": function words written without a backslash, pi, infinity, ** for powers
 _PLAIN_FUNCTION = re.compile(r"(?<![\\A-Za-z])(sqrt|sin|cos|tan|cot|sec|csc|ln|log|exp|arcsin|arccos|arctan)"
-                             r"(?=\s*\(|\d)")
+                             r"(?=\s*[\d({])")
 _PLAIN_CONSTANT = re.compile(r"(?<![\\A-Za-z])(pi|infinity|infty|inf)(?![A-Za-z])")
 _DOUBLE_STAR = re.compile(r"(?<=[\w)}])\*\*(?=[\w({\-])")
 # rule "scientific notation": 1.5e6, 6.02E+23 (a number, e, a signed integer, nothing glued around)
 _SCIENTIFIC = re.compile(r"(?<![\w.\\])(\d+(?:\.\d+)?)[eE]([+-]?\d{1,4})(?![\w.])")
+_TIMES_TEN = re.compile(r"(\d)\s*[xX]\s*10\s*\^")  # 1.2 x 10^5: the letter x as a times sign
 # rule "list words": "and", "or" (plain or in \text) and ";" separate the items of a list
 _LIST_TEXT_WORD = re.compile(r"\\text\{\s*,?\s*(?:and|or)\s*\}")
 _LIST_PLAIN_WORD = re.compile(r"(?:(?<=\s)|(?<=,)|(?<=\$))(?:and|or)(?=\s|\$)")
@@ -89,6 +95,7 @@ _NOT_UNITS = frozenset({"sin", "cos", "tan", "cot", "sec", "csc", "ln", "log", "
                         "and", "or", "arcsin", "arccos", "arctan", "infty", "inf", "infinity", "to"})
 # rule "thousands inside an expression": 1,234/2 (every comma sits between groups of three digits)
 _COMMA = re.compile(r",")
+_RATIO_WORD = re.compile(r"^([^\s]*\d[^\s]*) to ([^\s]*\d[^\s]*)$")
 _THOUSANDS_COMMA = re.compile(r"(?<![\d.])\d{1,3}(?:,\d{3})+(?![\d])")
 
 
@@ -135,7 +142,8 @@ def plain_math_to_latex(text: str) -> str:
         name, after = match.group(1), match.end()
         while after < len(text) and text[after] == " ":
             after += 1
-        end = _parenthesised_end(text, after) if name == "sqrt" and after < len(text) and text[after] == "(" else None
+        opens = name == "sqrt" and after < len(text) and text[after] == "("
+        end = _parenthesised_end(text, after) if opens else None
         if end is not None:  # sqrt(...) -> \sqrt{...}: the parser's \sqrt takes a brace group
             pieces.append(r"\sqrt{" + text[after + 1:end - 1] + "}")
             position = end
@@ -149,6 +157,7 @@ def plain_math_to_latex(text: str) -> str:
 
 def scientific_to_latex(text: str) -> str:
     r"""``1.5e6`` -> ``1.5\times10^{6}``; ``2e`` (two times Euler's number) and ``e^{2}`` are left alone."""
+    text = _TIMES_TEN.sub(r"\1\\times10^", text)
     if "e" not in text and "E" not in text:
         return text
     return _SCIENTIFIC.sub(lambda m: m.group(1) + r"\times10^{" + m.group(2) + "}", text)
@@ -235,7 +244,7 @@ def _drop_units(text: str) -> str:
     """Drop ``\\text{...}`` groups (units, words) when a number stays behind; else unwrap them."""
     without_text = _UNIT_POWER.sub("", text).strip()
     if without_text and re.search(r"\d", without_text):
-        return without_text
+        return re.sub(r"^(?:=|\\approx(?![a-zA-Z]))\s*", "", without_text)  # \text{Area} = 5 is 5
     return _TEXT_GROUP.sub(lambda m: m.group(1), text)
 
 
@@ -253,9 +262,11 @@ def normalize_answer(text: str) -> str:
     text = text.replace(r"\displaystyle", "")
     text = _THOUSANDS_MARK.sub(lambda m: (m.group(1) or m.group(2)), text)
     text = _SIZING.sub("", text)
+    text = _ANGLE_BRACKETS.sub(lambda m: _ANGLE_REPLACEMENTS[m.group(0)], text)
     text = _SPACING.sub(" ", text)
     text = _FRAC_ALIASES.sub(r"\\frac", text)
     text = _TEXT_ALIASES.sub(r"\\text", text)
+    text = _CHOICE_PREFIX.sub(lambda m: f"({m.group(1) or m.group(2)})", text)  # \text{(B)} 12 keeps its letter
     text = list_words_to_commas(text)
     text = _DEGREE_WORDS.sub("", text)
     text = _DEGREES.sub("", text)
@@ -263,6 +274,7 @@ def normalize_answer(text: str) -> str:
     text = _DOLLAR.sub("", text)
     text = _drop_units(text)
     text = _LEADING_IN.sub("", text.strip())
+    text = _ELLIPSIS.sub(r"\\dots", text)  # "1, 2, 3, ..." goes on: the dots are not punctuation
     text = _TRAILING.sub("", text)
     text = _SPACES.sub(" ", text).strip()
     text = drop_unit_words(text)
@@ -270,6 +282,7 @@ def normalize_answer(text: str) -> str:
     if _WHOLE_THOUSANDS.fullmatch(text) or _SPACED_THOUSANDS.fullmatch(text):
         text = text.replace(",", "").replace(" ", "")
     text = drop_expression_thousands(text)
+    text = _RATIO_WORD.sub(r"\1:\2", text)  # "3 to 8" is the ratio 3:8
     # spaces next to brackets, commas and operators carry no meaning
     text = re.sub(r"\s*([,()\[\]{}=+\-*/^_&])\s*", r"\1", text)
     return rewrite_mixed_number(text)

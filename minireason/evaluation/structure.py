@@ -110,7 +110,9 @@ _FLIP = {"<": ">", "<=": ">=", ">": "<", ">=": "<=", "=": "=", "!=": "!=", "~": 
 # a name that labels an answer: x, a_1, \theta, AB, PQ (letters, at most 4, with subscripts/primes)
 _NAME = r"(?:(?:[A-Za-z]|\\(?:alpha|beta|gamma|theta|phi|omega))(?:_\{?[A-Za-z0-9]+\}?)?'*){1,4}"
 _LABEL_TEXT = re.compile(rf"{_NAME}|{_NAME}/{_NAME}|\\frac\{{{_NAME}\}}\{{{_NAME}\}}"
-                         r"|[A-Za-z](?:_\{?[A-Za-z0-9]+\}?)?\([^()]{1,40}\)")
+                         r"|[A-Za-z](?:_\{?[A-Za-z0-9]+\}?)?\([^()]{1,40}\)"
+                         r"|m?\\angle\s*[A-Z]{1,3}|\\overline\{[A-Z]{1,3}\}")
+_SET_BUILDER = re.compile(r"\\\{\s*[A-Za-z]\s*(?:\\mid|\||:)\s*(.+)\\\}", re.S)
 _CHOICE = re.compile(r"\(([A-Ea-e])\)\s*(\S.*)|([A-Ea-e])[.:)]\s+(\S.*)", re.S)
 _REALS = re.compile(r"\\mathbb\s*\{?R\}?|\\R|all real numbers|\\text\{all real numbers\}")
 _SET_MINUS = [r"\setminus", r"\backslash"]
@@ -219,6 +221,9 @@ def read_structure(text: str, depth: int = 0):
     parts, _ = split_top_level(text, [r"\cup"])
     if len(parts) > 1:
         return Union(tuple(read_structure(part, depth + 1) for part in parts))
+    builder = _SET_BUILDER.fullmatch(text)
+    if builder is not None:  # \{x \mid x \ne 2\}: the set its condition describes
+        return read_structure(builder.group(1), depth + 1)
     if _REALS.fullmatch(text):
         return Bracketed("(", ")", (Leaf(r"-\infty"), Leaf(r"\infty")))
     difference = _set_difference(text, depth)
@@ -444,6 +449,9 @@ def compare(predicted, gold, leaf_equal: LeafEqual, proportional: ProportionalEq
 
     if isinstance(gold, Choice) or isinstance(predicted, Choice):
         return _compare_choices(predicted, gold, same)
+    assigned = _compare_assignments(predicted, gold, same)
+    if assigned is not None:
+        return assigned
     if isinstance(gold, Relation) and isinstance(predicted, Relation):
         return _compare_relations(predicted, gold, leaf_equal, proportional)
     if isinstance(gold, Relation) != isinstance(predicted, Relation):
@@ -456,11 +464,9 @@ def compare(predicted, gold, leaf_equal: LeafEqual, proportional: ProportionalEq
         g_items = gold.items if isinstance(gold, (AnswerList, AnswerSet)) else (gold,)
         p_items = _flatten(tuple(_unwrap_assignment(i) for i in p_items))
         g_items = _flatten(tuple(_unwrap_assignment(i) for i in g_items))
-        if isinstance(gold, AnswerSet) and isinstance(predicted, AnswerSet):
-            p_items, g_items = _deduplicate(p_items, same), _deduplicate(g_items, same)
-        if min(len(p_items), len(g_items)) == 1 and max(len(p_items), len(g_items)) > 1:
-            # one value written twice ("15\frac{39}{40}, or \frac{639}{40}") is that value
-            p_items, g_items = _deduplicate(p_items, same), _deduplicate(g_items, same)
+        # lists of solutions are equal as sets of values: a value written twice
+        # ("15\frac{39}{40}, or \frac{639}{40}", a double root) counts once
+        p_items, g_items = _deduplicate(p_items, same), _deduplicate(g_items, same)
         return _match_unordered(p_items, g_items, same)
     if isinstance(gold, Union) or isinstance(predicted, Union):
         p_parts = predicted.parts if isinstance(predicted, Union) else (predicted,)
@@ -478,6 +484,45 @@ def compare(predicted, gold, leaf_equal: LeafEqual, proportional: ProportionalEq
     if isinstance(gold, Leaf) and isinstance(predicted, Leaf):
         return leaf_equal(predicted.text, gold.text)
     return False
+
+
+def _assignments(node) -> dict | None:
+    """``a=5, b=1`` -> {"a": 5, "b": 1} (distinct lone variables, in order); None for anything else."""
+    if not isinstance(node, AnswerList) or len(node.items) < 2:
+        return None
+    names = {}
+    for item in node.items:
+        if not (isinstance(item, Relation) and item.operators == ("=",) and is_lone_variable(item.sides[0])):
+            return None
+        names[item.sides[0].text] = item.sides[1]
+    return names if len(names) == len(node.items) else None
+
+
+def _named_tuple(node) -> dict | None:
+    """``(a,b) = (5,1)`` -> {"a": 5, "b": 1}; None for anything else."""
+    if isinstance(node, Relation) and node.operators == ("=",) and is_label(node.sides[0]):
+        names, values = node.sides
+        if (isinstance(names, Bracketed) and isinstance(values, Bracketed)
+                and len(names.items) == len(values.items) == len({n.text for n in names.items})):
+            return {n.text: v for n, v in zip(names.items, values.items)}
+    return None
+
+
+def _compare_assignments(predicted, gold, same: Callable) -> bool | None:
+    """Rule "assignments": ``a=5, b=1`` equals ``(a,b)=(5,1)`` by name and ``(5,1)`` in order.
+
+    None when neither side is a list of assignments to distinct variables.
+    """
+    for assignments, other, flipped in ((_assignments(predicted), gold, False), (_assignments(gold), predicted, True)):
+        if assignments is None:
+            continue
+        named = _named_tuple(other)
+        if named is not None:
+            return named.keys() == assignments.keys() and all(
+                same(named[k], v) if flipped else same(v, named[k]) for k, v in assignments.items())
+        if isinstance(other, Bracketed) and other.opening == "(" and len(other.items) == len(assignments):
+            return all(same(o, v) if flipped else same(v, o) for v, o in zip(assignments.values(), other.items))
+    return None
 
 
 def _choice_letter(node) -> str | None:
@@ -556,7 +601,17 @@ def _as_vector(node):
     return None
 
 
+def _as_matrix(node):
+    """A matrix node, or ``[[1,2],[3,4]]`` (rows of equal length in brackets) as one; else ``node``."""
+    if (isinstance(node, Bracketed) and node.items and all(
+            isinstance(row, Bracketed) and row.opening == "[" and len(row.items) == len(node.items[0].items)
+            for row in node.items) and node.opening == "["):
+        return MatrixAnswer(tuple(row.items for row in node.items))
+    return node
+
+
 def _compare_matrices(predicted, gold, same: Callable) -> bool:
+    predicted, gold = _as_matrix(predicted), _as_matrix(gold)
     if isinstance(predicted, MatrixAnswer) and isinstance(gold, MatrixAnswer):
         if [len(r) for r in predicted.rows] != [len(r) for r in gold.rows]:
             return False
