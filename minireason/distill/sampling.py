@@ -114,7 +114,7 @@ def _sample_to_file(model, tokenizer, records: list[dict], settings: SamplingSet
         raise InputError("expected at least one problem, got none")
     out_path = Path(out_path)
     out_path.parent.mkdir(parents=True, exist_ok=True)
-    expected = {"kind": kind, "settings": dataclasses.asdict(settings), "problems": len(records),
+    expected = {"kind": kind, **dataclasses.asdict(settings), "problems": len(records),
                 "problems_sha256": _problems_sha256(records)}
     written, state = _resume(out_path, expected)
     counts = {"sampled": 0, "finished": 0, "verified": 0, "written": 0, "duplicates": 0, "problems_with_output": 0,
