@@ -247,6 +247,45 @@ def test_seeds_reproduce_and_differ(model64):
     assert [r.token_ids for r in first] != [r.token_ids for r in other]
 
 
+def test_one_generator_per_prompt_makes_samples_independent_of_the_batch(model64):
+    """rng as a list: a prompt's sample depends on its own generator only, not on which prompts share
+    its batch nor on when they finish (rows leave the batch; the mapping must follow them)."""
+    prompts = [[1, 2], [3, 4, 5], [6], [7, 8, 9, 10], [11, 12, 13]]
+    kwargs = dict(temperature=1.0, top_k=50)
+
+    def generators(indices):
+        return [np.random.default_rng([21, index]) for index in indices]
+
+    # rows finish at different steps: a token row 1 draws early becomes the stop token
+    everything = generate(model64, ByteTokenizer(), prompts, 12, rng=generators(range(5)), stop_token_ids=[],
+                          **kwargs)
+    stop = everything[1].token_ids[3]  # row 1 ends at its 4th token at the latest
+    together = generate(model64, ByteTokenizer(), prompts, 12, rng=generators(range(5)), stop_token_ids=[stop],
+                        **kwargs)
+    lengths = [len(result.token_ids) for result in together]
+    assert len(set(lengths)) > 1  # rows did leave the batch at different steps
+    for index, prompt in enumerate(prompts):
+        (alone,) = generate(model64, ByteTokenizer(), [prompt], 12, rng=generators([index]),
+                            stop_token_ids=[stop], **kwargs)
+        assert alone.token_ids == together[index].token_ids
+        np.testing.assert_allclose(alone.sampling_logprobs, together[index].sampling_logprobs, rtol=1e-9)
+    pairs = generate(model64, ByteTokenizer(), prompts[3:], 12, rng=generators([3, 4]), stop_token_ids=[stop],
+                     **kwargs)
+    assert [r.token_ids for r in pairs] == [r.token_ids for r in together[3:]]
+    # a stream of one prompt takes a list of one generator, with the same result
+    stream = stream_generate(model64, ByteTokenizer(), prompts[2], 12, rng=generators([2]), stop_token_ids=[stop],
+                             **kwargs)
+    list(stream)
+    assert stream.result.token_ids == together[2].token_ids
+
+
+def test_a_list_of_generators_needs_one_per_prompt(model64):
+    with pytest.raises(InputError, match="one per prompt"):
+        generate(model64, ByteTokenizer(), [[1], [2]], 3, temperature=1.0, rng=[np.random.default_rng(0)])
+    with pytest.raises(InputError, match="rng must be"):
+        generate(model64, ByteTokenizer(), [[1]], 3, temperature=1.0, rng=[1])
+
+
 # ----------------------------------------------------------------------------- bad input
 
 

@@ -234,6 +234,34 @@ def test_same_seed_same_draws_other_seed_other_draws():
     assert first.tolist() != other.tolist()
 
 
+def test_one_generator_per_row_draws_each_row_from_its_own():
+    """With a list of Generators, row b's token depends only on its logits and its generator:
+    the same as sampling that row alone, whatever rows share the batch."""
+    rng = np.random.default_rng(3)
+    logits = rng.normal(size=(5, 40)) * 3  # (B, V)
+    settings = SamplingSettings(1.0, top_p=0.95)
+    batched = sample_next_tokens(logits, settings, [np.random.default_rng([9, b]) for b in range(5)])
+    for b in range(5):
+        alone = sample_next_tokens(logits[b:b + 1], settings, [np.random.default_rng([9, b])])
+        assert alone.token_ids[0] == batched.token_ids[b]
+        assert alone.sampling_logprobs[0] == batched.sampling_logprobs[b]
+    # reversed order of rows and generators: each row keeps its token
+    reversed_ = sample_next_tokens(logits[::-1], settings, [np.random.default_rng([9, b]) for b in range(4, -1, -1)])
+    assert reversed_.token_ids[::-1].tolist() == batched.token_ids.tolist()
+    # a row draws one uniform from its own generator, nothing from the others
+    own = np.random.default_rng([9, 2])
+    target = own.random() * np.exp(filter_logits(logits[2:3], top_p=0.95) - logits[2].max()).sum()
+    cumulative = np.cumsum(np.exp(filter_logits(logits[2:3], top_p=0.95) - logits[2].max()))
+    assert batched.token_ids[2] == int(np.argmax(cumulative > target))
+
+
+def test_a_list_of_generators_must_have_one_per_row():
+    with pytest.raises(InputError, match="one per row"):
+        sample_next_tokens(np.zeros((3, 4)), SamplingSettings(1.0), [np.random.default_rng(0)] * 2)
+    with pytest.raises(InputError, match="one per row"):
+        sample_next_tokens(np.zeros((2, 4)), SamplingSettings(1.0), [np.random.default_rng(0), 5])
+
+
 def test_the_one_log_softmax_keeps_dropped_tokens_at_minus_infinity():
     """Sampling uses nn.loss's log-softmax on filtered rows: -inf in, -inf out, no NaN, no warning."""
     from minireason.generation.sampling import log_softmax, sampling_distribution

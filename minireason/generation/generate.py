@@ -134,24 +134,36 @@ def _check_stop_strings(stop_strings) -> tuple[str, ...]:
     return stop_strings
 
 
-def check_seed(seed, name: str = "seed") -> int | None:
-    """A seed is None or an int >= 0 (what ``numpy.random.default_rng`` accepts as one number;
-    NumPy's own errors for -1 or 1.5 name neither the argument nor the rule)."""
-    if seed is None:
+MAX_SEED = 2**63 - 1  # the command line's bound too (cli.arguments.seed): a seed fits the records' int64
+
+
+def check_seed(seed, name: str = "seed", allow_none: bool = True) -> int | None:
+    """A seed is an int in [0, 2**63), or None where ``allow_none`` (fresh entropy). What
+    ``numpy.random.default_rng`` accepts as one number, bounded so that it fits an int64 field;
+    NumPy's own errors for -1 or 1.5 name neither the argument nor the rule."""
+    if seed is None and allow_none:
         return None
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise InputError(f"{name} must be None or an int >= 0, got {seed!r}")
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed <= MAX_SEED:
+        allowed = "None or an int" if allow_none else "an int"
+        raise InputError(f"{name} must be {allowed} >= 0 and < 2**63, got {seed!r}")
     return int(seed)
 
 
-def _make_rng(seed, rng) -> np.random.Generator:
+def _make_rng(seed, rng, count: int):
+    """The randomness of a batch of ``count`` prompts: one Generator, or a list of ``count``
+    Generators (one per prompt, see ``sampling.row_uniforms``)."""
     if rng is not None and seed is not None:
         raise InputError("give either seed or rng, not both")
-    if rng is not None:
-        if not isinstance(rng, np.random.Generator):
-            raise InputError(f"rng must be a numpy.random.Generator, got {type(rng).__name__}")
+    if rng is None:
+        return np.random.default_rng(check_seed(seed))
+    if isinstance(rng, np.random.Generator):
         return rng
-    return np.random.default_rng(check_seed(seed))
+    if isinstance(rng, (list, tuple)) and all(isinstance(g, np.random.Generator) for g in rng):
+        if len(rng) != count:
+            raise InputError(f"rng: a list of Generators needs one per prompt: {count}, got {len(rng)}")
+        return list(rng)
+    raise InputError(f"rng must be a numpy.random.Generator or a list of them (one per prompt), "
+                     f"got {type(rng).__name__}")
 
 
 def find_stop_string(text: str, stop_strings: Sequence[str], search_from: int = 0) -> int:
@@ -170,11 +182,12 @@ class BatchDecoder:
     ``rows`` are the prompts' token ids; ``capacity`` the most tokens any row may add. After the
     prefill, ``sample()`` draws the next token of every active row, and ``advance(token_ids, keep)``
     drops the rows whose ``keep`` is False and feeds the others' new tokens through the model.
-    ``active_rows`` maps each cache row back to its index in ``rows``.
+    ``active_rows`` maps each cache row back to its index in ``rows``. ``rng``: one Generator for
+    the batch, or a list with one per row of ``rows`` (each active row then draws from its own).
     """
 
     def __init__(self, model, rows: list[list[int]], capacity: int, settings: SamplingSettings,
-                 rng: np.random.Generator, pad_token_id: int = 0):
+                 rng: np.random.Generator | list[np.random.Generator], pad_token_id: int = 0):
         B = len(rows)
         lengths = np.array([len(row) for row in rows])  # (B,)
         T = int(lengths.max())
@@ -193,7 +206,10 @@ class BatchDecoder:
         self.active_rows = np.arange(B)
 
     def sample(self) -> SampledTokens:
-        return sample_next_tokens(self.next_logits, self.settings, self.rng)
+        rng = self.rng
+        if not isinstance(rng, np.random.Generator):  # one per prompt: those of the rows still active
+            rng = [rng[b] for b in self.active_rows.tolist()]
+        return sample_next_tokens(self.next_logits, self.settings, rng)
 
     def advance(self, token_ids: np.ndarray, keep: np.ndarray | None = None) -> None:
         """Drop the rows with keep False, then run the new tokens (one per kept row) through the model."""
@@ -215,7 +231,7 @@ def _prepare(model, tokenizer, prompts, max_new_tokens, temperature, top_k, top_
     stop_strings = _check_stop_strings(stop_strings)
     if stop_strings and tokenizer is None:
         raise InputError("stop_strings need a tokenizer to decode text; tokenizer is None")
-    rng = _make_rng(seed, rng)
+    rng = _make_rng(seed, rng, len(rows))
     # a row may add tokens until the context window (max_position_embeddings) is full
     limits = [min(max_new_tokens, model.config.max_position_embeddings - len(row)) for row in rows]
     pad = getattr(tokenizer, "pad_token_id", None)
@@ -239,12 +255,15 @@ def _final_text(tokenizer, token_ids: list[int], finish_reason: str, stops, stop
 
 def generate(model, tokenizer, prompts, max_new_tokens: int, temperature: float = 0.0, top_k: int = 0,
              top_p: float = 1.0, min_p: float = 0.0, seed: int | None = None, stop_token_ids=None,
-             stop_strings=None, rng: np.random.Generator | None = None) -> list[GenerationResult]:
+             stop_strings=None, rng=None) -> list[GenerationResult]:
     """Complete every prompt; one ``GenerationResult`` per prompt, in order.
 
     prompts: a list of strings or of token-id lists (mixed lengths are left-padded).
     temperature 0 is greedy; top_k (0 = off), top_p (1 = off) and min_p (0 = off) filter the
-    temperature-scaled distribution in that order. seed or rng fix the randomness.
+    temperature-scaled distribution in that order. seed or rng fix the randomness: rng is one
+    ``numpy.random.Generator`` for the batch, or a list of them, one per prompt, so that a
+    prompt's sample does not depend on the other prompts of its batch (batch boundaries, a
+    resume after an interrupt).
     stop_token_ids: None for the tokenizer's eos ids, [] to never stop early.
     stop_strings: generation of a row ends when its text contains one; the text is cut before it.
     Raises InputError naming the argument for anything outside its allowed range.
@@ -380,7 +399,7 @@ def _longest_partial_stop(text: str, stop_strings: Sequence[str], longest_stop: 
 
 def stream_generate(model, tokenizer, prompt, max_new_tokens: int, temperature: float = 0.0, top_k: int = 0,
                     top_p: float = 1.0, min_p: float = 0.0, seed: int | None = None, stop_token_ids=None,
-                    stop_strings=None, rng: np.random.Generator | None = None) -> TextStream:
+                    stop_strings=None, rng=None) -> TextStream:
     """Like ``generate`` for one prompt, but an iterable of text deltas as they become complete.
 
     >>> stream = stream_generate(model, tokenizer, "2+2=", 20)     # doctest: +SKIP

@@ -161,11 +161,28 @@ class SampledTokens:
     sampling_logprobs: np.ndarray  # (B,) float64, under the distribution actually sampled from
 
 
-def sample_next_tokens(logits: np.ndarray, settings: SamplingSettings, rng: np.random.Generator) -> SampledTokens:
+def row_uniforms(rng, B: int) -> np.ndarray:
+    """One uniform number in [0, 1) per row.  (B,)
+
+    ``rng`` is one Generator for the whole batch (``rng.random(B)``: row b's draw depends on the
+    rows before it), or a sequence of B Generators, one per row (each row draws from its own, so
+    its samples do not depend on which other rows share the batch).
+    """
+    if isinstance(rng, np.random.Generator):
+        return rng.random(B)
+    generators = list(rng)
+    if len(generators) != B or not all(isinstance(g, np.random.Generator) for g in generators):
+        raise InputError(f"rng must be a numpy Generator or a list of {B} Generators (one per row), "
+                         f"got {len(generators)} items")
+    return np.array([generator.random() for generator in generators])  # (B,)
+
+
+def sample_next_tokens(logits: np.ndarray, settings: SamplingSettings, rng) -> SampledTokens:
     """Draw one token per row.  logits (B, V) -> SampledTokens with (B,) arrays.
 
-    Sampling uses inverse-CDF: one uniform number per row (rng.random(B)), whatever V is, so a
-    seed fixes the whole sequence of draws. Greedy draws no random numbers.
+    Sampling uses inverse-CDF: one uniform number per row, whatever V is, so a seed fixes the
+    whole sequence of draws. ``rng``: a Generator for the batch, or one Generator per row (see
+    :func:`row_uniforms`). Greedy draws no random numbers.
     """
     logits = np.asarray(logits, dtype=np.float64)  # (B, V); float64 so log-probs are exact to ~1e-15
     if logits.ndim != 2:
@@ -179,7 +196,7 @@ def sample_next_tokens(logits: np.ndarray, settings: SamplingSettings, rng: np.r
     weights = np.exp(filtered - largest)  # (B, V), unnormalised; 0 for dropped tokens
     cumulative = np.cumsum(weights, axis=-1)  # (B, V)
     totals = cumulative[:, -1]  # (B,)
-    targets = rng.random(B) * totals  # (B,) uniform in [0, total)
+    targets = row_uniforms(rng, B) * totals  # (B,) uniform in [0, total)
     # first index whose cumulative weight exceeds the target; it always has weight > 0
     token_ids = np.argmax(cumulative > targets[:, None], axis=-1)  # (B,)
     rows = np.arange(B)
