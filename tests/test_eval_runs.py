@@ -3,6 +3,7 @@
 import json
 from dataclasses import dataclass
 
+import numpy as np
 import pytest
 
 from minireason.errors import DataError, InputError
@@ -29,16 +30,16 @@ class FakeGenerate:
 
     def __init__(self, stop_after_calls=None):
         self.prompts = []
-        self.seeds = []
+        self.generators = []  # per call: the rng argument (one generator per prompt, or None)
         self.calls = 0
         self.stop_after_calls = stop_after_calls
 
-    def __call__(self, model, tokenizer, prompts, max_new_tokens, temperature=0.0, top_k=0, top_p=1.0, seed=None):
+    def __call__(self, model, tokenizer, prompts, max_new_tokens, temperature=0.0, top_k=0, top_p=1.0, rng=None):
         if self.stop_after_calls is not None and self.calls >= self.stop_after_calls:
             raise KeyboardInterrupt
         self.calls += 1
         self.prompts.extend(prompts)
-        self.seeds.append(seed)
+        self.generators.append(rng)
         results = []
         for prompt in prompts:
             number = int(prompt.split("What is ")[1].split(" ")[0])
@@ -62,7 +63,11 @@ def test_run_writes_records_and_summary(tmp_path):
     assert summary["by_level"]["1"]["total"] == 4  # i = 0, 3, 6, 9
     assert summary["by_level"]["1"]["correct"] == 0
     assert summary["mean_generated_tokens"] == pytest.approx(5.5)
-    assert fake.seeds == [5, 9, 13]
+    # seeded: one generator per problem, numpy.random.default_rng([seed, problem index, sample 0])
+    assert [len(call) for call in fake.generators] == [4, 4, 2]
+    first_draws = [generator.random() for call in fake.generators for generator in call]
+    assert first_draws == [np.random.default_rng([5, i, 0]).random() for i in range(10)]
+    assert len(set(first_draws)) == 10
     assert summary["tokens_per_second"] > 0
 
 
@@ -192,3 +197,159 @@ def test_grade_command_re_checks_task_records_with_the_family_verifier(tmp_path,
                    generate_function=fake_generate, progress=False)
     assert cli_main(["grade", str(out)]) == 0
     assert "accuracy 50.0% (1/2)" in capsys.readouterr().out
+
+
+# ----------------------------------------------------------------------------- one run per results file
+
+
+def run_fake(out, settings=None, problems=PROBLEMS, **keywords):
+    fake = FakeGenerate(keywords.pop("stop_after_calls", None))
+    summary = run_evaluation(None, None, problems, out, settings or EvalSettings(), generate_function=fake,
+                             progress=False,
+                             **keywords)
+    return fake, summary
+
+
+def test_a_manifest_beside_the_records_says_what_made_them(tmp_path):
+    out = tmp_path / "r.jsonl"
+    run_fake(out, EvalSettings(temperature=0.5, seed=3), run_info={"arguments": {"model": "builtin:base"}})
+    manifest = json.loads((tmp_path / "r.jsonl.manifest.json").read_text())
+    assert manifest["command"] == "eval" and manifest["run"] == {"arguments": {"model": "builtin:base"}}
+    assert manifest["identity"]["temperature"] == 0.5 and manifest["identity"]["seed"] == 3
+    assert "batch_size" not in manifest["identity"]  # samples do not depend on it
+    assert len(manifest["identity"]["data_sha256"]) == 64 and manifest["minireason_version"]
+    assert all("index" in record for record in read_records(out))  # the JSONL holds records only
+
+
+@pytest.mark.parametrize("change, named", [
+    ({"settings": EvalSettings(template="cot")}, "template: file 'direct', now 'cot'"),
+    ({"settings": EvalSettings(temperature=0.7, seed=1)}, "temperature: file 0.0, now 0.7"),
+    ({"settings": EvalSettings(seed=2)}, "seed: file None, now 2"),
+    ({"problems": PROBLEMS[::-1]}, "data_sha256"),
+    ({"problems": PROBLEMS[:5]}, "problems: file 10, now 5"),
+    ({"verify_function": lambda problem, answer: True}, "grader"),
+])
+def test_resume_onto_another_runs_records_is_refused_naming_the_settings(tmp_path, change, named):
+    out = tmp_path / "r.jsonl"
+    with pytest.raises(KeyboardInterrupt):
+        run_fake(out, EvalSettings(batch_size=4), stop_after_calls=1)
+    before = out.read_bytes()
+    with pytest.raises(InputError, match="holds 4 records of another run") as error:
+        run_fake(out, **{"settings": EvalSettings(batch_size=4), **change})
+    assert named in str(error.value) and "--force-new" in str(error.value)
+    assert out.read_bytes() == before  # nothing appended, nothing removed
+
+
+def test_another_batch_size_and_a_longer_limit_resume(tmp_path):
+    out = tmp_path / "r.jsonl"
+    run_fake(out, EvalSettings(batch_size=4, seed=1), limit=5)
+    fake, summary = run_fake(out, EvalSettings(batch_size=3, seed=1))
+    assert len(fake.prompts) == 5 and summary["total"] == 10
+    assert [r["index"] for r in read_records(out)] == list(range(10))
+
+
+def test_force_new_starts_over(tmp_path):
+    out = tmp_path / "r.jsonl"
+    run_fake(out)
+    fake, summary = run_fake(out, EvalSettings(template="cot"), force_new=True, limit=2)
+    assert len(fake.prompts) == 2 and summary["total"] == 2 and len(read_records(out)) == 2
+    assert json.loads((tmp_path / "r.jsonl.manifest.json").read_text())["identity"]["template"] == "cot"
+
+
+def test_records_without_a_manifest_are_refused_and_an_empty_file_is_a_new_run(tmp_path):
+    out = tmp_path / "old.jsonl"
+    out.write_text(json.dumps({"index": 0, "generated": "x", "gold": "0", "correct": True}) + "\n")
+    with pytest.raises(InputError, match=r"holds 1 records but no manifest old.jsonl.manifest.json"):
+        run_fake(out)
+    out.write_text("")
+    (tmp_path / "old.jsonl.manifest.json").write_text('{"stale": true}')  # ignored: no records to continue
+    _, summary = run_fake(out, limit=2)
+    assert summary["total"] == 2
+
+
+def test_a_damaged_manifest_is_a_data_error(tmp_path):
+    out = tmp_path / "r.jsonl"
+    run_fake(out, limit=2)
+    (tmp_path / "r.jsonl.manifest.json").write_text("{not json")
+    with pytest.raises(DataError, match="r.jsonl.manifest.json: not a valid manifest"):
+        run_fake(out)
+
+
+def test_results_reader_drops_a_cut_utf8_tail_and_names_a_string_index(tmp_path):
+    out = tmp_path / "r.jsonl"
+    whole = json.dumps({"index": 0, "problem": "é"}, ensure_ascii=False).encode() + b"\n"
+    cut = json.dumps({"index": 1, "problem": "日本"}, ensure_ascii=False).encode()
+    out.write_bytes(whole + cut[: cut.index("日".encode()) + 1])  # inside the 3-byte character
+    assert read_records(out) == [{"index": 0, "problem": "é"}]
+    out.write_bytes(whole + b'{"index": "1"}\n' + whole)
+    with pytest.raises(DataError, match=r"r.jsonl:2: .*'index': '1'"):
+        read_records(out)
+    out.write_bytes(b'{"index": true}\n')
+    with pytest.raises(DataError, match=r"r.jsonl:1: .*int 'index'"):
+        read_records(out)
+
+
+def test_a_lone_surrogate_in_a_problem_is_written_escaped_and_read_back(tmp_path):
+    out = tmp_path / "r.jsonl"
+    problems = [{"problem": "What is 1 + 1? \udc80", "answer": "2"}]
+    run_fake(out, problems=problems)
+    assert read_records(out)[0]["problem"] == problems[0]["problem"]
+
+
+def test_regrade_write_takes_the_manifest_along(tmp_path):
+    out = tmp_path / "r.jsonl"
+    run_fake(out, limit=3)
+    regrade_file(out, tmp_path / "copy.jsonl")
+    assert (tmp_path / "copy.jsonl.manifest.json").read_text() == (tmp_path / "r.jsonl.manifest.json").read_text()
+    regrade_file(out, out)  # in place: the manifest stays as it is
+    assert len(read_records(out)) == 3
+
+
+# ----------------------------------------------------------------------------- seeds and batch boundaries
+
+
+def test_seeded_records_do_not_depend_on_batch_size_or_where_a_resume_starts(tmp_path):
+    """A real (tiny, random) model sampling at temperature 1: the records of batch sizes 1, 3 and 8
+    are identical, and so are those of a run interrupted, cut inside a record and resumed with
+    another batch size at a problem that is no batch boundary."""
+    from byte_tokenizer import ByteTokenizer
+
+    from minireason.config import PRESETS
+    from minireason.generation.generate import generate
+    from minireason.model import Qwen3Model
+
+    model = Qwen3Model.from_config(PRESETS["test-tiny"].replace(vocab_size=260, max_position_embeddings=64),
+                                   seed=4, dtype="float64")
+    tokenizer = ByteTokenizer()
+
+    def settings(batch_size):
+        return EvalSettings(template="plain", batch_size=batch_size, max_new_tokens=6, temperature=1.0, seed=11)
+
+    def records_of(path):  # everything but the timing
+        return [{k: v for k, v in record.items() if k != "seconds"} for record in read_records(path)]
+
+    runs = {}
+    for batch_size in (1, 3, 8):
+        out = tmp_path / f"b{batch_size}.jsonl"
+        run_evaluation(model, tokenizer, PROBLEMS, out, settings(batch_size), generate_function=generate,
+                       progress=False)
+        runs[batch_size] = records_of(out)
+    assert runs[1] == runs[3] == runs[8]
+    assert len({record["generated"] for record in runs[1]}) > 5  # sampled: the texts differ
+
+    calls = []
+
+    def interrupted(*arguments, **keywords):
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        calls.append(1)
+        return generate(*arguments, **keywords)
+
+    out = tmp_path / "resumed.jsonl"
+    with pytest.raises(KeyboardInterrupt):
+        run_evaluation(model, tokenizer, PROBLEMS, out, settings(3), generate_function=interrupted, progress=False)
+    data = out.read_bytes()
+    out.write_bytes(data[: data.rindex(b'{"index": 5') + 30])  # record 5 cut off mid-line
+    assert len(read_records(out)) == 5
+    run_evaluation(model, tokenizer, PROBLEMS, out, settings(4), generate_function=generate, progress=False)
+    assert records_of(out) == runs[1]

@@ -14,7 +14,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", required=True, help="checkpoint directory or builtin:NAME")
     parser.add_argument("--data", required=True, help="problems: JSON list or JSONL (problem, answer, ...), or a built-in task "
                         "such as task:addition or task:countdown?n=200&split=test")
-    parser.add_argument("--out", required=True, help="results JSONL; re-running resumes after its last record")
+    parser.add_argument("--out", required=True, help="results JSONL (and OUT.manifest.json: what made it); "
+                        "re-running with the same settings resumes after its last record")
+    parser.add_argument("--force-new", action="store_true",
+                        help="start over: replace the records in --out, even those of another run")
     parser.add_argument("--limit", type=arguments.positive_int, default=None,
                         help="evaluate the first N problems")
     parser.add_argument("--template", choices=sorted(TEMPLATES), default="direct")
@@ -36,15 +39,16 @@ def run(args: argparse.Namespace) -> int:
 
     check_results_path(args.out)
     problems = _load(args.data)
-    verify_function = _task_verifier(problems)
     settings = EvalSettings(template=args.template, chat=args.chat, enable_thinking=args.thinking,
                             batch_size=args.batch_size, max_new_tokens=args.max_new_tokens,
                             temperature=args.temperature, top_k=args.top_k, top_p=args.top_p, seed=args.seed)
     settings.check()
     warm_up(1, wait_seconds=0.0)  # start the sympy worker while the model loads
     model, tokenizer = load_pretrained(args.model)
+    # task problems are graded by their family's verifier: the one judge does that by default
     summary = run_evaluation(model, tokenizer, problems, args.out, settings, limit=args.limit,
-                             progress=not args.no_progress, verify_function=verify_function)
+                             progress=not args.no_progress, force_new=args.force_new,
+                             run_info={"arguments": _arguments(args)})
     print(format_summary(summary))
     return 0
 
@@ -67,11 +71,7 @@ def _load(data: str) -> list[dict]:
     return resolve_data(data)  # a task:NAME, or a problem file
 
 
-def _task_verifier(problems: list[dict]):
-    """Problems exported from the synthetic tasks are checked by their family's own verifier
-    (a countdown answer is an expression to check against the numbers, not a value to compare)."""
-    if not problems or not all("family" in p and "data" in p for p in problems):
-        return None
-    from minireason.tasks.export import verify_record
-
-    return verify_record
+def _arguments(args: argparse.Namespace) -> dict:
+    """The command's arguments, for the results' manifest (what a reader sees made the file)."""
+    return {key: value for key, value in vars(args).items()
+            if isinstance(value, (str, int, float, bool)) or value is None}

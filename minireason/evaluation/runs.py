@@ -8,10 +8,20 @@ A run writes one JSON record per problem to a JSONL file::
 
 Each record is written and flushed as soon as its batch is graded, so an interrupt loses at
 most the batch in flight. (Records are appended, not written atomically: the file grows
-during the run. A line cut off by a crash is recognised as incomplete and dropped on resume.)
-Re-running with the same output file resumes after the last complete record: the problems
-before it are not generated again, and with a ``seed`` each batch's seed depends only on the
-index of its first problem, so a resumed run samples exactly what an uninterrupted one would.
+during the run. A line cut off by a crash, even inside a UTF-8 character, is recognised as
+incomplete and dropped on resume.)
+
+Beside the records, ``OUT.manifest.json`` says what made them (:mod:`minireason.identity`):
+the model's weights hash, the problem set's hash, every setting that changes a record, the
+command's arguments and the project version. It is written before the first record.
+
+Re-running with the same output file resumes after the last complete record, but only the
+same run: a manifest with other settings (another model, data set, template, temperature,
+seed, ...) is refused with an InputError naming them; ``force_new`` (``--force-new``) starts
+over. The batch size is not part of a run's identity: with a ``seed``, problem i draws from its
+own generator, ``numpy.random.default_rng([seed, i, 0])`` (seed, problem index, sample index),
+so its sample does not depend on the batch it fell in, and a run resumed anywhere (a cut-off
+last record, another ``--batch-size``) samples exactly what an uninterrupted one would.
 
 The generation function is injectable (``generate_function``), with the signature of
 :func:`minireason.generation.generate.generate`; tests pass a fake one.
@@ -19,18 +29,33 @@ The generation function is injectable (``generate_function``), with the signatur
 
 from __future__ import annotations
 
-import json
+import dataclasses
 import time
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from minireason.atomic import atomic_write_jsonl
+import numpy as np
+
+from minireason.atomic import atomic_write_jsonl, atomic_write_text, write_target
 from minireason.errors import DataError, InputError
 from minireason.evaluation.extract import extract_answer
 from minireason.evaluation.judge import judge_completion
 from minireason.evaluation.prompts import TEMPLATES, render_prompt
+from minireason.identity import (
+    check_same_run,
+    json_sha256,
+    make_manifest,
+    manifest_path,
+    weights_sha256,
+    write_manifest,
+)
+from minireason.jsonl import jsonl_line, read_jsonl_tolerant
+
+# how a seeded run gives each problem its own generator (recorded in the manifest, so that a run
+# of another scheme is never resumed with this one)
+SAMPLE_SEEDS = "numpy.random.default_rng([seed, problem_index, sample_index])"
 
 
 @dataclass(frozen=True)
@@ -58,32 +83,51 @@ class EvalSettings:
             raise InputError(f"temperature: expected >= 0, got {self.temperature}")
 
 
-def read_records(path: str | Path) -> list[dict]:
-    """The complete records of a results file; a cut-off last line is ignored, any other bad line is a DataError."""
-    path = Path(path)
+def _check_result(record: dict) -> str | None:
+    index = record.get("index")
+    if isinstance(index, bool) or not isinstance(index, int):
+        return f"expected a record with an int 'index', got 'index': {index!r}"
+    return None
+
+
+def _read_results(path: Path) -> tuple[list[dict], bool]:
+    """(complete records, whether a torn last line was dropped); no file: no records."""
     if not path.exists():
-        return []
-    records = []
-    lines = path.read_text(encoding="utf-8").split("\n")
-    for number, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        is_last = number == len(lines) or all(not rest.strip() for rest in lines[number:])
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as error:
-            if is_last:  # written while the run was interrupted
-                break
-            raise DataError(f"{path}:{number}: malformed record: {error.msg}") from error
-        if not isinstance(record, dict) or "index" not in record:
-            raise DataError(f"{path}:{number}: expected a record object with 'index', got {line[:60]!r}")
-        records.append(record)
-    return records
+        return [], False
+    return read_jsonl_tolerant(path, check=_check_result)
 
 
-def _rewrite_complete(path: Path, records: list[dict]) -> None:
-    """Drop a cut-off last line before appending (atomically: temp file + replace)."""
-    atomic_write_jsonl(path, records)
+def read_records(path: str | Path) -> list[dict]:
+    """The complete records of a results file (none if there is no file).
+
+    A cut-off last line (also one cut inside a UTF-8 character) is ignored; any other bad line,
+    or a record without an int ``index``, is a DataError "PATH:LINE: ...".
+    """
+    return _read_results(Path(path))[0]
+
+
+def eval_identity(model, problems: Sequence[dict], settings: EvalSettings,
+                  verify_function: Callable | None = None) -> dict:
+    """What makes an evaluation's records what they are (compared on resume, see the module docstring).
+
+    The model by its weights (a fake model without ``params`` has none), the problem set by its
+    contents (all of it: ``limit`` only says how far to go), the prompt and sampling settings
+    but the batch size, and who grades.
+    """
+    params = getattr(model, "params", None)
+    fields = {field.name: getattr(settings, field.name) for field in dataclasses.fields(settings)}
+    del fields["batch_size"]  # samples do not depend on batch boundaries (per-problem generators)
+    grader = None if verify_function is None else getattr(verify_function, "__qualname__", repr(verify_function))
+    return {"model_sha256": weights_sha256(params) if isinstance(params, dict) else None,
+            "data_sha256": json_sha256(list(problems)), "problems": len(problems), **fields,
+            "sample_seeds": SAMPLE_SEEDS if settings.seed is not None else None, "grader": grader}
+
+
+def problem_generators(seed: int | None, indices: Sequence[int]) -> list[np.random.Generator] | None:
+    """One generator per problem index (sample index 0), or None for an unseeded run."""
+    if seed is None:
+        return None
+    return [np.random.default_rng([seed, index, 0]) for index in indices]
 
 
 def grade_record(record: dict, verify_function: Callable | None = None, problem: dict | None = None) -> dict:
@@ -150,28 +194,41 @@ def _default_generate() -> Callable:
 def run_evaluation(model, tokenizer, problems: Sequence[dict], out_path: str | Path,
                    settings: EvalSettings = EvalSettings(), limit: int | None = None,
                    generate_function: Callable | None = None, progress: bool = True,
-                   verify_function: Callable | None = None) -> dict:
+                   verify_function: Callable | None = None, force_new: bool = False,
+                   run_info: dict | None = None) -> dict:
     """Generate, grade and record answers for ``problems[:limit]``; return the summary of all records.
 
     Answers are graded by the one judge (see :func:`grade_record`); ``verify_function(problem,
-    extracted) -> bool`` overrides it.
+    extracted) -> bool`` overrides it. ``generate_function`` is called with ``rng`` (one
+    generator per prompt, or None unseeded), never ``seed``.
 
-    Resumes after the last complete record in ``out_path`` (see the module docstring).
+    Resumes after the last complete record in ``out_path`` when its manifest shows the same run
+    (else InputError); ``force_new`` starts over. ``run_info``: JSON-able facts for the manifest
+    that a resume does not compare (the command's arguments). See the module docstring.
     """
     settings.check()
+    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 0):
+        raise InputError(f"limit: expected None or an int >= 0, got {limit!r}")
     generate_function = generate_function or _default_generate()
     out_path = Path(out_path)
-    problems = list(problems)[: limit if limit is not None else None]
-    records = read_records(out_path)
-    if out_path.exists():
-        _rewrite_complete(out_path, records)
+    problems = list(problems)
+    identity = eval_identity(model, problems, settings, verify_function)
+    problems = problems[:limit]
+    records, torn = ([], False) if force_new else _read_results(out_path)
+    if records:
+        check_same_run(out_path, len(records), identity, "eval")
+        if torn:  # drop the cut-off last line before appending (atomically: temp file + replace)
+            atomic_write_jsonl(out_path, records)
+    else:  # a new run: the records file first (emptied), then its manifest; a crash between leaves no records
+        out_path.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(out_path, "")
+        write_manifest(out_path, make_manifest("eval", identity, run_info))
     start = records[-1]["index"] + 1 if records else 0
     for expected, record in enumerate(records):
         if record["index"] != expected:
             raise DataError(f"{out_path}: record {expected} has index {record['index']}; not a results file of this run")
     if start > len(problems):
         raise DataError(f"{out_path}: has {start} records, more than the {len(problems)} problems asked for")
-    out_path.parent.mkdir(parents=True, exist_ok=True)
     bar = None
     if progress:
         from tqdm import tqdm
@@ -182,11 +239,11 @@ def run_evaluation(model, tokenizer, problems: Sequence[dict], out_path: str | P
             batch = problems[batch_start: batch_start + settings.batch_size]
             prompts = [render_prompt(p["problem"], settings.template, settings.chat, settings.enable_thinking)
                        for p in batch]
-            seed = None if settings.seed is None else settings.seed + batch_start
+            generators = problem_generators(settings.seed, range(batch_start, batch_start + len(batch)))
             started = time.perf_counter()
             results = generate_function(model, tokenizer, prompts, max_new_tokens=settings.max_new_tokens,
                                         temperature=settings.temperature, top_k=settings.top_k,
-                                        top_p=settings.top_p, seed=seed)
+                                        top_p=settings.top_p, rng=generators)
             seconds = time.perf_counter() - started
             if len(results) != len(batch):
                 raise InputError(f"generate returned {len(results)} results for {len(batch)} prompts")
@@ -205,7 +262,7 @@ def run_evaluation(model, tokenizer, problems: Sequence[dict], out_path: str | P
                     # what a task's own verifier needs to re-grade this record later
                     **{key: problem[key] for key in ("family", "data") if key in problem},
                 }, verify_function, problem)
-                handle.write(json.dumps(record, ensure_ascii=False) + "\n")
+                handle.write(jsonl_line(record))
                 records.append(record)
             handle.flush()
             if bar is not None:
@@ -222,14 +279,30 @@ def regrade_file(path: str | Path, out_path: str | Path | None = None,
 
     Graded by the one judge (see :func:`grade_record`; task records keep ``family`` and ``data``,
     so their family's verifier re-checks them); ``verify_function(record, extracted) -> bool``
-    overrides it.
+    overrides it. A record the judge cannot read (a task record without ``problem``) is a
+    DataError naming the file and the record. Written to another regular file, the records take
+    their manifest along (re-grading changes no setting that made them).
     """
-    records = [grade_record(r, verify_function) for r in read_records(path)]
+    records = []
+    for record in read_records(path):
+        if "gold" not in record or "generated" not in record:
+            raise DataError(f"{path}: record {record['index']} lacks 'gold' or 'generated'")
+        try:
+            records.append(grade_record(record, verify_function))
+        except DataError as error:
+            raise DataError(f"{path}: record {record['index']}: {str(error).removeprefix('record: ')}") from None
     if not records:
         raise DataError(f"{path}: expected results records, found none")
-    for index, record in enumerate(records):
-        if "gold" not in record or "generated" not in record:
-            raise DataError(f"{path}: record {index} lacks 'gold' or 'generated'")
     if out_path is not None:
         atomic_write_jsonl(out_path, records)
+        _copy_manifest(Path(path), Path(out_path))
     return records, summarize(records)
+
+
+def _copy_manifest(source: Path, destination: Path) -> None:
+    """The source's manifest beside a regular-file ``destination`` (not beside /dev/stdout or a pipe)."""
+    source_manifest = manifest_path(source)
+    how, target, _ = write_target(destination)
+    if how != "replace" or not source_manifest.is_file() or target == Path(source).resolve():
+        return
+    atomic_write_text(manifest_path(target), source_manifest.read_text(encoding="utf-8"))
