@@ -418,6 +418,14 @@ def test_scale_command_end_to_end(tiny_model_and_tokenizer, tmp_path, capsys):
     summary = json.loads((out_dir / "summary.json").read_text())
     assert [row["method"] for row in summary["rows"]] == ["greedy", "sc@2"]
     assert summary["problems"] == 2
+    # the records say what made them: the manifest beside them, and the same one in the summary
+    manifest = json.loads((out_dir / "records.jsonl.manifest.json").read_text())
+    assert manifest == summary["manifest"] and manifest["command"] == "scale"
+    assert manifest["identity"]["methods"] == ["greedy", "sc@2"] and manifest["identity"]["seed"] == 0
+    assert manifest["identity"]["problems"] == 2 and manifest["run"]["arguments"]["max_new_tokens"] == 4
+    from minireason.identity import weights_sha256
+
+    assert manifest["identity"]["model_sha256"] == weights_sha256(model.params)
     # a bad method name fails before any model is loaded, with the name in the message
     assert main(["scale", "--model", "nowhere", "--data", "x", "--methods", "vote@3"]) == 1
     assert "vote@3" in capsys.readouterr().err
@@ -449,3 +457,74 @@ def test_every_method_on_the_builtin_model_when_it_is_installed(tmp_path):
     # a trained model ends its completions itself: the boxed answer, then eos, well before the limit
     cot_lines = [line for line in results[0] if line["method"] == "cot"]
     assert all("\\boxed{" in line["completion"] for line in cot_lines)
+
+
+# ----------------------------------------------------------------------------- written files and limits
+
+
+def test_records_manifest_names_the_methods_seed_and_data(tmp_path):
+    sampler = ScriptedSampler([(boxed("46"), -1.0, 3), (boxed("12"), -1.0, 3)])
+    run_comparison(sampler, RECORDS, parse_methods("greedy"), plain_settings(), seed=4,
+                   records_path=tmp_path / "r.jsonl")
+    manifest = json.loads((tmp_path / "r.jsonl.manifest.json").read_text())
+    identity = manifest["identity"]
+    assert identity["methods"] == ["greedy"] and identity["seed"] == 4 and identity["problems"] == 2
+    assert identity["model_sha256"] is None and identity["sampler"] == "ScriptedSampler"
+    assert identity["extract"] == "last_box" and identity["equivalent"] == "string_equal"
+    other = run_comparison(ScriptedSampler([(boxed("46"), -1.0, 3)] * 2), RECORDS[::-1], parse_methods("greedy"),
+                           plain_settings(), seed=4, records_path=tmp_path / "s.jsonl")
+    assert other and json.loads((tmp_path / "s.jsonl.manifest.json").read_text())["identity"]["data_sha256"] \
+        != identity["data_sha256"]
+
+
+def test_records_path_a_directory_is_refused_and_a_symlink_is_followed(tmp_path):
+    with pytest.raises(InputError, match="is a directory"):
+        run_comparison(ScriptedSampler([]), RECORDS, parse_methods("greedy"), plain_settings(),
+                       records_path=tmp_path)
+    target = tmp_path / "kept" / "records.jsonl"
+    target.parent.mkdir()
+    link = tmp_path / "link.jsonl"
+    link.symlink_to(target)
+    sampler = ScriptedSampler([(boxed("46"), -1.0, 3), (boxed("13"), -1.0, 3)])
+    run_comparison(sampler, RECORDS, parse_methods("greedy"), plain_settings(), records_path=link)
+    assert link.is_symlink() and len(target.read_text().splitlines()) == 2
+    assert (target.parent / "records.jsonl.manifest.json").is_file()
+
+
+@pytest.mark.parametrize("mask", [0o022, 0o077])
+def test_summary_and_plot_get_the_usual_mode_and_follow_symlinks(tmp_path, mask):
+    import os
+    import stat
+
+    from minireason.scaling.runner import write_summary
+
+    rows = [summarize("greedy", [MethodOutcome(answer="1", correct=True, completion="x",
+                                               compute={"generated_tokens": 3, "seconds": 0.1, "samples": 1})])]
+    previous = os.umask(mask)
+    try:
+        summary = write_summary(rows, tmp_path / "summary.json", extra={"seed": 1})
+        plot = save_plot(rows, tmp_path / "plot.png")
+    finally:
+        os.umask(previous)
+    for path in (summary, plot):
+        assert stat.S_IMODE(path.stat().st_mode) == 0o666 & ~mask
+    assert json.loads(summary.read_text())["rows"][0]["method"] == "greedy"
+    (tmp_path / "published.json").write_text("old")
+    (tmp_path / "summary-link.json").symlink_to(tmp_path / "published.json")
+    write_summary(rows, tmp_path / "summary-link.json")
+    assert (tmp_path / "summary-link.json").is_symlink()
+    assert json.loads((tmp_path / "published.json").read_text())["rows"][0]["accuracy"] == 1.0
+    with pytest.raises(InputError, match="is a directory"):
+        write_summary(rows, tmp_path)
+
+
+def test_method_sizes_are_capped_in_the_parser():
+    from minireason.scaling.runner import MAX_METHOD_SIZE
+
+    assert parse_method(f"sc@{MAX_METHOD_SIZE}").size == MAX_METHOD_SIZE
+    for text in (f"sc@{MAX_METHOD_SIZE + 1}", "bon@99999999", "refine@" + "9" * 5000):
+        with pytest.raises(InputError, match=f"at most {MAX_METHOD_SIZE:,}"):
+            parse_method(text)
+    for text in ("sc@\u00b2", "sc@\u0663"):  # a superscript two, an Arabic-Indic three: not ASCII digits
+        with pytest.raises(InputError, match="whole number"):
+            parse_method(text)

@@ -5,8 +5,10 @@
 
 prints one row per method (accuracy, generated tokens per problem, seconds per problem, samples,
 pass@N of the samples), and writes to --out-dir: ``records.jsonl`` (one line per method and
-problem), ``summary.json`` and ``accuracy_vs_tokens.png``. Method names: see
-:mod:`minireason.scaling.runner`; --data takes a problem file or a ``task:NAME?...`` name.
+problem) with ``records.jsonl.manifest.json`` (what made them: model weights hash, data hash,
+methods, seed, sampling settings, the command's arguments), ``summary.json`` (which holds the same
+manifest) and ``accuracy_vs_tokens.png``. Method names and their size limit (MAX_METHOD_SIZE):
+see :mod:`minireason.scaling.runner`; --data takes a problem file or a ``task:NAME?...`` name.
 """
 
 from __future__ import annotations
@@ -18,8 +20,6 @@ from pathlib import Path
 from minireason.cli import arguments
 
 DEFAULT_METHODS = "greedy,cot,sc@4,sc@16,bon@8,refine@2"
-# samples (sc, bon) or rounds (refine) per problem: a problem's samples are all in memory at once
-MAX_METHOD_SIZE = 1024
 
 
 def add_common_arguments(parser, methods_default: str, limit_default: int | None, max_new_tokens_default: int) -> None:
@@ -64,21 +64,26 @@ def _progress_printer(quiet: bool):
 
 def run_scaling_comparison(model_path: str, data: str, methods: str, out_dir: str, limit: int | None, seed: int,
                            max_new_tokens: int, temperature: float, top_p: float, prompt_format: str,
-                           batch_size: int, quiet: bool, title: str | None = None):
-    """Load, run, save; returns (summary rows, output paths). Shared by ``scale`` and ``demo``."""
+                           batch_size: int, quiet: bool, title: str | None = None, command: str = "scale",
+                           arguments: dict | None = None):
+    """Load, run, save; returns (summary rows, output paths). Shared by ``scale`` and ``demo``
+    (``command`` and ``arguments``: what the manifest says made the records)."""
     from minireason.errors import InputError
+    from minireason.identity import make_manifest
     from minireason.io.pretrained import load_pretrained
     from minireason.scaling.outcome import ScalingSettings
     from minireason.scaling.prompts import default_prompt_format, stop_strings_for
-    from minireason.scaling.runner import parse_methods, run_comparison, save_plot, write_summary
+    from minireason.scaling.runner import (
+        comparison_identity,
+        parse_methods,
+        run_comparison,
+        save_plot,
+        write_summary,
+    )
     from minireason.scaling.sampler import ModelSampler
     from minireason.tasks.export import resolve_data
 
-    specs = parse_methods(methods)  # fail on a bad method name before loading anything
-    for spec in specs:
-        if spec.size > MAX_METHOD_SIZE:
-            raise InputError(f"--methods: {spec.label} asks for {spec.size:,} samples or rounds per problem; "
-                             f"at most {MAX_METHOD_SIZE:,} are allowed")
+    specs = parse_methods(methods)  # a bad method name or size (> MAX_METHOD_SIZE) fails before loading anything
     if limit is not None and limit < 1:
         raise InputError(f"--limit: expected an int >= 1, got {limit}")
     if Path(out_dir).exists() and not Path(out_dir).is_dir():
@@ -93,14 +98,20 @@ def run_scaling_comparison(model_path: str, data: str, methods: str, out_dir: st
                            batch_size=batch_size)
     settings = ScalingSettings(max_new_tokens=max_new_tokens, temperature=temperature, prompt_format=prompt_format)
     out = Path(out_dir)
+    manifest = make_manifest(command, comparison_identity(sampler, records, specs, settings, seed), {
+        "arguments": arguments if arguments is not None else {
+            "model": model_path, "data": data, "methods": methods, "out_dir": out_dir, "limit": limit,
+            "seed": seed, "max_new_tokens": max_new_tokens, "temperature": temperature, "top_p": top_p,
+            "prompt_format": prompt_format, "batch_size": batch_size}})
     started = time.perf_counter()
     rows = run_comparison(sampler, records, specs, settings, seed=seed, records_path=out / "records.jsonl",
-                          on_progress=_progress_printer(quiet))
+                          on_progress=_progress_printer(quiet), manifest=manifest)
     elapsed = time.perf_counter() - started
     plot = save_plot(rows, out / "accuracy_vs_tokens.png", title=title or f"{model_path} on {data}")
     summary = write_summary(rows, out / "summary.json", extra={
         "model": model_path, "data": data, "problems": len(records), "seed": seed, "temperature": temperature,
-        "top_p": top_p, "max_new_tokens": max_new_tokens, "prompt_format": prompt_format, "total_seconds": elapsed})
+        "top_p": top_p, "max_new_tokens": max_new_tokens, "prompt_format": prompt_format, "total_seconds": elapsed,
+        "manifest": manifest})
     return rows, {"records": out / "records.jsonl", "summary": summary, "plot": plot, "seconds": elapsed}
 
 
@@ -109,7 +120,9 @@ def run(args) -> int:
 
     rows, paths = run_scaling_comparison(args.model, args.data, args.methods, args.out_dir, args.limit, args.seed,
                                          args.max_new_tokens, args.temperature, args.top_p, args.prompt_format,
-                                         args.batch_size, args.quiet)
+                                         args.batch_size, args.quiet,
+                                         arguments={key: value for key, value in vars(args).items()
+                                                    if isinstance(value, (str, int, float, bool)) or value is None})
     print(format_table(rows))
     print(f"\n{rows[0].problems} problems, {paths['seconds']:.1f} s in all")
     print(f"records: {paths['records']}\nsummary: {paths['summary']}\nplot:    {paths['plot']}")

@@ -17,20 +17,28 @@ often *some* sample was right (the ceiling of any way of choosing among them).
 Problem i gets the seed ``derive_seed(seed, i)`` in every method, so sc@4 and bon@4 of one run
 see the very same four samples and differ only in how they choose (common random numbers make
 the comparison sharper than independent draws would).
+
+The records file gets a manifest beside it (``records.jsonl.manifest.json``, see
+:mod:`minireason.identity`): the model's weights hash, the problems' hash, the methods and every
+sampling setting, so a reader knows what made the records. A comparison starts over each time
+(it does not resume), so the manifest is written, never compared.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TextIO
 
+from minireason.atomic import atomic_write, atomic_write_text, write_target
 from minireason.errors import DataError, InputError
 from minireason.evaluation import judge
+from minireason.identity import json_sha256, make_manifest, weights_sha256, write_manifest
+from minireason.jsonl import jsonl_line
 from minireason.scaling.best_of_n import SCORERS, best_of_n
 from minireason.scaling.compute import ComputeMeter, MeteredSampler
 from minireason.scaling.metrics import pass_at_k
@@ -42,6 +50,8 @@ from minireason.scaling.self_refine import ACCEPTANCE_SCORERS, self_refine
 
 METHOD_OPTIONS = {"greedy": (), "cot": (), "sc": ("early",), "bon": tuple(SCORERS), "refine": ACCEPTANCE_SCORERS}
 SIZED_METHODS = ("sc", "bon", "refine")
+# samples (sc, bon) or rounds (refine) per problem: a problem's samples are all in memory at once
+MAX_METHOD_SIZE = 1024
 
 
 @dataclass(frozen=True)
@@ -66,9 +76,15 @@ def parse_method(text: str) -> MethodSpec:
     if kind not in METHOD_OPTIONS:
         raise InputError(f"method {name!r}: expected one of greedy, cot, sc@N, bon@N, refine@K, got kind {kind!r}")
     if kind in SIZED_METHODS:
-        if not at or not size_text.isdigit() or (int(size_text) < 1 and kind != "refine"):
+        digits = size_text.lstrip("0") or "0"
+        if not at or not (size_text.isascii() and size_text.isdigit()) or (digits == "0" and kind != "refine"):
             raise InputError(f"method {name!r}: expected {kind}@N with a whole number N >= 1, got {head!r}")
-        size = int(size_text)
+        # the length first: int() of thousands of digits is refused by Python itself, and slow before that
+        if len(digits) > len(str(MAX_METHOD_SIZE)) or int(digits) > MAX_METHOD_SIZE:
+            shown = size_text if len(size_text) <= 20 else size_text[:20] + "..."
+            raise InputError(f"method {kind}@{shown}: asks for more samples or rounds per problem than allowed "
+                             f"(at most {MAX_METHOD_SIZE:,}: a problem's samples are all in memory at once)")
+        size = int(digits)
     elif at:
         raise InputError(f"method {name!r}: {kind} takes no @N, got {head!r}")
     else:
@@ -176,21 +192,55 @@ def summarize(method: str, outcomes: Sequence[MethodOutcome]) -> SummaryRow:
     )
 
 
+def _name(function) -> str | None:
+    return None if function is None else getattr(function, "__qualname__", type(function).__name__)
+
+
+def comparison_identity(sampler, records: Sequence[dict], specs: Sequence[MethodSpec],
+                        settings: ScalingSettings, seed: int | None) -> dict:
+    """What makes a comparison's records what they are: the model (its weights, when the sampler has
+    one), the problems, the methods, the seed and every sampling and grading setting."""
+    model = getattr(sampler, "model", None)
+    params = getattr(model, "params", None)
+    sampler_settings = {key: getattr(sampler, key) for key in ("top_k", "top_p", "min_p", "stop_strings",
+                                                               "batch_size") if hasattr(sampler, key)}
+    return {"model_sha256": weights_sha256(params) if isinstance(params, dict) else None,
+            "sampler": type(sampler).__name__, **sampler_settings,
+            "data_sha256": json_sha256(list(records)), "problems": len(records),
+            "methods": [spec.label for spec in specs], "seed": seed,
+            "max_new_tokens": settings.max_new_tokens, "temperature": settings.temperature,
+            "prompt_format": settings.prompt_format, "extract": _name(settings.extract),
+            "equivalent": _name(settings.equivalent)}
+
+
+def _open_records(records_path, manifest: dict) -> TextIO:
+    """The records file, opened for streaming (a directory is refused; a device is written through);
+    a regular file gets its manifest first."""
+    Path(records_path).parent.mkdir(parents=True, exist_ok=True)
+    how, target, _ = write_target(records_path)
+    if how == "replace":
+        write_manifest(target, manifest)
+    return open(target, "w", encoding="utf-8")  # noqa: SIM115 - kept open across the loop
+
+
 def run_comparison(sampler, records: Sequence[dict], specs: Sequence[MethodSpec], settings: ScalingSettings,
                    seed: int | None = 0, records_path: str | os.PathLike | None = None,
-                   on_progress: Callable[[str, int, int], None] | None = None) -> list[SummaryRow]:
+                   on_progress: Callable[[str, int, int], None] | None = None,
+                   manifest: dict | None = None) -> list[SummaryRow]:
     """Every method on every record; one summary row per method, in the order given.
 
     records: MATH-style dicts with ``problem`` and ``answer`` (task records are graded by their
-    family's verifier). records_path: JSONL file receiving one flushed line per (method, problem).
+    family's verifier). records_path: JSONL file receiving one flushed line per (method, problem),
+    with a manifest beside it (``manifest``, by default one made from :func:`comparison_identity`).
     on_progress(method_label, done, total) is called after each problem.
     """
     check_records(records)
     rows = []
     log = None
     if records_path is not None:
-        Path(records_path).parent.mkdir(parents=True, exist_ok=True)
-        log = open(records_path, "w", encoding="utf-8")  # noqa: SIM115 - kept open across the loop
+        if manifest is None:
+            manifest = make_manifest("scale", comparison_identity(sampler, records, specs, settings, seed))
+        log = _open_records(records_path, manifest)
     try:
         for spec in specs:
             outcomes = []
@@ -203,7 +253,7 @@ def run_comparison(sampler, records: Sequence[dict], specs: Sequence[MethodSpec]
                             "problem": record["problem"], "gold": record["answer"], "answer": outcome.answer,
                             "correct": outcome.correct, **outcome.compute, "completion": outcome.completion,
                             "details": outcome.details}
-                    log.write(json.dumps(line, ensure_ascii=False) + "\n")
+                    log.write(jsonl_line(line))
                     log.flush()
                 if on_progress is not None:
                     on_progress(spec.label, index + 1, len(records))
@@ -261,14 +311,8 @@ def save_plot(rows: Sequence[SummaryRow], path: str | os.PathLike, title: str = 
         axes.set_ylim(-2, 102)
         axes.set_title(f"{title}\n(grey ticks: pass@N of the samples)", fontsize=9)
         axes.grid(alpha=0.3)
-        handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".png", dir=path.parent)
-        os.close(handle)
-        try:
-            figure.savefig(temporary, dpi=120, bbox_inches="tight")
-            os.replace(temporary, path)
-        except BaseException:
-            Path(temporary).unlink(missing_ok=True)
-            raise
+        with atomic_write(path, "wb") as handle:  # modes, symbolic links and devices as every written file
+            figure.savefig(handle, format="png", dpi=120, bbox_inches="tight")
     finally:
         plt.close(figure)
     return path
@@ -280,12 +324,5 @@ def write_summary(rows: Sequence[SummaryRow], path: str | os.PathLike, extra: di
     path.parent.mkdir(parents=True, exist_ok=True)
     payload = {"rows": [row.as_dict() for row in rows], **(extra or {}),
                "written_at": time.strftime("%Y-%m-%dT%H:%M:%S")}
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as file:
-            json.dump(payload, file, indent=2)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    atomic_write_text(path, json.dumps(payload, indent=2, ensure_ascii=True) + "\n")
     return path
