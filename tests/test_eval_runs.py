@@ -353,3 +353,10 @@ def test_seeded_records_do_not_depend_on_batch_size_or_where_a_resume_starts(tmp
     assert len(read_records(out)) == 5
     run_evaluation(model, tokenizer, PROBLEMS, out, settings(4), generate_function=generate, progress=False)
     assert records_of(out) == runs[1]
+
+
+def test_a_problem_file_that_is_not_utf8_names_the_file_and_line(tmp_path):
+    path = tmp_path / "p.jsonl"
+    path.write_bytes(b'{"problem": "a", "answer": "1"}\n{"problem": "\xe9t\xe9", "answer": "2"}\n')
+    with pytest.raises(DataError, match=r"p.jsonl:2: not UTF-8 text \(invalid continuation byte"):
+        load_problems(path)

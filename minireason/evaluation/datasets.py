@@ -49,6 +49,9 @@ def load_problems(path: str | Path) -> list[dict]:
         text = path.read_text(encoding="utf-8")
     except OSError as error:
         raise DataError(f"{path}: cannot read problems: {error}") from error
+    except UnicodeDecodeError as error:
+        line = error.object[: error.start].count(b"\n") + 1
+        raise DataError(f"{path}:{line}: not UTF-8 text ({error.reason} at byte {error.start})") from None
     stripped = text.lstrip()
     if stripped.startswith("["):
         try:
