@@ -110,11 +110,12 @@ def _shown(value) -> str:
     return text if len(text) <= 40 else text[:37] + "..."
 
 
-def differing_settings(saved: dict, current: dict) -> list[str]:
-    """``"key: file X, now Y"`` for every key whose value differs (sorted by key)."""
+def differing_settings(saved: dict, current: dict, saved_name: str = "file") -> list[str]:
+    """``"key: file X, now Y"`` for every key whose value differs (sorted by key); ``saved_name``
+    says where the saved values come from."""
     current = json.loads(json.dumps(current, default=str))  # compare as the file holds it
     keys = sorted(set(saved) | set(current))
-    return [f"{key}: file {_shown(saved.get(key))}, now {_shown(current.get(key))}"
+    return [f"{key}: {saved_name} {_shown(saved.get(key))}, now {_shown(current.get(key))}"
             for key in keys if saved.get(key) != current.get(key)]
 
 

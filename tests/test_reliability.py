@@ -445,7 +445,7 @@ def test_non_utf8_data_file(tmp_path):
     (tmp_path / "p.jsonl").write_bytes(b'{"problem": "\xff", "answer": "1"}\n')
     code, _, err = run_cli(["eval", "--model", "m", "--data", str(tmp_path / "p.jsonl"), "--out",
                             str(tmp_path / "o.jsonl")])
-    assert_one_line_error(code, err, "eval", "p.jsonl: not UTF-8")
+    assert_one_line_error(code, err, "eval", "p.jsonl:1: not UTF-8")
 
 
 def test_smoke_sequence_longer_than_the_window():
@@ -506,3 +506,98 @@ def test_piping_into_head_ends_quietly():
     stderr = process.stderr.read()
     assert process.wait(timeout=60) == 141
     assert stderr == b""
+
+
+# ----------------------------------------------------------------------------- one run per directory or file
+# (issue 14, section 1: a resume never mixes two runs)
+
+
+def _tiny_recipe(**changes):
+    from minireason.training.pretrain import PretrainRecipe
+
+    values = dict(name="tiny", hidden_size=16, intermediate_size=32, num_hidden_layers=1, num_attention_heads=2,
+                  num_key_value_heads=1, head_dim=8, vocab_size=270, max_position_embeddings=128, steps=2,
+                  batch_size=2, warmup_steps=0, families=("addition",), problems_per_family=6, max_tokens=64,
+                  difficulties={"addition": [1]}, eval_difficulties={"addition": 1})
+    return PretrainRecipe(**{**values, **changes})
+
+
+def test_pretrain_resume_refuses_another_seed_or_fewer_steps_and_extends(tmp_path):
+    from minireason.training.pretrain import pretrain
+
+    def run(**changes):
+        return pretrain(_tiny_recipe(**changes), tmp_path, progress=False, log=lambda *_: None)
+
+    run()
+    tokenizer_before = (tmp_path / "run" / "tokenizer.json").read_bytes()
+    checkpoint_before = (tmp_path / "run" / "checkpoint" / "params.safetensors").read_bytes()
+    with pytest.raises(CheckpointError, match=r"another recipe \(seed: run 0, now 1\).*--no-resume"):
+        run(seed=1, steps=3)
+    with pytest.raises(CheckpointError, match="problems_per_family: run 6, now 7"):
+        run(problems_per_family=7, steps=3)
+    with pytest.raises(CheckpointError, match="past the 1 steps asked for"):
+        run(steps=1)
+    # nothing of the run was touched by the refused resumes
+    assert (tmp_path / "run" / "tokenizer.json").read_bytes() == tokenizer_before
+    assert (tmp_path / "run" / "checkpoint" / "params.safetensors").read_bytes() == checkpoint_before
+    run(steps=3)  # more steps: the same run goes on
+    state = json.loads((tmp_path / "run" / "checkpoint" / "state.json").read_text())
+    assert state["step"] == 3 and state["identity"]["pretrain_recipe"]["seed"] == 0
+    recipe = json.loads((tmp_path / "model" / "recipe.json").read_text())
+    assert recipe["steps"] == 3 and recipe["families"] == ["addition"]
+    assert stat.S_IMODE((tmp_path / "model" / "recipe.json").stat().st_mode) == default_file_mode()
+    # the loop's own check stands behind the recipe file: without it, the checkpoint still refuses
+    (tmp_path / "run" / "recipe.json").unlink()
+    with pytest.raises(CheckpointError, match="pretrain_recipe"):
+        run(seed=1, steps=4)
+    # starting over is always possible
+    pretrain(_tiny_recipe(seed=1, steps=1), tmp_path, resume=False, progress=False, log=lambda *_: None)
+    assert json.loads((tmp_path / "run" / "recipe.json").read_text())["seed"] == 1
+
+
+@pytest.mark.parametrize("seed", [-1, 2**63, 1.5, "3", True, None])
+def test_train_config_seed_is_an_int_in_range(seed):
+    from minireason.training.loop import TrainConfig
+
+    with pytest.raises(InputError, match=r"seed must be an int >= 0 and < 2\*\*63"):
+        TrainConfig(steps=1, seed=seed)
+    assert TrainConfig(steps=1, seed=np.int64(2**63 - 1)).seed == 2**63 - 1
+
+
+@given(seed=st.integers(max_value=-1) | st.integers(min_value=2**63))
+def test_grpo_seed_out_of_range_is_an_argument_error(seed):
+    code, _, err = run_cli(["grpo", "--seed", str(seed)])
+    assert_one_line_error(code, err, "grpo", "argument --seed", "expected an integer in [0, 2**63)")
+
+
+@pytest.fixture(scope="module")
+def saved_tiny_model(tmp_path_factory):
+    from minireason.io.bpe_trainer import train_bpe
+    from minireason.io.pretrained import save_pretrained
+
+    path = tmp_path_factory.mktemp("model") / "tiny"
+    tokenizer = train_bpe(["What is 12 + 34? 46 \\boxed{46} " * 20], vocab_size=270)
+    config = PRESETS["test-tiny"].replace(vocab_size=tokenizer.vocab_size, max_position_embeddings=512)
+    save_pretrained(path, Qwen3Model.from_config(config, seed=0), tokenizer)
+    return str(path)
+
+
+def test_eval_resume_onto_another_run_is_one_line_naming_the_settings(saved_tiny_model, tmp_path):
+    out = str(tmp_path / "o.jsonl")
+    base = ["eval", "--model", saved_tiny_model, "--out", out, "--max-new-tokens", "3", "--no-progress",
+            "--template", "short-direct"]
+    code, printed, err = run_cli([*base, "--data", "task:addition?n=4", "--limit", "2"])
+    assert code == 0, err
+    manifest = json.loads((tmp_path / "o.jsonl.manifest.json").read_text())
+    assert manifest["run"]["arguments"]["data"] == "task:addition?n=4" and manifest["command"] == "eval"
+    before = (tmp_path / "o.jsonl").read_bytes()
+    code, _, err = run_cli([*base, "--data", "task:arithmetic?n=4"])  # the issue's blended accuracy
+    assert_one_line_error(code, err, "eval", "holds 2 records of another run", "data_sha256", "--force-new")
+    code, _, err = run_cli([*base, "--data", "task:addition?n=4", "--temperature", "0.7", "--seed", "1"])
+    assert_one_line_error(code, err, "eval", "seed: file None, now 1", "temperature: file 0.0, now 0.7")
+    assert (tmp_path / "o.jsonl").read_bytes() == before
+    code, printed, err = run_cli([*base, "--data", "task:addition?n=4", "--batch-size", "3"])  # same run: goes on
+    assert code == 0 and "/4)" in printed, err
+    code, printed, err = run_cli([*base, "--data", "task:arithmetic?n=4", "--limit", "1", "--force-new"])
+    assert code == 0 and "/1)" in printed, err
+    assert len(read_jsonl(out)) == 1

@@ -11,6 +11,8 @@ import argparse
 import dataclasses
 import sys
 
+from minireason.cli import arguments
+
 # flag -> (GRPOConfig field, type, help); defaults come from GRPOConfig
 FLAGS = {
     "--steps": ("steps", int, "training steps (each: one batch of rollouts and its updates)"),
@@ -42,7 +44,7 @@ FLAGS = {
     "--warmup-steps": ("warmup_steps", int, "linear warmup, in optimizer updates"),
     "--weight-decay": ("weight_decay", float, "AdamW weight decay"),
     "--max-grad-norm": ("max_grad_norm", float, "gradient clipping"),
-    "--seed": ("seed", int, "seed of prompt choice and sampling"),
+    "--seed": ("seed", arguments.seed, "seed of prompt choice and sampling (an int in [0, 2**63))"),
     "--eval-every": ("eval_every", int, "held-out evaluation every N steps (and at step 0 and the end)"),
     "--eval-max-new-tokens": ("eval_max_new_tokens", int, "length limit of evaluation completions"),
     "--sample-every": ("sample_every", int, "write a few completions to samples.jsonl every N steps"),

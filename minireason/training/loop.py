@@ -22,6 +22,7 @@ import numpy as np
 
 from minireason.device import to_module
 from minireason.errors import CheckpointError, InputError, MinireasonError
+from minireason.generation.generate import check_seed
 from minireason.optim import AdamW, clip_grad_norm, cosine_schedule
 from minireason.training.blas_threads import blas_threads_sleeping
 from minireason.training.checkpoint import load_checkpoint, save_checkpoint
@@ -74,6 +75,7 @@ class TrainConfig:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < (0 if name == "warmup_steps" else 1):
                 raise InputError(f"{name} must be an int >= {0 if name == 'warmup_steps' else 1}, got {value!r}")
+        self.seed = check_seed(self.seed, "seed", allow_none=False)  # the one seed rule: an int in [0, 2**63)
         self.betas = tuple(float(beta) for beta in self.betas)
         if len(self.betas) != 2 or not all(0 <= beta < 1 for beta in self.betas):
             raise InputError(f"betas must be two numbers in [0, 1), got {self.betas!r}")

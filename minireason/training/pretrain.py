@@ -11,6 +11,11 @@ Recipe (every choice is a field of :class:`PretrainRecipe`):
 4. Train a Qwen3-architecture model with the loss on completion tokens only, with the shared
    training loop (AdamW, warmup + cosine, clipping, metrics, checkpoints, exact resume).
 5. Save a Hugging Face-style directory: config.json, model.safetensors, tokenizer.json, ...
+
+The run directory records its recipe (``run/recipe.json``, every field but ``steps``) and the
+training loop's checkpoints carry it too: a resume with another recipe (another seed draws other
+problems and another tokenizer) is refused naming the fields that differ, before the run's
+tokenizer is touched; a resume may ask for more steps, not fewer (the loop refuses those).
 """
 
 from __future__ import annotations
@@ -23,8 +28,12 @@ from pathlib import Path
 
 import numpy as np
 
+from minireason.atomic import atomic_write_text
 from minireason.config import ModelConfig
+from minireason.errors import CheckpointError
+from minireason.identity import differing_settings
 from minireason.model import Qwen3Model
+from minireason.training.checkpoint import OLD_PREFIX
 from minireason.training.loop import TrainConfig, train
 from minireason.training.sequences import pack_completions
 
@@ -119,6 +128,27 @@ def model_config(recipe: PretrainRecipe, tokenizer) -> ModelConfig:
     )
 
 
+def recipe_identity(recipe: PretrainRecipe) -> dict:
+    """The recipe's fields that make a run what it is: all but its length (``steps``), as JSON holds them."""
+    values = asdict(recipe)
+    del values["steps"]  # a resume may extend a run
+    return json.loads(json.dumps(values))
+
+
+def _has_checkpoint(run_dir: Path) -> bool:
+    return (run_dir / "checkpoint").exists() or any(run_dir.glob(f"{OLD_PREFIX}*"))
+
+
+def _saved_recipe(path: Path) -> dict | None:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise CheckpointError(f"{path}: unreadable ({error}); start over (--no-resume) or use another "
+                              "--out-dir") from None
+
+
 def pretrain(recipe: PretrainRecipe, out_dir, resume: bool = True, progress: bool = True, log=print) -> dict:
     """Train one built-in model; writes ``out_dir/run`` (metrics, checkpoint) and ``out_dir/model`` (HF dir)."""
     from minireason.io.pretrained import save_pretrained
@@ -130,12 +160,22 @@ def pretrain(recipe: PretrainRecipe, out_dir, resume: bool = True, progress: boo
     started = time.perf_counter()
     examples = build_examples(recipe)
     log(f"[{recipe.name}] {len(examples)} training examples from {', '.join(recipe.families)}")
-    tokenizer_path = run_dir / "tokenizer.json"
-    if resume and tokenizer_path.exists():
+    tokenizer_path, recipe_path = run_dir / "tokenizer.json", run_dir / "recipe.json"
+    identity = recipe_identity(recipe)
+    if resume and _has_checkpoint(run_dir):  # the tokenizer belongs to the checkpoint: keep both
+        saved = _saved_recipe(recipe_path)
+        if saved is not None and saved != identity:
+            differing = "; ".join(differing_settings(saved, identity, saved_name="run")[:6])
+            raise CheckpointError(f"{run_dir} holds a checkpoint of another recipe ({differing}); use another "
+                                  "--out-dir, or start over (--no-resume / resume=False)")
+        if not tokenizer_path.is_file():
+            raise CheckpointError(f"{run_dir} holds a checkpoint but no tokenizer.json to go with it; start over "
+                                  "(--no-resume / resume=False)")
         tokenizer = Tokenizer.from_file(tokenizer_path)
     else:
         tokenizer = build_tokenizer(examples, recipe.vocab_size)
         tokenizer.save(tokenizer_path)
+        atomic_write_text(recipe_path, json.dumps(identity, indent=1) + "\n")
     config = model_config(recipe, tokenizer)
     prompts = tokenizer.encode_batch([prompt for prompt, _, _ in examples])
     completions = tokenizer.encode_batch([completion for _, completion, _ in examples])
@@ -163,11 +203,11 @@ def pretrain(recipe: PretrainRecipe, out_dir, resume: bool = True, progress: boo
     train_config = TrainConfig(steps=recipe.steps, learning_rate=recipe.learning_rate,
                                warmup_steps=recipe.warmup_steps, weight_decay=recipe.weight_decay,
                                seed=recipe.seed, log_every=25, checkpoint_every=100)
-    summary = train(model, step_fn, train_config, run_dir, resume=resume, progress=progress)
+    summary = train(model, step_fn, train_config, run_dir, resume=resume, progress=progress,
+                    run_identity={"pretrain_recipe": identity})
     model.generation_config = {"eos_token_id": tokenizer.eos_token_id, "temperature": 0.7, "top_p": 1.0, "top_k": 0}
     save_pretrained(model_dir, model, tokenizer)
-    with open(model_dir / "recipe.json", "w", encoding="utf-8") as handle:
-        json.dump(asdict(recipe), handle, indent=1)
+    atomic_write_text(model_dir / "recipe.json", json.dumps(asdict(recipe), indent=1) + "\n")
     summary.update(name=recipe.name, parameters=config.num_parameters(), examples=len(examples),
                    total_seconds=time.perf_counter() - started, model_dir=str(model_dir))
     return summary
