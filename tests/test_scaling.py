@@ -528,3 +528,14 @@ def test_method_sizes_are_capped_in_the_parser():
     for text in ("sc@\u00b2", "sc@\u0663"):  # a superscript two, an Arabic-Indic three: not ASCII digits
         with pytest.raises(InputError, match="whole number"):
             parse_method(text)
+
+
+def test_model_sampler_samples_do_not_depend_on_its_batch_size():
+    from minireason.io.pretrained import load_pretrained
+    from minireason.scaling.sampler import ModelSampler
+
+    model, tokenizer = load_pretrained("builtin:student")
+    prompts = [f"Compute {a}+{b}. Think step by step.\n" for a, b in [(12, 7), (40, 3), (5, 5), (81, 9), (3, 60)]]
+    texts = {size: [s.text for s in ModelSampler(model, tokenizer, batch_size=size).sample(prompts, 24, 1.0, 7)]
+             for size in (1, 2, 5)}
+    assert texts[1] == texts[2] == texts[5]

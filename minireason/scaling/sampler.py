@@ -95,9 +95,11 @@ class ModelSampler:
         samples: list[Sample] = []
         for start in range(0, len(prompts), self.batch_size):
             chunk = list(prompts[start:start + self.batch_size])
+            # one Generator per prompt, seeded by its index: a sample does not depend on the batch size
+            generators = [np.random.default_rng(derive_seed(seed, start + offset)) for offset in range(len(chunk))]
             results = generate(self.model, self.tokenizer, chunk, max_new_tokens, temperature=temperature,
                                top_k=self.top_k, top_p=self.top_p, min_p=self.min_p,
-                               seed=derive_seed(seed, start), stop_strings=self.stop_strings)
+                               rng=generators, stop_strings=self.stop_strings)
             samples.extend(Sample(text=result.text, num_tokens=len(result.token_ids),
                                   mean_logprob=mean_logprob(result.logprobs),
                                   finish_reason=result.finish_reason) for result in results)
