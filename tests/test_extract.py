@@ -51,6 +51,10 @@ def test_cut_off_box_gives_none(text):
 
 
 def test_no_box_and_no_fallback_gives_none():
+    for text in ("The final answer is 17.", "Final Answer: the smallest k is 7", "Natalia sold 72.\n#### 72",
+                 r"\frac{1}{2}", "d. 7", r"We obtain \( (7, 6) \)", r"The answer is \\(\\sqrt{2}\\)."):
+        assert extract_answer(text, fallback=None) is None, text
+    assert extract_answer(r"$\boxed{1}\boxed{2}$", fallback=None) == "1, 2"
     assert extract_answer("The answer is 5.", fallback=None) is None
     assert extract_answer(r"The answer is \boxed{5}.", fallback=None) == "5"
     assert extract_answer("nothing to see here") is None

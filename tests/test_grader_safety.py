@@ -35,6 +35,15 @@ HOSTILE = [
     ",".join(["1"] * 10_000),
     r"\pm" * 200,
     "\\" * 5000,
+    "1e9999",
+    "1:" * 1000 + "1",
+    "a=1, " * 500,
+    "1 and " * 1000 + "2",
+    r"\mathbb{R}\setminus\{" + ",".join(str(i) for i in range(60)) + r"\}",
+    "sqrt(" * 300 + "2" + ")" * 300,
+    "\\\\frac{1}{2}" * 300,
+    "t = " + "1+" * 300 + "1 = 2",
+    "(B) " * 400 + "1",
 ]
 
 
@@ -98,7 +107,9 @@ def test_code_payloads_never_run(tmp_path):
 _ALPHABET = list("0123456789+-*/^_!()[]{}|,=<>.&' xyzei") + [
     r"\frac", r"\sqrt", r"\pi", r"\infty", r"\sin", r"\log", r"\cup", r"\pm", r"\le", r"\{", r"\}",
     r"\left(", r"\right)", r"\text{", r"\begin{pmatrix}", r"\end{pmatrix}", r"\\", "9^{9^{9", "!!",
-    "__import__('os')", "π", "√", "²", "°", "%", "$"]
+    "__import__('os')", "π", "√", "²", "°", "%", "$",
+    " and ", " or ", ";", ":", r"\approx", r"\setminus", r"\mathbb{R}", "sqrt(", "pi", "e6", r"\boxed{",
+    r"\langle", r"\rangle", "d. ", "(B) ", " percent", " miles", "\\\\frac", r"\ne", "...", "f("]
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
