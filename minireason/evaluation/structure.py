@@ -106,6 +106,7 @@ _RELATIONS = [(r"\approx", "~"), ("\u2248", "~"), (r"\leq", "<="), (r"\geq", ">=
               ("=", "="), ("<", "<"), (">", ">")]
 _LONE_VARIABLE = re.compile(r"[A-Za-z](?:_\{?[A-Za-z0-9]+\}?)?|\\(?:theta|alpha|beta|phi)")
 _MATRIX = re.compile(r"\\begin\{([pbBvV]?matrix|array)\}(?:\{[^{}]*\})?(.*)\\end\{\1\}", re.S)
+_PLUS_MINUS = re.compile(r"\\(pm|mp)(?![a-zA-Z])")
 _FLIP = {"<": ">", "<=": ">=", ">": "<", ">=": "<=", "=": "=", "!=": "!=", "~": "~"}
 # a name that labels an answer: x, a_1, \theta, AB, PQ (letters, at most 4, with subscripts/primes)
 _NAME = r"(?:(?:[A-Za-z]|\\(?:alpha|beta|gamma|theta|phi|omega))(?:_\{?[A-Za-z0-9]+\}?)?'*){1,4}"
@@ -193,12 +194,12 @@ def _is_constant(text: str) -> bool:
 def _expand_plus_minus(text: str) -> list[str]:
     r"""``1\pm\sqrt{19}`` -> ``["1+\sqrt{19}", "1-\sqrt{19}"]`` (each \pm doubles the list)."""
     results = [text]
-    while any(r"\pm" in r or r"\mp" in r for r in results):
+    while any(_PLUS_MINUS.search(r) for r in results):  # "\pmy" is no sign: the loop must not spin on it
         if len(results) > 16:
             raise StructureRefused(r"answer: too many \pm signs")
         expanded = []
         for result in results:
-            match = re.search(r"\\(pm|mp)(?![a-zA-Z])", result)
+            match = _PLUS_MINUS.search(result)
             if match is None:
                 expanded.append(result)
                 continue
