@@ -60,6 +60,9 @@ CASES = [
     ("lists", A, "1, 1, 2", "1, 2, 3", False),
     ("lists", A, "1, 2, 3, \\ldots", "1,2,3", False),
     ("lists", A, "1, 2, 3, ...", "1, 2, 3", False),
+    ("lists", R, "So the solutions are 3 and 4.", "4, 3", True),
+    ("lists", R, "Adding 3 and 4 gives 7.", "3, 4", False),
+    ("lists", R, "Adding 3 and 4 gives 7.", "7", True),
     ("lists", A, "x = 1 \\text{ and } x = 2", "\\{x \\mid x = 1 \\text{ or } x = 2\\}", True),
     # ---- extraction from free text ------------------------------------------------------------
     ("extraction", R, "Adding the two parts gives 17.\n\nThe final answer is 17.", "17", True),
@@ -131,6 +134,8 @@ CASES = [
     ("equations", A, "\\text{Area} = 25", "25", True),
     ("equations", A, "AB = 5", "5", True),
     ("equations", A, "AB = 5", "4", False),
+    ("equations", A, "P(1, 2)", "(1,2)", True),
+    ("equations", A, "P(1, 2)", "(2,1)", False),
     # ---- tuples, points and ratios --------------------------------------------------------------
     ("tuples", A, "(1, 4.5)", "(1,\\frac{9}{2})", True),
     ("tuples", A, "\\left(\\frac{1}{5}, \\frac{1}{6}\\right)", "(0.2, \\frac16)", True),
@@ -220,6 +225,8 @@ CASES = [
     ("plain", A, "sin(x)^2 + cos(x)^2", "1", True),
     ("plain", A, "sin(2x)", "2\\sin x \\cos x", True),
     ("plain", A, "sin(2x)", "2\\sin x", False),
+    ("plain", A, "log_2(8)", "3", True),
+    ("plain", A, "log_2(8)", "8", False),
     # ---- units ------------------------------------------------------------------------------
     ("units", A, "125\\textnormal{ miles}", "125", True),
     ("units", A, "125 miles", "125", True),
@@ -246,6 +253,9 @@ CASES = [
     ("intervals", A, "\\mathbb{R}", "(-\\infty, \\infty)", True),
     ("intervals", A, "\\mathbb{R}", "(0, \\infty)", False),
     ("intervals", A, "\\mathbb{R} - \\{0\\}", "(-\\infty,0)\\cup(0,\\infty)", True),
+    ("intervals", A, "x < -3 \\text{ or } x > 5", "(-\\infty,-3)\\cup(5,\\infty)", True),
+    ("intervals", A, "x < -3 or x > 5", "(-\\infty,-3]\\cup(5,\\infty)", False),
+    ("intervals", A, "x > -3 \\text{ and } x < 5", "-3, 5", False),  # "and" between inequalities is no list
     ("plusminus", A, "\\pm 2021", "\\{-2021, 2021\\}", True),
     ("plusminus", A, "\\pm 2021", "{-2021, 2021}", True),
     ("plusminus", A, "\\pm\\sqrt{3}", "\\sqrt3, -\\sqrt3", True),

@@ -143,9 +143,9 @@ def _is_prose(text: str, shortest: int = 3) -> bool:
     return any(word.lower() not in _MATH_WORDS for word in words)
 
 
-def _standalone_numbers(text: str) -> list[str]:
+def _standalone_number_matches(text: str) -> list[re.Match]:
     """Numbers in ``text`` that can be an answer (rule "standalone number"), in order."""
-    numbers = []
+    kept = []
     for match in _NUMBER.finditer(text):
         before = text[max(0, match.start() - 24):match.start()]
         line_start = text.rfind("\n", 0, match.start()) + 1
@@ -153,8 +153,26 @@ def _standalone_numbers(text: str) -> list[str]:
             continue
         if not text[line_start:match.start()].strip() and re.match(r"[.)]\s", text[match.end():match.end() + 2]):
             continue  # "1. " or "2) " opening a line: a list marker
-        numbers.append(match.group(0).rstrip(","))
-    return numbers
+        kept.append(match)
+    return kept
+
+
+def _standalone_numbers(text: str) -> list[str]:
+    return [match.group(0).rstrip(",") for match in _standalone_number_matches(text)]
+
+
+def _closing_numbers(text: str) -> str | None:
+    """The last standalone number, with the numbers just before it joined by ``,``/"and"/"or" ("3 and 4")."""
+    matches = _standalone_number_matches(text)
+    if not matches:
+        return None
+    chosen, start = [matches[-1].group(0).rstrip(",")], matches[-1].start()
+    for match in reversed(matches[-16:-1]):
+        if not re.fullmatch(r"\s*(?:,\s*)?(?:(?:and|or)\s+)?", text[match.end():start]):
+            break
+        chosen.insert(0, match.group(0).rstrip(","))
+        start = match.start()
+    return chosen[-1] if len(set(chosen)) == 1 else ", ".join(chosen)
 
 
 def _answer_from_phrase(candidate: str) -> str | None:
@@ -229,5 +247,4 @@ def extract_answer(text: str, fallback: str | None = "number") -> str | None:
     spans = list(_MATH_SPANS.finditer(tail))
     if spans and len(tail) - spans[-1].end() <= 100 and "\n\n" not in tail[spans[-1].end():]:
         return _closing_spans(tail, spans)
-    numbers = _standalone_numbers(tail)
-    return numbers[-1] if numbers else None
+    return _closing_numbers(tail)

@@ -79,7 +79,7 @@ _BACKSLASH_RUN = re.compile(r"\\+")
 _DOUBLED_COMMAND = re.compile(r"(?<!\\)\\\\(?:[a-zA-Z]+|[()\[\]{},!%$])")
 # rule "plain math": function words written without a backslash, pi, infinity, ** for powers
 _PLAIN_FUNCTION = re.compile(r"(?<![\\A-Za-z])(sqrt|sin|cos|tan|cot|sec|csc|ln|log|exp|arcsin|arccos|arctan)"
-                             r"(?=\s*[\d({])")
+                             r"(?=\s*[\d({_])")
 _PLAIN_CONSTANT = re.compile(r"(?<![\\A-Za-z])(pi|infinity|infty|inf)(?![A-Za-z])")
 _DOUBLE_STAR = re.compile(r"(?<=[\w)}])\*\*(?=[\w({\-])")
 # rule "scientific notation": 1.5e6, 6.02E+23 (a number, e, a signed integer, nothing glued around)
@@ -88,6 +88,7 @@ _TIMES_TEN = re.compile(r"(\d)\s*[xX]\s*10\s*\^")  # 1.2 x 10^5: the letter x as
 # rule "list words": "and", "or" (plain or in \text) and ";" separate the items of a list
 _LIST_TEXT_WORD = re.compile(r"\\text\{\s*,?\s*(?:and|or)\s*\}")
 _LIST_PLAIN_WORD = re.compile(r"(?:(?<=\s)|(?<=,)|(?<=\$))(?:and|or)(?=\s|\$)")
+_INEQUALITY = re.compile(r"[<>]|\\(?:le|ge|lt|gt|leq|geq)(?![a-zA-Z])")
 _REPEATED_COMMAS = re.compile(r",(?:\s*,)+")
 # rule "unit words": trailing words after a value (125 miles, 28 percent, 15 cm^2, 12 sq. units)
 _UNIT_WORDS = re.compile(r"(?:\s+(?:[A-Za-z]{2,}\.?(?:\^\{?[23]\}?)?))+\s*$")
@@ -171,6 +172,9 @@ def list_words_to_commas(text: str) -> str:
     """
     if ";" not in text and "and" not in text and "or" not in text:
         return text
+    if _INEQUALITY.search(text):  # x<-3 or x>5 is a union; "and" between inequalities is not a list
+        text = _LIST_TEXT_WORD.sub(lambda m: r" \cup " if "or" in m.group(0) else m.group(0), text)
+        return re.sub(r"(?:(?<=\s)|(?<=\$))or(?=\s|\$)", r"\\cup", text)
     text = _LIST_TEXT_WORD.sub(",", text)
     text = _LIST_PLAIN_WORD.sub(",", text)
     text = text.replace(";", ",")

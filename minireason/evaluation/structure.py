@@ -240,6 +240,9 @@ def read_structure(text: str, depth: int = 0):
     parts, _ = split_top_level(text, [":"])
     if len(parts) > 1 and all(p.strip() for p in parts):
         return Ratio(tuple(read_structure(p, depth + 1) for p in parts))
+    named_point = re.fullmatch(r"[A-Z]\s*(\(.*\))", text, re.S)
+    if named_point and len(split_top_level(named_point.group(1)[1:-1], [","])[0]) > 1:
+        text = named_point.group(1)  # P(1,2): the point P is (1,2)
     matrix = _MATRIX.fullmatch(text)
     if matrix:
         rows = [row for row in re.split(r"\\\\", matrix.group(2)) if row.strip()]
