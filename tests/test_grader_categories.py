@@ -186,6 +186,11 @@ CASES = [
     ("choices", A, "Option D: 7", "D", True),
     ("choices", A, "Option D: 7", "7", True),
     ("choices", A, "Option D: 7", "E", False),
+    ("choices", A, "c) 12", "C", True),
+    ("choices", A, "c) 12", "B", False),
+    ("lists", A, "\\varnothing", "\\emptyset", True),
+    ("lists", A, "\\{\\}", "\\emptyset", True),
+    ("lists", A, "\\{0\\}", "\\emptyset", False),
     # ---- percent, thousands, scientific notation ---------------------------------------------
     ("numbers", A, "28 percent", "28\\%", True),
     ("numbers", A, "28 pct", "28\\%", True),

@@ -96,6 +96,7 @@ _NOT_UNITS = frozenset({"sin", "cos", "tan", "cot", "sec", "csc", "ln", "log", "
                         "and", "or", "arcsin", "arccos", "arctan", "infty", "inf", "infinity", "to"})
 # rule "thousands inside an expression": 1,234/2 (every comma sits between groups of three digits)
 _COMMA = re.compile(r",")
+_EMPTY_SET = re.compile(r"\\varnothing|\\emptyset|\\\{\s*\\\}|\{\s*\}|(?:the )?empty set", re.IGNORECASE)
 _RATIO_WORD = re.compile(r"^([^\s]*\d[^\s]*) to ([^\s]*\d[^\s]*)$")
 _THOUSANDS_COMMA = re.compile(r"(?<![\d.])\d{1,3}(?:,\d{3})+(?![\d])")
 
@@ -287,6 +288,8 @@ def normalize_answer(text: str) -> str:
         text = text.replace(",", "").replace(" ", "")
     text = drop_expression_thousands(text)
     text = _RATIO_WORD.sub(r"\1:\2", text)  # "3 to 8" is the ratio 3:8
+    if _EMPTY_SET.fullmatch(text):
+        text = r"\emptyset"
     # spaces next to brackets, commas and operators carry no meaning
     text = re.sub(r"\s*([,()\[\]{}=+\-*/^_&])\s*", r"\1", text)
     return rewrite_mixed_number(text)

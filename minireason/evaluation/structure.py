@@ -114,7 +114,7 @@ _LABEL_TEXT = re.compile(rf"{_NAME}|{_NAME}/{_NAME}|\\frac\{{{_NAME}\}}\{{{_NAME
                          r"|[A-Za-z](?:_\{?[A-Za-z0-9]+\}?)?\([^()]{1,40}\)"
                          r"|m?\\angle\s*[A-Z]{1,3}|\\overline\{[A-Z]{1,3}\}")
 _SET_BUILDER = re.compile(r"\\\{\s*[A-Za-z]\s*(?:\\mid|\||:)\s*(.+)\\\}", re.S)
-_CHOICE = re.compile(r"\(([A-Ea-e])\)\s*(\S.*)|([A-Ea-e])[.:)]\s+(\S.*)", re.S)
+_CHOICE = re.compile(r"\(([A-Ea-e])\)\s*(\S.*)|([A-Ea-e])(?:[.:]\s+|\)\s*)(\S.*)", re.S)
 _REALS = re.compile(r"\\mathbb\s*\{?R\}?|\\R|all real numbers|\\text\{all real numbers\}")
 _SET_MINUS = [r"\setminus", r"\backslash"]
 _COEFFICIENT_VARIABLE = re.compile(r"(-?)(\d+(?:\.\d+)?|\\frac\{\d+\}\{\d+\})?\s*\*?\s*"
