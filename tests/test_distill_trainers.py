@@ -22,7 +22,7 @@ from minireason.distill.trainers import (
     train_dpo,
     train_sft,
 )
-from minireason.errors import CheckpointError, ConfigError, InputError
+from minireason.errors import CheckpointError, ConfigError, DataError, InputError
 from minireason.io.bpe_trainer import train_bpe
 from minireason.io.chat_template import split_reasoning
 from minireason.io.pretrained import load_pretrained
@@ -212,3 +212,21 @@ def test_the_commands_end_to_end(tmp_path, capsys):
     assert main(["sft", "--model", "builtin:student", "--data", str(traces), "--out-dir", str(tmp_path / "x"),
                  "--eval-data", data]) == 1
     assert "shares" in capsys.readouterr().err
+
+
+def test_report_compares_runs_family_by_family(tmp_path):
+    from minireason.distill.report import markdown_table, paired_by_family
+
+    records = [{"family": "a"}] * 4 + [{"family": "b"}] * 4
+    for run, steps in (("one", {0: [0, 0, 1, 1, 0, 0, 0, 1], 5: [1, 1, 1, 0, 0, 0, 1, 1]}),
+                       ("two", {5: [1, 1, 1, 1, 1, 1, 1, 1]})):
+        (tmp_path / run / "eval").mkdir(parents=True)
+        for step, correct in steps.items():
+            (tmp_path / run / "eval" / f"step_{step:06d}.json").write_text(json.dumps({"step": step, "correct": correct}))
+    table = paired_by_family([0, 0, 1, 1, 0, 0, 0, 1], [1, 1, 1, 0, 0, 0, 1, 1], records)
+    assert (table["all"]["gained"], table["all"]["lost"]) == (3, 1)
+    assert (table["a"]["gained"], table["a"]["lost"], table["b"]["gained"]) == (2, 1, 1)
+    text = markdown_table(f"{tmp_path / 'one'}@0", str(tmp_path / "one"), [str(tmp_path / "two")], records)
+    assert "| two (step 5) | all | 100.0% | +62.5 (5 / 0, 0.062) | +37.5 (3 / 0, 0.25) |" in text
+    with pytest.raises(DataError, match="step_000003.json does not exist"):
+        markdown_table(f"{tmp_path / 'one'}@3", None, [str(tmp_path / "two")], records)
