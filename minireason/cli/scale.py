@@ -2,6 +2,8 @@
 
     minireason scale --model builtin:base --data "task:addition?n=30&split=test" \\
         --methods greedy,cot,sc@4,sc@16,bon@8,refine@2 --seed 0
+    minireason scale --model builtin:base --data "task:addition?n=200&split=test&difficulty=3&seed=5" \\
+        --methods cot,budget@8,budget@16,budget@32,budget@48     # accuracy against thinking tokens
 
 prints one row per method (accuracy, generated tokens per problem, seconds per problem, samples,
 pass@N of the samples), and writes to --out-dir: ``records.jsonl`` (one line per method and
@@ -26,7 +28,8 @@ def add_common_arguments(parser, methods_default: str, limit_default: int | None
     """Flags ``scale`` and ``demo`` share."""
     parser.add_argument("--methods", default=methods_default,
                         help=f"comma-separated methods: greedy, cot, sc@N[:early], bon@N[:heuristic|logprob|oracle], "
-                             f"refine@K[:logprob|heuristic|oracle] (default {methods_default})")
+                             f"refine@K[:logprob|heuristic|oracle], budget@N[:wait] (at most N thinking tokens; "
+                             f":wait also forces 'Wait' for a </think> before N) (default {methods_default})")
     parser.add_argument("--limit", type=arguments.positive_int, default=limit_default,
                         help="use only the first N problems")
     parser.add_argument("--seed", type=arguments.seed, default=0,

@@ -7,6 +7,8 @@ Methods are named by short strings, comma separated::
     sc@N            self-consistency over N sampled chains      (sc@16:early stops early)
     bon@N           best-of-N, default scorer logprob           (bon@8:heuristic, bon@8:oracle)
     refine@K        self-refinement with K critique/revise rounds (refine@2:heuristic, refine@2:oracle)
+    budget@N        one greedy chain of thought with at most N thinking tokens (budget@0 closes <think>
+                    at once); budget@N:wait also replaces a </think> before N tokens by "Wait" (s1)
 
 Every (method, problem) pair becomes one JSON line, flushed as soon as it is known, so a long run
 that is interrupted keeps what it finished. The summary has one row per method: accuracy, mean
@@ -47,11 +49,15 @@ from minireason.scaling.prompts import build_prompt
 from minireason.scaling.sampler import derive_seed
 from minireason.scaling.self_consistency import self_consistency
 from minireason.scaling.self_refine import ACCEPTANCE_SCORERS, self_refine
+from minireason.scaling.thinking_budget import thinking_budget
 
-METHOD_OPTIONS = {"greedy": (), "cot": (), "sc": ("early",), "bon": tuple(SCORERS), "refine": ACCEPTANCE_SCORERS}
-SIZED_METHODS = ("sc", "bon", "refine")
+METHOD_OPTIONS = {"greedy": (), "cot": (), "sc": ("early",), "bon": tuple(SCORERS), "refine": ACCEPTANCE_SCORERS,
+                  "budget": ("wait",)}
+SIZED_METHODS = ("sc", "bon", "refine", "budget")
 # samples (sc, bon) or rounds (refine) per problem: a problem's samples are all in memory at once
 MAX_METHOD_SIZE = 1024
+# thinking tokens (budget): one completion, bounded by --max-new-tokens anyway; this only keeps N readable
+MAX_THINKING_BUDGET = 1_000_000
 
 
 @dataclass(frozen=True)
@@ -74,16 +80,21 @@ def parse_method(text: str) -> MethodSpec:
     head, _, option = name.partition(":")
     kind, at, size_text = head.partition("@")
     if kind not in METHOD_OPTIONS:
-        raise InputError(f"method {name!r}: expected one of greedy, cot, sc@N, bon@N, refine@K, got kind {kind!r}")
+        raise InputError(f"method {name!r}: expected one of greedy, cot, sc@N, bon@N, refine@K, budget@N, "
+                         f"got kind {kind!r}")
     if kind in SIZED_METHODS:
         digits = size_text.lstrip("0") or "0"
-        if not at or not (size_text.isascii() and size_text.isdigit()) or (digits == "0" and kind != "refine"):
-            raise InputError(f"method {name!r}: expected {kind}@N with a whole number N >= 1, got {head!r}")
+        least = 0 if kind in ("refine", "budget") else 1
+        if not at or not (size_text.isascii() and size_text.isdigit()) or int(digits[:8]) < least:
+            raise InputError(f"method {name!r}: expected {kind}@N with a whole number N >= {least}, got {head!r}")
         # the length first: int() of thousands of digits is refused by Python itself, and slow before that
-        if len(digits) > len(str(MAX_METHOD_SIZE)) or int(digits) > MAX_METHOD_SIZE:
+        largest = MAX_THINKING_BUDGET if kind == "budget" else MAX_METHOD_SIZE
+        if len(digits) > len(str(largest)) or int(digits) > largest:
             shown = size_text if len(size_text) <= 20 else size_text[:20] + "..."
-            raise InputError(f"method {kind}@{shown}: asks for more samples or rounds per problem than allowed "
-                             f"(at most {MAX_METHOD_SIZE:,}: a problem's samples are all in memory at once)")
+            what = ("thinking tokens (at most {:,})" if kind == "budget" else
+                    "samples or rounds per problem than allowed (at most {:,}: a problem's samples are all "
+                    "in memory at once)").format(largest)
+            raise InputError(f"method {kind}@{shown}: asks for more {what}")
         size = int(digits)
     elif at:
         raise InputError(f"method {name!r}: {kind} takes no @N, got {head!r}")
@@ -130,6 +141,8 @@ def run_method(spec: MethodSpec, sampler, problem: str, is_correct: Judge, setti
                                 early_stop=spec.option == "early")
     if spec.kind == "bon":
         return best_of_n(sampler, problem, is_correct, settings, spec.size, seed, scorer=spec.option or "logprob")
+    if spec.kind == "budget":
+        return thinking_budget(sampler, problem, is_correct, settings, spec.size, seed, wait=spec.option == "wait")
     return self_refine(sampler, problem, is_correct, settings, spec.size, seed, acceptance=spec.option or "logprob")
 
 
@@ -166,6 +179,7 @@ class SummaryRow:
     pass_at_1: float | None = None  # mean accuracy of a single sample (sampling methods)
     pass_at_n: float | None = None  # share of problems where some sample was right (sampling methods)
     samples_saved: int = 0  # by early stopping
+    thinking_tokens_per_problem: float | None = None  # thinking-budget methods: tokens inside <think>
 
     def as_dict(self) -> dict:
         return dict(self.__dict__)
@@ -173,8 +187,10 @@ class SummaryRow:
 
 def summarize(method: str, outcomes: Sequence[MethodOutcome]) -> SummaryRow:
     count = len(outcomes)
-    pass_1, pass_n = [], []
+    pass_1, pass_n, thinking = [], [], []
     for outcome in outcomes:
+        if "thinking_tokens" in outcome.details:  # None: the completion never opened <think>
+            thinking.append(outcome.details["thinking_tokens"] or 0)
         sample_correct = outcome.details.get("sample_correct")
         if sample_correct:
             n, c = len(sample_correct), sum(sample_correct)
@@ -189,6 +205,7 @@ def summarize(method: str, outcomes: Sequence[MethodOutcome]) -> SummaryRow:
         pass_at_1=sum(pass_1) / len(pass_1) if pass_1 else None,
         pass_at_n=sum(pass_n) / len(pass_n) if pass_n else None,
         samples_saved=sum(outcome.details.get("samples_saved", 0) for outcome in outcomes),
+        thinking_tokens_per_problem=sum(thinking) / len(thinking) if thinking else None,
     )
 
 
@@ -267,7 +284,8 @@ def run_comparison(sampler, records: Sequence[dict], specs: Sequence[MethodSpec]
 def format_table(rows: Sequence[SummaryRow]) -> str:
     """A plain-text table: method, accuracy, tokens/problem, seconds/problem, samples, pass@1, pass@N.
 
-    pass@1 (one sample's accuracy) and pass@N (some sample right) are shown for the sampling methods.
+    pass@1 (one sample's accuracy) and pass@N (some sample right) are shown for the sampling methods;
+    a line under the table gives the thinking tokens per problem of each thinking-budget method.
     """
     header = (f"{'method':<16} {'accuracy':>8} {'tokens/problem':>14} {'s/problem':>9} {'samples':>7} "
               f"{'pass@1':>7} {'pass@N':>7}")
@@ -279,6 +297,9 @@ def format_table(rows: Sequence[SummaryRow]) -> str:
     saved = [row for row in rows if row.samples_saved]
     for row in saved:
         lines.append(f"{row.method}: early stop saved {row.samples_saved} samples")
+    for row in rows:
+        if row.thinking_tokens_per_problem is not None:
+            lines.append(f"{row.method}: {row.thinking_tokens_per_problem:.1f} thinking tokens per problem")
     return "\n".join(lines)
 
 
