@@ -1,6 +1,7 @@
 """``minireason chat``: a multi-turn conversation with the Qwen3 chat template.
 
     minireason chat --model builtin:NAME [--thinking | --no-thinking] [--system TEXT]
+                    [--max-thinking-tokens N] [--min-thinking-tokens N --max-wait K]
 
 Type a message and press Enter. ``/reset`` forgets the conversation, ``/exit`` (or Ctrl-D) quits.
 The model's reasoning (``<think> ... </think>``) is shown dimmed on a terminal and marked with
@@ -14,7 +15,13 @@ import sys
 import time
 
 from minireason.cli import arguments
-from minireason.cli.generate import add_sampling_arguments, load_model, print_speed, sampling_settings
+from minireason.cli.generate import (
+    add_sampling_arguments,
+    load_model,
+    print_speed,
+    sampling_settings,
+    thinking_budget_from,
+)
 
 THINK_OPEN, THINK_CLOSE = "<think>", "</think>"
 DIM, RESET = "\x1b[2m", "\x1b[0m"
@@ -87,6 +94,7 @@ def run(args) -> int:
     from minireason.errors import InputError
     from minireason.generation.generate import stream_generate
 
+    budget = thinking_budget_from(args, answer_prefix="\n\n")  # Qwen3 writes a blank line after </think>
     model, tokenizer = load_model(args)
     settings = sampling_settings(args, model)
     rng = np.random.default_rng(args.seed)  # one stream of randomness for the whole conversation
@@ -119,7 +127,8 @@ def run(args) -> int:
         messages.append({"role": "user", "content": line})
         prompt = tokenizer.apply_chat_template(messages, add_generation_prompt=True, enable_thinking=args.thinking)
         try:
-            stream = stream_generate(model, tokenizer, prompt, args.max_new_tokens, rng=rng, **settings)
+            stream = stream_generate(model, tokenizer, prompt, args.max_new_tokens, rng=rng,
+                                     thinking_budget=budget, **settings)
         except InputError as error:
             messages.pop()
             print(f"[{error}; /reset to start a new conversation]", file=sys.stderr)

@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from minireason.cli import arguments
+from minireason.cli.generate import add_thinking_budget_arguments
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -29,6 +30,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--top-k", type=int, default=0)
     parser.add_argument("--top-p", type=float, default=1.0)
     parser.add_argument("--seed", type=arguments.seed, default=None, help="an int >= 0")
+    add_thinking_budget_arguments(parser)
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
@@ -41,7 +43,9 @@ def run(args: argparse.Namespace) -> int:
     problems = _load(args.data)
     settings = EvalSettings(template=args.template, chat=args.chat, enable_thinking=args.thinking,
                             batch_size=args.batch_size, max_new_tokens=args.max_new_tokens,
-                            temperature=args.temperature, top_k=args.top_k, top_p=args.top_p, seed=args.seed)
+                            temperature=args.temperature, top_k=args.top_k, top_p=args.top_p, seed=args.seed,
+                            max_thinking_tokens=args.max_thinking_tokens,
+                            min_thinking_tokens=args.min_thinking_tokens, max_wait=args.max_wait)
     settings.check()
     warm_up(1, wait_seconds=0.0)  # start the sympy worker while the model loads
     model, tokenizer = load_pretrained(args.model)

@@ -2,6 +2,8 @@
 
     minireason generate --model builtin:NAME --prompt "12+34=" --max-new-tokens 40
     minireason generate --model ./Qwen3-0.6B --prompt "Hello" --temperature 0.7 --top-p 0.8 --seed 0
+    minireason generate --model builtin:base --prompt "Compute 482+397. Think step by step." \
+        --max-thinking-tokens 16        # force </think> after 16 thinking tokens
 
 Sampling settings left out fall back to the checkpoint's generation_config.json, and to greedy
 decoding when it has none. Ctrl-C stops generation and keeps what was printed.
@@ -29,6 +31,35 @@ def add_sampling_arguments(parser) -> None:
     parser.add_argument("--bfloat16-decoding", action="store_true",
                         help="round the weights to bfloat16 and decode from 2-byte copies: about twice the "
                              "tokens/s on a bandwidth-bound CPU (needs --backend numba and float32)")
+    add_thinking_budget_arguments(parser)
+
+
+def add_thinking_budget_arguments(parser) -> None:
+    """The thinking-budget flags ``generate``, ``chat`` and ``eval`` share (see ``ThinkingBudget``)."""
+    parser.add_argument("--max-thinking-tokens", type=arguments.non_negative_int, default=None, metavar="N",
+                        help="at most N tokens inside <think>: then </think> is forced and the model answers")
+    parser.add_argument("--min-thinking-tokens", type=arguments.non_negative_int, default=None, metavar="N",
+                        help="a </think> before N thinking tokens is replaced by 'Wait' (s1's budget forcing)")
+    parser.add_argument("--max-wait", type=arguments.positive_int, default=None, metavar="K",
+                        help="with --min-thinking-tokens: replace a </think> at most K times (default 1)")
+
+
+def thinking_budget_from(args, answer_prefix: str = "\n"):
+    """The ``ThinkingBudget`` the flags ask for, or None; InputError (one line) for flags that do not fit.
+
+    ``answer_prefix``: what is forced after ``</think>`` at the cap: ``"\n"`` as in the built-in
+    models' ``\n</think>\n\boxed{..}``, ``"\n\n"`` in Qwen3's chat format (``chat``)."""
+    from minireason.errors import InputError
+    from minireason.generation.generate import ThinkingBudget
+
+    cap, least, waits = args.max_thinking_tokens, args.min_thinking_tokens, args.max_wait
+    if waits is not None and not least:
+        raise InputError("--max-wait needs --min-thinking-tokens N (N >= 1): it counts how many times a "
+                         "too-early </think> is replaced by 'Wait'")
+    if cap is None and not least:
+        return None
+    return ThinkingBudget(max_thinking_tokens=cap, min_thinking_tokens=least or 0,
+                          max_wait=waits if waits is not None else 1, answer_prefix=answer_prefix)
 
 
 def add_arguments(parser) -> None:
@@ -70,19 +101,22 @@ def print_speed(n_tokens: int, seconds: float) -> None:
 def run(args) -> int:
     from minireason.generation.generate import generate, stream_generate
 
+    budget = thinking_budget_from(args)  # bad flags fail before the model loads
     model, tokenizer = load_model(args)
     settings = sampling_settings(args, model)
     start = time.perf_counter()
     if args.no_stream:
         try:
-            (result,) = generate(model, tokenizer, [args.prompt], args.max_new_tokens, seed=args.seed, **settings)
+            (result,) = generate(model, tokenizer, [args.prompt], args.max_new_tokens, seed=args.seed,
+                                 thinking_budget=budget, **settings)
         except KeyboardInterrupt:  # nothing printed yet, nothing to keep
             print_speed(0, time.perf_counter() - start)
             return 130
         print(args.prompt + result.text)
         print_speed(len(result.token_ids), time.perf_counter() - start)
         return 0
-    stream = stream_generate(model, tokenizer, args.prompt, args.max_new_tokens, seed=args.seed, **settings)
+    stream = stream_generate(model, tokenizer, args.prompt, args.max_new_tokens, seed=args.seed,
+                             thinking_budget=budget, **settings)
     print(args.prompt, end="", flush=True)
     try:
         for piece in stream:

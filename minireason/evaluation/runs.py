@@ -60,7 +60,12 @@ SAMPLE_SEEDS = "numpy.random.default_rng([seed, problem_index, sample_index])"
 
 @dataclass(frozen=True)
 class EvalSettings:
-    """How answers are generated: prompt template and sampling settings."""
+    """How answers are generated: prompt template, sampling settings and thinking budget.
+
+    max_thinking_tokens / min_thinking_tokens / max_wait: a thinking budget for every answer
+    (:class:`minireason.generation.generate.ThinkingBudget`; None: none). They change the records,
+    so they are part of the run's identity (an older manifest without them reads as None).
+    """
 
     template: str = "direct"
     chat: bool = False
@@ -71,6 +76,25 @@ class EvalSettings:
     top_k: int = 0
     top_p: float = 1.0
     seed: int | None = None
+    max_thinking_tokens: int | None = None
+    min_thinking_tokens: int | None = None
+    max_wait: int | None = None
+
+    def thinking_budget(self):
+        """The ``ThinkingBudget`` these settings ask for, or None; InputError for settings that do not fit.
+        After ``</think>`` at the cap the answer starts as each format writes it: ``"\n"`` in the
+        built-in models' plain format, ``"\n\n"`` in Qwen3's chat format."""
+        from minireason.generation.generate import ThinkingBudget
+
+        if self.max_wait is not None and not self.min_thinking_tokens:
+            raise InputError(f"max_wait: needs min_thinking_tokens >= 1, got max_wait {self.max_wait!r} "
+                             f"with min_thinking_tokens {self.min_thinking_tokens!r}")
+        if self.max_thinking_tokens is None and not self.min_thinking_tokens:
+            return None
+        return ThinkingBudget(max_thinking_tokens=self.max_thinking_tokens,
+                              min_thinking_tokens=self.min_thinking_tokens or 0,
+                              max_wait=self.max_wait if self.max_wait is not None else 1,
+                              answer_prefix="\n\n" if self.chat else "\n")
 
     def check(self) -> None:
         if self.template not in TEMPLATES:
@@ -81,6 +105,7 @@ class EvalSettings:
             raise InputError(f"max_new_tokens: expected an int >= 1, got {self.max_new_tokens!r}")
         if self.temperature < 0:
             raise InputError(f"temperature: expected >= 0, got {self.temperature}")
+        self.thinking_budget()
 
 
 def _check_result(record: dict) -> str | None:
@@ -207,6 +232,7 @@ def run_evaluation(model, tokenizer, problems: Sequence[dict], out_path: str | P
     that a resume does not compare (the command's arguments). See the module docstring.
     """
     settings.check()
+    budget = settings.thinking_budget()
     if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 0):
         raise InputError(f"limit: expected None or an int >= 0, got {limit!r}")
     generate_function = generate_function or _default_generate()
@@ -243,7 +269,8 @@ def run_evaluation(model, tokenizer, problems: Sequence[dict], out_path: str | P
             started = time.perf_counter()
             results = generate_function(model, tokenizer, prompts, max_new_tokens=settings.max_new_tokens,
                                         temperature=settings.temperature, top_k=settings.top_k,
-                                        top_p=settings.top_p, rng=generators)
+                                        top_p=settings.top_p, rng=generators,
+                                        **({"thinking_budget": budget} if budget is not None else {}))
             seconds = time.perf_counter() - started
             if len(results) != len(batch):
                 raise InputError(f"generate returned {len(results)} results for {len(batch)} prompts")
@@ -259,6 +286,9 @@ def run_evaluation(model, tokenizer, problems: Sequence[dict], out_path: str | P
                     "generated_tokens": len(result.token_ids),
                     "finish_reason": getattr(result, "finish_reason", None),
                     "seconds": seconds / len(batch),
+                    # with a thinking budget: the tokens spent inside <think> and those forced in
+                    **({"thinking_tokens": getattr(result, "thinking_tokens", None),
+                        "forced_tokens": int(np.sum(getattr(result, "forced", 0)))} if budget is not None else {}),
                     # what a task's own verifier needs to re-grade this record later
                     **{key: problem[key] for key in ("family", "data") if key in problem},
                 }, verify_function, problem)
