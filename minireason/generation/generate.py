@@ -316,6 +316,7 @@ class _RowDecoding:
         self.think_start = 0  # index in token_ids of the first thinking token
         self.think_text_start = 0  # where in the text the block's content starts
         self.closing = False  # the close marker is being forced: no "Wait" for it
+        self.thinking_at_cap = 0
         self.thinking_tokens: int | None = None
         self.waits = 0
         self.discarded = 0
@@ -342,10 +343,9 @@ class _RowDecoding:
                 search_from = max(0, before - self.longest_stop + 1)
                 if find_stop_string(self.text.text, self.stop_strings, search_from) >= 0:
                     return self._finish("stop")
-            if self.phase != "answer" and delta:
+            # before the block only new text can open it; inside it the cap counts tokens, text or not
+            if self.phase == "thinking" or (self.phase == "before" and delta):
                 retract = self._steer(before)
-            elif self.phase == "thinking":
-                retract = self._steer(before)  # the cap counts tokens, text or not
             if self.phase == "answer" and not (self.stop_strings or self.keep_text):
                 self.text = None  # nothing left to look for in this row's text
         if len(self.token_ids) >= self.limit:
@@ -381,11 +381,14 @@ class _RowDecoding:
                     return retract
             self.phase, self.thinking_tokens = "answer", thinking
             return 0
+        if self.closing and not self.pending:  # the forced tokens did not decode to close_text: stop steering
+            self.phase, self.thinking_tokens = "answer", self.thinking_at_cap
+            return 0
         cap = budget.max_thinking_tokens
         if cap is not None and not self.pending and len(self.token_ids) - self.think_start >= cap:
             started = longest_partial_suffix(text[self.think_text_start:], (close,))
             self.pending.extend(self.tokenizer.encode(close[started:] + budget.answer_prefix))
-            self.closing = True
+            self.closing, self.thinking_at_cap = True, len(self.token_ids) - self.think_start
         return 0
 
     def _replace_close(self, marker_token: int, at: int) -> int:
