@@ -1,6 +1,7 @@
 """Reliability (issue 14, sections 2 and 3): written files behave like ordinary files, torn tails
 are dropped at the byte level, and every bad input the CLI meets is a one-line error."""
 
+import argparse
 import contextlib
 import dataclasses
 import io
@@ -453,23 +454,18 @@ def test_smoke_sequence_longer_than_the_window():
     assert_one_line_error(code, err, "smoke", "at most 512 positions")
 
 
-def test_demo_limit_is_honoured_or_refused(monkeypatch):
-    from minireason.cli import demo
+def test_demo_limit_is_honoured_or_refused():
+    from minireason.cli.demo import add_arguments, settings_from
 
-    asked = []
-
-    def fake_comparison(model, data, methods, out_dir, limit, *rest, **keywords):
-        asked.append(limit)
-        raise InputError("stop here")
-
-    monkeypatch.setattr(demo, "run_scaling_comparison", fake_comparison)
-    for argv, expected in ((["demo", "--limit", "3"], 3), (["demo", "--problems", "5"], 5), (["demo"], 48),
-                           (["demo", "--limit", "4", "--problems", "4"], 4)):
-        run_cli(argv)
-        assert asked.pop() == expected, argv
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    for argv, expected in ((["--limit", "300"], 300), (["--problems", "500"], 500), ([], 1000),
+                           (["--limit", "400", "--problems", "400"], 400), (["--quick", "--limit", "3"], 3)):
+        settings = settings_from(parser.parse_args(argv))
+        assert settings.held_out == expected, argv
+        assert settings.scaling_problems <= expected and settings.generation_prompts <= expected
     code, _, err = run_cli(["demo", "--limit", "3", "--problems", "5"])
     assert_one_line_error(code, err, "demo", "give one")
-    assert not asked
 
 
 def test_errors_are_one_line_unless_debug(tmp_path, monkeypatch):

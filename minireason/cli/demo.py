@@ -1,89 +1,91 @@
-"""``minireason demo``: the project's first command, a short inference-time scaling comparison.
+"""``minireason demo``: the project's first command, every stage of a reasoning model, live and measured.
 
-    minireason demo                      # builtin:base, 48 held-out 3-digit additions, greedy / cot / sc@4 / sc@8
-    minireason demo --problems 50 --methods greedy,cot,sc@4,sc@8,bon@4
+    minireason demo                        # every stage (a few minutes on 2 cores)
+    minireason demo --quick                # every stage on a reduced budget (under a minute)
+    minireason demo --stage grpo           # one stage: generation, direct, scaling, grpo, distillation
 
-The built-in model answers held-out problems of a built-in task three ways: a direct answer, one
-greedy chain of thought, and self-consistency (a majority vote over sampled chains). It prints
-accuracy against the tokens each method spent, one worked vote, and where the files went. About a
-minute on 2 cores with the defaults. The full comparison is ``minireason scale``.
+Decode speed with and without the KV cache; direct answers; chain of thought, self-consistency,
+best-of-N and self-refinement against the tokens they spend; GRPO before and after; the student
+distilled from the base model against the student as shipped.  Progress goes to stderr; the results
+table, the issue's targets against what was measured, and the output folder (report.json, run.json,
+the plots, each stage's files) go to stdout.  A thin layer over :func:`minireason.demo.run_demo`.
 """
 
 from __future__ import annotations
 
-from minireason.cli import arguments
-from minireason.cli.scale import add_common_arguments, run_scaling_comparison
+import argparse
+from pathlib import Path
 
-DEMO_METHODS = "greedy,cot,sc@4,sc@8"
-DEMO_DATA = "task:addition?n=100&split=test&seed=0&difficulty=3"  # 3-digit: the base model errs, but not always
-DEMO_PROBLEMS = 48
+from minireason.cli import arguments
 
 
 def add_arguments(parser) -> None:
-    parser.add_argument("--model", default="builtin:base", help="checkpoint directory or builtin:NAME")
-    parser.add_argument("--data", default=DEMO_DATA, help="problem file or task:NAME?...")
+    from minireason.demo import STAGES
+
+    parser.add_argument("--stage", choices=STAGES, action="append", default=None,
+                        help="run only this stage (repeat the flag for several); default: all, in order")
+    parser.add_argument("--quick", action="store_true",
+                        help="every stage on a reduced budget (under a minute on 2 cores; what CI runs)")
+    parser.add_argument("--out-dir", default="runs/demo", help="where report.json, run.json and the plots go")
+    parser.add_argument("--model", default=None, help="the base model (default builtin:base)")
+    parser.add_argument("--student", default=None, help="the student of the distillation stage (default builtin:student)")
     parser.add_argument("--problems", type=arguments.positive_int, default=None,
-                        help=f"how many problems, the first N of --data (default {DEMO_PROBLEMS}; --limit N "
-                             "says the same)")
-    parser.add_argument("--out-dir", default="runs/demo", help="where records.jsonl, summary.json and the plot go")
-    add_common_arguments(parser, DEMO_METHODS, None, 160)
+                        help="held-out problems of every held-out accuracy (default 1000, 100 with --quick; "
+                             "--limit N says the same)")
+    parser.add_argument("--limit", type=arguments.positive_int, default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--scaling-problems", type=arguments.positive_int, default=None,
+                        help="problems of the sampled scaling methods (the first N held-out ones)")
+    parser.add_argument("--methods", default=None,
+                        help="the sampled scaling methods (default sc@8,bon@8,refine@2; see minireason scale)")
+    parser.add_argument("--temperature", type=float, default=None, help="of the sampled scaling methods")
+    parser.add_argument("--grpo-steps", type=arguments.positive_int, default=None)
+    parser.add_argument("--distill-steps", type=arguments.positive_int, default=None)
+    parser.add_argument("--seed", type=arguments.seed, default=None, help="of sampling and training (>= 0)")
+    parser.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
 
 
-def _example_vote(records_path) -> str | None:
-    """One self-consistency vote from the records, preferring a split vote; None if no sc method ran."""
-    from minireason.jsonl import read_jsonl_tolerant
-
-    chosen = None
-    records, _ = read_jsonl_tolerant(records_path)
-    for record in records:
-        distribution = record.get("details", {}).get("vote_distribution")
-        if distribution is None:
-            continue
-        if chosen is None or (len(distribution) > 1 and len(chosen["details"]["vote_distribution"]) <= 1):
-            chosen = record
-    if chosen is None:
-        return None
-    votes = ", ".join(f"{answer!r}: {count}" for answer, count in chosen["details"]["vote_distribution"].items())
-    verdict = "right" if chosen["correct"] else "wrong"
-    return (f"example vote ({chosen['method']}): {chosen['problem']}\n"
-            f"  votes {{{votes}}} -> {chosen['answer']!r} ({verdict}; gold {chosen['gold']!r})")
-
-
-def problem_count(problems: int | None, limit: int | None) -> int:
+def problem_count(problems: int | None, limit: int | None) -> int | None:
     """--problems and --limit (the flag ``scale`` has) both say how many problems; one is enough."""
     from minireason.errors import InputError
 
     if problems is not None and limit is not None and problems != limit:
         raise InputError(f"--problems {problems} and --limit {limit} both say how many problems; give one")
-    return next((n for n in (problems, limit) if n is not None), DEMO_PROBLEMS)
+    return next((n for n in (problems, limit) if n is not None), None)
+
+
+def settings_from(args):
+    """DemoSettings from the flags: the full or quick budget, with the flags given on top."""
+    from minireason.demo import DemoSettings
+
+    overrides = {key: value for key, value in {
+        "model": args.model, "student": args.student, "held_out": problem_count(args.problems, args.limit),
+        "scaling_problems": args.scaling_problems, "scaling_methods": args.methods,
+        "temperature": args.temperature, "grpo_steps": args.grpo_steps, "distill_steps": args.distill_steps,
+        "seed": args.seed}.items() if value is not None}
+    if "held_out" in overrides:  # fewer held-out problems than the default subsets: the subsets shrink too
+        defaults = DemoSettings.quick() if args.quick else DemoSettings()
+        for name in ("scaling_problems", "generation_prompts"):
+            overrides.setdefault(name, min(getattr(defaults, name), overrides["held_out"]))
+    return DemoSettings.quick(**overrides) if args.quick else DemoSettings(**overrides)
 
 
 def run(args) -> int:
-    from minireason.scaling.runner import format_table
+    from minireason.demo import format_rows, run_demo, stderr_log
 
-    args.problems = problem_count(args.problems, args.limit)
-
-    print(f"minireason demo: {args.model} on {args.problems} problems of {args.data}")
-    print(f"methods {args.methods}; sampled methods at temperature {args.temperature}, seed {args.seed}\n")
-    rows, paths = run_scaling_comparison(args.model, args.data, args.methods, args.out_dir, args.problems, args.seed,
-                                         args.max_new_tokens, args.temperature, args.top_p, args.prompt_format,
-                                         args.batch_size, args.quiet, title=f"demo: {args.model}")
-    print(format_table(rows))
-    by_method = {row.method: row for row in rows}
+    settings = settings_from(args)
+    budget = "quick" if args.quick else "full"
+    print(f"minireason demo ({budget}): {settings.model} on held-out {settings.held_out_data()}", flush=True)
+    report = run_demo(settings, args.stage, args.out_dir, log=None if args.quiet else stderr_log)
     print()
-    if "greedy" in by_method and "cot" in by_method:
-        greedy, cot = by_method["greedy"], by_method["cot"]
-        print(f"chain of thought: {cot.accuracy:.0%} vs {greedy.accuracy:.0%} answering directly, for "
-              f"{cot.tokens_per_problem / max(greedy.tokens_per_problem, 1e-9):.1f}x the tokens")
-    for row in rows:
-        if row.method.startswith("sc@") and "cot" in by_method:
-            cot = by_method["cot"]
-            print(f"{row.method}: {row.accuracy:.0%}, against {row.pass_at_1:.0%} for one sampled chain and "
-                  f"{cot.accuracy:.0%} for the greedy chain, for "
-                  f"{row.tokens_per_problem / max(cot.tokens_per_problem, 1e-9):.1f}x the greedy chain's tokens; "
-                  f"some sample was right on {row.pass_at_n:.0%} of problems")
-    example = _example_vote(paths["records"])
-    if example:
-        print(example)
-    print(f"\n{paths['seconds']:.1f} s in all. records: {paths['records']}  plot: {paths['plot']}")
+    print(format_rows(report.rows))
+    print()
+    for target in report.targets:
+        if target["met"] is None:
+            continue
+        verdict = "met" if target["met"] else "MISSED"
+        print(f"target {target['target']}: {target['measured_points']:+.1f} points ({verdict})")
+    for note in report.notes:
+        print(f"note: {note}")
+    plots = "".join(f", {Path(path).name}" for path in report.plots.values())
+    print(f"\n{report.total_seconds:.1f} s in all. Output folder: {report.out_dir} (report.json, run.json{plots})")
     return 0

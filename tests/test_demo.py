@@ -1,0 +1,162 @@
+"""``minireason demo``: every stage on the quick budget (what CI runs), the report's fields and value
+ranges (not exact figures), one stage alone, the targets' verdicts, and the refusals."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from minireason.cli.main import main
+from minireason.demo import STAGES, DemoSettings, StageRow, check_targets, decode_without_cache, run_demo
+from minireason.errors import InputError
+
+REPORT_FIELDS = {"stage", "method", "problems", "accuracy", "tokens_per_problem", "seconds"}
+
+
+def run_cli(argv):
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            code = main(argv)
+        except SystemExit as exit_:
+            code = exit_.code
+    return code, out.getvalue(), err.getvalue()
+
+
+@pytest.fixture(scope="module")
+def quick_run(tmp_path_factory):
+    out_dir = tmp_path_factory.mktemp("demo") / "out"
+    code, out, err = run_cli(["demo", "--quick", "--out-dir", str(out_dir)])
+    assert code == 0, err
+    return out_dir, out, err
+
+
+def test_quick_demo_writes_the_report_with_every_stage(quick_run):
+    out_dir, out, err = quick_run
+    report = json.loads((out_dir / "report.json").read_text())
+    assert set(report) == {"stages", "total_seconds"}
+    assert 0 < report["total_seconds"] < 600
+    rows = report["stages"]
+    assert [row["stage"] for row in rows] == sorted((row["stage"] for row in rows), key=STAGES.index)
+    assert {row["stage"] for row in rows} == set(STAGES)
+    quick = DemoSettings.quick()
+    for row in rows:
+        assert REPORT_FIELDS <= set(row)
+        assert 0.0 <= row["accuracy"] <= 1.0
+        assert row["problems"] >= 1 and row["seconds"] >= 0 and row["tokens_per_problem"] >= 0
+        if row["stage"] in ("direct", "grpo", "distillation") or row["method"] == "cot":
+            assert row["problems"] == quick.held_out  # held-out accuracies see every held-out problem
+        if "p_value" in row:
+            assert 0.0 <= row["p_value"] <= 1.0
+            assert row["gained"] + row["lost"] <= row["compared_problems"]
+            # the paired fields agree with the two accuracies they compare
+            change = round((row["gained"] - row["lost"]) / row["compared_problems"], 9)
+            assert round(row["accuracy"] - row["accuracy_before"], 9) == pytest.approx(change, abs=1e-6)
+    methods = {(row["stage"], row["method"]) for row in rows}
+    assert {("generation", "kv-cache"), ("generation", "no-cache"), ("direct", "direct"), ("scaling", "cot"),
+            ("grpo", "before"), ("grpo", "after"), ("distillation", "before"), ("distillation", "after")} <= methods
+    for name in quick.scaling_methods.split(","):
+        assert ("scaling", name) in methods
+    for budget in quick.thinking_budgets:
+        assert ("scaling", f"budget@{budget}") in methods
+    generation = [row for row in rows if row["stage"] == "generation"]
+    assert all(row["tokens_per_second"] > 0 for row in generation)
+    # greedy decoding with and without the cache gives the same tokens
+    assert all(row["identical_completions"] == row["problems"] for row in generation)
+
+
+def test_quick_demo_writes_run_json_plots_and_a_table(quick_run):
+    out_dir, out, err = quick_run
+    run = json.loads((out_dir / "run.json").read_text())
+    assert run["stages"] == list(STAGES)
+    assert run["settings"]["held_out"] == DemoSettings.quick().held_out
+    assert {target["target"] for target in run["targets"]} >= {"GRPO >= +5 points held-out"}
+    for name in ("accuracy_vs_tokens.png", "grpo_curves.png", "distillation_curves.png"):
+        assert (out_dir / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "Output folder: " + str(out_dir) in out
+    for stage in STAGES:
+        assert any(line.startswith(stage) for line in out.splitlines())
+    assert "[1/5]" in err and "[5/5]" in err  # progress per stage on stderr
+
+
+def test_one_stage_alone(tmp_path):
+    settings = DemoSettings.quick()
+    report = run_demo(settings, ["direct"], tmp_path / "out", log=None)
+    assert [(row.stage, row.method) for row in report.rows] == [("direct", "direct")]
+    rows = json.loads((tmp_path / "out" / "report.json").read_text())["stages"]
+    assert len(rows) == 1 and rows[0]["problems"] == settings.held_out
+    assert all(target["met"] is None for target in report.targets)
+
+
+def _row(stage, method, accuracy, before=None):
+    extra = {} if before is None else {"accuracy_before": before}
+    return StageRow(stage, method, 100, accuracy, 10.0, 1.0, extra)
+
+
+def test_targets_are_judged_from_the_measured_rows():
+    rows = [_row("scaling", "cot", 0.60, before=0.10), _row("scaling", "sc@8", 0.62, before=0.60),
+            _row("grpo", "after", 0.70, before=0.64), _row("distillation", "after", 0.15, before=0.10),
+            _row("scaling", "budget@8", 0.0), _row("scaling", "budget@16", 0.2), _row("scaling", "budget@64", 0.6)]
+    verdicts = {target["target"].split(" ")[0]: (target["measured_points"], target["met"])
+                for target in check_targets(rows)}
+    assert verdicts["chain"] == (50.0, True)
+    assert verdicts["self-consistency@8"] == (2.0, False)
+    assert verdicts["GRPO"] == (6.0, True)
+    assert verdicts["distilled"] == (5.0, False)
+    assert verdicts["thinking-budget"] == (60.0, True)
+    falling = [_row("scaling", "budget@8", 0.3), _row("scaling", "budget@16", 0.2), _row("scaling", "budget@32", 0.5)]
+    assert check_targets(falling)[-1]["met"] is False  # a dip in the middle is not a rising curve
+
+
+@settings(max_examples=5, deadline=None)
+@given(seed=st.integers(0, 2**31), lengths=st.lists(st.integers(1, 6), min_size=1, max_size=3))
+def test_decoding_without_the_cache_equals_generate(seed, lengths):
+    from minireason.config import PRESETS
+    from minireason.generation.generate import generate
+    from minireason.model import Qwen3Model
+
+    model = Qwen3Model.from_config(PRESETS["test-tiny"], seed=seed % 1000)
+    rng = np.random.default_rng(seed)
+    prompts = [rng.integers(1, model.config.vocab_size, size=length).tolist() for length in lengths]
+    cached = [list(result.token_ids) for result in generate(model, None, prompts, 5)]
+    assert decode_without_cache(model, prompts, 5, stop_ids=()) == cached
+
+
+@pytest.mark.parametrize("overrides, fragment", [
+    ({"held_out": 0}, "held_out: expected an int >= 1"),
+    ({"grpo_steps": True}, "grpo_steps"),
+    ({"seed": -1}, "seed: expected an int >= 0"),
+    ({"held_out": 10, "scaling_problems": 20}, "scaling_problems: 20 is more than the 10"),
+    ({"thinking_budgets": (8, 0)}, "thinking_budgets"),
+])
+def test_bad_settings_are_refused(overrides, fragment):
+    with pytest.raises(InputError, match=fragment):
+        DemoSettings.quick(**overrides)
+
+
+def test_bad_command_lines_get_one_line_errors(tmp_path):
+    (tmp_path / "file").write_text("not a folder")
+    for argv, fragment in ((["--out-dir", str(tmp_path / "file")], "exists and is not a directory"),
+                           (["--stage", "nope"], "invalid choice"),
+                           (["--limit", "3", "--problems", "4"], "give one"),
+                           (["--problems", "0"], "expected an integer >= 1")):
+        code, _, err = run_cli(["demo", "--quick", *argv])
+        assert code not in (0, None)
+        assert "Traceback" not in err
+        assert len([line for line in err.splitlines() if line.startswith("minireason demo: error: ")]) == 1, err
+        assert fragment in err
+
+
+def test_a_folder_that_is_not_a_run_is_not_deleted(tmp_path):
+    precious = tmp_path / "out" / "grpo"
+    precious.mkdir(parents=True)
+    (precious / "notes.txt").write_text("mine")
+    with pytest.raises(InputError, match="not a demo run folder"):
+        run_demo(DemoSettings.quick(), ["grpo"], tmp_path / "out", log=None)
+    assert (precious / "notes.txt").read_text() == "mine"
