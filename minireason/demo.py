@@ -64,12 +64,12 @@ class DemoSettings:
     temperature: float = 0.8
     thinking_budgets: tuple[int, ...] = (8, 16, 32, 64)  # budget@N rows: at most N thinking tokens
     # GRPO (docs/rl.md's recipe, fewer steps)
-    grpo_steps: int = 40
+    grpo_steps: int = 60
     grpo_prompts_per_step: int = 16
     grpo_group_size: int = 8
     grpo_learning_rate: float = 1e-4
     grpo_train_problems: int = 5000
-    grpo_eval_every: int = 10
+    grpo_eval_every: int = 20
     # distillation: the teacher's verified traces of train-split problems, then logit distillation
     distill_problems: int = 1000
     distill_samples: int = 4  # teacher samples per problem (rejection sampling keeps the right ones)
@@ -311,18 +311,28 @@ def stage_scaling(context: DemoContext) -> list[StageRow]:
                                records_path=records_path, on_progress=progress)
     lines, _ = read_jsonl_tolerant(records_path)
     verdicts: dict[str, list[bool]] = {}
+    sample_verdicts: dict[str, list[list[bool]]] = {}
     for line in lines:
         verdicts.setdefault(line["method"], [False] * len(subset))[line["problem_index"]] = bool(line["correct"])
+        samples = (line.get("details") or {}).get("sample_correct")
+        if samples:
+            sample_verdicts.setdefault(line["method"], [[] for _ in subset])[line["problem_index"]] = samples
     cot_subset = cot.correct[:len(subset)]
     for summary in summaries:
         extra = {"samples_per_problem": summary.samples_per_problem, "pass_at_1": summary.pass_at_1,
                  "pass_at_n": summary.pass_at_n, "temperature": settings.temperature,
                  **paired_fields(cot_subset, verdicts[summary.method], "cot")}
+        extra.update(_votes_where_greedy_errs(cot_subset, sample_verdicts.get(summary.method)))
         rows.append(StageRow("scaling", summary.method, summary.problems, summary.accuracy,
                              summary.tokens_per_problem, summary.seconds_per_problem * summary.problems, extra))
         context.log(f"  {summary.method}: {summary.accuracy:.1%} against {extra['accuracy_before']:.1%} for the "
                     f"greedy chain on the same {summary.problems} problems ({extra['gained']} gained, "
                     f"{extra['lost']} lost, p = {extra['p_value']:.2g})")
+        if extra.get("greedy_wrong_problems") and summary.method.startswith("sc@"):
+            # why a vote helps or not: it can only fix a greedy error when most samples are right there
+            context.log(f"    on the {extra['greedy_wrong_problems']} problems the greedy chain gets wrong, "
+                        f"{extra['greedy_wrong_sample_accuracy']:.0%} of the samples are right and "
+                        f"{extra['greedy_wrong_right_majority']} have a right majority")
     from minireason.scaling.runner import SummaryRow
 
     plotted = [SummaryRow(row.method, row.problems, row.accuracy, row.tokens_per_problem,
@@ -334,6 +344,19 @@ def stage_scaling(context: DemoContext) -> list[StageRow]:
         title=f"{settings.model}, held-out {settings.family} (difficulty {settings.difficulty}): direct and cot on "
               f"{direct.problems}, sampled methods on {len(subset)} problems")
     return rows
+
+
+def _votes_where_greedy_errs(greedy_correct: Sequence[bool], samples: list[list[bool]] | None) -> dict:
+    """On the problems the greedy chain gets wrong: how many, the share of right samples, and how many
+    have more than half their samples right (what a majority vote needs to fix the greedy error)."""
+    if not samples:
+        return {}
+    wrong = [verdicts for verdicts, right in zip(samples, greedy_correct) if not right and verdicts]
+    if not wrong:
+        return {"greedy_wrong_problems": 0}
+    return {"greedy_wrong_problems": len(wrong),
+            "greedy_wrong_sample_accuracy": float(np.mean([np.mean(verdicts) for verdicts in wrong])),
+            "greedy_wrong_right_majority": sum(2 * sum(verdicts) > len(verdicts) for verdicts in wrong)}
 
 
 # ---------------------------------------------------------------------------------------------- training stages

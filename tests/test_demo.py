@@ -160,3 +160,17 @@ def test_a_folder_that_is_not_a_run_is_not_deleted(tmp_path):
     with pytest.raises(InputError, match="not a demo run folder"):
         run_demo(DemoSettings.quick(), ["grpo"], tmp_path / "out", log=None)
     assert (precious / "notes.txt").read_text() == "mine"
+
+
+@given(st.lists(st.tuples(st.booleans(), st.lists(st.booleans(), min_size=1, max_size=8)), min_size=1, max_size=20))
+def test_votes_where_greedy_errs_counts_what_a_majority_can_fix(problems):
+    from minireason.demo import _votes_where_greedy_errs
+
+    greedy = [right for right, _ in problems]
+    summary = _votes_where_greedy_errs(greedy, [samples for _, samples in problems])
+    wrong = [samples for right, samples in problems if not right]
+    assert summary["greedy_wrong_problems"] == len(wrong)
+    if wrong:
+        assert summary["greedy_wrong_right_majority"] == sum(samples.count(True) > len(samples) / 2 for samples in wrong)
+        assert summary["greedy_wrong_sample_accuracy"] == pytest.approx(
+            sum(samples.count(True) / len(samples) for samples in wrong) / len(wrong))
