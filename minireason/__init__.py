@@ -43,6 +43,19 @@ _PUBLIC = {
     "self_refine": "minireason.scaling.self_refine",
     "pass_at_k": "minireason.scaling.metrics",
     "ModelSampler": "minireason.scaling.sampler",
+    # judging, reinforcement learning, distillation and preference tuning
+    "judge_completion": "minireason.evaluation.judge",
+    "GRPOConfig": "minireason.rl.grpo",
+    "train_grpo": "minireason.rl.grpo",
+    "SFTConfig": "minireason.distill.trainers",
+    "DistillConfig": "minireason.distill.trainers",
+    "DPOConfig": "minireason.distill.trainers",
+    "train_sft": "minireason.distill.trainers",
+    "train_distill": "minireason.distill.trainers",
+    "train_dpo": "minireason.distill.trainers",
+    # the demo of every stage
+    "DemoSettings": "minireason.demo",
+    "run_demo": "minireason.demo",
     # synthetic tasks
     "generate_problems": "minireason.tasks",
     "resolve_data": "minireason.tasks.export",

@@ -433,3 +433,13 @@ class Qwen3Model:
         device_mask = None if loss_mask is None else to_module(loss_mask, self.array_module)
         return self.token_loss_and_grads(token_ids, targets, masked_mean_nll(device_mask), loss_mask,
                                          attention_mask)
+
+
+def frozen_copy(model: Qwen3Model) -> Qwen3Model:
+    """A reference model: the same weights, copied and made read-only, never trained (GRPO's KL
+    reference, DPO's reference)."""
+    reference = Qwen3Model(model.config, {name: value.copy() for name, value in model.params.items()}, model.backend)
+    for value in reference.params.values():
+        if hasattr(value, "flags"):
+            value.flags.writeable = False
+    return reference

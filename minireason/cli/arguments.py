@@ -59,3 +59,24 @@ def text(value: str) -> str:
     if reason is not None:
         raise argparse.ArgumentTypeError(reason)
     return value
+
+
+def read_toml_config(path: str) -> dict:
+    """The settings of a ``--config FILE.toml`` (``grpo``, ``sft``, ``distill``, ``dpo``); flags given on the
+    command line override them."""
+    from minireason.errors import InputError
+
+    try:
+        import tomllib
+    except ImportError:  # Python 3.10
+        try:
+            import tomli as tomllib
+        except ImportError:
+            raise InputError("--config needs Python 3.11 or the tomli package (pip install tomli)") from None
+    try:
+        with open(path, "rb") as handle:
+            return tomllib.load(handle)
+    except OSError as error:
+        raise InputError(f"--config {path}: cannot read it ({error.strerror})") from None
+    except tomllib.TOMLDecodeError as error:
+        raise InputError(f"--config {path}: not valid TOML ({error})") from None

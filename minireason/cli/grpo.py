@@ -77,30 +77,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                             help=text)
 
 
-def _read_toml(path: str) -> dict:
-    from minireason.errors import InputError
-
-    try:
-        import tomllib
-    except ImportError:  # Python 3.10
-        try:
-            import tomli as tomllib
-        except ImportError:
-            raise InputError("--config needs Python 3.11 or the tomli package (pip install tomli)") from None
-    try:
-        with open(path, "rb") as handle:
-            return tomllib.load(handle)
-    except OSError as error:
-        raise InputError(f"--config {path}: cannot read it ({error.strerror})") from None
-    except tomllib.TOMLDecodeError as error:
-        raise InputError(f"--config {path}: not valid TOML ({error})") from None
-
-
 def settings_from(args: argparse.Namespace) -> tuple[dict, dict]:
     """(the run's places: model, data, eval_data, out_dir) and (GRPOConfig fields), file then flags."""
     from minireason.errors import InputError
 
-    values = _read_toml(args.config) if args.config else {}
+    values = arguments.read_toml_config(args.config) if args.config else {}
     places = {key: values.pop(key, None) for key in ("model", "data", "eval_data", "out_dir")}
     for key in places:
         if getattr(args, key) is not None:

@@ -67,11 +67,10 @@ def settings_from(args: argparse.Namespace, places: tuple[str, ...], required: t
                   flags: dict, model_place: str = "model") -> tuple[dict, dict]:
     """(the run's places, config fields): the TOML file's, then the flags'; the prompt format defaults
     from the model (plain for builtin:*, chat otherwise)."""
-    from minireason.cli.grpo import _read_toml
     from minireason.errors import InputError
     from minireason.evaluation.prompts import default_prompt_format
 
-    values = _read_toml(args.config) if args.config else {}
+    values = arguments.read_toml_config(args.config) if args.config else {}
     found = {key: values.pop(key, None) for key in places}
     for key in places:
         if getattr(args, key, None) is not None:

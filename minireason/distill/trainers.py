@@ -23,11 +23,9 @@ sft / distill / dpo`` commands are thin layers over them).  Derivations: docs/di
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 import time
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
@@ -189,14 +187,14 @@ class SequenceTrainer(Trainer):
 
     def __init__(self, model, tokenizer, train, validation, config: SFTConfig, teacher=None):
         from minireason.distill.data import LengthBuckets
-        from minireason.rl.grpo import _pad_id
+        from minireason.generation.generate import pad_token_id
 
         if teacher is not None and not isinstance(config, DistillConfig):
             raise InputError("a teacher needs a DistillConfig (the distillation loss's settings)")
         self.tokenizer, self.train, self.validation, self.config = tokenizer, train, validation, config
         self.teacher = teacher
         self.buckets = LengthBuckets(train.lengths, config.length_buckets)
-        self.pad_id = _pad_id(tokenizer, model)
+        self.pad_id = pad_token_id(tokenizer, model)
 
     @property
     def distilling(self) -> bool:
@@ -328,13 +326,15 @@ class PreferenceTrainer(Trainer):
 
     def __init__(self, model, tokenizer, train, validation, config: DPOConfig, reference=None):
         from minireason.distill.data import LengthBuckets
-        from minireason.rl.grpo import _pad_id, frozen_copy, weights_sha256
+        from minireason.generation.generate import pad_token_id
+        from minireason.identity import weights_sha256
+        from minireason.model import frozen_copy
 
         self.tokenizer, self.train, self.validation, self.config = tokenizer, train, validation, config
         self.reference = reference if reference is not None else frozen_copy(model)
         self.reference_sha256 = weights_sha256(self.reference.params)
         self.buckets = LengthBuckets(train.lengths, config.length_buckets)
-        self.pad_id = _pad_id(tokenizer, model)
+        self.pad_id = pad_token_id(tokenizer, model)
         self._reference_sums = ({}, {})  # (train, validation): chunk index -> (chosen (c,), rejected (c,))
 
     def state_dict(self) -> dict:
@@ -430,7 +430,7 @@ class PreferenceTrainer(Trainer):
 # ---------------------------------------------------------------------------------------------- running
 class RunEvaluation:
     """The loop's eval hook: the trainer's validation figures, then held-out greedy accuracy
-    (GRPO's ``HeldOutEvaluation``: eval/step_N.json keeps each problem's verdict)."""
+    (``training.run.HeldOutEvaluation``: eval/step_N.json keeps each problem's verdict)."""
 
     def __init__(self, trainer, held_out=None):
         self.trainer, self.held_out = trainer, held_out
@@ -443,36 +443,18 @@ class RunEvaluation:
 
 
 def _run(model, tokenizer, trainer, config, out_dir, eval_records, resume, progress, identity, report, log) -> dict:
-    """Train with the shared loop, then write final/ and summary.json; the history train_* return."""
-    from minireason.atomic import atomic_write_text
-    from minireason.evaluation.paired import format_paired, paired_comparison
-    from minireason.io.pretrained import save_pretrained
-    from minireason.rl.grpo import HeldOutEvaluation, read_eval_details
-    from minireason.training.loop import train
-    from minireason.training.metrics import read_metrics
+    """Train with the shared run (training/run.py), the data report logged first and kept in summary.json."""
+    from minireason.training.run import HeldOutEvaluation, run_training
 
-    out_dir = Path(out_dir)
     if log is not None:
         log(report.summary())
-    held_out = HeldOutEvaluation(tokenizer, eval_records, config, out_dir) if eval_records else None
+    held_out = HeldOutEvaluation.from_config(tokenizer, eval_records, out_dir, config) if eval_records else None
     has_validation = min(len(trainer.validation), config.validation_max_examples) > 0
     eval_fn = RunEvaluation(trainer, held_out) if held_out is not None or has_validation else None
-    summary = train(model, trainer, config.train_config(), out_dir, resume=resume, progress=progress,
-                    eval_fn=eval_fn, eval_every=config.eval_every, run_identity=identity)
-    details = read_eval_details(out_dir) if eval_records else []
-    paired = None
-    if len(details) >= 2 and details[0]["step"] == 0:
-        paired = {"step_before": 0, "step_after": details[-1]["step"],
-                  **paired_comparison(details[0]["correct"], details[-1]["correct"])}
-    if not summary["interrupted"]:
-        save_pretrained(out_dir / "final", model, tokenizer)
-    summary = {**summary, "paired": paired, "out_dir": str(out_dir), "data": report.as_dict()}
-    atomic_write_text(out_dir / "summary.json", json.dumps(summary, indent=1) + "\n")
-    if log is not None and paired is not None:
-        log(f"held-out accuracy {format_paired(paired)}")
-    metrics = read_metrics(out_dir / "metrics.jsonl") if (out_dir / "metrics.jsonl").exists() else []
-    evaluations = read_metrics(out_dir / "eval.jsonl") if (out_dir / "eval.jsonl").exists() else []
-    return {"summary": summary, "metrics": metrics, "eval": evaluations, "paired": paired, "data": report}
+    history = run_training(model, tokenizer, trainer, config.train_config(), out_dir, eval_fn=eval_fn,
+                           eval_every=config.eval_every, resume=resume, progress=progress, identity=identity,
+                           summary_extra={"data": report.as_dict()}, log=log)
+    return {**history, "data": report}
 
 
 def train_sft(model, tokenizer, data, config: SFTConfig, out_dir, eval_records: list[dict] | None = None,
@@ -486,7 +468,7 @@ def train_sft(model, tokenizer, data, config: SFTConfig, out_dir, eval_records: 
     Returns {"summary", "metrics", "eval", "paired" (held-out before/after), "data" (the DataReport)}.
     """
     from minireason.distill.data import load_sequences
-    from minireason.rl.grpo import weights_sha256
+    from minireason.identity import weights_sha256
 
     train_set, validation, report = load_sequences(data, tokenizer, config.prompt_format, config.max_tokens,
                                                    config.validation_fraction)
@@ -506,7 +488,7 @@ def train_distill(model, tokenizer, teacher, teacher_tokenizer, data, config: Di
     :func:`train_sft`, with the teacher-student KL in metrics and eval."""
     from minireason.distill.data import load_sequences
     from minireason.distill.teacher import check_same_tokenizer
-    from minireason.rl.grpo import weights_sha256
+    from minireason.identity import weights_sha256
 
     vocabulary = check_same_tokenizer(model, tokenizer, teacher, teacher_tokenizer)
     train_set, validation, report = load_sequences(data, tokenizer, config.prompt_format, config.max_tokens,

@@ -127,6 +127,16 @@ def encode_prompts(tokenizer, prompts, config) -> list[list[int]]:
     return rows
 
 
+def pad_token_id(tokenizer, model) -> int:
+    """The id that fills padded positions: the tokenizer's pad token when the model has it, else 0.
+
+    Padded positions are masked out of attention and losses, so any id the embedding has will do;
+    the tokenizer's own keeps the padded arrays readable.
+    """
+    pad = getattr(tokenizer, "pad_token_id", None)
+    return pad if pad is not None and 0 <= pad < model.config.vocab_size else 0
+
+
 def eos_token_ids(tokenizer, model) -> list[int]:
     """The ids that end generation by default: the tokenizer's eos, plus the model's generation_config eos."""
     found: list[int] = []
@@ -524,9 +534,7 @@ def _prepare(model, tokenizer, prompts, max_new_tokens, temperature, top_k, top_
     # every "Wait" takes back a few tokens whose cache slots stay behind as holes
     extra_steps = max((budget.max_wait * (budget.max_removed_tokens + 1) for budget in budgets
                        if budget is not None and budget.min_thinking_tokens > 0), default=0)
-    pad = getattr(tokenizer, "pad_token_id", None)
-    pad = pad if pad is not None and 0 <= pad < model.config.vocab_size else 0
-    decoder = BatchDecoder(model, rows, max(limits) + extra_steps, settings, rng, pad)
+    decoder = BatchDecoder(model, rows, max(limits) + extra_steps, settings, rng, pad_token_id(tokenizer, model))
     return states, decoder
 
 

@@ -17,7 +17,6 @@ Derivations and a comparison of the variants: docs/rl.md.
 from __future__ import annotations
 
 import dataclasses
-import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,7 +24,9 @@ from pathlib import Path
 import numpy as np
 
 from minireason.errors import CheckpointError, InputError
-from minireason.identity import weights_sha256  # a model's identity (also re-exported from here)
+from minireason.generation.generate import pad_token_id
+from minireason.identity import weights_sha256
+from minireason.model import frozen_copy
 from minireason.training.loop import Trainer
 from minireason.training.metrics import MetricsWriter
 
@@ -161,17 +162,6 @@ class GRPOConfig:
         return cls(**values)
 
 
-def frozen_copy(model):
-    """A reference model: the same weights, copied, never trained."""
-    from minireason.model import Qwen3Model
-
-    reference = Qwen3Model(model.config, {name: value.copy() for name, value in model.params.items()}, model.backend)
-    for value in reference.params.values():
-        if hasattr(value, "flags"):
-            value.flags.writeable = False
-    return reference
-
-
 class GRPOTrainer(Trainer):
     """The GRPO step on the shared loop (see the module docstring)."""
 
@@ -196,7 +186,7 @@ class GRPOTrainer(Trainer):
         self.needs_reference = config.kl_beta > 0
         self.reference = reference if reference is not None or not self.needs_reference else frozen_copy(model)
         self.reference_sha256 = weights_sha256(self.reference.params) if self.reference is not None else None
-        self.pad_id = _pad_id(tokenizer, model)
+        self.pad_id = pad_token_id(tokenizer, model)
         self.stop_strings = ("<|im_end|>",) if config.prompt_format == "chat" else ()
         self.out_dir = Path(out_dir) if out_dir is not None else None
         self.samples = None
@@ -439,39 +429,6 @@ class GRPOTrainer(Trainer):
         return parts
 
 
-def _pad_id(tokenizer, model) -> int:
-    pad = getattr(tokenizer, "pad_token_id", None)
-    return pad if pad is not None and 0 <= pad < model.config.vocab_size else 0
-
-
-class HeldOutEvaluation:
-    """The loop's eval hook: greedy held-out accuracy, with each problem's verdict kept in
-    ``RUN/eval/step_NNNNNN.json`` for the paired before/after comparison."""
-
-    def __init__(self, tokenizer, records: list[dict], config: GRPOConfig, out_dir):
-        self.tokenizer, self.records, self.config = tokenizer, records, config
-        self.directory = Path(out_dir) / "eval"
-
-    def __call__(self, model, step: int) -> dict:
-        from minireason.atomic import atomic_write_text
-        from minireason.evaluation.held_out import greedy_accuracy
-
-        result = greedy_accuracy(model, self.tokenizer, self.records, self.config.prompt_format, "cot",
-                                 self.config.eval_max_new_tokens or self.config.max_new_tokens,
-                                 self.config.eval_batch_size)
-        self.directory.mkdir(parents=True, exist_ok=True)
-        atomic_write_text(self.directory / f"step_{step:06d}.json",
-                          json.dumps({"step": step, **result.figures(), "correct": result.correct}) + "\n")
-        return {"eval_accuracy": result.accuracy, "eval_problems": result.problems,
-                "eval_tokens_per_problem": result.tokens_per_problem, "eval_seconds": result.seconds}
-
-
-def read_eval_details(out_dir) -> list[dict]:
-    """Every held-out evaluation of a run (``RUN/eval/step_*.json``), in step order."""
-    directory = Path(out_dir) / "eval"
-    return [json.loads(path.read_text(encoding="utf-8")) for path in sorted(directory.glob("step_*.json"))]
-
-
 def train_grpo(model, tokenizer, train_records: list[dict], config: GRPOConfig, out_dir,
                eval_records: list[dict] | None = None, resume: bool = True, progress: bool = True,
                custom_rewards: dict | None = None, run_identity: dict | None = None, log=None) -> dict:
@@ -484,31 +441,11 @@ def train_grpo(model, tokenizer, train_records: list[dict], config: GRPOConfig, 
     (the CLI passes the --model and --data it was given); the initial weights' hash is always added.
     Returns {"summary", "metrics" (rows), "eval" (rows), "paired" (before/after comparison or None)}.
     """
-    from minireason.atomic import atomic_write_text
-    from minireason.evaluation.paired import format_paired, paired_comparison
-    from minireason.io.pretrained import save_pretrained
-    from minireason.training.loop import train
-    from minireason.training.metrics import read_metrics
+    from minireason.training.run import HeldOutEvaluation, run_training
 
-    out_dir = Path(out_dir)
     trainer = GRPOTrainer(model, tokenizer, train_records, config, out_dir, custom_rewards)
     identity = {"grpo": config.identity(), "initial_weights_sha256": weights_sha256(model.params),
                 "custom_rewards": sorted(trainer.custom_rewards), **(run_identity or {})}
-    eval_fn = HeldOutEvaluation(tokenizer, eval_records, config, out_dir) if eval_records else None
-    summary = train(model, trainer, config.train_config(), out_dir, resume=resume, progress=progress,
-                    eval_fn=eval_fn, eval_every=config.eval_every, run_identity=identity)
-    details = read_eval_details(out_dir) if eval_records else []
-    paired = None
-    if len(details) >= 2 and details[0]["step"] == 0:
-        paired = {"step_before": 0, "step_after": details[-1]["step"],
-                  **paired_comparison(details[0]["correct"], details[-1]["correct"])}
-    if not summary["interrupted"]:
-        save_pretrained(out_dir / "final", model, tokenizer)
-    summary = {**summary, "paired": paired, "out_dir": str(out_dir)}
-    atomic_write_text(out_dir / "summary.json", json.dumps(summary, indent=1) + "\n")
-    if log is not None and paired is not None:
-        log(f"held-out accuracy {format_paired(paired)}")
-    metrics = read_metrics(out_dir / "metrics.jsonl") if (out_dir / "metrics.jsonl").exists() else []
-    evaluations = read_metrics(out_dir / "eval.jsonl") if (out_dir / "eval.jsonl").exists() else []
-    return {"summary": summary, "metrics": metrics, "eval": evaluations, "paired": paired}
-
+    eval_fn = HeldOutEvaluation.from_config(tokenizer, eval_records, out_dir, config) if eval_records else None
+    return run_training(model, tokenizer, trainer, config.train_config(), out_dir, eval_fn=eval_fn,
+                        eval_every=config.eval_every, resume=resume, progress=progress, identity=identity, log=log)
