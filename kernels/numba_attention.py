@@ -17,76 +17,31 @@ the forward, but the backward still pushes P * (dP - delta) through q and k, as 
 does).  Such rows are flagged by a logsumexp of +inf.
 
 Layout (docs/kernels.md has the measurements): a work item takes the query heads that share a
-kv head and stacks their queries, times the scale, as the columns of one (Dh, G * 64) matrix, so
-each tile is S^T = k_tile q^T, (64 keys, G * 64 queries), and each k / v tile is read once for the
-group.  Every product goes to BLAS (numba's gemm entry, accumulating with beta = 1) as a plain or
+kv head and stacks their queries, times the scale, as the columns of one (Dh, G * QUERY_BLOCK)
+matrix, so each tile is S^T = k_tile q^T, (KEY_BLOCK keys, G * QUERY_BLOCK queries), and each k / v
+tile is read once for the group.  Every product goes to BLAS (numba's gemm entry, accumulating with beta = 1) as a plain or
 A^T B product; the softmax runs down the tile's columns and vectorises, with a polynomial float32
 exp.  Tiles that every query sees whole (below the causal diagonal, no padding) skip the mask.
-OpenBLAS is held to one thread while the kernels run: they are parallel already.
+OpenBLAS is held to one thread while the kernels run (``minireason.runtime.single_threaded_blas``):
+they are parallel already.
 """
 
 from __future__ import annotations
 
-import contextlib
-import ctypes
-
-import minireason.kernels.numba_threads  # noqa: F401  (sets passive OpenMP waiting first)
+import minireason.kernels.numba_threads  # noqa: F401  (the OpenMP wait policy, set before numba's threads start)
 import numba
 import numpy as np
 from minireason.kernels.numba_math import exp_float32
 from numba.core import types
 
 from minireason.nn import attention as reference_attention
+from minireason.runtime import single_threaded_blas
 
 QUERY_BLOCK = 32  # query positions per tile; a tile stacks them for each head it serves
 KEY_BLOCK = 64  # keys per tile: one online-softmax rescale of the accumulator per tile
 REFERENCE_CACHE_LENGTH = 5  # (q grouped, k, v, probabilities, scale)
 _FAST = {"reassoc", "contract"}  # lets LLVM vectorise dot products; keeps inf/nan semantics
 
-
-
-def _find_blas_thread_control():
-    """(get, set) of the thread count of the OpenBLAS behind numba's np.dot (scipy's), or None.
-
-    Looked up through scipy's cython_blas, whose library resolves the symbols of the OpenBLAS it
-    links (``scipy_openblas_*`` in scipy's wheels, ``openblas_*`` in older or system builds).
-    """
-    try:
-        import scipy.linalg.cython_blas as cython_blas
-
-        library = ctypes.CDLL(cython_blas.__file__)
-    except (ImportError, OSError):  # pragma: no cover - numba_cpu imports scipy first
-        return None
-    for prefix in ("scipy_openblas", "openblas"):
-        get_threads = getattr(library, prefix + "_get_num_threads", None)
-        set_threads = getattr(library, prefix + "_set_num_threads", None)
-        if get_threads is not None and set_threads is not None:
-            return get_threads, set_threads
-    return None  # pragma: no cover - another BLAS: left as it is
-
-
-_BLAS_THREADS = _find_blas_thread_control()
-
-
-@contextlib.contextmanager
-def _one_blas_thread():
-    """Single-threaded OpenBLAS while a parallel kernel runs; the previous count afterwards.
-
-    Each tile product is called from a prange thread already.  OpenBLAS splits a product above
-    about 64^3 multiply-adds over its own threads, and two prange threads doing that at once
-    serialise on its thread pool: the 128 x 64 x 64 tiles of a stacked group ran at 1-thread
-    speed (docs/kernels.md).
-    """
-    if _BLAS_THREADS is None:  # pragma: no cover - another BLAS
-        yield
-        return
-    get_threads, set_threads = _BLAS_THREADS
-    previous = get_threads()
-    set_threads(1)
-    try:
-        yield
-    finally:
-        set_threads(previous)
 
 
 # numba's own BLAS entry (numba/_lapack.c, what np.dot calls): c = alpha op(a) op(b) + beta c in
@@ -514,7 +469,7 @@ def attention_forward(q: np.ndarray, k: np.ndarray, v: np.ndarray, key_mask: np.
     allowed = _allowed_keys(key_mask, B, k.shape[2])
     out = np.empty_like(q)  # (B, H, T, Dh)
     logsumexp = np.empty((B, H, T), dtype=dtype)  # (B, H, T), +inf marks a row that sees no key
-    with _one_blas_thread():
+    with single_threaded_blas():
         _forward_kernel(q, k, v, allowed, dtype.type(scale), out, logsumexp, H // k.shape[1])
     return out, (q, k, v, out, logsumexp, allowed, scale)
 
@@ -559,7 +514,7 @@ def backward_in_work_items(dout: np.ndarray, cache, heads_per_item: int):
     dq = np.empty_like(q)  # every row written by the kernel
     dk_partial = np.zeros((B, H // heads_per_item, S, Dh), dtype=q.dtype)  # one slab per work item
     dv_partial = np.zeros((B, H // heads_per_item, S, Dh), dtype=q.dtype)
-    with _one_blas_thread():
+    with single_threaded_blas():
         _backward_kernel(q, k, v, out, dout, logsumexp, allowed, q.dtype.type(scale), heads_per_item,
                          dq, dk_partial, dv_partial)
     if heads_per_item == group:  # one slab per kv head already

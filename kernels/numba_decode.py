@@ -10,7 +10,7 @@ float32 exactly by shifting its bits left by 16.  Rounding float32 to bfloat16 b
 
 from __future__ import annotations
 
-import minireason.kernels.numba_threads  # noqa: F401  (sets passive OpenMP waiting first)
+import minireason.kernels.numba_threads  # noqa: F401  (the OpenMP wait policy, set before numba's threads start)
 import numba
 import numpy as np
 from minireason.kernels.numba_math import bfloat16_to_float32

@@ -34,7 +34,7 @@ float64 rows use ``np.exp``.
 
 from __future__ import annotations
 
-import minireason.kernels.numba_threads  # noqa: F401  (sets passive OpenMP waiting first)
+import minireason.kernels.numba_threads  # noqa: F401  (the OpenMP wait policy, set before numba's threads start)
 import numba
 import numpy as np
 from minireason.kernels.numba_math import exp_float32

@@ -9,6 +9,11 @@ lazily, only when their backend is chosen.
 A backend also says where arrays live: ``get_ops(name).array_module`` is ``numpy`` for the CPU
 backends and ``cupy`` for the GPU one (see ``minireason.device``).  A model keeps its
 parameters in its backend's array module.
+
+A CPU backend also applies the process settings that make it fast (``minireason.runtime``) the
+first time it is used, and switches the runtime's profile (decode, train) as the work changes:
+two of its ops are wrapped for that (``runtime.switching_ops``; ``runtime.implementation(op)``
+is the op underneath).
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from types import SimpleNamespace
 
 import numpy as np
 
+from minireason import runtime
 from minireason.errors import ConfigError
 from minireason.nn import attention, linear, loss, rmsnorm, rope, swiglu
 
@@ -78,6 +84,9 @@ def get_ops(name: str | None = None) -> SimpleNamespace:
             for op_name in (*REFERENCE_OPS, *BACKEND_PROPERTIES):
                 if hasattr(module, op_name):
                     ops[op_name] = getattr(module, op_name)
+        if ops["array_module"] is np:  # a CPU backend: the process settings, and the profile switches
+            runtime.apply_process_settings()
+            ops = runtime.switching_ops(ops)
         _ops_cache[name] = SimpleNamespace(name=name, **ops)
     return _ops_cache[name]
 

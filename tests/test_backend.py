@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from minireason import backend
+from minireason import backend, runtime
 from minireason.errors import ConfigError
 from minireason.nn import attention, linear, loss, rmsnorm, swiglu
 
@@ -24,8 +24,8 @@ def restore_backend():
 def test_numpy_backend_is_the_reference():
     ops = backend.get_ops("numpy")
     assert ops.name == "numpy"
-    assert ops.attention_forward is attention.attention_forward
-    assert ops.rmsnorm_backward is rmsnorm.rmsnorm_backward
+    assert runtime.implementation(ops.attention_forward) is attention.attention_forward  # wrapped: profile switch
+    assert runtime.implementation(ops.rmsnorm_backward) is rmsnorm.rmsnorm_backward
     assert ops.token_logprobs_forward is loss.token_logprobs_forward
     assert not hasattr(ops, "cross_entropy_forward")  # one loss over the seam, not an op of its own
 
@@ -52,7 +52,7 @@ def test_numba_backend_replaces_only_the_ops_that_measured_faster():
     from minireason.kernels import numba_attention, numba_cpu, numba_loss, numba_rope
 
     ops = backend.get_ops("numba")
-    assert ops.attention_forward is numba_cpu.attention_forward  # chooses by length, below
+    assert runtime.implementation(ops.attention_forward) is numba_cpu.attention_forward  # chooses by length, below
     assert ops.attention_backward is numba_attention.attention_backward
     assert ops.rmsnorm_forward is numba_cpu.rmsnorm_forward  # chooses by size, below
     assert ops.swiglu_forward is numba_cpu.swiglu_forward

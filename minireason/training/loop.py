@@ -24,9 +24,11 @@ from minireason.device import to_module
 from minireason.errors import CheckpointError, InputError, MinireasonError
 from minireason.generation.generate import check_seed
 from minireason.optim import AdamW, clip_grad_norm, cosine_schedule
-from minireason.training.blas_threads import blas_threads_sleeping
+from minireason.runtime import keep_freed_memory_for_reuse, restore_default_memory_settings
+from minireason.runtime import (
+    training_profile as blas_threads_sleeping,  # TrainConfig.blas_threads_sleep's block
+)
 from minireason.training.checkpoint import load_checkpoint, save_checkpoint
-from minireason.training.memory import keep_freed_memory_for_reuse
 from minireason.training.metrics import MetricsWriter
 
 
@@ -61,8 +63,8 @@ class TrainConfig:
     log_every: int = 10
     checkpoint_every: int = 200
     max_bad_steps: int = 5  # non-finite updates in a row before the run stops (1: stop at the first)
-    keep_freed_memory: bool = True  # glibc keeps freed activation memory for the next step (training/memory.py)
-    blas_threads_sleep: bool = True  # OpenBLAS's threads sleep between products during the run (training/blas_threads.py)
+    keep_freed_memory: bool = True  # glibc keeps freed activation memory for the next step (minireason/runtime.py)
+    blas_threads_sleep: bool = True  # the train profile's OpenBLAS threads sleep between products (minireason/runtime.py)
 
     def __post_init__(self):
         if isinstance(self.steps, bool) or not isinstance(self.steps, int) or self.steps < 1:
@@ -193,8 +195,12 @@ def train(model, step_fn, config: TrainConfig, out_dir, resume: bool = True, pro
     run_identity: JSON-able facts that make this run what it is (data, model, trainer settings); a
     checkpoint written with other facts, or with another TrainConfig.identity(), is refused on resume.
     """
+    # process settings (minireason/runtime.py) are the backend's for every entry point; TrainConfig
+    # can turn glibc's kept memory off (from here on) and OpenBLAS's sleeping threads (for the run)
     if config.keep_freed_memory:
         keep_freed_memory_for_reuse()
+    else:
+        restore_default_memory_settings()
     trainer = step_fn if isinstance(step_fn, Trainer) else FunctionTrainer(step_fn, config.accumulation_steps)
     with blas_threads_sleeping(config.blas_threads_sleep), _InterruptFlag() as interrupt:
         return _train_steps(model, trainer, config, out_dir, resume, progress, eval_fn, eval_every,

@@ -1,0 +1,355 @@
+"""Process-level speed settings, in one place: what each is, when it is applied, how to turn it off.
+
+A CPU backend runs fastest with a few settings that belong to the whole process, not to one op.
+They are gathered here and applied by ``minireason.backend`` the first time a CPU backend is
+used, so every entry point (``generate``, evaluation, scaling, the trainers, a direct
+``model.loss_and_grads``) runs with them; docs/kernels.md ("Process settings") has the why.
+
+Once per process (``apply_process_settings``):
+
+- OpenMP's wait between parallel regions (numba backend): ``GOMP_SPINCOUNT=20000``, a short spin
+  and then sleep (``KMP_BLOCKTIME=0`` for Intel's runtime).  Must be in the environment before
+  numba starts its threads, so ``kernels/numba_threads.py`` calls ``set_openmp_wait_policy``
+  when the kernels are imported; a value the user exported wins.
+- glibc keeps freed memory for reuse (``mallopt``): the same multi-megabyte arrays are
+  made and freed every step, and are otherwise page-faulted and zero-filled again each time.
+
+By the kind of work (profiles, switched by the backend's ops as the work changes):
+
+- ``decode``: OpenBLAS's worker threads poll for new work for its default 2^28 cycles after a
+  product: a decoding step runs hundreds of small products back to back and would pay a wake-up
+  for each one if the threads slept.
+- ``train``: OpenBLAS's workers sleep as soon as a product ends,
+  so that the numba kernels between the products have the cores to themselves
+  (``set_blas_thread_timeout``).
+
+Every process starts in ``decode`` (OpenBLAS's own default: nothing to change).  The first
+backward pass switches to ``train``; a run of one-token attention calls (decoding, e.g. GRPO's
+rollouts after its learner step) switches back.  A switch restarts OpenBLAS's threads (about a
+millisecond, plus the threads' start at the next product), so it happens on a change of kind of
+work, never per call: prefill and evaluation forwards leave the profile as it is.
+
+While one thread multiplies inside a parallel kernel (numba attention's tiles), the OpenBLAS
+behind numba is held to one thread: ``single_threaded_blas``.
+
+``MINIREASON_RUNTIME=off`` in the environment (before the first model is built) leaves every
+setting at the libraries' defaults: for measuring what the settings are worth.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import functools
+import os
+from dataclasses import dataclass, replace
+
+DECODE, TRAIN = "decode", "train"
+SHORTEST_TIMEOUT = 4  # OpenBLAS clamps OPENBLAS_THREAD_TIMEOUT to 4..30 (2^4 to 2^30 cycles)
+DEFAULT_TIMEOUT = 28  # OpenBLAS's own: about 0.1 s at 3 GHz
+LONGEST_TIMEOUT = 30
+M_TRIM_THRESHOLD = -1  # glibc's mallopt parameter numbers (malloc.h)
+M_MMAP_THRESHOLD = -3
+MMAP_THRESHOLD_BYTES = 32 * 2**20  # glibc's maximum: blocks up to 32 MiB come from the heap
+TRIM_THRESHOLD_BYTES = 2**30  # keep up to 1 GiB of free heap top
+DEFAULT_MMAP_THRESHOLD_BYTES = DEFAULT_TRIM_THRESHOLD_BYTES = 128 * 2**10  # glibc's starting values
+OPENMP_SPIN_COUNT = "20000"
+# one-token attention calls in a row (a call per layer per step) before a process in the train
+# profile switches to decode: a dozen steps of a small model; one stray call does not switch
+DECODE_SWITCH_CALLS = 64
+
+
+@dataclass(frozen=True)
+class Profile:
+    """The settings one kind of work runs with."""
+
+    name: str
+    keep_freed_memory: bool  # glibc keeps freed memory for reuse (``_mallopt``)
+    blas_threads_sleep: bool  # OpenBLAS's workers sleep as soon as a product ends (``set_blas_thread_timeout``)
+
+
+PROFILES = {
+    DECODE: Profile(DECODE, keep_freed_memory=True, blas_threads_sleep=False),
+    TRAIN: Profile(TRAIN, keep_freed_memory=True, blas_threads_sleep=True),
+}
+
+
+def enabled() -> bool:
+    """False when ``MINIREASON_RUNTIME=off`` (or 0 / false / no): every setting left to the libraries."""
+    return os.environ.get("MINIREASON_RUNTIME", "on").strip().lower() not in {"off", "0", "false", "no"}
+
+
+class _State:
+    """What is applied now.  ``applied`` holds the settings taken (None: the library's default)."""
+
+    def __init__(self) -> None:
+        self.process_settings_applied = False
+        self.active: str | None = None  # profile name; None until a backend applied one
+        self.overrides: dict[str, bool] = {}  # forced values (TrainConfig's switches) for every profile
+        self.keep_freed_memory: bool | None = None
+        self.blas_threads_sleep: bool | None = None
+        self.one_token_calls = 0
+
+
+_state = _State()
+
+
+def current_profile() -> str | None:
+    """The active profile's name, or None before any backend applied one (or with the runtime off)."""
+    return _state.active
+
+
+def settings() -> dict:
+    """What is in force now, for logs and benchmark records."""
+    return {"enabled": enabled(), "profile": _state.active, "keep_freed_memory": _state.keep_freed_memory,
+            "blas_threads_sleep": _state.blas_threads_sleep, "overrides": dict(_state.overrides),
+            "GOMP_SPINCOUNT": os.environ.get("GOMP_SPINCOUNT"), "OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY")}
+
+
+# ----------------------------------------------------------------------------- once per process
+def set_openmp_wait_policy() -> None:
+    """A short spin, then sleep, for numba's OpenMP threads; before they start.  A user's value wins."""
+    if not enabled():
+        return
+    if "OMP_WAIT_POLICY" not in os.environ and "GOMP_SPINCOUNT" not in os.environ:
+        os.environ["GOMP_SPINCOUNT"] = OPENMP_SPIN_COUNT
+        os.environ.setdefault("KMP_BLOCKTIME", "0")
+
+
+def apply_process_settings() -> None:
+    """The process-wide settings, once, and the ``decode`` profile (the libraries' defaults for
+    OpenBLAS).  Called by the backend when a CPU backend is first used."""
+    if _state.process_settings_applied or not enabled():
+        return
+    _state.process_settings_applied = True
+    set_openmp_wait_policy()
+    activate(_state.active or DECODE)
+
+
+# ----------------------------------------------------------------------------- profiles
+def _set_keep_freed_memory(keep: bool) -> None:
+    if _state.keep_freed_memory is keep:
+        return
+    if keep:
+        _mallopt(MMAP_THRESHOLD_BYTES, TRIM_THRESHOLD_BYTES)
+    elif _state.keep_freed_memory:  # only undo what this module set
+        _mallopt(DEFAULT_MMAP_THRESHOLD_BYTES, DEFAULT_TRIM_THRESHOLD_BYTES)
+    _state.keep_freed_memory = keep
+
+
+def _set_blas_threads_sleep(sleep: bool) -> None:
+    if _state.blas_threads_sleep is sleep or (_state.blas_threads_sleep is None and not sleep):
+        _state.blas_threads_sleep = sleep  # OpenBLAS's default is the not-sleeping one: nothing to change
+        return
+    timeout = SHORTEST_TIMEOUT if sleep else DEFAULT_TIMEOUT
+    set_blas_thread_timeout(timeout)
+    _state.blas_threads_sleep = sleep
+
+
+def activate(name: str) -> None:
+    """Switch to profile ``name`` (with the overrides in force); nothing happens if it is active."""
+    if name not in PROFILES:
+        raise ValueError(f"unknown runtime profile {name!r}; expected one of {', '.join(PROFILES)}")
+    if not enabled():
+        return
+    profile = replace(PROFILES[name], **_state.overrides)
+    _set_keep_freed_memory(profile.keep_freed_memory)
+    _set_blas_threads_sleep(profile.blas_threads_sleep)
+    _state.active = name
+    _state.one_token_calls = 0
+
+
+@contextlib.contextmanager
+def use_profile(name: str, **overrides: bool):
+    """Profile ``name`` for the block, with some of its settings forced (for every profile the
+    backend switches to inside the block: GRPO's rollouts inside a training run keep them); the
+    previous profile and overrides afterwards.  Yields the profile in force."""
+    unknown = set(overrides) - {"keep_freed_memory", "blas_threads_sleep"}
+    if unknown:
+        raise ValueError(f"unknown runtime settings {sorted(unknown)}")
+    previous_active, previous_overrides = _state.active, dict(_state.overrides)
+    _state.overrides = {**previous_overrides, **overrides}
+    try:
+        activate(name)
+        yield replace(PROFILES[name], **_state.overrides)
+    finally:
+        _state.overrides = previous_overrides
+        if enabled():
+            if previous_active is None:  # before the block nothing was applied: the libraries' defaults
+                _set_blas_threads_sleep(False)
+                _state.active = None
+            else:
+                activate(previous_active)
+
+
+@contextlib.contextmanager
+def training_profile(enabled: bool = True):
+    """The training loop's block: the ``train`` profile, with OpenBLAS's threads sleeping between
+    products unless ``enabled`` is False (``TrainConfig.blas_threads_sleep``)."""
+    with use_profile(TRAIN, blas_threads_sleep=enabled) as profile:
+        yield profile.blas_threads_sleep
+
+
+def keep_freed_memory_for_reuse() -> bool:
+    """glibc keeps freed memory for reuse from now on (every profile has it; this applies it now).
+    True when glibc took the settings, False where there is no ``mallopt``."""
+    taken = _mallopt(MMAP_THRESHOLD_BYTES, TRIM_THRESHOLD_BYTES)
+    _state.keep_freed_memory = True
+    _state.overrides.pop("keep_freed_memory", None)
+    return taken
+
+
+def restore_default_memory_settings() -> bool:
+    """glibc's own thresholds from now on, in every profile (``TrainConfig(keep_freed_memory=False)``);
+    untouched if this module had not changed them.  True when it changed them back."""
+    taken = bool(_state.keep_freed_memory) and _mallopt(DEFAULT_MMAP_THRESHOLD_BYTES, DEFAULT_TRIM_THRESHOLD_BYTES)
+    _state.keep_freed_memory = False
+    _state.overrides["keep_freed_memory"] = False
+    return taken
+
+
+# ----------------------------------------------------------------------------- the backend's switches
+def switching_ops(ops: dict) -> dict:
+    """``ops`` (op name -> function) with the two ops that mark a change of work wrapped: a backward
+    pass (``rmsnorm_backward``, which every backward runs) switches to ``train``; a run of
+    one-token ``attention_forward`` calls (decoding) switches to ``decode``.  The wrappers cost
+    a comparison per call; ``__wrapped__`` is the op itself."""
+    if not enabled():
+        return ops
+    attention_forward, rmsnorm_backward = ops["attention_forward"], ops["rmsnorm_backward"]
+    state = _state
+
+    @functools.wraps(attention_forward)
+    def attention_forward_switching(q, k, v, key_mask, scale):
+        if state.active != DECODE and q.shape[2] == 1:
+            state.one_token_calls += 1
+            if state.one_token_calls >= DECODE_SWITCH_CALLS:
+                activate(DECODE)
+        return attention_forward(q, k, v, key_mask, scale)
+
+    @functools.wraps(rmsnorm_backward)
+    def rmsnorm_backward_switching(dout, cache):
+        if state.active != TRAIN:
+            activate(TRAIN)
+        return rmsnorm_backward(dout, cache)
+
+    return dict(ops, attention_forward=attention_forward_switching, rmsnorm_backward=rmsnorm_backward_switching)
+
+
+def implementation(op):
+    """The op a backend wrapper calls (the op itself if it is not wrapped)."""
+    return getattr(op, "__wrapped__", op)
+
+
+# ----------------------------------------------------------------------------- OpenBLAS thread count
+def _find_blas_thread_control():
+    """(get, set) of the thread count of the OpenBLAS behind numba's np.dot (scipy's), or None.
+
+    Looked up through scipy's cython_blas, whose library resolves the symbols of the OpenBLAS it
+    links (``scipy_openblas_*`` in scipy's wheels, ``openblas_*`` in older or system builds).
+    """
+    try:
+        import scipy.linalg.cython_blas as cython_blas
+
+        library = ctypes.CDLL(cython_blas.__file__)
+    except (ImportError, OSError):
+        return None
+    for prefix in ("scipy_openblas", "openblas"):
+        get_threads = getattr(library, prefix + "_get_num_threads", None)
+        set_threads = getattr(library, prefix + "_set_num_threads", None)
+        if get_threads is not None and set_threads is not None:
+            return get_threads, set_threads
+    return None  # another BLAS: left as it is
+
+
+@functools.cache
+def _blas_thread_control():
+    return _find_blas_thread_control()
+
+
+@contextlib.contextmanager
+def single_threaded_blas():
+    """The OpenBLAS behind numba's np.dot runs one thread in the block; its previous count after.
+
+    For parallel kernels whose threads each call BLAS on a tile: OpenBLAS splits a product above
+    about 64^3 multiply-adds over its own threads, and two kernel threads doing that at once
+    serialise on its one thread pool (docs/kernels.md)."""
+    control = _blas_thread_control()
+    if control is None:
+        yield
+        return
+    get_threads, set_threads = control
+    previous = get_threads()
+    set_threads(1)
+    try:
+        yield
+    finally:
+        set_threads(previous)
+
+
+# ----------------------------------------------------------------------------- the mechanisms
+def _mallopt(mmap_threshold: int, trim_threshold: int) -> bool:
+    """glibc serves blocks up to ``mmap_threshold`` bytes from its heap and keeps up to
+    ``trim_threshold`` bytes of free heap top.  True when both were taken; False without glibc.
+    (Setting them ends glibc's own adjustment of the thresholds; its starting values are the
+    defaults restored.)"""
+    try:
+        mallopt = ctypes.CDLL(None).mallopt
+    except (AttributeError, OSError):
+        return False
+    mallopt.argtypes = (ctypes.c_int, ctypes.c_int)
+    mallopt.restype = ctypes.c_int
+    return bool(mallopt(M_MMAP_THRESHOLD, mmap_threshold)) and bool(mallopt(M_TRIM_THRESHOLD, trim_threshold))
+
+
+def _loaded_openblas_libraries() -> list[ctypes.CDLL]:
+    """Every OpenBLAS this process has loaded, found in /proc/self/maps (NumPy's, and SciPy's, whose
+    copy the Numba kernels' tile products call); empty if none or not Linux."""
+    try:
+        with open("/proc/self/maps") as maps:
+            paths = {line.split()[-1] for line in maps if "openblas" in line.lower() and ".so" in line}
+    except OSError:
+        return []
+    libraries = []
+    for path in sorted(paths):
+        try:
+            library = ctypes.CDLL(path)  # already loaded: this returns a handle to the same copy
+        except OSError:
+            continue
+        if all(hasattr(library, name) for name in ("openblas_read_env", "blas_thread_shutdown_",
+                                                    "openblas_thread_timeout")):
+            library.openblas_thread_timeout.restype = ctypes.c_int
+            libraries.append(library)
+    return libraries
+
+
+def set_blas_thread_timeout(exponent: int) -> bool:
+    """Restart the worker threads of every loaded OpenBLAS polling for 2^exponent cycles after a
+    product (4 to 30; OpenBLAS's default is 28).  Returns True when it did.  Call it between
+    products, not while another thread may be inside BLAS.
+
+    OpenBLAS reads the polling time from ``OPENBLAS_THREAD_TIMEOUT`` when it starts its threads, so
+    this sets the variable for a moment, has every loaded OpenBLAS read its environment again and
+    stops their threads; the next product starts them with the new timeout.  Needs an OpenBLAS
+    that exports the functions it calls (NumPy's and SciPy's wheels do); elsewhere nothing changes."""
+    if not SHORTEST_TIMEOUT <= exponent <= LONGEST_TIMEOUT:
+        raise ValueError(f"OpenBLAS's thread timeout exponent must be {SHORTEST_TIMEOUT} to {LONGEST_TIMEOUT}, "
+                         f"got {exponent}")
+    import numpy  # noqa: F401  (loads NumPy's OpenBLAS)
+
+    libraries = _loaded_openblas_libraries()
+    if not libraries:
+        return False
+    previous = os.environ.get("OPENBLAS_THREAD_TIMEOUT")
+    os.environ["OPENBLAS_THREAD_TIMEOUT"] = str(exponent)
+    try:
+        for library in libraries:
+            library.openblas_read_env()
+    finally:  # the process's environment as it was; OpenBLAS has read the value
+        if previous is None:
+            del os.environ["OPENBLAS_THREAD_TIMEOUT"]
+        else:
+            os.environ["OPENBLAS_THREAD_TIMEOUT"] = previous
+    for library in libraries:
+        library.blas_thread_shutdown_()  # the next product starts the threads with the new timeout
+    return all(library.openblas_thread_timeout() == exponent for library in libraries)
