@@ -127,12 +127,7 @@ def resolve_data(name: str | os.PathLike) -> list[dict[str, Any]]:
         problems = generate_problems(family, options["n"], split=options["split"], seed=options["seed"],
                                      difficulty=options["difficulty"])
         return [to_record(problem) for problem in problems]
-    try:
-        from minireason.evaluation.datasets import load_problems
-    except ImportError:
-        raise DataError(f"{text}: reading data files needs minireason.evaluation.datasets, "
-                        "which is not available in this installation") from None
-    try:
-        return load_problems(text)
-    except UnicodeDecodeError as error:
-        raise DataError(f"{text}: not UTF-8 text ({error.reason} at byte {error.start})") from None
+    # a file: read, checked (a non-UTF-8 one is a DataError) and turned into records there
+    from minireason.evaluation.datasets import load_problems
+
+    return load_problems(text)
