@@ -24,7 +24,7 @@ from minireason.errors import MinireasonError
 
 # command -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
-    "demo": ("minireason.cli.demo", "the main job: direct answers, chain of thought and self-consistency on the built-in model"),
+    "demo": ("minireason.cli.demo", "the main job: every stage (KV cache, direct, chain of thought, scaling, thinking budget, GRPO, distillation), measured"),
     "smoke": ("minireason.cli.smoke", "build a tiny random model, run forward/backward, print loss and grad norm"),
     "inspect": ("minireason.cli.inspect", "describe a checkpoint directory or builtin:NAME"),
     "generate": ("minireason.cli.generate", "generate text from a prompt"),
