@@ -419,10 +419,11 @@ def stage_grpo(context: DemoContext) -> list[StageRow]:
              "reward_first": rewards[0] if rewards else None,
              "reward_last_10_mean": float(np.mean(rewards[-10:])) if rewards else None}
     rows = _before_after_rows("grpo", history, seconds, "before", "after", extra)
+    reward_steps = [row["step"] for row in metrics if "reward_mean" in row]
     context.log(f"  held-out accuracy {format_paired(history['paired'])}")
     _plot_panels(context.out_dir / "grpo_curves.png", f"GRPO from {settings.model}", [
-        ("reward (mean of P x G)", [("reward per step", [row["step"] for row in metrics if "reward_mean" in row],
-                                     rewards)]),
+        ("reward (mean of P x G)", [("reward per step", reward_steps, rewards),
+                                    ("mean of the last 10 steps", reward_steps, trailing_mean(rewards, 10))]),
         ("held-out accuracy", [("greedy chain of thought", [row["step"] for row in history["eval"]],
                                 [row["eval_accuracy"] for row in history["eval"]])]),
     ])
@@ -477,6 +478,13 @@ def stage_distillation(context: DemoContext) -> list[StageRow]:
     ])
     context.plots["distillation_curves"] = context.out_dir / "distillation_curves.png"
     return rows
+
+
+def trailing_mean(values: Sequence[float], window: int) -> list[float]:
+    """The mean of each value and the up to ``window - 1`` before it (a noisy per-step curve, smoothed)."""
+    sums = np.cumsum(np.asarray(values, dtype=np.float64))
+    return [float((sums[i] - (sums[i - window] if i >= window else 0.0)) / min(i + 1, window))
+            for i in range(len(values))]
 
 
 def _plot_panels(path: Path, title: str, panels: list[tuple[str, list[tuple[str, list, list]]]]) -> Path:

@@ -174,3 +174,14 @@ def test_votes_where_greedy_errs_counts_what_a_majority_can_fix(problems):
         assert summary["greedy_wrong_right_majority"] == sum(samples.count(True) > len(samples) / 2 for samples in wrong)
         assert summary["greedy_wrong_sample_accuracy"] == pytest.approx(
             sum(samples.count(True) / len(samples) for samples in wrong) / len(wrong))
+
+
+@given(st.lists(st.floats(-1e3, 1e3), max_size=30), st.integers(1, 12))
+def test_trailing_mean_is_the_mean_of_the_window(values, window):
+    from minireason.demo import trailing_mean
+
+    smoothed = trailing_mean(values, window)
+    assert len(smoothed) == len(values)
+    for i, value in enumerate(smoothed):
+        chunk = values[max(0, i - window + 1):i + 1]
+        assert value == pytest.approx(sum(chunk) / len(chunk), abs=1e-6)
