@@ -186,6 +186,8 @@ def decode_without_cache(model, prompt_rows: list[list[int]], max_new_tokens: in
     Rows are left-padded (the mask gives every row the positions it would have alone) and leave
     the batch when they emit a stop id or reach ``max_new_tokens``.
     """
+    from minireason.device import to_host
+
     stop_ids = frozenset(stop_ids)
     generated: list[list[int]] = [[] for _ in prompt_rows]
     active = list(range(len(prompt_rows)))
@@ -198,8 +200,6 @@ def decode_without_cache(model, prompt_rows: list[list[int]], max_new_tokens: in
             token_ids[b, T - len(sequence):] = sequence
             attention_mask[b, T - len(sequence):] = True
         logits, _ = model.forward(token_ids, attention_mask, last_only=True)  # (B, 1, V)
-        from minireason.device import to_host
-
         next_ids = np.argmax(to_host(logits[:, -1]), axis=-1).tolist()  # (B,)
         still = []
         for row, token_id in zip(active, next_ids):
