@@ -397,6 +397,7 @@ def stage_grpo(context: DemoContext) -> list[StageRow]:
     from minireason.io.pretrained import load_pretrained
     from minireason.rl.grpo import GRPOConfig, train_grpo
     from minireason.tasks.export import resolve_data
+    from minireason.training.metrics import plot_panels
 
     settings = context.settings
     started = time.perf_counter()
@@ -421,7 +422,7 @@ def stage_grpo(context: DemoContext) -> list[StageRow]:
     rows = _before_after_rows("grpo", history, seconds, "before", "after", extra)
     reward_steps = [row["step"] for row in metrics if "reward_mean" in row]
     context.log(f"  held-out accuracy {format_paired(history['paired'])}")
-    _plot_panels(context.out_dir / "grpo_curves.png", f"GRPO from {settings.model}", [
+    plot_panels(context.out_dir / "grpo_curves.png", title=f"GRPO from {settings.model}", panels=[
         ("reward (mean of P x G)", [("reward per step", reward_steps, rewards),
                                     ("mean of the last 10 steps", reward_steps, trailing_mean(rewards, 10))]),
         ("held-out accuracy", [("greedy chain of thought", [row["step"] for row in history["eval"]],
@@ -439,6 +440,7 @@ def stage_distillation(context: DemoContext) -> list[StageRow]:
     from minireason.evaluation.paired import format_paired
     from minireason.io.pretrained import load_pretrained
     from minireason.tasks.export import resolve_data
+    from minireason.training.metrics import plot_panels
 
     settings = context.settings
     started = time.perf_counter()
@@ -469,7 +471,7 @@ def stage_distillation(context: DemoContext) -> list[StageRow]:
     rows = _before_after_rows("distillation", history, seconds, "before", "after", extra)
     context.log(f"  held-out accuracy of {settings.student} {format_paired(history['paired'])}")
     metrics, evaluations = history["metrics"], history["eval"]
-    _plot_panels(context.out_dir / "distillation_curves.png", f"{settings.student} distilled from {settings.model}", [
+    plot_panels(context.out_dir / "distillation_curves.png", title=f"{settings.student} distilled from {settings.model}", panels=[
         ("loss", [("training (forward KL)", [row["step"] for row in metrics], [row["loss"] for row in metrics]),
                   ("validation", [row["step"] for row in evaluations if "validation_loss" in row],
                    [row["validation_loss"] for row in evaluations if "validation_loss" in row])]),
@@ -485,34 +487,6 @@ def trailing_mean(values: Sequence[float], window: int) -> list[float]:
     sums = np.cumsum(np.asarray(values, dtype=np.float64))
     return [float((sums[i] - (sums[i - window] if i >= window else 0.0)) / min(i + 1, window))
             for i in range(len(values))]
-
-
-def _plot_panels(path: Path, title: str, panels: list[tuple[str, list[tuple[str, list, list]]]]) -> Path:
-    """Curves against step, one panel per (title, [(label, steps, values), ...]); PNG, written atomically."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from minireason.atomic import atomic_write
-
-    figure, axes = plt.subplots(len(panels), 1, figsize=(6.4, 2.4 * len(panels)), sharex=True, squeeze=False)
-    try:
-        for axis, (panel_title, curves) in zip(axes[:, 0], panels):
-            for label, steps, values in curves:
-                if steps:
-                    axis.plot(steps, values, marker="o" if len(steps) <= 12 else None, markersize=3, label=label)
-            axis.set_ylabel(panel_title, fontsize=9)
-            axis.grid(alpha=0.3)
-            axis.legend(fontsize=7)
-        axes[-1, 0].set_xlabel("step")
-        figure.suptitle(title, fontsize=9)
-        figure.tight_layout()
-        with atomic_write(path, "wb") as handle:
-            figure.savefig(handle, format="png", dpi=100)
-    finally:
-        plt.close(figure)
-    return path
 
 
 STAGE_FUNCTIONS = {"generation": stage_generation, "direct": stage_direct, "scaling": stage_scaling,

@@ -24,14 +24,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def plot_run(run_dir, out_png=None) -> Path:
     """Reward, held-out accuracy, KL, entropy, response length and clip fractions against step (RL
     runs), or every numeric metric (other runs); one PNG, written atomically."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from minireason.atomic import atomic_write
     from minireason.errors import DataError
-    from minireason.training.metrics import plot_metrics, read_metrics
+    from minireason.training.metrics import plot_metrics, plot_panels, read_metrics
 
     run_dir = Path(run_dir)
     metrics_path = run_dir / "metrics.jsonl"
@@ -42,32 +36,15 @@ def plot_run(run_dir, out_png=None) -> Path:
     if not any("reward_mean" in row for row in rows):
         return plot_metrics(metrics_path, out_png)
     evaluations = read_metrics(run_dir / "eval.jsonl") if (run_dir / "eval.jsonl").is_file() else []
-    figure, axes = plt.subplots(len(RL_PANELS), 1, figsize=(7, 2.1 * len(RL_PANELS)), sharex=True)
-    try:
-        for axis, (title, keys) in zip(axes, RL_PANELS):
-            for key in keys:
-                source = evaluations if key == "eval_accuracy" else rows
-                points = [(row["step"], row[key]) for row in source
-                          if isinstance(row.get(key), (int, float)) and row[key] == row[key]]
-                if points:
-                    label = "held-out (greedy)" if key == "eval_accuracy" else key
-                    axis.plot(*zip(*points), marker="o" if key == "eval_accuracy" else None, markersize=3,
-                              label=label)
-            if not axis.get_lines():
-                axis.text(0.5, 0.5, "not measured in this run", ha="center", va="center", transform=axis.transAxes,
-                          fontsize=8, color="grey")
-            axis.set_ylabel(title, fontsize=9)
-            axis.grid(alpha=0.3)
-            if len(axis.get_lines()) > 1:
-                axis.legend(fontsize=7)
-        axes[-1].set_xlabel("step")
-        figure.suptitle(str(run_dir), fontsize=9)
-        figure.tight_layout()
-        with atomic_write(out_png, "wb") as handle:
-            figure.savefig(handle, format="png", dpi=100)
-    finally:
-        plt.close(figure)
-    return out_png
+    panels = []
+    for title, keys in RL_PANELS:
+        curves = []
+        for key in keys:
+            source = evaluations if key == "eval_accuracy" else rows
+            label = "held-out (greedy)" if key == "eval_accuracy" else key
+            curves.append((label, [row["step"] for row in source if key in row], [row[key] for row in source if key in row]))
+        panels.append((title, curves))
+    return plot_panels(out_png, panels, title=str(run_dir), panel_height=2.1)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -59,25 +59,48 @@ def read_metrics(path: str | os.PathLike) -> list[dict]:
     return rows
 
 
-def plot_metrics(path: str | os.PathLike, out_png: str | os.PathLike, keys: list[str] | None = None) -> Path:
-    """Plot every numeric metric against step into one PNG (matplotlib)."""
+def plot_panels(out_png: str | os.PathLike, panels: list[tuple[str, list[tuple[str, list, list]]]],
+                title: str | None = None, panel_height: float = 2.2) -> Path:
+    """Curves against step, one panel per ``(panel title, [(label, steps, values), ...])``, into one
+    PNG written atomically.  Non-finite values are left out; a panel with nothing to draw says so."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    from minireason.atomic import atomic_write
+
+    figure, axes = plt.subplots(max(len(panels), 1), 1, figsize=(7, panel_height * max(len(panels), 1)),
+                                sharex=True, squeeze=False)
+    try:
+        for axis, (panel_title, curves) in zip(axes[:, 0], panels):
+            for label, steps, values in curves:
+                points = [(step, value) for step, value in zip(steps, values)
+                          if isinstance(value, (int, float)) and math.isfinite(value)]
+                if points:
+                    axis.plot(*zip(*points), marker="o" if len(points) <= 12 else None, markersize=3, label=label)
+            if axis.get_lines():
+                axis.legend(fontsize=7)
+            else:
+                axis.text(0.5, 0.5, "not measured in this run", ha="center", va="center", transform=axis.transAxes,
+                          fontsize=8, color="grey")
+            axis.set_ylabel(panel_title, fontsize=9)
+            axis.grid(alpha=0.3)
+        axes[-1, 0].set_xlabel("step")
+        if title:
+            figure.suptitle(title, fontsize=9)
+        figure.tight_layout()
+        with atomic_write(out_png, "wb") as handle:
+            figure.savefig(handle, format="png", dpi=100)
+    finally:
+        plt.close(figure)
+    return Path(out_png)
+
+
+def plot_metrics(path: str | os.PathLike, out_png: str | os.PathLike, keys: list[str] | None = None) -> Path:
+    """Every numeric metric (or ``keys``) against step, one panel each, into one PNG."""
     rows = read_metrics(path)
     keys = keys or sorted({k for row in rows for k, v in row.items() if k != "step" and isinstance(v, (int, float))})
-    figure, axes = plt.subplots(len(keys), 1, figsize=(7, 2.2 * max(len(keys), 1)), squeeze=False)
-    for axis, key in zip(axes[:, 0], keys):
-        points = [(row["step"], row[key]) for row in rows if key in row and isinstance(row[key], (int, float))
-                  and math.isfinite(row[key])]
-        if points:
-            axis.plot(*zip(*points))
-        axis.set_ylabel(key)
-        axis.grid(alpha=0.3)
-    axes[-1, 0].set_xlabel("step")
-    figure.tight_layout()
-    figure.savefig(out_png, dpi=100)
-    plt.close(figure)
-    return Path(out_png)
+    panels = [(key, [(key, [row["step"] for row in rows if key in row], [row[key] for row in rows if key in row])])
+              for key in keys]
+    return plot_panels(out_png, panels)
