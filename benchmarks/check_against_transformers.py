@@ -41,6 +41,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from transformers_reference import hf_qwen3_config
 
 try:
     import torch
@@ -124,14 +125,7 @@ class Report:
 
 # ----------------------------------------------------------------------------- models
 def hf_config(case: Case) -> Qwen3Config:
-    return Qwen3Config(
-        vocab_size=case.vocab_size, hidden_size=case.hidden_size, intermediate_size=case.intermediate_size,
-        num_hidden_layers=case.num_hidden_layers, num_attention_heads=case.num_attention_heads,
-        num_key_value_heads=case.num_key_value_heads, head_dim=case.head_dim, rms_norm_eps=case.rms_norm_eps,
-        rope_parameters={"rope_type": "default", "rope_theta": case.rope_theta},
-        tie_word_embeddings=case.tie_word_embeddings, max_position_embeddings=256,
-        attn_implementation="eager",
-    )
+    return hf_qwen3_config(expected_model_config(case), attn_implementation="eager")
 
 
 def expected_model_config(case: Case) -> ModelConfig:
