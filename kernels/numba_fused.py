@@ -14,19 +14,27 @@ import numba
 import numpy as np
 from minireason.kernels.numba_math import exp_float32
 
-from minireason.nn import swiglu as reference_swiglu
-
 _FAST = {"reassoc", "contract"}
 
 
 # Below PARALLEL_MIN_ELEMENTS waking the thread pool (about 45 us when it sleeps) costs more than
 # the work (rmsnorm (1, 1, 512): 52.5 us in parallel against 8.7 us for NumPy; docs/kernels.md), so
 # RMSNorm's row body, written once, is driven by a parallel loop for training-sized inputs and a
-# serial one for decode-sized ones (3.5 us at (1, 1, 1024)).  SwiGLU's small inputs go to the
-# reference instead: its serial loop does not vectorise (LLVM cannot prove that its four arrays do
-# not overlap, which Numba asserts only for a parallel loop's body) and lost to NumPy (14 against
-# 6 us at (1, 1, 3072)).  Training shapes gain 3.5x to 5.6x from the parallel loops.
+# serial one for decode-sized ones (3.5 us at (1, 1, 1024)).  SwiGLU's serial loop does not
+# vectorise (LLVM cannot prove that its four arrays do not overlap, which Numba asserts only for a
+# parallel loop's body), so its small inputs run the parallel-compiled loop on the calling thread
+# alone (``_on_one_thread``: no hand-off, SIMD kept); docs/kernels.md has the measurements.
 PARALLEL_MIN_ELEMENTS = 1 << 16
+
+
+def _on_one_thread(kernel, *arguments) -> None:
+    """Run a parallel-compiled kernel on the calling thread only (numba's count is per thread)."""
+    threads = numba.get_num_threads()
+    numba.set_num_threads(1)
+    try:
+        kernel(*arguments)
+    finally:
+        numba.set_num_threads(threads)
 
 
 @numba.njit(cache=True, fastmath=_FAST, inline="always")
@@ -136,27 +144,32 @@ def _swiglu_backward_flat(dout, gate, up, sigmoid_gate, dgate, dup):  # pragma: 
 
 
 def swiglu_forward(gate: np.ndarray, up: np.ndarray):
-    """h = silu(gate) * up.  gate, up (..., F) -> h (..., F); cache (gate, up, sigmoid(gate))."""
-    if gate.size < PARALLEL_MIN_ELEMENTS:
-        return reference_swiglu.swiglu_forward(gate, up)
+    """h = silu(gate) * up.  gate, up (..., F) -> h (..., F); cache (gate, up, sigmoid(gate)), the
+    reference's (so either backward takes it)."""
     dtype = np.result_type(gate, up)
     gate = np.ascontiguousarray(gate, dtype=dtype)
     up = np.ascontiguousarray(up, dtype=dtype)
     sigmoid_gate = np.empty_like(gate)
     out = np.empty_like(gate)
-    _swiglu_forward_flat(gate.reshape(-1), up.reshape(-1), sigmoid_gate.reshape(-1), out.reshape(-1))
+    arguments = (gate.reshape(-1), up.reshape(-1), sigmoid_gate.reshape(-1), out.reshape(-1))
+    if gate.size < PARALLEL_MIN_ELEMENTS:
+        _on_one_thread(_swiglu_forward_flat, *arguments)
+    else:
+        _swiglu_forward_flat(*arguments)
     return out, (gate, up, sigmoid_gate)
 
 
 def swiglu_backward(dout: np.ndarray, cache):
     """dgate = dout u (s + g s (1 - s)), dup = dout g s.  Returns (dgate, dup)."""
     gate, up, sigmoid_gate = cache
-    if gate.size < PARALLEL_MIN_ELEMENTS:
-        return reference_swiglu.swiglu_backward(dout, cache)
     dout = np.ascontiguousarray(dout, dtype=gate.dtype)
     gate, up, sigmoid_gate = (np.ascontiguousarray(a) for a in (gate, up, sigmoid_gate))
     dgate = np.empty_like(gate)
     dup = np.empty_like(gate)
-    _swiglu_backward_flat(dout.reshape(-1), gate.reshape(-1), up.reshape(-1), sigmoid_gate.reshape(-1),
-                          dgate.reshape(-1), dup.reshape(-1))
+    arguments = (dout.reshape(-1), gate.reshape(-1), up.reshape(-1), sigmoid_gate.reshape(-1),
+                 dgate.reshape(-1), dup.reshape(-1))
+    if gate.size < PARALLEL_MIN_ELEMENTS:
+        _on_one_thread(_swiglu_backward_flat, *arguments)
+    else:
+        _swiglu_backward_flat(*arguments)
     return dgate, dup

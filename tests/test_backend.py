@@ -95,14 +95,20 @@ def test_numba_attention_uses_the_fused_kernel_only_for_long_inputs(monkeypatch)
             np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-11)
 
 
-def test_numba_rmsnorm_runs_serially_on_small_inputs_and_swiglu_goes_to_the_reference(monkeypatch):
-    """Decode-sized inputs: RMSNorm's serial loop (a parallel loop's thread wake-up costs more than
-    the work), SwiGLU's reference; training-sized inputs: the parallel loops.  Same results."""
+def test_numba_rmsnorm_and_swiglu_run_on_one_thread_on_small_inputs(monkeypatch):
+    """Decode-sized inputs: RMSNorm's serial loop and SwiGLU's vectorised loop on the calling thread
+    alone (a parallel loop's thread wake-up costs more than the work); training-sized inputs: the
+    parallel loops on every thread.  Same results as the reference."""
     pytest.importorskip("numba")
+    import numba
     import numpy as np
     from minireason.kernels import numba_cpu, numba_fused
 
-    calls = []
+    calls, threads_seen = [], []
+    for name in ("_swiglu_forward_flat", "_swiglu_backward_flat"):  # the thread count each ran with
+        kernel = getattr(numba_fused, name)
+        monkeypatch.setattr(numba_fused, name,
+                            lambda *a, _k=kernel: (threads_seen.append(numba.get_num_threads()), _k(*a))[1])
     for name in ("_rmsnorm_forward_serial", "_rmsnorm_forward_parallel", "_rmsnorm_backward_serial",
                  "_rmsnorm_backward_parallel", "_swiglu_forward_flat", "_swiglu_backward_flat"):
         kernel = getattr(numba_fused, name)
@@ -110,6 +116,7 @@ def test_numba_rmsnorm_runs_serially_on_small_inputs_and_swiglu_goes_to_the_refe
     rng = np.random.default_rng(0)
     for rows, small in ((1, True), (numba_fused.PARALLEL_MIN_ELEMENTS // 64, False)):
         calls.clear()
+        threads_seen.clear()
         x, dout = rng.standard_normal((rows, 64)), rng.standard_normal((rows, 64))
         weight = rng.standard_normal(64)
         y, cache = numba_cpu.rmsnorm_forward(x, weight, 1e-6)
@@ -123,10 +130,13 @@ def test_numba_rmsnorm_runs_serially_on_small_inputs_and_swiglu_goes_to_the_refe
         for got, want in zip(numba_cpu.swiglu_backward(x, cache), swiglu.swiglu_backward(x, reference_cache)):
             np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-14)
         if small:
-            assert calls == ["_rmsnorm_forward_serial", "_rmsnorm_backward_serial"]
+            assert calls == ["_rmsnorm_forward_serial", "_rmsnorm_backward_serial",
+                             "_swiglu_forward_flat", "_swiglu_backward_flat"]
+            assert threads_seen == [1, 1]
         else:
             assert calls == ["_rmsnorm_forward_parallel", "_rmsnorm_backward_parallel",
                              "_swiglu_forward_flat", "_swiglu_backward_flat"]
+            assert threads_seen == [numba.get_num_threads()] * 2
 
 
 def test_model_follows_the_global_backend_unless_given_one():
