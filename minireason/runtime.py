@@ -287,6 +287,47 @@ def single_threaded_blas():
         set_threads(previous)
 
 
+def _thread_controls(library) -> tuple | None:
+    """(get, set) of one OpenBLAS's thread count, whatever its symbol prefix and suffix, or None."""
+    for prefix, suffix in (("scipy_openblas", "64_"), ("scipy_openblas", ""), ("openblas", "64_"), ("openblas", "")):
+        get_threads = getattr(library, f"{prefix}_get_num_threads{suffix}", None)
+        set_threads = getattr(library, f"{prefix}_set_num_threads{suffix}", None)
+        if get_threads is not None and set_threads is not None:
+            get_threads.restype = ctypes.c_int
+            set_threads.argtypes = (ctypes.c_int,)
+            return get_threads, set_threads
+    return None
+
+
+@contextlib.contextmanager
+def blas_threads(count: int):
+    """Every loaded OpenBLAS (NumPy's and SciPy's) runs at most ``count`` threads in the block; each
+    gets its previous count back after.
+
+    For small models: the built-in ones multiply matrices of a few hundred columns, where a second
+    thread costs more in waking and syncing than it saves (``minireason demo`` decodes about 3x
+    faster on one thread than on two).  Elsewhere (no OpenBLAS, not Linux) nothing changes."""
+    if isinstance(count, bool) or not isinstance(count, int) or count < 1:
+        raise ValueError(f"blas_threads: expected an int >= 1, got {count!r}")
+    import numpy  # noqa: F401  (loads NumPy's OpenBLAS)
+
+    changed = []
+    for library in _loaded_openblas_libraries():
+        controls = _thread_controls(library)
+        if controls is None:
+            continue
+        get_threads, set_threads = controls
+        previous = get_threads()
+        if previous > count:
+            set_threads(count)
+            changed.append((set_threads, previous))
+    try:
+        yield
+    finally:
+        for set_threads, previous in changed:
+            set_threads(previous)
+
+
 # ----------------------------------------------------------------------------- the mechanisms
 def _mallopt(mmap_threshold: int, trim_threshold: int) -> bool:
     """glibc serves blocks up to ``mmap_threshold`` bytes from its heap and keeps up to

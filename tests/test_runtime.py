@@ -177,3 +177,21 @@ def test_single_threaded_blas_restores_the_thread_count():
         assert get_threads() == 1
         raise RuntimeError("a kernel failed")
     assert get_threads() == before
+
+
+def test_blas_threads_limits_every_openblas_and_restores_it():
+    import numpy  # noqa: F401
+
+    libraries = [library for library in runtime._loaded_openblas_libraries() if runtime._thread_controls(library)]
+    if not libraries:
+        pytest.skip("no OpenBLAS with thread controls loaded")
+    counts = [runtime._thread_controls(library)[0]() for library in libraries]
+    with runtime.blas_threads(1):
+        assert [runtime._thread_controls(library)[0]() for library in libraries] == [1] * len(libraries)
+    assert [runtime._thread_controls(library)[0]() for library in libraries] == counts
+    with pytest.raises(RuntimeError), runtime.blas_threads(1):
+        raise RuntimeError("restored on the way out too")
+    assert [runtime._thread_controls(library)[0]() for library in libraries] == counts
+    for bad in (0, -1, 1.5, True):
+        with pytest.raises(ValueError, match="blas_threads"), runtime.blas_threads(bad):
+            pass
