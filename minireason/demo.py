@@ -71,14 +71,14 @@ class DemoSettings:
     grpo_group_size: int = 8
     grpo_learning_rate: float = 1e-4
     grpo_train_problems: int = 5000
-    grpo_eval_every: int = 20
+    grpo_eval_every: int = 30
     # distillation: the teacher's verified traces of train-split problems, then logit distillation
     distill_problems: int = 1000
     distill_samples: int = 4  # teacher samples per problem (rejection sampling keeps the right ones)
     distill_steps: int = 150
     distill_batch_size: int = 32
     distill_learning_rate: float = 3e-3
-    distill_eval_every: int = 50
+    distill_eval_every: int = 75
 
     def __post_init__(self):
         for name in ("difficulty", "held_out", "max_new_tokens", "generation_prompts", "generation_tokens",
