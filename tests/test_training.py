@@ -126,7 +126,7 @@ def test_blas_threads_sleep_for_the_run_only_unless_told_not_to(tmp_path, monkey
         yield enabled
         states.append((enabled, "exit"))
 
-    monkeypatch.setattr(loop, "blas_threads_sleeping", recording)
+    monkeypatch.setattr(loop, "training_profile", recording)
     model = Qwen3Model.from_config(PRESETS["test-tiny"], seed=0)
     seen_inside = []
 

@@ -24,10 +24,7 @@ from minireason.device import to_module
 from minireason.errors import CheckpointError, InputError, MinireasonError
 from minireason.generation.generate import check_seed
 from minireason.optim import AdamW, clip_grad_norm, cosine_schedule
-from minireason.runtime import keep_freed_memory_for_reuse, restore_default_memory_settings
-from minireason.runtime import (
-    training_profile as blas_threads_sleeping,  # TrainConfig.blas_threads_sleep's block
-)
+from minireason.runtime import keep_freed_memory_for_reuse, restore_default_memory_settings, training_profile
 from minireason.training.checkpoint import load_checkpoint, save_checkpoint
 from minireason.training.metrics import MetricsWriter
 
@@ -202,7 +199,7 @@ def train(model, step_fn, config: TrainConfig, out_dir, resume: bool = True, pro
     else:
         restore_default_memory_settings()
     trainer = step_fn if isinstance(step_fn, Trainer) else FunctionTrainer(step_fn, config.accumulation_steps)
-    with blas_threads_sleeping(config.blas_threads_sleep), _InterruptFlag() as interrupt:
+    with training_profile(config.blas_threads_sleep), _InterruptFlag() as interrupt:
         return _train_steps(model, trainer, config, out_dir, resume, progress, eval_fn, eval_every,
                             {"train_config": config.identity(), **(run_identity or {})}, interrupt)
 
