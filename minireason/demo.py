@@ -22,7 +22,6 @@ targets against what was measured, the machine's load), the plots, and each stag
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import json
 import os
@@ -35,7 +34,6 @@ from pathlib import Path
 
 import numpy as np
 
-from minireason import runtime
 from minireason.errors import InputError
 
 STAGES = ("generation", "direct", "scaling", "grpo", "distillation")
@@ -595,15 +593,11 @@ def run_demo(settings: DemoSettings | None = None, stages: Sequence[str] | None 
     context = DemoContext(settings, out_dir, log or (lambda text: None), resolve_data(settings.held_out_data()))
     rows: list[StageRow] = []
     ordered = [name for name in STAGES if name in chosen]
-    # the built-in models' products are a few hundred columns wide: one BLAS thread is fastest
-    # (about 3x on 2 cores); a user's own, larger model keeps the machine's threads
-    tiny = all(name.startswith("builtin:") for name in (settings.model, settings.student))
-    with runtime.blas_threads(1) if tiny else contextlib.nullcontext():
-        for number, name in enumerate(ordered, start=1):
-            stage_started = time.perf_counter()
-            context.log(f"[{number}/{len(ordered)}] {STAGE_TITLES[name]}")
-            rows.extend(STAGE_FUNCTIONS[name](context))
-            context.log(f"  ({time.perf_counter() - stage_started:.1f} s)")
+    for number, name in enumerate(ordered, start=1):
+        stage_started = time.perf_counter()
+        context.log(f"[{number}/{len(ordered)}] {STAGE_TITLES[name]}")
+        rows.extend(STAGE_FUNCTIONS[name](context))
+        context.log(f"  ({time.perf_counter() - stage_started:.1f} s)")
     total = time.perf_counter() - started
     report = DemoReport(rows, total, out_dir, check_targets(rows), context.notes,
                         {name: str(path) for name, path in context.plots.items()})

@@ -304,9 +304,9 @@ def blas_threads(count: int):
     """Every loaded OpenBLAS (NumPy's and SciPy's) runs at most ``count`` threads in the block; each
     gets its previous count back after.
 
-    For small models: the built-in ones multiply matrices of a few hundred columns, where a second
-    thread costs more in waking and syncing than it saves (``minireason demo`` decodes about 3x
-    faster on one thread than on two).  Elsewhere (no OpenBLAS, not Linux) nothing changes."""
+    The in-process form of ``OPENBLAS_NUM_THREADS`` (which OpenBLAS reads only at start): for timing
+    one side of a comparison on a fixed number of threads, or leaving cores to other work.
+    Elsewhere (no OpenBLAS, not Linux) nothing changes."""
     if isinstance(count, bool) or not isinstance(count, int) or count < 1:
         raise ValueError(f"blas_threads: expected an int >= 1, got {count!r}")
     import numpy  # noqa: F401  (loads NumPy's OpenBLAS)
