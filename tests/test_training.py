@@ -215,6 +215,7 @@ def test_ctrl_c_finishes_the_step_and_checkpoints_it(tmp_path):
 
     model = Qwen3Model.from_config(PRESETS["test-tiny"], seed=0)
     inner = _step_fn()
+    before = signal.getsignal(signal.SIGINT)  # Python's default, or SIG_IGN in a background job
 
     def interrupting(model, rng, step):
         if step == 1:
@@ -226,7 +227,7 @@ def test_ctrl_c_finishes_the_step_and_checkpoints_it(tmp_path):
     assert summary["interrupted"] and summary["last_step"] == 2
     _, _, state = load_checkpoint(tmp_path)
     assert state["step"] == 2
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # restored after the run
+    assert signal.getsignal(signal.SIGINT) is before  # restored after the run
 
 
 def test_evaluations_at_step_zero_every_n_and_the_last(tmp_path):
