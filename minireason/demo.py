@@ -22,6 +22,7 @@ targets against what was measured, the machine's load), the plots, and each stag
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import os
@@ -34,6 +35,7 @@ from pathlib import Path
 
 import numpy as np
 
+from minireason import runtime
 from minireason.errors import InputError
 
 STAGES = ("generation", "direct", "scaling", "grpo", "distillation")
@@ -77,6 +79,8 @@ class DemoSettings:
     distill_batch_size: int = 32
     distill_learning_rate: float = 3e-3
     distill_eval_every: int = 75
+    # GRPO in a child process beside the other stages (two cores or more, Linux); False: one after another
+    parallel: bool = True
 
     def __post_init__(self):
         for name in ("difficulty", "held_out", "max_new_tokens", "generation_prompts", "generation_tokens",
@@ -96,6 +100,8 @@ class DemoSettings:
         if self.generation_prompts > self.held_out:
             raise InputError(f"demo setting generation_prompts: {self.generation_prompts} is more than the "
                              f"{self.held_out} held-out problems")
+        if not isinstance(self.parallel, bool):
+            raise InputError(f"demo setting parallel: expected True or False, got {self.parallel!r}")
         budgets = tuple(self.thinking_budgets)
         if any(isinstance(budget, bool) or not isinstance(budget, int) or budget < 1 for budget in budgets):
             raise InputError(f"demo setting thinking_budgets: expected ints >= 1, got {self.thinking_budgets!r}")
@@ -573,6 +579,70 @@ class DemoReport:
         return {"stages": [row.as_dict() for row in self.rows], "total_seconds": self.total_seconds}
 
 
+def _run_stage(context: DemoContext, name: str, number: int, total: int) -> list[StageRow]:
+    stage_started = time.perf_counter()
+    context.log(f"[{number}/{total}] {STAGE_TITLES[name]}")
+    rows = STAGE_FUNCTIONS[name](context)
+    context.log(f"  ({name}: {time.perf_counter() - stage_started:.1f} s)")
+    return rows
+
+
+def _runs_beside(settings: DemoSettings, ordered: Sequence[str]) -> bool:
+    """GRPO runs in a child process beside the other stages when there are other stages, two cores
+    or more, and fork (Linux): the child starts before any model is loaded, so it shares nothing
+    but the imported modules."""
+    return (settings.parallel and "grpo" in ordered and len(ordered) > 1 and (os.cpu_count() or 1) >= 2
+            and sys.platform.startswith("linux"))
+
+
+def _start_beside(context: DemoContext, name: str, numbers: dict, total: int) -> Callable[[], list[StageRow]]:
+    """Start stage ``name`` in a forked child; returns a function that waits for it and gives its rows.
+
+    The child writes its rows (or its error) as JSON into the output folder; the parent reads them back
+    and raises the child's error, if any, as its own (same class from minireason.errors)."""
+    import multiprocessing
+
+    from minireason import errors
+    from minireason.atomic import atomic_write_text
+
+    result_path = context.out_dir / f".{name}_stage.json"
+    result_path.unlink(missing_ok=True)
+
+    def child() -> None:
+        try:
+            with runtime.blas_threads(1):
+                rows = _run_stage(context, name, numbers[name], total)
+            result = {"rows": [row.as_dict() for row in rows],
+                      "plots": {key: str(path) for key, path in context.plots.items()}}
+        except Exception as error:  # reported to the parent, which raises it
+            result = {"error_type": type(error).__name__, "error": str(error)}
+        atomic_write_text(result_path, json.dumps(result) + "\n")
+
+    # a daemon: if this process stops early (an error, Ctrl-C) the child goes with it
+    process = multiprocessing.get_context("fork").Process(target=child, name=f"minireason demo {name}", daemon=True)
+    process.start()
+
+    def wait() -> list[StageRow]:
+        process.join()
+        if not result_path.exists():
+            raise errors.MinireasonError(f"demo stage {name}: its process ended with code {process.exitcode} "
+                                         "and no result")
+        result = json.loads(result_path.read_text(encoding="utf-8"))
+        result_path.unlink()
+        if "error" in result:
+            error_class = getattr(errors, result["error_type"], None)
+            if not (isinstance(error_class, type) and issubclass(error_class, errors.MinireasonError)):
+                error_class = errors.MinireasonError
+            raise error_class(f"{result['error']}" if error_class is not errors.MinireasonError
+                              else f"demo stage {name}: {result['error_type']}: {result['error']}")
+        context.plots.update({key: Path(path) for key, path in result["plots"].items()})
+        fields = ("stage", "method", "problems", "accuracy", "tokens_per_problem", "seconds")
+        return [StageRow(*(row[key] for key in fields), {key: value for key, value in row.items() if key not in fields})
+                for row in result["rows"]]
+
+    return wait
+
+
 def run_demo(settings: DemoSettings | None = None, stages: Sequence[str] | None = None,
              out_dir: str | os.PathLike = "runs/demo", log: Callable[[str], None] | None = stderr_log) -> DemoReport:
     """Run the chosen stages (all by default, in pipeline order), write report.json, run.json and the
@@ -591,13 +661,20 @@ def run_demo(settings: DemoSettings | None = None, stages: Sequence[str] | None 
     out_dir.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     context = DemoContext(settings, out_dir, log or (lambda text: None), resolve_data(settings.held_out_data()))
-    rows: list[StageRow] = []
     ordered = [name for name in STAGES if name in chosen]
-    for number, name in enumerate(ordered, start=1):
-        stage_started = time.perf_counter()
-        context.log(f"[{number}/{len(ordered)}] {STAGE_TITLES[name]}")
-        rows.extend(STAGE_FUNCTIONS[name](context))
-        context.log(f"  ({time.perf_counter() - stage_started:.1f} s)")
+    numbers = {name: number for number, name in enumerate(ordered, start=1)}
+    beside = _start_beside(context, "grpo", numbers, len(ordered)) if _runs_beside(settings, ordered) else None
+    stage_rows: dict[str, list[StageRow]] = {}
+    # with two cores, GRPO (the longest stage) trains in a child process while this one runs the rest;
+    # each side on one BLAS thread so the two do not fight over the cores
+    with runtime.blas_threads(1) if beside is not None else contextlib.nullcontext():
+        for name in ordered:
+            if beside is not None and name == "grpo":
+                continue
+            stage_rows[name] = _run_stage(context, name, numbers[name], len(ordered))
+    if beside is not None:
+        stage_rows["grpo"] = beside()
+    rows = [row for name in ordered for row in stage_rows[name]]
     total = time.perf_counter() - started
     report = DemoReport(rows, total, out_dir, check_targets(rows), context.notes,
                         {name: str(path) for name, path in context.plots.items()})

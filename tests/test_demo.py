@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from minireason.cli.main import main
 from minireason.demo import STAGES, DemoSettings, StageRow, check_targets, decode_without_cache, run_demo
-from minireason.errors import InputError
+from minireason.errors import InputError, MinireasonError
 
 REPORT_FIELDS = {"stage", "method", "problems", "accuracy", "tokens_per_problem", "seconds"}
 
@@ -134,6 +134,7 @@ def test_decoding_without_the_cache_equals_generate(seed, lengths):
     ({"seed": -1}, "seed: expected an int >= 0"),
     ({"held_out": 10, "scaling_problems": 20}, "scaling_problems: 20 is more than the 10"),
     ({"thinking_budgets": (8, 0)}, "thinking_budgets"),
+    ({"parallel": "yes"}, "parallel: expected True or False"),
 ])
 def test_bad_settings_are_refused(overrides, fragment):
     with pytest.raises(InputError, match=fragment):
@@ -185,3 +186,29 @@ def test_trailing_mean_is_the_mean_of_the_window(values, window):
     for i, value in enumerate(smoothed):
         chunk = values[max(0, i - window + 1):i + 1]
         assert value == pytest.approx(sum(chunk) / len(chunk), abs=1e-6)
+
+
+def test_grpo_beside_the_other_stages_equals_grpo_in_turn(tmp_path):
+    together = run_demo(DemoSettings.quick(), ["direct", "grpo"], tmp_path / "beside", log=None)
+    in_turn = run_demo(DemoSettings.quick(parallel=False), ["direct", "grpo"], tmp_path / "in_turn", log=None)
+    for beside, alone in zip(together.rows, in_turn.rows, strict=True):
+        assert (beside.stage, beside.method, beside.problems, beside.accuracy, beside.tokens_per_problem) == \
+            (alone.stage, alone.method, alone.problems, alone.accuracy, alone.tokens_per_problem)
+        assert {key: beside.extra[key] for key in ("gained", "lost", "p_value") if key in beside.extra} == \
+            {key: alone.extra[key] for key in ("gained", "lost", "p_value") if key in alone.extra}
+    assert (tmp_path / "beside" / "grpo_curves.png").exists()
+    assert not list((tmp_path / "beside").glob(".*_stage.json"))  # the child's hand-over file is gone
+
+
+def test_an_error_in_the_stage_beside_is_raised_here(tmp_path, monkeypatch):
+    from minireason import demo
+
+    def failing(context):
+        raise InputError("grpo: no training problems")
+
+    monkeypatch.setitem(demo.STAGE_FUNCTIONS, "grpo", failing)
+    with pytest.raises(InputError, match="no training problems"):
+        run_demo(DemoSettings.quick(), ["direct", "grpo"], tmp_path / "out", log=None)
+    monkeypatch.setitem(demo.STAGE_FUNCTIONS, "grpo", lambda context: 1 / 0)
+    with pytest.raises(MinireasonError, match="ZeroDivisionError"):
+        run_demo(DemoSettings.quick(), ["direct", "grpo"], tmp_path / "out2", log=None)
