@@ -8,6 +8,10 @@
     distillation  the built-in student taught by the base model (logit distillation on the base model's
                   verified traces) against the student as shipped
 
+On a machine with two cores or more (Linux), GRPO, the longest stage, trains in a forked child
+process while this one runs the other stages (``DemoSettings.parallel``); the figures are the same
+as one stage after another, only the wall time changes.
+
 Every figure is measured in the run, on fixed seeds and held-out (test-split) problems of one built-in
 task family; training uses train-split problems, which never share a problem with the test split
 (``tasks.base.split_of``).  GRPO and distillation are judged on at least 1,000 held-out problems with
