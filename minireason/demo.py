@@ -146,9 +146,15 @@ class StageRow:
     seconds: float
     extra: dict = field(default_factory=dict)  # paired comparison (gained, lost, p_value), tokens/s, ...
 
+    FIELDS = ("stage", "method", "problems", "accuracy", "tokens_per_problem", "seconds")
+
     def as_dict(self) -> dict:
-        return {"stage": self.stage, "method": self.method, "problems": self.problems, "accuracy": self.accuracy,
-                "tokens_per_problem": self.tokens_per_problem, "seconds": self.seconds, **self.extra}
+        return {**{name: getattr(self, name) for name in self.FIELDS}, **self.extra}
+
+    @classmethod
+    def from_dict(cls, row: dict) -> StageRow:
+        """The inverse of :meth:`as_dict`: the six fields, and every other key into ``extra``."""
+        return cls(*(row[name] for name in cls.FIELDS), {key: value for key, value in row.items() if key not in cls.FIELDS})
 
 
 @dataclass
@@ -159,7 +165,6 @@ class DemoContext:
     out_dir: Path
     log: Callable[[str], None]
     held_out: list[dict]
-    notes: list[str] = field(default_factory=list)
     plots: dict = field(default_factory=dict)
     direct: object = None  # the direct stage's HeldOutResult (the chain of thought is paired against it)
     _models: dict = field(default_factory=dict)
@@ -177,14 +182,19 @@ def stderr_log(text: str) -> None:
     print(text, file=sys.stderr, flush=True)
 
 
-def paired_fields(before: Sequence[bool], after: Sequence[bool], against: str) -> dict:
-    """The paired comparison's fields for a report row: what it is compared with, on how many problems."""
-    from minireason.evaluation.paired import paired_comparison
-
-    comparison = paired_comparison(list(before), list(after))
+def comparison_fields(comparison: dict, against: str) -> dict:
+    """A report row's fields for a paired comparison (``evaluation.paired.paired_comparison``'s
+    result): what the row is compared with, on how many problems, gained, lost, p-value."""
     return {"compared_with": against, "compared_problems": comparison["problems"],
             "accuracy_before": comparison["accuracy_before"], "gained": comparison["gained"],
             "lost": comparison["lost"], "p_value": comparison["p_value"]}
+
+
+def paired_fields(before: Sequence[bool], after: Sequence[bool], against: str) -> dict:
+    """:func:`comparison_fields` of two lists of verdicts on the same problems."""
+    from minireason.evaluation.paired import paired_comparison
+
+    return comparison_fields(paired_comparison(list(before), list(after)), against)
 
 
 # ---------------------------------------------------------------------------------------------- generation
@@ -238,9 +248,10 @@ def stage_generation(context: DemoContext) -> list[StageRow]:
     cached_seconds = time.perf_counter() - started
     cached_ids = [list(result.token_ids) for result in cached]
 
+    stop_ids = frozenset(eos_token_ids(tokenizer, model))
     started = time.perf_counter()
     uncached_ids = decode_without_cache(model, [list(result.prompt_tokens) for result in cached],
-                                        settings.generation_tokens, eos_token_ids(tokenizer, model))
+                                        settings.generation_tokens, stop_ids)
     uncached_seconds = time.perf_counter() - started
 
     identical = sum(a == b for a, b in zip(cached_ids, uncached_ids))
@@ -248,7 +259,7 @@ def stage_generation(context: DemoContext) -> list[StageRow]:
     rows = []
     for method, token_lists, seconds in (("kv-cache", cached_ids, cached_seconds),
                                          ("no-cache", uncached_ids, uncached_seconds)):
-        texts = [tokenizer.decode([i for i in ids if i not in eos_token_ids(tokenizer, model)]) for ids in token_lists]
+        texts = [tokenizer.decode([i for i in ids if i not in stop_ids]) for ids in token_lists]
         correct = [judge_completion(record, text, fallback=ANSWER_FALLBACK)[1] for record, text in zip(records, texts)]
         tokens = sum(len(ids) for ids in token_lists)
         rows.append(StageRow("generation", method, len(records), sum(correct) / len(correct), tokens / len(records),
@@ -389,14 +400,11 @@ def _before_after_rows(stage: str, history: dict, seconds: float, before_label: 
     """The rows of a training stage from its history: held-out accuracy at step 0 and at the last step."""
     evaluations = [row for row in history["eval"] if "eval_accuracy" in row]
     first, last = evaluations[0], evaluations[-1]
-    paired = history["paired"]
     before = StageRow(stage, before_label, first["eval_problems"], first["eval_accuracy"],
                       first["eval_tokens_per_problem"], first["eval_seconds"], {"step": first["step"]})
     after = StageRow(stage, after_label, last["eval_problems"], last["eval_accuracy"], last["eval_tokens_per_problem"],
                      seconds - first["eval_seconds"],
-                     {"step": last["step"], "compared_with": before_label, "compared_problems": paired["problems"],
-                      "accuracy_before": paired["accuracy_before"], "gained": paired["gained"],
-                      "lost": paired["lost"], "p_value": paired["p_value"], **extra_after})
+                     {"step": last["step"], **comparison_fields(history["paired"], before_label), **extra_after})
     return [before, after]
 
 
@@ -575,7 +583,6 @@ class DemoReport:
     total_seconds: float
     out_dir: Path
     targets: list[dict]
-    notes: list[str]
     plots: dict
 
     def as_report(self) -> dict:
@@ -640,9 +647,7 @@ def _start_beside(context: DemoContext, name: str, numbers: dict, total: int) ->
             raise error_class(f"{result['error']}" if error_class is not errors.MinireasonError
                               else f"demo stage {name}: {result['error_type']}: {result['error']}")
         context.plots.update({key: Path(path) for key, path in result["plots"].items()})
-        fields = ("stage", "method", "problems", "accuracy", "tokens_per_problem", "seconds")
-        return [StageRow(*(row[key] for key in fields), {key: value for key, value in row.items() if key not in fields})
-                for row in result["rows"]]
+        return [StageRow.from_dict(row) for row in result["rows"]]
 
     return wait
 
@@ -680,11 +685,11 @@ def run_demo(settings: DemoSettings | None = None, stages: Sequence[str] | None 
         stage_rows["grpo"] = beside()
     rows = [row for name in ordered for row in stage_rows[name]]
     total = time.perf_counter() - started
-    report = DemoReport(rows, total, out_dir, check_targets(rows), context.notes,
+    report = DemoReport(rows, total, out_dir, check_targets(rows),
                         {name: str(path) for name, path in context.plots.items()})
     atomic_write_text(out_dir / "report.json", json.dumps(report.as_report(), indent=1) + "\n")
     atomic_write_text(out_dir / "run.json", json.dumps({
         "settings": settings.as_dict(), "stages": ordered, "held_out_data": settings.held_out_data(),
-        "targets": report.targets, "notes": report.notes, "plots": report.plots, "machine": machine_load(),
+        "targets": report.targets, "plots": report.plots, "machine": machine_load(),
         "total_seconds": total, "written_at": time.strftime("%Y-%m-%dT%H:%M:%S")}, indent=1) + "\n")
     return report

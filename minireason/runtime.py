@@ -208,6 +208,19 @@ def restore_default_memory_settings() -> bool:
     return taken
 
 
+@contextlib.contextmanager
+def blas_threads_sleeping(enabled: bool = True):
+    """Within the block, OpenBLAS's workers sleep as soon as a product ends; OpenBLAS's default
+    polling (2^28 cycles) is restored after it, whatever profile was in force (the plain mechanism;
+    the training loop uses :func:`training_profile`).  Yields whether the setting was taken."""
+    changed = enabled and set_blas_thread_timeout(SHORTEST_TIMEOUT)
+    try:
+        yield changed
+    finally:
+        if changed:
+            set_blas_thread_timeout(DEFAULT_TIMEOUT)
+
+
 # ----------------------------------------------------------------------------- the backend's switches
 def switching_ops(ops: dict) -> dict:
     """``ops`` (op name -> function) with the two ops that mark a change of work wrapped: a backward
@@ -254,12 +267,7 @@ def _find_blas_thread_control():
         library = ctypes.CDLL(cython_blas.__file__)
     except (ImportError, OSError):
         return None
-    for prefix in ("scipy_openblas", "openblas"):
-        get_threads = getattr(library, prefix + "_get_num_threads", None)
-        set_threads = getattr(library, prefix + "_set_num_threads", None)
-        if get_threads is not None and set_threads is not None:
-            return get_threads, set_threads
-    return None  # another BLAS: left as it is
+    return _thread_controls(library)  # None for another BLAS: left as it is
 
 
 @functools.cache
@@ -288,8 +296,10 @@ def single_threaded_blas():
 
 
 def _thread_controls(library) -> tuple | None:
-    """(get, set) of one OpenBLAS's thread count, whatever its symbol prefix and suffix, or None."""
-    for prefix, suffix in (("scipy_openblas", "64_"), ("scipy_openblas", ""), ("openblas", "64_"), ("openblas", "")):
+    """(get, set) of one OpenBLAS's thread count, whatever its symbol prefix and suffix (SciPy's wheels:
+    ``scipy_openblas_*``; NumPy's 64-bit-integer build: ``scipy_openblas_*64_``; other builds
+    ``openblas_*``), or None."""
+    for prefix, suffix in (("scipy_openblas", ""), ("scipy_openblas", "64_"), ("openblas", ""), ("openblas", "64_")):
         get_threads = getattr(library, f"{prefix}_get_num_threads{suffix}", None)
         set_threads = getattr(library, f"{prefix}_set_num_threads{suffix}", None)
         if get_threads is not None and set_threads is not None:

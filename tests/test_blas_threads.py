@@ -1,4 +1,4 @@
-"""training/blas_threads.py: OpenBLAS's thread polling changed at run time, and restored."""
+"""runtime.py's OpenBLAS thread timeout: OpenBLAS's thread polling changed at run time, and restored."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import os
 import numpy as np
 import pytest
 
-from minireason.training import blas_threads
+from minireason import runtime as blas_threads
 
 
 @pytest.fixture

@@ -212,3 +212,12 @@ def test_an_error_in_the_stage_beside_is_raised_here(tmp_path, monkeypatch):
     monkeypatch.setitem(demo.STAGE_FUNCTIONS, "grpo", lambda context: 1 / 0)
     with pytest.raises(MinireasonError, match="ZeroDivisionError"):
         run_demo(DemoSettings.quick(), ["direct", "grpo"], tmp_path / "out2", log=None)
+
+
+@given(st.dictionaries(st.sampled_from(["gained", "lost", "p_value", "step", "note"]), st.integers(0, 99), max_size=4),
+       st.floats(0, 1), st.integers(1, 1000))
+def test_a_report_row_comes_back_from_its_json_as_it_was(extra, accuracy, problems):
+    row = StageRow("grpo", "after", problems, accuracy, 48.0, 1.5, extra)
+    back = StageRow.from_dict(json.loads(json.dumps(row.as_dict())))
+    assert back == row
+    assert set(row.as_dict()) == REPORT_FIELDS | set(extra)

@@ -95,10 +95,11 @@ def test_resuming_a_different_model_is_refused_with_a_clear_error(tmp_path):
 def test_training_keeps_freed_memory_for_reuse_unless_told_not_to(tmp_path, monkeypatch):
     import platform
 
-    from minireason.training import loop, memory
+    from minireason import runtime
+    from minireason.training import loop
 
     if platform.system() == "Linux" and platform.libc_ver()[0] == "glibc":
-        assert memory.keep_freed_memory_for_reuse() is True  # mallopt found and both settings taken
+        assert runtime.keep_freed_memory_for_reuse() is True  # mallopt found and both settings taken
     calls = []
     monkeypatch.setattr(loop, "keep_freed_memory_for_reuse", lambda: calls.append(1) or True)
     model = Qwen3Model.from_config(PRESETS["test-tiny"], seed=0)

@@ -86,8 +86,6 @@ def run(args) -> int:
             continue
         verdict = "met" if target["met"] else "MISSED"
         print(f"target {target['target']}: {target['measured_points']:+.1f} points ({verdict})")
-    for note in report.notes:
-        print(f"note: {note}")
     plots = "".join(f", {Path(path).name}" for path in report.plots.values())
     print(f"\n{report.total_seconds:.1f} s in all. Output folder: {report.out_dir} (report.json, run.json{plots})")
     return 0
