@@ -590,6 +590,22 @@ class DemoReport:
         return {"stages": [row.as_dict() for row in self.rows], "total_seconds": self.total_seconds}
 
 
+def _check_before_running(settings: DemoSettings, stages: Sequence[str]) -> None:
+    """What a stage would refuse minutes into the run, refused before the first: a checkpoint that
+    is not there, a sampling temperature or a scaling method the runner does not take."""
+    from minireason.io.pretrained import resolve_checkpoint_path
+    from minireason.scaling.outcome import ScalingSettings
+    from minireason.scaling.runner import parse_methods
+
+    resolve_checkpoint_path(settings.model)
+    if "distillation" in stages:
+        resolve_checkpoint_path(settings.student)
+    if "scaling" in stages:
+        parse_methods(",".join([settings.scaling_methods] + [f"budget@{n}" for n in settings.thinking_budgets]))
+        ScalingSettings(max_new_tokens=settings.max_new_tokens, temperature=settings.temperature,
+                        prompt_format=PROMPT_FORMAT)
+
+
 def _run_stage(context: DemoContext, name: str, number: int, total: int) -> list[StageRow]:
     stage_started = time.perf_counter()
     context.log(f"[{number}/{total}] {STAGE_TITLES[name]}")
@@ -664,6 +680,7 @@ def run_demo(settings: DemoSettings | None = None, stages: Sequence[str] | None 
     unknown = [name for name in chosen if name not in STAGES]
     if unknown or not chosen:
         raise InputError(f"demo stage: expected some of {', '.join(STAGES)}, got {', '.join(unknown) or 'none'}")
+    _check_before_running(settings, chosen)
     out_dir = Path(out_dir)
     if out_dir.exists() and not out_dir.is_dir():
         raise InputError(f"--out-dir {out_dir}: exists and is not a directory")

@@ -221,3 +221,18 @@ def test_a_report_row_comes_back_from_its_json_as_it_was(extra, accuracy, proble
     back = StageRow.from_dict(json.loads(json.dumps(row.as_dict())))
     assert back == row
     assert set(row.as_dict()) == REPORT_FIELDS | set(extra)
+
+
+@pytest.mark.parametrize("argv, fragment", [
+    (["--model", "builtin:nope"], "no built-in checkpoint 'nope'"),
+    (["--student", "/nonexistent/student"], "does not exist"),
+    (["--temperature", "-1"], "temperature"),
+    (["--methods", "sc@x"], "sc@x"),
+])
+def test_what_a_stage_would_refuse_is_refused_before_the_first(tmp_path, argv, fragment):
+    out_dir = tmp_path / "out"
+    code, out, err = run_cli(["demo", "--quick", "--out-dir", str(out_dir), *argv])
+    assert code not in (0, None) and "Traceback" not in err
+    errors = [line for line in err.splitlines() if line.startswith("minireason demo: error: ")]
+    assert len(errors) == 1 and fragment in errors[0], err
+    assert "[1/5]" not in err and not out_dir.exists()  # no stage ran, nothing was written
