@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from minireason.kernels import cuda_kernels
 
+from minireason.backend import Choice
 from minireason.device import array_module_of
 
 
@@ -102,3 +103,11 @@ def swiglu_backward(dout, cache):
     cuda_kernels.swiglu_backward_kernel[cuda_kernels.blocks_for(gate_flat.size), cuda_kernels.THREADS_PER_BLOCK](
         dout_flat, gate_flat, up_flat, sigmoid_flat, dgate, dup)
     return dgate.reshape(gate.shape), dup.reshape(gate.shape)
+
+
+# The GPU backend's table (``minireason.backend``): these three ops on the kernels, the rest the reference.
+DISPATCH = {
+    "attention": (Choice("always", attention_forward, attention_backward),),
+    "rmsnorm": (Choice("always", rmsnorm_forward, rmsnorm_backward),),
+    "swiglu": (Choice("always", swiglu_forward, swiglu_backward),),
+}

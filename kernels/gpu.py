@@ -3,28 +3,16 @@
 
 Importing this module needs CuPy (the ``gpu`` extra); ``minireason.backend`` turns the
 ImportError into a ConfigError that names the extra.  ``array_module = cupy`` tells the model
-to keep its parameters, activations, gradients and KV cache on the GPU; the ops not listed
-here (RoPE, the linear layers, embedding, cross-entropy) are the NumPy reference, whose calls
-CuPy arrays dispatch to CuPy (``minireason.device``).
+to keep its parameters, activations, gradients and KV cache on the GPU; the ops not in
+``cuda_ops.DISPATCH`` (RoPE, the linear layers, the token log-probabilities) and the embedding are the
+NumPy reference, whose calls CuPy arrays dispatch to CuPy (``minireason.device``).
 """
 
 from __future__ import annotations
 
 import cupy
-from minireason.kernels.cuda_ops import (
-    attention_backward,
-    attention_forward,
-    rmsnorm_backward,
-    rmsnorm_forward,
-    swiglu_backward,
-    swiglu_forward,
-)
+from minireason.kernels.cuda_ops import DISPATCH
 
 array_module = cupy
 
-__all__ = [
-    "array_module",
-    "attention_forward", "attention_backward",
-    "rmsnorm_forward", "rmsnorm_backward",
-    "swiglu_forward", "swiglu_backward",
-]
+__all__ = ["DISPATCH", "array_module"]

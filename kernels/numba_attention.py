@@ -28,19 +28,32 @@ they are parallel already.
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import minireason.kernels.numba_threads  # noqa: F401  (the OpenMP wait policy, set before numba's threads start)
 import numba
 import numpy as np
 from minireason.kernels.numba_math import exp_float32
 from numba.core import types
 
-from minireason.nn import attention as reference_attention
 from minireason.runtime import single_threaded_blas
 
 QUERY_BLOCK = 32  # query positions per tile; a tile stacks them for each head it serves
 KEY_BLOCK = 64  # keys per tile: one online-softmax rescale of the accumulator per tile
-REFERENCE_CACHE_LENGTH = 5  # (q grouped, k, v, probabilities, scale)
 _FAST = {"reassoc", "contract"}  # lets LLVM vectorise dot products; keeps inf/nan semantics
+
+
+class FusedAttentionCache(NamedTuple):
+    """What the fused forwards keep for ``attention_backward``: O(T) per head, no (T, S) matrix.
+    Its own type, so that the backend gives it to this backward and the reference's tuple to the reference's."""
+
+    q: np.ndarray  # (B, H, T, Dh)
+    k: np.ndarray  # (B, Hkv, S, Dh)
+    v: np.ndarray  # (B, Hkv, S, Dh)
+    out: np.ndarray  # (B, H, T, Dh)
+    logsumexp: np.ndarray  # (B, H, T); +inf marks a row that sees no key
+    allowed: np.ndarray  # (B, S) bool: the key mask, all True for none
+    scale: float
 
 
 
@@ -436,8 +449,7 @@ def decode_attention_forward(q: np.ndarray, k: np.ndarray, v: np.ndarray, key_ma
                              scale: float):
     """Attention of one new token per row (T = 1) against the KV cache; same contract and cache as
     ``attention_forward`` (whose backward therefore takes its cache).  The numba backend's
-    attention for every decoding step (docs/kernels.md: in a Qwen3-0.6B step the reference's
-    small batched products took 110 us a layer, this 20 to 35 us)."""
+    attention for every decoding step: one pass over each row's keys, no batched small products."""
     dtype = np.result_type(q, k, v)
     q = np.ascontiguousarray(q, dtype=dtype)
     k, v = k.astype(dtype, copy=False), v.astype(dtype, copy=False)
@@ -451,16 +463,11 @@ def decode_attention_forward(q: np.ndarray, k: np.ndarray, v: np.ndarray, key_ma
     kernel = _decode_parallel if B * H * n_keys * Dh >= PARALLEL_DECODE_WORK else _decode_serial
     kernel(q.reshape(B, H, Dh), _whole_buffer(k), _whole_buffer(v), n_keys, allowed, dtype.type(scale),
            out.reshape(B, H, Dh), logsumexp.reshape(B, H))
-    return out, (q, k, v, out, logsumexp, allowed, scale)
+    return out, FusedAttentionCache(q, k, v, out, logsumexp, allowed, scale)
 
 
 def attention_forward(q: np.ndarray, k: np.ndarray, v: np.ndarray, key_mask: np.ndarray | None, scale: float):
-    """Causal GQA attention, fused. q (B, H, T, Dh); k, v (B, Hkv, S, Dh); key_mask (B, S) or None.
-
-    One query per row (decoding against a KV cache) goes to ``decode_attention_forward``.
-    """
-    if q.shape[2] == 1:
-        return decode_attention_forward(q, k, v, key_mask, scale)
+    """Causal GQA attention, fused. q (B, H, T, Dh); k, v (B, Hkv, S, Dh); key_mask (B, S) or None."""
     dtype = np.result_type(q, k, v)
     q = np.ascontiguousarray(q, dtype=dtype)
     k = np.ascontiguousarray(k, dtype=dtype)
@@ -471,7 +478,7 @@ def attention_forward(q: np.ndarray, k: np.ndarray, v: np.ndarray, key_mask: np.
     logsumexp = np.empty((B, H, T), dtype=dtype)  # (B, H, T), +inf marks a row that sees no key
     with single_threaded_blas():
         _forward_kernel(q, k, v, allowed, dtype.type(scale), out, logsumexp, H // k.shape[1])
-    return out, (q, k, v, out, logsumexp, allowed, scale)
+    return out, FusedAttentionCache(q, k, v, out, logsumexp, allowed, scale)
 
 
 def _backward_heads_per_item(batch_size: int, kv_heads: int, group: int) -> int:
@@ -487,15 +494,15 @@ def _backward_heads_per_item(batch_size: int, kv_heads: int, group: int) -> int:
 
 
 def attention_backward(dout: np.ndarray, cache):
-    """Gradients of the fused attention.  Cache: (q, k, v, out, logsumexp, allowed, scale).
+    """Gradients of the fused attention, from a ``FusedAttentionCache``.
 
     Per row t: P_tj = exp(scale q_t.k_j - logsumexp_t), delta_t = dout_t . out_t,
     dS_tj = P_tj (dout_t . v_j - delta_t);  dq_t = scale sum_j dS_tj k_j,
     dk_j = scale sum_t dS_tj q_t,  dv_j = sum_t P_tj dout_t (each summed over the group's heads).
     Returns (dq (B, H, T, Dh), dk (B, Hkv, S, Dh), dv (B, Hkv, S, Dh)).
     """
-    if len(cache) == REFERENCE_CACHE_LENGTH:  # made by the reference forward (the backend's short inputs)
-        return reference_attention.attention_backward(dout, cache)
+    if not isinstance(cache, FusedAttentionCache):
+        raise TypeError(f"the fused attention backward takes a FusedAttentionCache, got {type(cache).__name__}")
     q, k, v = cache[:3]
     heads_per_item = _backward_heads_per_item(q.shape[0], k.shape[1], q.shape[1] // k.shape[1])
     return backward_in_work_items(dout, cache, heads_per_item)

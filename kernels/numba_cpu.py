@@ -1,62 +1,60 @@
-"""The Numba CPU backend: the op names ``minireason.backend`` looks up, each bound to the kernel
-that replaced the NumPy reference on a measurement (benchmarks/bench_kernels.py, docs/kernels.md).
+"""The Numba CPU backend: which implementation of each op runs, for which inputs, in one table.
 
-Ops not exported here fall back to the reference.  Importing this module fails with ImportError
-when numba (or scipy, which numba needs for np.dot) is missing; the backend turns that into a ConfigError naming the ``fast`` extra.
+``DISPATCH`` below is the whole story (``minireason.backend`` builds the ops from it and
+``minireason.backend.describe("numba")`` prints it): for each op, the choices in order, the
+first whose condition holds runs the forward, and the backward is the one that takes the cache
+that forward made.  Ops missing from the table, and the choices that name ``minireason.nn``, are
+the NumPy reference: no kernel measured faster there.  docs/kernels.md has why each kernel wins
+and the measurements behind each threshold.
+
+Importing this module fails with ImportError when numba (or scipy, which numba needs for
+np.dot) is missing; the backend turns that into a ConfigError naming the ``fast`` extra.
 """
 
 from __future__ import annotations
 
 import scipy.linalg  # noqa: F401  (numba compiles np.dot to BLAS through scipy; fail here, with the install hint)
-from minireason.kernels import numba_attention
-from minireason.kernels.numba_attention import attention_backward
-from minireason.kernels.numba_decode import bf16_linear
-from minireason.kernels.numba_fused import rmsnorm_backward, rmsnorm_forward, swiglu_backward, swiglu_forward
-from minireason.kernels.numba_loss import token_logprobs_backward, token_logprobs_forward
-from minireason.kernels.numba_rope import rope_backward, rope_forward
+from minireason.kernels import numba_attention, numba_decode, numba_fused, numba_loss, numba_rope
+from minireason.kernels.numba_attention import FusedAttentionCache
 
+from minireason.backend import Choice
 from minireason.nn import attention as reference_attention
 from minireason.nn import linear as reference_linear
 
-# The fused attention wins from about 128 keys on (fwd+bwd, float32, H=8, Hkv=4, Dh=64, each call
-# right after a NumPy matrix product as in the model, best of 15, load 0.7: B=1 T=32 0.9x, T=64
-# 1.0x, T=128 1.1x, T=256 2.1x; B=4 T=64 1.0x, T=128 2.3x; docs/kernels.md); below that the
-# reference's batched BLAS products are as fast, so short sequences go to the reference.
-# attention_backward recognises either cache.
+# Below this many keys the reference's batched BLAS products are as fast as the fused attention
+# (its tiles are 64 keys long, so short sequences leave them mostly empty).
 FUSED_ATTENTION_MIN_KEYS = 128
 
-
-reads_bfloat16_weights = True  # linear_forward below multiplies BFloat16Matrix weights as they are
-
-
-def linear_forward(x, weight):
-    """The reference linear, except for BFloat16Matrix weights (decoding with
-    ``Qwen3Model.with_bfloat16_decoding``): those go to the bfloat16 kernel, which reads 2 bytes
-    per weight instead of the 4 of a widened float32 copy.  Same contract and cache."""
-    if isinstance(weight, reference_linear.BFloat16Matrix):
-        return bf16_linear(x, weight.bits), (x, weight)
-    return reference_linear.linear_forward(x, weight)
+reads_bfloat16_weights = True  # the linear op multiplies BFloat16Matrix weights as they are
 
 
-def attention_forward(q, k, v, key_mask, scale):
-    """The backend's attention: one new query per row (decoding) goes to the decode kernel, other
-    inputs to the reference below FUSED_ATTENTION_MIN_KEYS keys and to the fused kernel above."""
-    if q.shape[2] == 1:
-        return numba_attention.decode_attention_forward(q, k, v, key_mask, scale)
-    if k.shape[2] < FUSED_ATTENTION_MIN_KEYS:
-        return reference_attention.attention_forward(q, k, v, key_mask, scale)
-    return numba_attention.attention_forward(q, k, v, key_mask, scale)
+def _bfloat16_linear_forward(x, weight):
+    """y = x W^T with W a BFloat16Matrix, read as 2-byte weights (decoding); cache (x, W) as the reference's."""
+    return numba_decode.bf16_linear(x, weight.bits), (x, weight)
 
 
-# The token log-probability pair (the loss seam; cross-entropy and every other training loss go
-# through it) is exported together: its cache (a logsumexp per row) is not the reference's.
+DISPATCH = {
+    "linear": (
+        Choice("bfloat16 weights (decoding after with_bfloat16_decoding)", _bfloat16_linear_forward, None,
+               applies=lambda x, weight: isinstance(weight, reference_linear.BFloat16Matrix)),
+        Choice("otherwise (BLAS)", reference_linear.linear_forward, reference_linear.linear_backward),
+    ),
+    "attention": (
+        Choice("one query per row (decoding)", numba_attention.decode_attention_forward,
+               numba_attention.attention_backward, cache_type=FusedAttentionCache,
+               applies=lambda q, k, v, key_mask, scale: q.shape[2] == 1),
+        Choice(f"fewer than {FUSED_ATTENTION_MIN_KEYS} keys (FUSED_ATTENTION_MIN_KEYS)", reference_attention.attention_forward,
+               reference_attention.attention_backward,
+               applies=lambda q, k, v, key_mask, scale: k.shape[2] < FUSED_ATTENTION_MIN_KEYS),
+        Choice("otherwise (fused, tiled)", numba_attention.attention_forward, numba_attention.attention_backward,
+               cache_type=FusedAttentionCache),
+    ),
+    # one row per iteration; serial (or one thread) below numba_fused.PARALLEL_MIN_ELEMENTS elements
+    "rmsnorm": (Choice("always", numba_fused.rmsnorm_forward, numba_fused.rmsnorm_backward),),
+    "swiglu": (Choice("always", numba_fused.swiglu_forward, numba_fused.swiglu_backward),),
+    "rope": (Choice("always", numba_rope.rope_forward, numba_rope.rope_backward),),
+    # the loss seam; its cache (a logsumexp per row, not the (B, T, V) probabilities) is not the reference's
+    "token_logprobs": (Choice("always", numba_loss.token_logprobs_forward, numba_loss.token_logprobs_backward),),
+}
 
-__all__ = [
-    "reads_bfloat16_weights", "linear_forward",
-    "attention_forward", "attention_backward",
-    "rmsnorm_forward", "rmsnorm_backward",
-    "swiglu_forward", "swiglu_backward",
-    "rope_forward", "rope_backward",
-    "token_logprobs_forward", "token_logprobs_backward",
-    "bf16_linear",
-]
+__all__ = ["DISPATCH", "FUSED_ATTENTION_MIN_KEYS", "reads_bfloat16_weights"]

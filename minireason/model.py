@@ -16,7 +16,7 @@ from minireason.device import array_module_of, to_host, to_module
 from minireason.errors import ConfigError, InputError
 from minireason.nn.block import BLOCK_PARAMETERS, block_backward, block_forward
 from minireason.nn.embedding import embedding_backward, embedding_forward
-from minireason.nn.linear import BFloat16Matrix, linear_backward
+from minireason.nn.linear import BFloat16Matrix
 from minireason.nn.rope import rope_tables
 
 SUPPORTED_DTYPES = ("float32", "float64")
@@ -326,7 +326,7 @@ class Qwen3Model:
             raise InputError("backward needs the logits of every position; call forward with last_only=False")
         ops = self.ops
         grads: dict[str, np.ndarray] = {}
-        dx, dhead = linear_backward(dlogits, head_cache)
+        dx, dhead = ops.linear_backward(dlogits, head_cache)
         dx, grads["model.norm.weight"] = ops.rmsnorm_backward(dx, final_norm_cache)
         for layer_index in reversed(range(self.config.num_hidden_layers)):
             dx, layer_grads = block_backward(dx, block_caches[layer_index], ops)

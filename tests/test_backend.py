@@ -49,14 +49,14 @@ def test_missing_dependency_names_the_extra_to_install(monkeypatch):
 
 def test_numba_backend_replaces_only_the_ops_that_measured_faster():
     pytest.importorskip("numba")
-    from minireason.kernels import numba_attention, numba_cpu, numba_loss, numba_rope
+    from minireason.kernels import numba_fused, numba_loss, numba_rope
 
     ops = backend.get_ops("numba")
-    assert runtime.implementation(ops.attention_forward) is numba_cpu.attention_forward  # chooses by length, below
-    assert ops.attention_backward is numba_attention.attention_backward
-    assert ops.rmsnorm_forward is numba_cpu.rmsnorm_forward  # chooses by size, below
-    assert ops.swiglu_forward is numba_cpu.swiglu_forward
-    assert ops.swiglu_backward is numba_cpu.swiglu_backward
+    # a single choice is the kernel itself, no wrapper
+    assert runtime.implementation(ops.rmsnorm_backward) is numba_fused.rmsnorm_backward  # wrapped: profile switch
+    assert ops.rmsnorm_forward is numba_fused.rmsnorm_forward
+    assert ops.swiglu_forward is numba_fused.swiglu_forward
+    assert ops.swiglu_backward is numba_fused.swiglu_backward
     assert ops.linear_backward is linear.linear_backward  # BLAS: no kernel beat it, the reference stays
     assert ops.reads_bfloat16_weights and not backend.get_ops("numpy").reads_bfloat16_weights
     assert ops.rope_forward is numba_rope.rope_forward
@@ -66,33 +66,71 @@ def test_numba_backend_replaces_only_the_ops_that_measured_faster():
     assert set(backend.REFERENCE_OPS) <= set(vars(ops))
 
 
-def test_numba_attention_uses_the_fused_kernel_only_for_long_inputs(monkeypatch):
+def test_every_op_of_every_backend_is_in_its_dispatch_table_and_described():
+    pytest.importorskip("numba")
+    for name in ("numpy", "numba"):
+        table = backend.dispatch_table(name)
+        assert {f"{op}_forward" for op in table} | {f"{op}_backward" for op in table} == set(backend.REFERENCE_OPS)
+        for op, choices in table.items():
+            assert choices[-1].applies is None, op  # the last choice always applies
+        text = backend.describe(name)
+        assert len(text.splitlines()) == 1 + sum(len(choices) for choices in table.values())  # a header
+    assert "numba_attention.decode_attention_forward" in backend.describe("numba")
+    assert "nn.linear.linear_backward" in backend.describe("numpy") and "kernels" not in backend.describe("numpy")
+
+
+def test_a_dispatch_table_that_cannot_choose_is_refused():
+    from types import SimpleNamespace
+
+    def never(*arguments):
+        return False
+
+    conditional_only = SimpleNamespace(__name__="m", DISPATCH={"rope": (backend.Choice("sometimes", never, None, never),)})
+    with pytest.raises(ConfigError, match="last choice for 'rope' must apply always"):
+        backend._ops_of(conditional_only)
+    unknown = SimpleNamespace(__name__="m", DISPATCH={"conv": (backend.Choice("always", never, None),)})
+    with pytest.raises(ConfigError, match="names 'conv', which is not an op"):
+        backend._ops_of(unknown)
+    clash = SimpleNamespace(__name__="m", DISPATCH={"rope": (backend.Choice("a", never, never, never),
+                                                             backend.Choice("b", never, len))})
+    with pytest.raises(ConfigError, match="two backwards of 'rope' take caches of type tuple"):
+        backend._ops_of(clash)
+
+
+def test_numba_attention_uses_the_fused_kernel_only_for_long_inputs():
     """Short inputs go to the reference (its cache holds the (T, S) probabilities), long ones to the
     fused kernel (whose cache holds a logsumexp per row instead), one new query per row (decoding)
-    to the decode kernel at any length; the one backward takes either cache."""
+    to the decode kernel at any length; the backend's backward gives each cache to its own backward."""
     pytest.importorskip("numba")
     import numpy as np
     from minireason.kernels import numba_attention, numba_cpu
 
     from minireason.nn import attention as reference_attention
 
-    decoded = []
-    decode = numba_attention.decode_attention_forward
-    monkeypatch.setattr(numba_attention, "decode_attention_forward", lambda *a: (decoded.append(1), decode(*a))[1])
+    ops = backend.get_ops("numba")
+    attention_forward = runtime.implementation(ops.attention_forward)  # the dispatch, under the profile switch
+    table = backend.dispatch_table("numba")["attention"]
     rng = np.random.default_rng(0)
-    for length, keys, fused in ((8, 8, False), (numba_cpu.FUSED_ATTENTION_MIN_KEYS,) * 2 + (True,), (1, 8, True)):
-        decoded.clear()
+    for length, keys, made_by in ((8, 8, reference_attention.attention_forward),
+                                  (numba_cpu.FUSED_ATTENTION_MIN_KEYS, numba_cpu.FUSED_ATTENTION_MIN_KEYS,
+                                   numba_attention.attention_forward),
+                                  (1, 8, numba_attention.decode_attention_forward)):
         q = rng.standard_normal((1, 2, length, 4))
         k, v = rng.standard_normal((1, 1, keys, 4)), rng.standard_normal((1, 1, keys, 4))
-        out, cache = numba_cpu.attention_forward(q, k, v, None, 0.5)
-        assert (len(cache) == numba_attention.REFERENCE_CACHE_LENGTH) is not fused  # the (T, S) probabilities
-        assert bool(decoded) is (length == 1)
+        chosen = next(c for c in table if c.applies is None or c.applies(q, k, v, None, 0.5))
+        assert chosen.forward is made_by
+        out, cache = attention_forward(q, k, v, None, 0.5)
+        assert isinstance(cache, numba_attention.FusedAttentionCache) is (made_by is not reference_attention.attention_forward)
         expected, reference_cache = reference_attention.attention_forward(q, k, v, None, 0.5)
         np.testing.assert_allclose(out, expected, rtol=1e-10, atol=1e-12)
         dout = rng.standard_normal(out.shape)
-        for got, want in zip(numba_cpu.attention_backward(dout, cache),
+        for got, want in zip(ops.attention_backward(dout, cache),
                              reference_attention.attention_backward(dout, reference_cache)):
             np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-11)
+    with pytest.raises(TypeError, match="cache of type list"):
+        ops.attention_backward(dout, [1, 2])
+    with pytest.raises(TypeError, match="takes a FusedAttentionCache, got tuple"):
+        numba_attention.attention_backward(dout, reference_cache)
 
 
 def test_numba_rmsnorm_and_swiglu_run_on_one_thread_on_small_inputs(monkeypatch):
@@ -102,7 +140,7 @@ def test_numba_rmsnorm_and_swiglu_run_on_one_thread_on_small_inputs(monkeypatch)
     pytest.importorskip("numba")
     import numba
     import numpy as np
-    from minireason.kernels import numba_cpu, numba_fused
+    from minireason.kernels import numba_fused
 
     calls, threads_seen = [], []
     for name in ("_swiglu_forward_flat", "_swiglu_backward_flat"):  # the thread count each ran with
@@ -119,15 +157,15 @@ def test_numba_rmsnorm_and_swiglu_run_on_one_thread_on_small_inputs(monkeypatch)
         threads_seen.clear()
         x, dout = rng.standard_normal((rows, 64)), rng.standard_normal((rows, 64))
         weight = rng.standard_normal(64)
-        y, cache = numba_cpu.rmsnorm_forward(x, weight, 1e-6)
+        y, cache = numba_fused.rmsnorm_forward(x, weight, 1e-6)
         expected, reference_cache = rmsnorm.rmsnorm_forward(x, weight, 1e-6)
         np.testing.assert_allclose(y, expected, rtol=1e-12)
-        for got, want in zip(numba_cpu.rmsnorm_backward(dout, cache), rmsnorm.rmsnorm_backward(dout, reference_cache)):
+        for got, want in zip(numba_fused.rmsnorm_backward(dout, cache), rmsnorm.rmsnorm_backward(dout, reference_cache)):
             np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-12)
-        h, cache = numba_cpu.swiglu_forward(x, dout)
+        h, cache = numba_fused.swiglu_forward(x, dout)
         expected, reference_cache = swiglu.swiglu_forward(x, dout)
         np.testing.assert_allclose(h, expected, rtol=1e-12, atol=1e-14)
-        for got, want in zip(numba_cpu.swiglu_backward(x, cache), swiglu.swiglu_backward(x, reference_cache)):
+        for got, want in zip(numba_fused.swiglu_backward(x, cache), swiglu.swiglu_backward(x, reference_cache)):
             np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-14)
         if small:
             assert calls == ["_rmsnorm_forward_serial", "_rmsnorm_backward_serial",

@@ -77,6 +77,8 @@ SIMULATED_CHECK = textwrap.dedent("""
     config = PRESETS["test-tiny"].replace(num_hidden_layers=1)
     reference = Qwen3Model.from_config(config, seed=0, dtype="float64", backend="numpy")
     simulated = Qwen3Model(config, reference.params, backend="cuda-simulated")
+    assert simulated.ops.attention_backward is cuda_ops.attention_backward  # the kernels, not the reference
+    assert backend.runtime.implementation(simulated.ops.rmsnorm_backward) is cuda_ops.rmsnorm_backward
     token_ids = rng.integers(0, config.vocab_size, size=(2, 4))
     attention_mask = np.array([[True] * 4, [False, True, True, True]])
     targets = rng.integers(0, config.vocab_size, size=(2, 4))
@@ -110,9 +112,10 @@ def _real_gpu_or_skip():
 
 def test_cupy_backend_ops_on_a_real_gpu_match_the_reference():
     cupy = _real_gpu_or_skip()
-    from minireason.kernels import gpu
-
+    from minireason import backend
     from minireason.nn import attention, rmsnorm, swiglu
+
+    gpu = backend.get_ops("cupy")
 
     rng = np.random.default_rng(1)
     q = rng.standard_normal((2, 8, 70, 64)).astype(np.float32)

@@ -41,6 +41,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "dpo": ("minireason.cli.dpo", "preference tuning against a frozen reference: DPO (sigmoid) or IPO"),
     "distill-data": ("minireason.cli.distill_data", "rejection-sampled teacher traces for sft and distill"),
     "dpo-data": ("minireason.cli.dpo_data", "preference pairs (verified vs wrong) from a model's own samples"),
+    "backends": ("minireason.cli.backends", "which implementation of each op every backend runs (numpy, numba, cupy)"),
 }
 
 

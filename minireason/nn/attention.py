@@ -127,10 +127,11 @@ def self_attention_backward(dout, cache, ops=None):
     attention_back = ops.attention_backward if ops is not None else attention_backward
     rope_back = ops.rope_backward if ops is not None else rope_backward
     rmsnorm_back = ops.rmsnorm_backward if ops is not None else rmsnorm_backward
+    linear_back = ops.linear_backward if ops is not None else linear_backward
     (q_proj_cache, k_proj_cache, v_proj_cache, q_norm_cache, k_norm_cache, rope_cache,
      attention_cache, o_proj_cache) = cache
     grads = {}
-    dmerged, grads["self_attn.o_proj.weight"] = linear_backward(dout, o_proj_cache)  # (B, T, H*Dh)
+    dmerged, grads["self_attn.o_proj.weight"] = linear_back(dout, o_proj_cache)  # (B, T, H*Dh)
     B, T, _ = dmerged.shape
     Dh = rope_cache[0].shape[-1]
     dattended = dmerged.reshape(B, T, -1, Dh).transpose(0, 2, 1, 3)  # (B, H, T, Dh)
@@ -140,7 +141,7 @@ def self_attention_backward(dout, cache, ops=None):
     dv = dv.transpose(0, 2, 1, 3).reshape(B, T, -1)  # (B, T, Hkv*Dh)
     dq, grads["self_attn.q_norm.weight"] = rmsnorm_back(dq, q_norm_cache)
     dk, grads["self_attn.k_norm.weight"] = rmsnorm_back(dk, k_norm_cache)
-    dx, grads["self_attn.q_proj.weight"] = linear_backward(dq.reshape(B, T, -1), q_proj_cache)
-    dx_k, grads["self_attn.k_proj.weight"] = linear_backward(dk.reshape(B, T, -1), k_proj_cache)
-    dx_v, grads["self_attn.v_proj.weight"] = linear_backward(dv, v_proj_cache)
+    dx, grads["self_attn.q_proj.weight"] = linear_back(dq.reshape(B, T, -1), q_proj_cache)
+    dx_k, grads["self_attn.k_proj.weight"] = linear_back(dk.reshape(B, T, -1), k_proj_cache)
+    dx_v, grads["self_attn.v_proj.weight"] = linear_back(dv, v_proj_cache)
     return dx + dx_k + dx_v, grads

@@ -48,9 +48,10 @@ def mlp_forward(x: np.ndarray, gate_weight, up_weight, down_weight, ops=None):
 def mlp_backward(dout: np.ndarray, cache, ops=None):
     """Mirror of mlp_forward. Cache: the four sub-caches. Returns (dx, dgate_w, dup_w, ddown_w)."""
     swiglu_back = ops.swiglu_backward if ops is not None else swiglu_backward
+    linear_back = ops.linear_backward if ops is not None else linear_backward
     gate_cache, up_cache, swiglu_cache, down_cache = cache
-    dhidden, ddown_weight = linear_backward(dout, down_cache)
+    dhidden, ddown_weight = linear_back(dout, down_cache)
     dgate, dup = swiglu_back(dhidden, swiglu_cache)
-    dx_from_up, dup_weight = linear_backward(dup, up_cache)
-    dx_from_gate, dgate_weight = linear_backward(dgate, gate_cache)
+    dx_from_up, dup_weight = linear_back(dup, up_cache)
+    dx_from_gate, dgate_weight = linear_back(dgate, gate_cache)
     return dx_from_gate + dx_from_up, dgate_weight, dup_weight, ddown_weight

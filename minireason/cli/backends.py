@@ -1,0 +1,32 @@
+"""``minireason backends``: which implementation of each op every backend runs, and for which inputs.
+
+Prints each backend's dispatch table (``minireason.backend.describe``); a backend whose optional
+dependency is missing is listed with the extra that installs it.
+"""
+
+from __future__ import annotations
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument("names", nargs="*", metavar="BACKEND", help="backends to describe (default: all)")
+
+
+def run(args) -> int:
+    from minireason.backend import BACKENDS, describe
+    from minireason.errors import ConfigError
+
+    names = args.names or list(BACKENDS)
+    for name in names:
+        if name not in BACKENDS:
+            raise ConfigError(f"unknown backend {name!r}; expected one of {', '.join(BACKENDS)}")
+    for index, name in enumerate(names):
+        if index:
+            print()
+        try:
+            table = describe(name)
+        except ConfigError as error:
+            print(f"{name}: not available ({error})")
+            continue
+        print(f"{name}:")
+        print(table)
+    return 0
