@@ -352,52 +352,60 @@ def _backward_kernel(q, k, v, out, dout, logsumexp, allowed, scale, heads_per_it
                         dk_slab[j, d] += dscore * q[b, h, t, d]
 
 
-def _decode_body(q, k, v, n_keys, allowed, scale, out, logsumexp, scores, item):  # pragma: no cover - compiled
+def _decode_body(q, k, v, n_keys, allowed, scale, out, logsumexp, scores, queries, sums, item):  # pragma: no cover - compiled
     """The new query rows of the G heads that share kv head ``item % Hkv`` of batch row
     ``item // Hkv``: q, out (B, H, Dh) (T = 1 dropped), logsumexp (B, H), against the first
     ``n_keys`` slots of k, v (B, Hkv, L >= n_keys, Dh).  Each key and value row is read once for
-    the whole group.  Three passes over the keys (scores, exp, weighted values), each vectorised
-    over Dh or the keys; no BLAS call, so nothing here wakes BLAS's threads.  ``scores`` is
-    (G, n_keys) scratch.  (Every view below is a leading-axis index of a C-contiguous array, which
-    Numba compiles to unit-stride SIMD loops; a middle-axis slice would not be.)"""
+    the whole group.  Passes: the scores (dot products over Dh, the scaled queries copied to a
+    contiguous scratch first), the mask and row maxima, the exp and normalisation (vectorised over
+    the keys), the weighted values; no BLAS call, so nothing here wakes BLAS's threads.
+    Scratch, allocated once per thread (not per item), each C-contiguous so that its loops
+    vectorise: ``scores`` (G, n_keys), ``queries`` and ``sums`` (G, Dh).  (Every view below is a leading-axis index of a
+    C-contiguous array, which Numba compiles to unit-stride SIMD loops; a middle-axis slice would not be.)"""
     H, Dh = q.shape[1], q.shape[2]
     Hkv = k.shape[1]
     group = H // Hkv
     b, hk = item // Hkv, item % Hkv
     keys, values = k[b, hk], v[b, hk]  # (L, Dh) each
-    row_max = np.full(group, -np.inf, dtype=q.dtype)  # (G,)
+    allowed_row = allowed[b]
+    for g in range(group):
+        for d in range(Dh):
+            queries[g, d] = q[b, hk * group + g, d] * scale
     for j in range(n_keys):  # the single query sits at the last slot: every allowed key is causal
-        key = keys[j]
         for g in range(group):
-            query = q[b, hk * group + g]
             total = q.dtype.type(0.0)
             for d in range(Dh):
-                total += query[d] * key[d]
-            scores[g, j] = total * scale if allowed[b, j] else -np.inf
-            row_max[g] = max(row_max[g], scores[g, j])
-    sums = np.zeros((group, Dh), dtype=q.dtype)  # (G, Dh) probability-weighted sums of values
+                total += queries[g, d] * keys[j, d]
+            scores[g, j] = total
     for g in range(group):
-        probabilities = scores[g]
-        if row_max[g] == -np.inf:  # a padding row that sees no key: averaged below
-            probabilities[:] = 0.0
+        row_max = -np.inf
+        for j in range(n_keys):
+            if not allowed_row[j]:
+                scores[g, j] = -np.inf
+            row_max = max(row_max, scores[g, j])
+        if row_max == -np.inf:  # a padding row that sees no key: the reference's answer, the mean of all values
             logsumexp[b, hk * group + g] = np.inf
+            _uniform_average(values[:n_keys], out[b, hk * group + g])
+            for j in range(n_keys):
+                scores[g, j] = 0.0  # adds nothing to the sums below
             continue
-        _exp_minus_constant(probabilities, row_max[g])  # exactly 0 where not allowed
+        probabilities = scores[g]
+        _exp_minus_constant(probabilities, row_max)  # exactly 0 where not allowed
         row_sum = probabilities.sum()
-        logsumexp[b, hk * group + g] = row_max[g] + np.log(row_sum)
-        probabilities /= row_sum
+        logsumexp[b, hk * group + g] = row_max + np.log(row_sum)
+        inverse = 1.0 / row_sum
+        for j in range(n_keys):
+            probabilities[j] *= inverse
+    sums[:] = 0.0
     for j in range(n_keys):
-        value = values[j]
         for g in range(group):
             weight = scores[g, j]
-            weighted = sums[g]
             for d in range(Dh):
-                weighted[d] += weight * value[d]
+                sums[g, d] += weight * values[j, d]
     for g in range(group):
-        if logsumexp[b, hk * group + g] == np.inf:  # the reference's answer: the mean of all values
-            _uniform_average(values[:n_keys], out[b, hk * group + g])
-        else:
-            out[b, hk * group + g] = sums[g]
+        if logsumexp[b, hk * group + g] != np.inf:
+            for d in range(Dh):
+                out[b, hk * group + g, d] = sums[g, d]
 
 
 _decode_group = numba.njit(cache=True, fastmath=_FAST)(_decode_body)
@@ -405,16 +413,22 @@ _decode_group = numba.njit(cache=True, fastmath=_FAST)(_decode_body)
 
 @numba.njit(cache=True, fastmath=_FAST)
 def _decode_serial(q, k, v, n_keys, allowed, scale, out, logsumexp):  # pragma: no cover - compiled
-    scores = np.empty((q.shape[1] // k.shape[1], n_keys), dtype=q.dtype)  # (G, n_keys)
+    group, Dh = q.shape[1] // k.shape[1], q.shape[2]
+    scores = np.empty((group, n_keys), dtype=q.dtype)  # (G, n_keys)
+    queries, sums = np.empty((group, Dh), dtype=q.dtype), np.empty((group, Dh), dtype=q.dtype)  # (G, Dh)
     for item in range(q.shape[0] * k.shape[1]):
-        _decode_group(q, k, v, n_keys, allowed, scale, out, logsumexp, scores, item)
+        _decode_group(q, k, v, n_keys, allowed, scale, out, logsumexp, scores, queries, sums, item)
 
 
 @numba.njit(parallel=True, cache=True, fastmath=_FAST)
-def _decode_parallel(q, k, v, n_keys, allowed, scale, out, logsumexp):  # pragma: no cover - compiled
-    for item in numba.prange(q.shape[0] * k.shape[1]):
-        scores = np.empty((q.shape[1] // k.shape[1], n_keys), dtype=q.dtype)  # (G, n_keys)
-        _decode_group(q, k, v, n_keys, allowed, scale, out, logsumexp, scores, item)
+def _decode_parallel(q, k, v, n_keys, allowed, scale, out, logsumexp, n_chunks):  # pragma: no cover - compiled
+    n_items = q.shape[0] * k.shape[1]
+    group, Dh = q.shape[1] // k.shape[1], q.shape[2]
+    for chunk in numba.prange(n_chunks):  # one scratch per chunk of items
+        scores = np.empty((group, n_keys), dtype=q.dtype)  # (G, n_keys)
+        queries, sums = np.empty((group, Dh), dtype=q.dtype), np.empty((group, Dh), dtype=q.dtype)  # (G, Dh)
+        for item in range(chunk * n_items // n_chunks, (chunk + 1) * n_items // n_chunks):
+            _decode_group(q, k, v, n_keys, allowed, scale, out, logsumexp, scores, queries, sums, item)
 
 
 PARALLEL_DECODE_WORK = 1 << 20  # below this many multiply-adds a thread hand-off costs more than it saves
@@ -431,7 +445,7 @@ def _whole_buffer(keys: np.ndarray) -> np.ndarray:
 
     A KV cache hands attention the slots filled so far, a view ``buffer[:, :, :S]`` of its
     contiguous (B, Hkv, max_len, Dh) buffer.  Numba compiles a loop over such a strided view
-    without SIMD (7x slower, measured), and copying it reads and writes the whole cache at every
+    without SIMD, and copying it reads and writes the whole cache at every
     step; so the kernel takes the buffer and S instead.  Any other non-contiguous input is copied.
     """
     if keys.flags.c_contiguous:
@@ -460,9 +474,12 @@ def decode_attention_forward(q: np.ndarray, k: np.ndarray, v: np.ndarray, key_ma
     allowed = _allowed_keys(key_mask, B, n_keys)  # (B, S)
     out = np.empty_like(q)  # (B, H, 1, Dh)
     logsumexp = np.empty((B, H, 1), dtype=dtype)  # (B, H, 1), +inf marks a row that sees no key
-    kernel = _decode_parallel if B * H * n_keys * Dh >= PARALLEL_DECODE_WORK else _decode_serial
-    kernel(q.reshape(B, H, Dh), _whole_buffer(k), _whole_buffer(v), n_keys, allowed, dtype.type(scale),
-           out.reshape(B, H, Dh), logsumexp.reshape(B, H))
+    arguments = (q.reshape(B, H, Dh), _whole_buffer(k), _whole_buffer(v), n_keys, allowed, dtype.type(scale),
+                 out.reshape(B, H, Dh), logsumexp.reshape(B, H))
+    if B * H * n_keys * Dh >= PARALLEL_DECODE_WORK:
+        _decode_parallel(*arguments, min(B * k.shape[1], numba.get_num_threads()))
+    else:
+        _decode_serial(*arguments)
     return out, FusedAttentionCache(q, k, v, out, logsumexp, allowed, scale)
 
 

@@ -17,13 +17,12 @@ from minireason.kernels.numba_math import exp_float32
 _FAST = {"reassoc", "contract"}
 
 
-# Below PARALLEL_MIN_ELEMENTS waking the thread pool (about 45 us when it sleeps) costs more than
-# the work (rmsnorm (1, 1, 512): 52.5 us in parallel against 8.7 us for NumPy; docs/kernels.md), so
-# RMSNorm's row body, written once, is driven by a parallel loop for training-sized inputs and a
-# serial one for decode-sized ones (3.5 us at (1, 1, 1024)).  SwiGLU's serial loop does not
-# vectorise (LLVM cannot prove that its four arrays do not overlap, which Numba asserts only for a
-# parallel loop's body), so its small inputs run the parallel-compiled loop on the calling thread
-# alone (``_on_one_thread``: no hand-off, SIMD kept); docs/kernels.md has the measurements.
+# Below PARALLEL_MIN_ELEMENTS waking the thread pool costs more than the work, so RMSNorm's row
+# body, written once, is driven by a parallel loop for training-sized inputs and a serial one for
+# decode-sized ones.  SwiGLU's serial loop does not vectorise (LLVM cannot prove that its four
+# arrays do not overlap, which Numba asserts only for a parallel loop's body), so its small inputs
+# run the parallel-compiled loop on the calling thread alone (``_on_one_thread``: no hand-off, SIMD
+# kept).  docs/kernels.md, "RMSNorm and SwiGLU", has the measurements.
 PARALLEL_MIN_ELEMENTS = 1 << 16
 
 

@@ -26,8 +26,7 @@ and rows whose upstream gradients are both zero (padding) as zeros without readi
 The temperature is divided inside the loops, in the logits' dtype as the reference does (the
 same u bit for bit): no scaled copy of the logits.
 
-Speed: NumPy's ``exp`` is SIMD and Numba's scalar ``np.exp`` is not (no SVML), about 7x slower
-on this machine.  float32 rows therefore use ``numba_math.exp_float32`` (a Cody-Waite range
+Speed: NumPy's ``exp`` is SIMD and Numba's scalar ``np.exp`` is not (no SVML).  float32 rows therefore use ``numba_math.exp_float32`` (a Cody-Waite range
 reduction and a degree-6 polynomial, relative error below 3e-7) whose loop LLVM vectorises.
 float64 rows use ``np.exp``.
 """

@@ -1,7 +1,7 @@
 """Scalar pieces the Numba kernels share: bit reinterpretations and a float32 exp that vectorises.
 
-Numba's scalar ``np.exp`` compiles to a libm call per element (no SIMD on this toolchain), about
-7x slower than NumPy's vectorised exp; a loop that calls ``exp_float32`` instead vectorises.
+Numba's scalar ``np.exp`` compiles to a libm call per element (no SIMD on this toolchain), far
+slower than NumPy's vectorised exp; a loop that calls ``exp_float32`` instead vectorises.
 NumPy reinterprets bits with ``.view`` on whole arrays; Numba has no scalar ``view``, so the two
 intrinsics below emit the LLVM instructions directly (a register operation, no memory).
 """

@@ -172,9 +172,8 @@ class Qwen3Model:
         """Every weight matrix rounded to bfloat16 bits, all laid out in one buffer in the order a
         decoding step reads them (layer by layer: q, k, v, o, gate, up, down; then the head), each
         starting on a 64-byte line: a step then streams one region front to back, which the
-        hardware prefetchers follow better than 197 separate arrays (Qwen3-0.6B's products at batch 1:
-        43 to 48 -> 47 to 50 GB/s when the machine's bandwidth allowed 55 to 64; within a few percent
-        at its usual 30 to 35; benchmarks/bf16_layout.py, docs/kernels.md)."""
+        hardware prefetchers follow better than 197 separate arrays (benchmarks/bf16_layout.py;
+        docs/kernels.md has the measurements)."""
         from minireason.io.safetensors import float32_to_bfloat16_bits
 
         head = head_parameter_name(self.config)

@@ -112,6 +112,30 @@ def test_batched_greedy_equals_one_by_one(model64):
         assert result.finish_reason == "length" and len(result.token_ids) == 8
 
 
+def test_repeated_prompts_are_prefilled_once_and_sample_as_if_alone(model64, monkeypatch):
+    """A GRPO group (one prompt, several samples): the prompt runs through the model once, every row
+    gets its cache, and each row samples exactly as it would alone with its own generator."""
+    prompts = [[5, 6, 7], [9], [5, 6, 7], [5, 6, 7], [9]]
+    batch_sizes = []
+    forward = model64.forward
+
+    def counting_forward(token_ids, *args, **kwargs):
+        batch_sizes.append(np.shape(token_ids))
+        return forward(token_ids, *args, **kwargs)
+
+    monkeypatch.setattr(model64, "forward", counting_forward)
+    results = generate(model64, ByteTokenizer(), prompts, 6, temperature=1.0, stop_token_ids=[],
+                       rng=[np.random.default_rng([4, index]) for index in range(5)])
+    assert batch_sizes[0] == (2, 3)  # the prefill: the two distinct prompts, left-padded to 3
+    assert all(shape == (5, 1) for shape in batch_sizes[1:])  # then every row, one token a step
+    assert len({tuple(r.token_ids) for r in results[::2] + results[1::2]}) > 2  # the samples differ
+    for index, prompt in enumerate(prompts):
+        (alone,) = generate(model64, ByteTokenizer(), [prompt], 6, temperature=1.0, stop_token_ids=[],
+                            rng=[np.random.default_rng([4, index])])
+        assert alone.token_ids == results[index].token_ids
+        np.testing.assert_allclose(alone.logprobs, results[index].logprobs, rtol=1e-9)
+
+
 def test_logprobs_are_the_full_forward_log_softmax(model64):
     (result,) = generate(model64, ByteTokenizer(), [[3, 1, 4, 1, 5]], 6, temperature=1.3, top_k=20, seed=0,
                          stop_token_ids=[])

@@ -453,8 +453,8 @@ class _RowDecoding:
 class BatchDecoder:
     """The model side of generation: prefill, then one token per active row per step.
 
-    ``rows`` are the prompts' token ids; ``capacity`` the most decode steps any row may take. After
-    the prefill, ``sample()`` draws the next token of every active row, and ``advance(token_ids,
+    ``rows`` are the prompts' token ids (equal rows are prefilled once); ``capacity`` the most decode
+    steps any row may take. After the prefill, ``sample()`` draws the next token of every active row, and ``advance(token_ids,
     keep, retract)`` drops the rows whose ``keep`` is False, makes each kept row forget its last
     ``retract`` cache slots, and feeds the new tokens through the model. ``active_rows`` maps each
     cache row back to its index in ``rows``. ``rng``: one Generator for the batch, or a list with
@@ -464,17 +464,24 @@ class BatchDecoder:
     def __init__(self, model, rows: list[list[int]], capacity: int, settings: SamplingSettings,
                  rng: np.random.Generator | list[np.random.Generator], pad_token_id: int = 0):
         B = len(rows)
-        lengths = np.array([len(row) for row in rows])  # (B,)
-        T = int(lengths.max())
-        token_ids = np.full((B, T), pad_token_id, dtype=np.int64)  # (B, T), left-padded
-        attention_mask = np.zeros((B, T), dtype=bool)  # (B, T), True on real tokens
-        for b, row in enumerate(rows):
-            token_ids[b, T - len(row):] = row
-            attention_mask[b, T - len(row):] = True
+        # Rows that repeat a prompt (a GRPO group, self-consistency's samples) share its prefill: the
+        # distinct prompts run through the model once, then each row gets a copy of its prompt's cache.
+        distinct: dict[tuple[int, ...], int] = {}
+        source = np.array([distinct.setdefault(tuple(row), len(distinct)) for row in rows])  # (B,) distinct prompt of each row
+        prompts = list(distinct)
+        T = max(len(prompt) for prompt in prompts)
+        token_ids = np.full((len(prompts), T), pad_token_id, dtype=np.int64)  # (distinct, T), left-padded
+        attention_mask = np.zeros((len(prompts), T), dtype=bool)  # (distinct, T), True on real tokens
+        for b, prompt in enumerate(prompts):
+            token_ids[b, T - len(prompt):] = prompt
+            attention_mask[b, T - len(prompt):] = True
         self.model, self.settings, self.rng = model, settings, rng
         module = getattr(model, "array_module", np)  # where the model's arrays live (numpy unless on a GPU)
-        self.cache = KVCache(model.config, B, T + capacity, dtype=model.dtype, array_module=module)
-        logits, _ = model.forward(token_ids, attention_mask, kv_cache=self.cache, last_only=True)  # (B, 1, V)
+        self.cache = KVCache(model.config, len(prompts), T + capacity, dtype=model.dtype, array_module=module)
+        logits, _ = model.forward(token_ids, attention_mask, kv_cache=self.cache, last_only=True)  # (distinct, 1, V)
+        if len(prompts) < B:
+            self.cache.select_rows(source)
+            logits = logits[module.asarray(source)]  # (B, 1, V)
         # sampling runs on the host with the caller's numpy Generator (runs reproduce on any
         # device); for a model on a GPU that copies B x V logits per step, nothing larger
         self.next_logits = to_host(logits[:, -1])  # (B, V)
