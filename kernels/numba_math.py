@@ -12,6 +12,7 @@ import numba
 import numpy as np
 from llvmlite import ir
 from numba import types
+from numba.core import cgutils
 from numba.extending import intrinsic
 
 _F = np.float32
@@ -68,3 +69,24 @@ def exp_float32(x):  # pragma: no cover - compiled
     p = p * r + _F(1.6666665459e-1)
     p = p * r + _F(5.0000001201e-1)
     return (p * r * r + r + _F(1.0)) * float32_from_bits((np.int32(n) + np.int32(127)) << np.int32(23))
+
+
+@intrinsic
+def prefetch(typing_context, address):  # pragma: no cover - compiled
+    """Ask the CPU to bring the cache line at ``address`` (an integer, e.g. ``array.ctypes.data +
+    offset``) into cache for a read soon; no effect on any value.  For memory read in many short
+    runs, which the hardware prefetchers start late on: a kernel asks for its next run while it
+    computes on this one."""
+    if not isinstance(address, types.Integer):
+        return None
+
+    def codegen(context, builder, signature, arguments):
+        pointer_type = ir.IntType(8).as_pointer()
+        int32 = ir.IntType(32)
+        function_type = ir.FunctionType(ir.VoidType(), [pointer_type, int32, int32, int32])
+        function = cgutils.get_or_insert_function(builder.module, function_type, "llvm.prefetch.p0")
+        # read (0), keep in all cache levels (3), data cache (1)
+        builder.call(function, [builder.inttoptr(arguments[0], pointer_type), int32(0), int32(3), int32(1)])
+        return context.get_dummy_value()
+
+    return types.void(types.intp), codegen
