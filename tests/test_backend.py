@@ -133,6 +133,44 @@ def test_numba_attention_uses_the_fused_kernel_only_for_long_inputs():
         numba_attention.attention_backward(dout, reference_cache)
 
 
+def test_numba_linear_chooses_its_product_by_the_number_of_rows():
+    """A few rows (batch-1 decoding) go to the weight-reading kernel, batched decoding's rows to
+    BLAS with the weight as the left operand, more rows (training, prefill) to the reference; every
+    form gives the reference's numbers, and its cache meets the reference's backward."""
+    pytest.importorskip("numba")
+    import numpy as np
+    from minireason.kernels import numba_cpu, numba_decode
+
+    from minireason.nn import linear as reference_linear
+
+    ops = backend.get_ops("numba")
+    table = backend.dispatch_table("numba")["linear"]
+    rng = np.random.default_rng(0)
+    few, weight_first = numba_decode.FEW_ROWS, numba_cpu.WEIGHT_FIRST_MAX_ROWS
+    for dtype in (np.float32, np.float64):
+        weight = rng.standard_normal((9, 6)).astype(dtype)  # (out, in)
+        for leading, made_by in (((1, 1), numba_cpu._few_rows_linear_forward),
+                                 ((2, few // 2), numba_cpu._few_rows_linear_forward),
+                                 ((few + 1,), numba_cpu._weight_first_linear_forward),
+                                 ((weight_first, 1), numba_cpu._weight_first_linear_forward),
+                                 ((weight_first + 1,), reference_linear.linear_forward)):
+            x = rng.standard_normal((*leading, 6)).astype(dtype)
+            chosen = next(c for c in table if c.applies is None or c.applies(x, weight))
+            assert chosen.forward is made_by, (dtype, leading)
+            out, cache = ops.linear_forward(x, weight)
+            expected, reference_cache = reference_linear.linear_forward(x, weight)
+            assert out.shape == expected.shape and out.dtype == expected.dtype and out.flags.c_contiguous
+            tolerance = {"rtol": 1e-5, "atol": 1e-5} if dtype == np.float32 else {"rtol": 1e-12, "atol": 1e-12}
+            np.testing.assert_allclose(out, expected, **tolerance)
+            dout = rng.standard_normal(out.shape).astype(dtype)
+            for got, want in zip(ops.linear_backward(dout, cache), reference_linear.linear_backward(dout, reference_cache)):
+                np.testing.assert_allclose(got, want, **tolerance)
+    # mixed dtypes are the reference's promotion, not the kernel's
+    x = rng.standard_normal((1, 6)).astype(np.float32)
+    chosen = next(c for c in table if c.applies is None or c.applies(x, weight))
+    assert chosen.forward is not numba_cpu._few_rows_linear_forward
+
+
 def test_numba_rmsnorm_and_swiglu_run_on_one_thread_on_small_inputs(monkeypatch):
     """Decode-sized inputs: RMSNorm's serial loop and SwiGLU's vectorised loop on the calling thread
     alone (a parallel loop's thread wake-up costs more than the work); training-sized inputs: the

@@ -9,11 +9,11 @@ from hypothesis import strategies as st
 
 pytest.importorskip("numba")
 
-from minireason.kernels import numba_attention, numba_fused, numba_loss, numba_rope  # noqa: E402
+from minireason.kernels import numba_attention, numba_decode, numba_fused, numba_loss, numba_rope  # noqa: E402
 
 from minireason.config import PRESETS  # noqa: E402
 from minireason.model import Qwen3Model  # noqa: E402
-from minireason.nn import attention, loss, rmsnorm, rope, swiglu  # noqa: E402
+from minireason.nn import attention, linear, loss, rmsnorm, rope, swiglu  # noqa: E402
 
 TOLERANCES = {np.float64: {"rtol": 1e-10, "atol": 1e-12}, np.float32: {"rtol": 1e-5, "atol": 2e-6}}
 dtypes = st.sampled_from([np.float32, np.float64])
@@ -175,6 +175,23 @@ def test_fused_attention_keeps_no_quadratic_array_in_its_cache():
     _, cache = numba_attention.attention_forward(q, k, v, None, 0.3)
     largest = max(a.size for a in cache if isinstance(a, np.ndarray))
     assert largest <= 2 * T * 8  # O(T Dh) per head, never (T, S)
+
+
+@given(dtypes, st.lists(st.integers(1, 3), min_size=0, max_size=2), st.integers(1, 70), st.integers(1, 40),
+       st.booleans(), st.integers(0, 2**32 - 1))
+def test_few_rows_linear_kernel_matches_reference(dtype, leading, n_in, n_out, parallel, seed):
+    # up to 9 rows: whole passes of four rows and every remainder; parallel: a weight large enough
+    # for the parallel loop (PARALLEL_MIN_WEIGHTS), else the serial one
+    rng = np.random.default_rng(seed)
+    if parallel:
+        n_out = -(-numba_decode.PARALLEL_MIN_WEIGHTS // n_in)
+    x = rng.standard_normal((*leading, n_in)).astype(dtype)
+    weight = rng.standard_normal((n_out, n_in)).astype(dtype)
+    expected, _ = linear.linear_forward(x, weight)
+    got = numba_decode.few_rows_linear(x, weight)
+    assert_close(got, expected, dtype, "y")
+    strided = numba_decode.few_rows_linear(x[..., ::-1], weight[::2, ::-1])  # views are copied, not misread
+    assert_close(strided, linear.linear_forward(x[..., ::-1], weight[::2, ::-1])[0], dtype, "y of views")
 
 
 @given(dtypes, st.lists(st.integers(1, 5), min_size=0, max_size=2), st.integers(1, 70), st.booleans(),
