@@ -4,6 +4,7 @@
     python benchmarks/bench_kernels.py --lengths 256 1024 --repeats 3
     python benchmarks/bench_kernels.py --attention-only --lengths 1024 --heads 16 --kv-heads 8 --head-dim 128
     python benchmarks/bench_kernels.py --token-logprobs-only --repeats 3
+    python benchmarks/bench_kernels.py --linear-only        # decoding's products, small preset's weights
 
 Times are the best of ``--repeats`` runs after one warm-up (which also compiles); attention's and
 the token log-probabilities' reference and kernel are timed in alternating turns of 5 calls,
@@ -193,6 +194,43 @@ def bench_elementwise(repeats):
               f"{reference_time / fused_time:>5.1f}x")
 
 
+def bench_decoding_products(repeats: int, preset: str = "small", rows_list=(1, 2, 4, 8, 16, 32, 64, 128)) -> None:
+    """One decoding step's products over every weight matrix of ``preset`` (each read from memory,
+    as in a real step: together they are larger than the caches), at several row counts: the
+    reference x @ W.T against the numba backend's linear op (its dispatch: numba_decode's
+    few-rows kernel, BLAS with the weight first, or the reference; kernels/numba_cpu.py)."""
+    from minireason.backend import get_ops
+    from minireason.config import PRESETS
+    from minireason.model import head_parameter_name, parameter_shapes
+    from minireason.nn import linear
+
+    config = PRESETS[preset]
+    rng = np.random.default_rng(0)
+    shapes = parameter_shapes(config)
+    names = [name for name, shape in shapes.items() if len(shape) == 2 and name.startswith("model.layers.")]
+    weights = [rng.standard_normal(shapes[name]).astype(np.float32) for name in names]
+    weights.append(rng.standard_normal(shapes[head_parameter_name(config)]).astype(np.float32))
+    n_weights = sum(w.size for w in weights)
+    numba_linear = get_ops("numba").linear_forward
+    print(f"\ndecoding products, {preset} preset: {len(weights)} matrices, {n_weights * 4 / 1e6:.0f} MB of float32 weights")
+    for rows in rows_list:
+        inputs = {n_in: rng.standard_normal((rows, n_in)).astype(np.float32) for n_in in {w.shape[1] for w in weights}}
+
+        def reference(inputs=inputs):
+            for weight in weights:
+                linear.linear_forward(inputs[weight.shape[1]], weight)
+
+        def kernel(inputs=inputs):
+            for weight in weights:
+                numba_linear(inputs[weight.shape[1]], weight)
+        reference_time, kernel_time = best_times_interleaved(reference, kernel, repeats, calls_per_turn=2)
+        flops = 2 * rows * n_weights
+        print(f"rows {rows:>4}  reference {reference_time * 1e3:7.2f} ms ({n_weights * 4 / reference_time / 1e9:5.1f} GB/s, "
+              f"{flops / reference_time / 1e9:5.1f} GFLOP/s)  numba {kernel_time * 1e3:7.2f} ms "
+              f"({n_weights * 4 / kernel_time / 1e9:5.1f} GB/s, {flops / kernel_time / 1e9:5.1f} GFLOP/s)  "
+              f"{reference_time / kernel_time:4.2f}x")
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--lengths", type=int, nargs="+", default=[256, 1024, 4096])
@@ -205,7 +243,11 @@ def main(argv=None) -> int:
                         help="skip the reference above this T (its memory grows as T^2)")
     parser.add_argument("--attention-only", action="store_true", help="only the attention table")
     parser.add_argument("--token-logprobs-only", action="store_true", help="only the token log-probability rows")
+    parser.add_argument("--linear-only", action="store_true", help="only decoding's products (the linear op)")
     args = parser.parse_args(argv)
+    if args.linear_only:
+        bench_decoding_products(args.repeats)
+        return 0
     if args.token_logprobs_only:
         bench_token_logprobs(args.repeats)
         return 0
@@ -214,6 +256,7 @@ def main(argv=None) -> int:
         bench_elementwise(args.repeats)
         bench_decode_attention(args.repeats, 1, args.heads, args.kv_heads, args.head_dim, 1024)
         bench_decode_attention(args.repeats, 16, args.heads, args.kv_heads, args.head_dim, 1024)
+        bench_decoding_products(args.repeats)
     bench_attention(args.lengths, args.repeats, args.batch, args.heads, args.kv_heads, args.head_dim,
                     args.reference_limit)
     return 0

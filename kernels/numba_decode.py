@@ -21,7 +21,7 @@ from minireason.kernels.numba_math import bfloat16_to_float32
 # Up to this many rows a weight row is read once for all of them (four at a time, each pass a
 # multiply-add per weight and row); beyond it the arithmetic, not the reading, is the cost and
 # BLAS's blocked products win.  docs/kernels.md, "Float32 decoding products", has the measurements.
-FEW_ROWS = 4
+FEW_ROWS = 8
 PARALLEL_MIN_WEIGHTS = 1 << 20  # below this many weights a thread hand-off costs more than it saves
 
 
