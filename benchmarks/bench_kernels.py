@@ -194,11 +194,11 @@ def bench_elementwise(repeats):
               f"{reference_time / fused_time:>5.1f}x")
 
 
-def bench_decoding_products(repeats: int, preset: str = "small", rows_list=(1, 2, 4, 8, 16, 32, 64, 128)) -> None:
+def bench_decoding_products(repeats: int, preset: str = "small", rows_list=(1, 2, 4, 8, 16, 32, 64, 65, 128)) -> None:
     """One decoding step's products over every weight matrix of ``preset`` (each read from memory,
     as in a real step: together they are larger than the caches), at several row counts: the
     reference x @ W.T against the numba backend's linear op (its dispatch: numba_decode's
-    few-rows kernel, BLAS with the weight first, or the reference; kernels/numba_cpu.py)."""
+    small-batch kernel or the reference; kernels/numba_cpu.py)."""
     from minireason.backend import get_ops
     from minireason.config import PRESETS
     from minireason.model import head_parameter_name, parameter_shapes
@@ -244,9 +244,10 @@ def main(argv=None) -> int:
     parser.add_argument("--attention-only", action="store_true", help="only the attention table")
     parser.add_argument("--token-logprobs-only", action="store_true", help="only the token log-probability rows")
     parser.add_argument("--linear-only", action="store_true", help="only decoding's products (the linear op)")
+    parser.add_argument("--linear-preset", default="small", help="the preset whose weights --linear-only multiplies")
     args = parser.parse_args(argv)
     if args.linear_only:
-        bench_decoding_products(args.repeats)
+        bench_decoding_products(args.repeats, args.linear_preset)
         return 0
     if args.token_logprobs_only:
         bench_token_logprobs(args.repeats)

@@ -28,11 +28,6 @@ from minireason.nn import linear as reference_linear
 # (its tiles are 64 keys long, so short sequences leave them mostly empty).
 FUSED_ATTENTION_MIN_KEYS = 128
 
-# Below this many rows OpenBLAS's product x @ W.T (W transposed: its small-M path repacks the
-# whole weight with strided reads) is slower than the same product with the weight as the left,
-# untransposed operand, (W @ x^T)^T; from about this many rows on, the plain form is as fast or faster.
-WEIGHT_FIRST_MAX_ROWS = 63
-
 reads_bfloat16_weights = True  # the linear op multiplies BFloat16Matrix weights as they are
 
 
@@ -49,30 +44,20 @@ def _bfloat16_linear_forward(x, weight):
     return numba_decode.bf16_linear(x, weight.bits), (x, weight)
 
 
-def _few_rows_linear_forward(x, weight):
-    """y = x W^T for at most FEW_ROWS rows, each weight read once (numba_decode); cache (x, W) as the reference's."""
-    return numba_decode.few_rows_linear(x, weight), (x, weight)
-
-
-def _weight_first_linear_forward(x, weight):
-    """y = x W^T computed as (W x^T)^T by BLAS, the weight untransposed; cache (x, W) as the reference's."""
-    rows = x.reshape(-1, x.shape[-1])  # (N, in)
-    out_t = weight @ np.ascontiguousarray(rows.T)  # (out, N)
-    out = np.ascontiguousarray(out_t.T).reshape(*x.shape[:-1], weight.shape[0])  # (..., out)
-    return out, (x, weight)
+def _small_batch_linear_forward(x, weight):
+    """y = x W^T for at most SMALL_BATCH_ROWS rows, each weight read once (numba_decode); cache (x, W) as the reference's."""
+    return numba_decode.small_batch_linear(x, weight), (x, weight)
 
 
 DISPATCH = {
     "linear": (
         Choice("bfloat16 weights (decoding after with_bfloat16_decoding)", _bfloat16_linear_forward, None,
                applies=lambda x, weight: isinstance(weight, reference_linear.BFloat16Matrix)),
-        Choice(f"at most {numba_decode.FEW_ROWS} rows (numba_decode.FEW_ROWS; batch-1 decoding), x and W of one float dtype",
-               _few_rows_linear_forward, reference_linear.linear_backward,
-               applies=lambda x, weight: (_rows(x) <= numba_decode.FEW_ROWS and x.dtype == weight.dtype
+        Choice(f"at most {numba_decode.SMALL_BATCH_ROWS} rows (numba_decode.SMALL_BATCH_ROWS; decoding a batch), "
+               "x and W of one float dtype",
+               _small_batch_linear_forward, reference_linear.linear_backward,
+               applies=lambda x, weight: (_rows(x) <= numba_decode.SMALL_BATCH_ROWS and x.dtype == weight.dtype
                                           and x.dtype in _FLOAT_DTYPES)),
-        Choice(f"at most {WEIGHT_FIRST_MAX_ROWS} rows (WEIGHT_FIRST_MAX_ROWS; batched decoding)",
-               _weight_first_linear_forward, reference_linear.linear_backward,
-               applies=lambda x, weight: _rows(x) <= WEIGHT_FIRST_MAX_ROWS),
         Choice("otherwise (BLAS)", reference_linear.linear_forward, reference_linear.linear_backward),
     ),
     "attention": (
@@ -93,4 +78,4 @@ DISPATCH = {
     "token_logprobs": (Choice("always", numba_loss.token_logprobs_forward, numba_loss.token_logprobs_backward),),
 }
 
-__all__ = ["DISPATCH", "FUSED_ATTENTION_MIN_KEYS", "WEIGHT_FIRST_MAX_ROWS", "reads_bfloat16_weights"]
+__all__ = ["DISPATCH", "FUSED_ATTENTION_MIN_KEYS", "reads_bfloat16_weights"]

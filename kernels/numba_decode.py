@@ -1,9 +1,10 @@
 """Decoding kernels: products of a few rows with a weight matrix, each weight read once.
 
 Decoding one token reads every weight once and does two flops per weight read, so its speed
-is set by memory bandwidth, not arithmetic.  ``few_rows_linear`` is that product for float32
-weights and up to ``FEW_ROWS`` input rows (batch-1 decoding, a short prompt): BLAS's
-matrix-vector and small-M paths read the weights far below the machine's bandwidth here.
+is set by memory bandwidth, not arithmetic.  ``small_batch_linear`` is that product for float32
+(or float64) weights and up to ``SMALL_BATCH_ROWS`` input rows (decoding a batch, a short
+prompt): BLAS's matrix-vector path reads the weights far below the machine's bandwidth, and its
+small-M products repack the whole weight for every call.
 Keeping weights as bfloat16 (the top 16 bits of a float32, stored as uint16) halves the bytes
 read per token (``bf16_linear``).  A bfloat16 value widens to float32 exactly by shifting its
 bits left by 16.  Rounding float32 to bfloat16 bits is
@@ -18,39 +19,37 @@ import numba
 import numpy as np
 from minireason.kernels.numba_math import bfloat16_to_float32
 
-# Up to this many rows a weight row is read once for all of them (four at a time, each pass a
-# multiply-add per weight and row); beyond it the arithmetic, not the reading, is the cost and
-# BLAS's blocked products win.  docs/kernels.md, "Float32 decoding products", has the measurements.
-FEW_ROWS = 8
+# Up to SMALL_BATCH_ROWS rows the kernels below beat BLAS's product: each weight is read from
+# memory once and multiplied with every input row while it sits in L1.  Up to ONE_WEIGHT_ROW_ROWS
+# rows the product is a read of the weights, fastest as one contiguous stream: one weight row at a
+# time against four input rows.  Above, it is arithmetic: four weight rows against four input rows
+# (8 loads feed 16 multiply-adds).  Past SMALL_BATCH_ROWS BLAS's packed, blocked products win on
+# weights that stay in cache.  docs/kernels.md, "Float32 decoding products", has the measurements.
+SMALL_BATCH_ROWS = 64
+ONE_WEIGHT_ROW_ROWS = 8
 PARALLEL_MIN_WEIGHTS = 1 << 20  # below this many weights a thread hand-off costs more than it saves
 
 
 @numba.njit(cache=True, fastmath=True, inline="always")
-def _few_rows_times_weight_row(weight, x, out, row):  # pragma: no cover - compiled
-    """out[v, row] = sum_i x[v, i] * weight[row, i] for every input row v, four rows per pass.
+def _weight_row_times_rows(weight, x, out, row):  # pragma: no cover - compiled
+    """out[v, row] = sum_i x[v, i] * weight[row, i] for every input row v, four input rows per pass.
 
-    The weight row (2 KiB for 512 inputs) is read from memory once and from L1 by the later
-    passes; fastmath lets LLVM split each sum over SIMD lanes.
+    The weight row (2 KiB for 512 inputs) is read from memory once, as one contiguous stream, and
+    from L1 by the later passes; fastmath lets LLVM split each sum over SIMD lanes.
     """
     n_in = weight.shape[1]
     n_vectors = x.shape[0]
     zero = out.dtype.type(0)
     v = 0
     while v + 4 <= n_vectors:
-        total0 = zero
-        total1 = zero
-        total2 = zero
-        total3 = zero
+        s0 = s1 = s2 = s3 = zero
         for i in range(n_in):
             w = weight[row, i]
-            total0 += x[v, i] * w
-            total1 += x[v + 1, i] * w
-            total2 += x[v + 2, i] * w
-            total3 += x[v + 3, i] * w
-        out[v, row] = total0
-        out[v + 1, row] = total1
-        out[v + 2, row] = total2
-        out[v + 3, row] = total3
+            s0 += x[v, i] * w
+            s1 += x[v + 1, i] * w
+            s2 += x[v + 2, i] * w
+            s3 += x[v + 3, i] * w
+        out[v, row], out[v + 1, row], out[v + 2, row], out[v + 3, row] = s0, s1, s2, s3
         v += 4
     while v < n_vectors:
         total = zero
@@ -60,31 +59,98 @@ def _few_rows_times_weight_row(weight, x, out, row):  # pragma: no cover - compi
         v += 1
 
 
+@numba.njit(cache=True, fastmath=True, inline="always")
+def _weight_block_times_rows(weight, x, out, block):  # pragma: no cover - compiled
+    """out[v, r] = sum_i x[v, i] * weight[r, i] for the weight rows r of ``block`` (4 block to
+    4 block + 3) and every input row v.
+
+    Four weight rows against four input rows per pass over i: 8 loads feed 16 multiply-adds, and
+    the four weight rows (8 KiB for 512 inputs) come from memory in the first pass, from L1 in the
+    later ones.  The last input rows (fewer than four) take the four weight rows one input row at a
+    time; the last weight rows (fewer than four) go one by one.
+    """
+    n_out, n_in = weight.shape
+    n_vectors = x.shape[0]
+    zero = out.dtype.type(0)
+    r = 4 * block
+    if r + 4 > n_out:
+        for row in range(r, n_out):
+            _weight_row_times_rows(weight, x, out, row)
+        return
+    v = 0
+    while v + 4 <= n_vectors:
+        s00 = s01 = s02 = s03 = zero  # s<weight row><input row>
+        s10 = s11 = s12 = s13 = zero
+        s20 = s21 = s22 = s23 = zero
+        s30 = s31 = s32 = s33 = zero
+        for i in range(n_in):
+            w0, w1, w2, w3 = weight[r, i], weight[r + 1, i], weight[r + 2, i], weight[r + 3, i]
+            x0, x1, x2, x3 = x[v, i], x[v + 1, i], x[v + 2, i], x[v + 3, i]
+            s00 += w0 * x0
+            s01 += w0 * x1
+            s02 += w0 * x2
+            s03 += w0 * x3
+            s10 += w1 * x0
+            s11 += w1 * x1
+            s12 += w1 * x2
+            s13 += w1 * x3
+            s20 += w2 * x0
+            s21 += w2 * x1
+            s22 += w2 * x2
+            s23 += w2 * x3
+            s30 += w3 * x0
+            s31 += w3 * x1
+            s32 += w3 * x2
+            s33 += w3 * x3
+        out[v, r], out[v + 1, r], out[v + 2, r], out[v + 3, r] = s00, s01, s02, s03
+        out[v, r + 1], out[v + 1, r + 1], out[v + 2, r + 1], out[v + 3, r + 1] = s10, s11, s12, s13
+        out[v, r + 2], out[v + 1, r + 2], out[v + 2, r + 2], out[v + 3, r + 2] = s20, s21, s22, s23
+        out[v, r + 3], out[v + 1, r + 3], out[v + 2, r + 3], out[v + 3, r + 3] = s30, s31, s32, s33
+        v += 4
+    while v < n_vectors:
+        s0 = s1 = s2 = s3 = zero
+        for i in range(n_in):
+            xi = x[v, i]
+            s0 += weight[r, i] * xi
+            s1 += weight[r + 1, i] * xi
+            s2 += weight[r + 2, i] * xi
+            s3 += weight[r + 3, i] * xi
+        out[v, r], out[v, r + 1], out[v, r + 2], out[v, r + 3] = s0, s1, s2, s3
+        v += 1
+
+
 @numba.njit(parallel=True, cache=True, fastmath=True)
-def _few_rows_product_parallel(weight, x, out):  # pragma: no cover - compiled
-    for row in numba.prange(weight.shape[0]):
-        _few_rows_times_weight_row(weight, x, out, row)
+def _small_batch_product_parallel(weight, x, out, by_blocks):  # pragma: no cover - compiled
+    n_items = (weight.shape[0] + 3) // 4 if by_blocks else weight.shape[0]
+    for item in numba.prange(n_items):
+        if by_blocks:
+            _weight_block_times_rows(weight, x, out, item)
+        else:
+            _weight_row_times_rows(weight, x, out, item)
 
 
 @numba.njit(cache=True, fastmath=True)
-def _few_rows_product_serial(weight, x, out):  # pragma: no cover - compiled
-    for row in range(weight.shape[0]):
-        _few_rows_times_weight_row(weight, x, out, row)
+def _small_batch_product_serial(weight, x, out, by_blocks):  # pragma: no cover - compiled
+    n_items = (weight.shape[0] + 3) // 4 if by_blocks else weight.shape[0]
+    for item in range(n_items):
+        if by_blocks:
+            _weight_block_times_rows(weight, x, out, item)
+        else:
+            _weight_row_times_rows(weight, x, out, item)
 
 
-def few_rows_linear(x: np.ndarray, weight: np.ndarray) -> np.ndarray:
-    """y = x @ W.T for a few rows (at most FEW_ROWS after flattening), W (out, in) float32 or float64.
+def small_batch_linear(x: np.ndarray, weight: np.ndarray) -> np.ndarray:
+    """y = x @ W.T for a small batch of rows (decoding: one per sequence), W (out, in), x and W
+    of one dtype, float32 or float64 (the caller checks).  x (..., in) -> (..., out).
 
-    x (..., in) -> (..., out), in x's dtype (the reference's contract; the caller checks dtypes).
+    Any number of rows is computed correctly; the backend sends it at most SMALL_BATCH_ROWS.
     """
     shape = x.shape
     rows = np.ascontiguousarray(x).reshape(-1, shape[-1])  # (N, in)
     weight = np.ascontiguousarray(weight)
     out = np.empty((rows.shape[0], weight.shape[0]), dtype=rows.dtype)  # (N, out)
-    if weight.size >= PARALLEL_MIN_WEIGHTS:
-        _few_rows_product_parallel(weight, rows, out)
-    else:
-        _few_rows_product_serial(weight, rows, out)
+    kernel = _small_batch_product_parallel if weight.size >= PARALLEL_MIN_WEIGHTS else _small_batch_product_serial
+    kernel(weight, rows, out, rows.shape[0] > ONE_WEIGHT_ROW_ROWS)
     return out.reshape(shape[:-1] + (weight.shape[0],))
 
 

@@ -134,9 +134,9 @@ def test_numba_attention_uses_the_fused_kernel_only_for_long_inputs():
 
 
 def test_numba_linear_chooses_its_product_by_the_number_of_rows():
-    """A few rows (batch-1 decoding) go to the weight-reading kernel, batched decoding's rows to
-    BLAS with the weight as the left operand, more rows (training, prefill) to the reference; every
-    form gives the reference's numbers, and its cache meets the reference's backward."""
+    """Decoding's few rows go to the small-batch kernel (each weight read once), more rows
+    (training, prefill) to the reference's BLAS product; both give the reference's numbers, and the
+    kernel's cache meets the reference's backward."""
     pytest.importorskip("numba")
     import numpy as np
     from minireason.kernels import numba_cpu, numba_decode
@@ -146,14 +146,13 @@ def test_numba_linear_chooses_its_product_by_the_number_of_rows():
     ops = backend.get_ops("numba")
     table = backend.dispatch_table("numba")["linear"]
     rng = np.random.default_rng(0)
-    few, weight_first = numba_decode.FEW_ROWS, numba_cpu.WEIGHT_FIRST_MAX_ROWS
+    limit = numba_decode.SMALL_BATCH_ROWS
     for dtype in (np.float32, np.float64):
         weight = rng.standard_normal((9, 6)).astype(dtype)  # (out, in)
-        for leading, made_by in (((1, 1), numba_cpu._few_rows_linear_forward),
-                                 ((2, few // 2), numba_cpu._few_rows_linear_forward),
-                                 ((few + 1,), numba_cpu._weight_first_linear_forward),
-                                 ((weight_first, 1), numba_cpu._weight_first_linear_forward),
-                                 ((weight_first + 1,), reference_linear.linear_forward)):
+        for leading, made_by in (((1, 1), numba_cpu._small_batch_linear_forward),
+                                 ((3, 2), numba_cpu._small_batch_linear_forward),
+                                 ((limit, 1), numba_cpu._small_batch_linear_forward),
+                                 ((limit + 1,), reference_linear.linear_forward)):
             x = rng.standard_normal((*leading, 6)).astype(dtype)
             chosen = next(c for c in table if c.applies is None or c.applies(x, weight))
             assert chosen.forward is made_by, (dtype, leading)
@@ -168,7 +167,7 @@ def test_numba_linear_chooses_its_product_by_the_number_of_rows():
     # mixed dtypes are the reference's promotion, not the kernel's
     x = rng.standard_normal((1, 6)).astype(np.float32)
     chosen = next(c for c in table if c.applies is None or c.applies(x, weight))
-    assert chosen.forward is not numba_cpu._few_rows_linear_forward
+    assert chosen.forward is reference_linear.linear_forward
 
 
 def test_numba_rmsnorm_and_swiglu_run_on_one_thread_on_small_inputs(monkeypatch):

@@ -177,20 +177,21 @@ def test_fused_attention_keeps_no_quadratic_array_in_its_cache():
     assert largest <= 2 * T * 8  # O(T Dh) per head, never (T, S)
 
 
-@given(dtypes, st.lists(st.integers(1, 3), min_size=0, max_size=2), st.integers(1, 70), st.integers(1, 40),
-       st.booleans(), st.integers(0, 2**32 - 1))
-def test_few_rows_linear_kernel_matches_reference(dtype, leading, n_in, n_out, parallel, seed):
-    # up to 9 rows: whole passes of four rows and every remainder; parallel: a weight large enough
-    # for the parallel loop (PARALLEL_MIN_WEIGHTS), else the serial one
+@given(dtypes, st.sampled_from([(), (1,), (2,), (3,), (1, 4), (5,), (2, 4), (9,), (3, 1, 5), (17,), (70,)]),
+       st.integers(1, 70), st.integers(1, 40), st.booleans(), st.integers(0, 2**32 - 1))
+def test_small_batch_linear_kernel_matches_reference(dtype, leading, n_in, n_out, parallel, seed):
+    # rows from 1 to 70: one weight row at a time (up to ONE_WEIGHT_ROW_ROWS) and four by four
+    # above, whole passes and every remainder of input rows and of weight rows (n_out % 4);
+    # parallel: a weight large enough for the parallel loop (PARALLEL_MIN_WEIGHTS), else the serial one
     rng = np.random.default_rng(seed)
     if parallel:
-        n_out = -(-numba_decode.PARALLEL_MIN_WEIGHTS // n_in)
+        n_out = -(-numba_decode.PARALLEL_MIN_WEIGHTS // n_in) + n_out % 4
     x = rng.standard_normal((*leading, n_in)).astype(dtype)
     weight = rng.standard_normal((n_out, n_in)).astype(dtype)
     expected, _ = linear.linear_forward(x, weight)
-    got = numba_decode.few_rows_linear(x, weight)
+    got = numba_decode.small_batch_linear(x, weight)
     assert_close(got, expected, dtype, "y")
-    strided = numba_decode.few_rows_linear(x[..., ::-1], weight[::2, ::-1])  # views are copied, not misread
+    strided = numba_decode.small_batch_linear(x[..., ::-1], weight[::2, ::-1])  # views are copied, not misread
     assert_close(strided, linear.linear_forward(x[..., ::-1], weight[::2, ::-1])[0], dtype, "y of views")
 
 
