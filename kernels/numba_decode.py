@@ -27,7 +27,7 @@ from minireason.kernels.numba_math import bfloat16_to_float32
 # weights that stay in cache.  docs/kernels.md, "Float32 decoding products", has the measurements.
 SMALL_BATCH_ROWS = 64
 ONE_WEIGHT_ROW_ROWS = 8
-PARALLEL_MIN_WEIGHTS = 1 << 20  # below this many weights a thread hand-off costs more than it saves
+PARALLEL_MIN_WORK = 1 << 20  # below this many multiply-adds (rows x weights) a thread hand-off costs more than it saves
 
 
 @numba.njit(cache=True, fastmath=True, inline="always")
@@ -149,7 +149,7 @@ def small_batch_linear(x: np.ndarray, weight: np.ndarray) -> np.ndarray:
     rows = np.ascontiguousarray(x).reshape(-1, shape[-1])  # (N, in)
     weight = np.ascontiguousarray(weight)
     out = np.empty((rows.shape[0], weight.shape[0]), dtype=rows.dtype)  # (N, out)
-    kernel = _small_batch_product_parallel if weight.size >= PARALLEL_MIN_WEIGHTS else _small_batch_product_serial
+    kernel = _small_batch_product_parallel if rows.shape[0] * weight.size >= PARALLEL_MIN_WORK else _small_batch_product_serial
     kernel(weight, rows, out, rows.shape[0] > ONE_WEIGHT_ROW_ROWS)
     return out.reshape(shape[:-1] + (weight.shape[0],))
 

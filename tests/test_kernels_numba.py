@@ -182,10 +182,10 @@ def test_fused_attention_keeps_no_quadratic_array_in_its_cache():
 def test_small_batch_linear_kernel_matches_reference(dtype, leading, n_in, n_out, parallel, seed):
     # rows from 1 to 70: one weight row at a time (up to ONE_WEIGHT_ROW_ROWS) and four by four
     # above, whole passes and every remainder of input rows and of weight rows (n_out % 4);
-    # parallel: a weight large enough for the parallel loop (PARALLEL_MIN_WEIGHTS), else the serial one
+    # parallel: a weight large enough for the parallel loop (PARALLEL_MIN_WORK), else the serial one
     rng = np.random.default_rng(seed)
     if parallel:
-        n_out = -(-numba_decode.PARALLEL_MIN_WEIGHTS // n_in) + n_out % 4
+        n_out = -(-numba_decode.PARALLEL_MIN_WORK // n_in) + n_out % 4  # enough with a single row
     x = rng.standard_normal((*leading, n_in)).astype(dtype)
     weight = rng.standard_normal((n_out, n_in)).astype(dtype)
     expected, _ = linear.linear_forward(x, weight)
