@@ -196,9 +196,10 @@ def bench_elementwise(repeats):
 
 def bench_decoding_products(repeats: int, preset: str = "small", rows_list=(1, 2, 4, 8, 16, 32, 64, 65, 128)) -> None:
     """One decoding step's products over every weight matrix of ``preset`` (each read from memory,
-    as in a real step: together they are larger than the caches), at several row counts: the
-    reference x @ W.T against the numba backend's linear op (its dispatch: numba_decode's
-    small-batch kernel or the reference; kernels/numba_cpu.py)."""
+    as in a real step, when together they are larger than the caches), at several row counts: the
+    reference x @ W.T against the numba backend's linear op (its dispatch: the small-batch kernel
+    or the reference; kernels/numba_cpu.py), and the same kernel on the weights' bfloat16 bits
+    (``numba_decode.bf16_linear``, what bfloat16 decoding runs)."""
     from minireason.backend import get_ops
     from minireason.config import PRESETS
     from minireason.model import head_parameter_name, parameter_shapes
@@ -210,6 +211,7 @@ def bench_decoding_products(repeats: int, preset: str = "small", rows_list=(1, 2
     names = [name for name, shape in shapes.items() if len(shape) == 2 and name.startswith("model.layers.")]
     weights = [rng.standard_normal(shapes[name]).astype(np.float32) for name in names]
     weights.append(rng.standard_normal(shapes[head_parameter_name(config)]).astype(np.float32))
+    weight_bits = [float32_to_bfloat16_bits(weight) for weight in weights]
     n_weights = sum(w.size for w in weights)
     numba_linear = get_ops("numba").linear_forward
     print(f"\ndecoding products, {preset} preset: {len(weights)} matrices, {n_weights * 4 / 1e6:.0f} MB of float32 weights")
@@ -223,12 +225,18 @@ def bench_decoding_products(repeats: int, preset: str = "small", rows_list=(1, 2
         def kernel(inputs=inputs):
             for weight in weights:
                 numba_linear(inputs[weight.shape[1]], weight)
+
+        def bfloat16(inputs=inputs):
+            for bits in weight_bits:
+                numba_decode.bf16_linear(inputs[bits.shape[1]], bits)
         reference_time, kernel_time = best_times_interleaved(reference, kernel, repeats, calls_per_turn=2)
+        bfloat16_time = best_seconds(bfloat16, repeats)
         flops = 2 * rows * n_weights
         print(f"rows {rows:>4}  reference {reference_time * 1e3:7.2f} ms ({n_weights * 4 / reference_time / 1e9:5.1f} GB/s, "
               f"{flops / reference_time / 1e9:5.1f} GFLOP/s)  numba {kernel_time * 1e3:7.2f} ms "
               f"({n_weights * 4 / kernel_time / 1e9:5.1f} GB/s, {flops / kernel_time / 1e9:5.1f} GFLOP/s)  "
-              f"{reference_time / kernel_time:4.2f}x")
+              f"{reference_time / kernel_time:4.2f}x  bf16 {bfloat16_time * 1e3:7.2f} ms "
+              f"({n_weights * 2 / bfloat16_time / 1e9:5.1f} GB/s)")
 
 
 def main(argv=None) -> int:

@@ -18,6 +18,8 @@ import minireason.kernels.numba_threads  # noqa: F401  (the OpenMP wait policy, 
 import numba
 import numpy as np
 from minireason.kernels.numba_math import bfloat16_to_float32
+from numba.core import types
+from numba.extending import overload
 
 # Up to SMALL_BATCH_ROWS rows the kernels below beat BLAS's product: each weight is read from
 # memory once and multiplied with every input row while it sits in L1.  Up to ONE_WEIGHT_ROW_ROWS
@@ -28,6 +30,21 @@ from minireason.kernels.numba_math import bfloat16_to_float32
 SMALL_BATCH_ROWS = 64
 ONE_WEIGHT_ROW_ROWS = 8
 PARALLEL_MIN_WORK = 1 << 20  # below this many multiply-adds (rows x weights) a thread hand-off costs more than it saves
+
+
+def _as_float(weight):  # pragma: no cover - replaced by its overload in compiled code
+    """A weight as the number it stands for: a float as it is, a bfloat16 bit pattern (uint16) widened."""
+
+
+@overload(_as_float, inline="always")
+def _as_float_overload(weight):
+    """Chosen when a kernel is compiled for its weights' dtype: the same loops serve float32,
+    float64 and bfloat16 weights, the bfloat16 ones widened exactly in a register."""
+    if isinstance(weight, types.Float):
+        return lambda weight: weight
+    if isinstance(weight, types.Integer) and weight.bitwidth == 16:
+        return lambda weight: bfloat16_to_float32(weight)
+    return None
 
 
 @numba.njit(cache=True, fastmath=True, inline="always")
@@ -44,7 +61,7 @@ def _weight_row_times_rows(weight, x, out, row):  # pragma: no cover - compiled
     while v + 4 <= n_vectors:
         s0 = s1 = s2 = s3 = zero
         for i in range(n_in):
-            w = weight[row, i]
+            w = _as_float(weight[row, i])
             s0 += x[v, i] * w
             s1 += x[v + 1, i] * w
             s2 += x[v + 2, i] * w
@@ -54,7 +71,7 @@ def _weight_row_times_rows(weight, x, out, row):  # pragma: no cover - compiled
     while v < n_vectors:
         total = zero
         for i in range(n_in):
-            total += x[v, i] * weight[row, i]
+            total += x[v, i] * _as_float(weight[row, i])
         out[v, row] = total
         v += 1
 
@@ -84,7 +101,8 @@ def _weight_block_times_rows(weight, x, out, block):  # pragma: no cover - compi
         s20 = s21 = s22 = s23 = zero
         s30 = s31 = s32 = s33 = zero
         for i in range(n_in):
-            w0, w1, w2, w3 = weight[r, i], weight[r + 1, i], weight[r + 2, i], weight[r + 3, i]
+            w0, w1 = _as_float(weight[r, i]), _as_float(weight[r + 1, i])
+            w2, w3 = _as_float(weight[r + 2, i]), _as_float(weight[r + 3, i])
             x0, x1, x2, x3 = x[v, i], x[v + 1, i], x[v + 2, i], x[v + 3, i]
             s00 += w0 * x0
             s01 += w0 * x1
@@ -111,10 +129,10 @@ def _weight_block_times_rows(weight, x, out, block):  # pragma: no cover - compi
         s0 = s1 = s2 = s3 = zero
         for i in range(n_in):
             xi = x[v, i]
-            s0 += weight[r, i] * xi
-            s1 += weight[r + 1, i] * xi
-            s2 += weight[r + 2, i] * xi
-            s3 += weight[r + 3, i] * xi
+            s0 += _as_float(weight[r, i]) * xi
+            s1 += _as_float(weight[r + 1, i]) * xi
+            s2 += _as_float(weight[r + 2, i]) * xi
+            s3 += _as_float(weight[r + 3, i]) * xi
         out[v, r], out[v, r + 1], out[v, r + 2], out[v, r + 3] = s0, s1, s2, s3
         v += 1
 
@@ -139,42 +157,27 @@ def _small_batch_product_serial(weight, x, out, by_blocks):  # pragma: no cover 
             _weight_row_times_rows(weight, x, out, item)
 
 
+def _small_batch_product(rows: np.ndarray, weight: np.ndarray) -> np.ndarray:
+    """rows (N, in) C-contiguous, weight (out, in) -> rows @ W.T, (N, out) in the rows' dtype."""
+    weight = np.ascontiguousarray(weight)
+    out = np.empty((rows.shape[0], weight.shape[0]), dtype=rows.dtype)  # (N, out)
+    kernel = _small_batch_product_parallel if rows.shape[0] * weight.size >= PARALLEL_MIN_WORK else _small_batch_product_serial
+    kernel(weight, rows, out, rows.shape[0] > ONE_WEIGHT_ROW_ROWS)
+    return out
+
+
 def small_batch_linear(x: np.ndarray, weight: np.ndarray) -> np.ndarray:
     """y = x @ W.T for a small batch of rows (decoding: one per sequence), W (out, in), x and W
     of one dtype, float32 or float64 (the caller checks).  x (..., in) -> (..., out).
 
     Any number of rows is computed correctly; the backend sends it at most SMALL_BATCH_ROWS.
     """
-    shape = x.shape
-    rows = np.ascontiguousarray(x).reshape(-1, shape[-1])  # (N, in)
-    weight = np.ascontiguousarray(weight)
-    out = np.empty((rows.shape[0], weight.shape[0]), dtype=rows.dtype)  # (N, out)
-    kernel = _small_batch_product_parallel if rows.shape[0] * weight.size >= PARALLEL_MIN_WORK else _small_batch_product_serial
-    kernel(weight, rows, out, rows.shape[0] > ONE_WEIGHT_ROW_ROWS)
-    return out.reshape(shape[:-1] + (weight.shape[0],))
-
-
-@numba.njit(parallel=True, cache=True, fastmath=True)
-def _bf16_matvec(weight_bits, x, out):  # pragma: no cover - compiled
-    """out[v, row] = sum_i x[v, i] * float32(weight_bits[row, i]), rows in parallel.
-
-    Each weight is read once per input vector (2 bytes, contiguous within its row), widened in a
-    register and multiply-added in float32; fastmath lets LLVM split the sum over SIMD lanes.
-    A row (2 KiB for 1024 inputs) stays in L1 while every input vector passes over it.
-    """
-    n_out, n_in = weight_bits.shape
-    for row in numba.prange(n_out):
-        for vector in range(x.shape[0]):
-            total = np.float32(0.0)
-            for i in range(n_in):
-                total += x[vector, i] * bfloat16_to_float32(weight_bits[row, i])
-            out[vector, row] = total
+    rows = np.ascontiguousarray(x).reshape(-1, x.shape[-1])  # (N, in)
+    return _small_batch_product(rows, weight).reshape(x.shape[:-1] + (weight.shape[0],))
 
 
 def bf16_linear(x: np.ndarray, weight_bits: np.ndarray) -> np.ndarray:
-    """y = x @ W.T with W held as bfloat16 bits (out, in), accumulated in float32.  x (..., in) -> (..., out)."""
-    shape = x.shape
-    rows = np.ascontiguousarray(x, dtype=np.float32).reshape(-1, shape[-1])
-    out = np.empty((rows.shape[0], weight_bits.shape[0]), dtype=np.float32)  # (N, out)
-    _bf16_matvec(np.ascontiguousarray(weight_bits), rows, out)
-    return out.reshape(shape[:-1] + (weight_bits.shape[0],))
+    """y = x @ W.T with W held as bfloat16 bits (out, in), accumulated in float32: the same kernel,
+    each weight widened in a register, half the bytes read.  x (..., in) -> float32 (..., out)."""
+    rows = np.ascontiguousarray(x, dtype=np.float32).reshape(-1, x.shape[-1])  # (N, in)
+    return _small_batch_product(rows, weight_bits).reshape(x.shape[:-1] + (weight_bits.shape[0],))
