@@ -29,7 +29,7 @@ from numba.extending import overload
 # weights that stay in cache.  docs/kernels.md, "Float32 decoding products", has the measurements.
 SMALL_BATCH_ROWS = 64
 ONE_WEIGHT_ROW_ROWS = 8
-PARALLEL_MIN_WORK = 1 << 20  # below this many multiply-adds (rows x weights) a thread hand-off costs more than it saves
+PARALLEL_MIN_WORK = 1 << 16  # below this many multiply-adds (rows x weights) a thread hand-off costs more than it saves
 
 
 def _as_float(weight):  # pragma: no cover - replaced by its overload in compiled code
@@ -161,7 +161,8 @@ def _small_batch_product(rows: np.ndarray, weight: np.ndarray) -> np.ndarray:
     """rows (N, in) C-contiguous, weight (out, in) -> rows @ W.T, (N, out) in the rows' dtype."""
     weight = np.ascontiguousarray(weight)
     out = np.empty((rows.shape[0], weight.shape[0]), dtype=rows.dtype)  # (N, out)
-    kernel = _small_batch_product_parallel if rows.shape[0] * weight.size >= PARALLEL_MIN_WORK else _small_batch_product_serial
+    parallel = rows.shape[0] * weight.size >= PARALLEL_MIN_WORK and numba.get_num_threads() > 1  # one thread: no hand-off
+    kernel = _small_batch_product_parallel if parallel else _small_batch_product_serial
     kernel(weight, rows, out, rows.shape[0] > ONE_WEIGHT_ROW_ROWS)
     return out
 
