@@ -29,6 +29,7 @@ from numba.extending import overload
 # weights that stay in cache.  docs/kernels.md, "Float32 decoding products", has the measurements.
 SMALL_BATCH_ROWS = 64
 ONE_WEIGHT_ROW_ROWS = 8
+_FAST = {"reassoc", "contract"}  # lets LLVM split the sums over SIMD lanes; keeps inf/nan semantics
 PARALLEL_MIN_WORK = 1 << 16  # below this many multiply-adds (rows x weights) a thread hand-off costs more than it saves
 
 
@@ -47,7 +48,7 @@ def _as_float_overload(weight):
     return None
 
 
-@numba.njit(cache=True, fastmath=True, inline="always")
+@numba.njit(cache=True, fastmath=_FAST, inline="always")
 def _weight_row_times_rows(weight, x, out, row):  # pragma: no cover - compiled
     """out[v, row] = sum_i x[v, i] * weight[row, i] for every input row v, four input rows per pass.
 
@@ -76,7 +77,7 @@ def _weight_row_times_rows(weight, x, out, row):  # pragma: no cover - compiled
         v += 1
 
 
-@numba.njit(cache=True, fastmath=True, inline="always")
+@numba.njit(cache=True, fastmath=_FAST, inline="always")
 def _weight_block_times_rows(weight, x, out, block):  # pragma: no cover - compiled
     """out[v, r] = sum_i x[v, i] * weight[r, i] for the weight rows r of ``block`` (4 block to
     4 block + 3) and every input row v.
@@ -137,7 +138,7 @@ def _weight_block_times_rows(weight, x, out, block):  # pragma: no cover - compi
         v += 1
 
 
-@numba.njit(parallel=True, cache=True, fastmath=True)
+@numba.njit(parallel=True, cache=True, fastmath=_FAST)
 def _small_batch_product_parallel(weight, x, out, by_blocks):  # pragma: no cover - compiled
     n_items = (weight.shape[0] + 3) // 4 if by_blocks else weight.shape[0]
     for item in numba.prange(n_items):
@@ -147,7 +148,7 @@ def _small_batch_product_parallel(weight, x, out, by_blocks):  # pragma: no cove
             _weight_row_times_rows(weight, x, out, item)
 
 
-@numba.njit(cache=True, fastmath=True)
+@numba.njit(cache=True, fastmath=_FAST)
 def _small_batch_product_serial(weight, x, out, by_blocks):  # pragma: no cover - compiled
     n_items = (weight.shape[0] + 3) // 4 if by_blocks else weight.shape[0]
     for item in range(n_items):

@@ -195,6 +195,25 @@ def test_small_batch_linear_kernel_matches_reference(dtype, leading, n_in, n_out
     assert_close(strided, linear.linear_forward(x[..., ::-1], weight[::2, ::-1])[0], dtype, "y of views")
 
 
+@pytest.mark.parametrize("rows", [1, 5, 12])
+def test_small_batch_linear_keeps_inf_and_nan_where_the_reference_has_them(rows):
+    rng = np.random.default_rng(rows)
+    x = rng.standard_normal((rows, 16)).astype(np.float32)
+    weight = rng.standard_normal((10, 16)).astype(np.float32)
+    x[0, 3] = np.inf  # row 0: +-inf in every output
+    x[-1, 5] = np.nan  # the last row: nan everywhere
+    weight[2, 7] = np.inf
+    weight[4, 7] = -np.inf  # with row 0's inf: inf - inf = nan in outputs 2 and 4 where x[:, 7] has both signs
+    with np.errstate(invalid="ignore"):  # inf - inf in the reference's product
+        expected, _ = linear.linear_forward(x, weight)
+    got = numba_decode.small_batch_linear(x, weight)
+    np.testing.assert_array_equal(np.isnan(got), np.isnan(expected))
+    np.testing.assert_array_equal(np.isinf(got), np.isinf(expected))
+    np.testing.assert_array_equal(np.signbit(got[np.isinf(got)]), np.signbit(expected[np.isinf(expected)]))
+    finite = np.isfinite(expected)
+    np.testing.assert_allclose(got[finite], expected[finite], rtol=1e-5, atol=1e-5)
+
+
 @given(dtypes, st.lists(st.integers(1, 5), min_size=0, max_size=2), st.integers(1, 70), st.booleans(),
        st.integers(0, 2**32 - 1))
 def test_rmsnorm_kernel_matches_reference(dtype, leading, features, parallel, seed):
