@@ -5,7 +5,7 @@ import math
 
 import numpy as np
 import pytest
-from hypothesis import assume, given
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
@@ -112,6 +112,22 @@ def test_top_p_keeps_the_smallest_nucleus_reaching_p(logits, p):
         assert len(kept) >= 1
         probs = reference_probs(row)
         assert math.fsum(probs[i] for i in kept) >= p - 1e-12 or len(kept) == len(row)
+
+
+@settings(max_examples=200)
+@given(st.integers(0, 2**32 - 1), st.integers(1, 3), st.integers(65, 700), st.floats(0.0, 3.0),
+       st.sampled_from([0.3, 0.9, 0.999]))
+def test_top_p_over_many_tokens_matches_the_reference(seed, B, V, spread, p):
+    """Vocabularies larger than the first candidate set (NUCLEUS_FIRST_CANDIDATES): nuclei that
+    close within it, and (flat rows, p near 1) nuclei that need the candidates to grow, up to V."""
+    rng = np.random.default_rng(seed)
+    logits = rng.standard_normal((B, V)) * spread
+    logits[:, rng.integers(0, V)] += rng.choice([0.0, 5.0])  # now and then one dominant token
+    for row in logits.tolist():
+        assume(all(abs(mass - p) > 1e-9 for mass in _prefix_masses(row)))
+    mask = top_p_mask(logits, p)
+    for row, mask_row in zip(logits.tolist(), mask):
+        assert as_set(mask_row) == reference_top_p(row, p)
 
 
 def test_top_p_with_tiny_p_keeps_exactly_the_most_likely_token():
