@@ -30,7 +30,12 @@ from numba.extending import overload
 SMALL_BATCH_ROWS = 64
 ONE_WEIGHT_ROW_ROWS = 8
 _FAST = {"reassoc", "contract"}  # lets LLVM split the sums over SIMD lanes; keeps inf/nan semantics
-PARALLEL_MIN_WORK = 1 << 16  # below this many multiply-adds (rows x weights) a thread hand-off costs more than it saves
+# With more than one thread the weight rows are split between threads when there is enough to
+# split: a weight of PARALLEL_MIN_WEIGHTS or more (its reading is the cost at a few rows), or
+# PARALLEL_MIN_WORK multiply-adds (rows x weights).  Below both a thread hand-off costs more than it
+# saves, and much more while OpenBLAS's threads still poll after a prefill's products (docs/kernels.md).
+PARALLEL_MIN_WEIGHTS = 1 << 18
+PARALLEL_MIN_WORK = 1 << 20
 
 
 def _as_float(weight):  # pragma: no cover - replaced by its overload in compiled code
@@ -162,7 +167,8 @@ def _small_batch_product(rows: np.ndarray, weight: np.ndarray) -> np.ndarray:
     """rows (N, in) C-contiguous, weight (out, in) -> rows @ W.T, (N, out) in the rows' dtype."""
     weight = np.ascontiguousarray(weight)
     out = np.empty((rows.shape[0], weight.shape[0]), dtype=rows.dtype)  # (N, out)
-    parallel = rows.shape[0] * weight.size >= PARALLEL_MIN_WORK and numba.get_num_threads() > 1  # one thread: no hand-off
+    parallel = ((weight.size >= PARALLEL_MIN_WEIGHTS or rows.shape[0] * weight.size >= PARALLEL_MIN_WORK)
+                and numba.get_num_threads() > 1)  # one thread: no hand-off
     kernel = _small_batch_product_parallel if parallel else _small_batch_product_serial
     kernel(weight, rows, out, rows.shape[0] > ONE_WEIGHT_ROW_ROWS)
     return out
