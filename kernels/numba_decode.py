@@ -35,7 +35,7 @@ _FAST = {"reassoc", "contract"}  # lets LLVM split the sums over SIMD lanes; kee
 # PARALLEL_MIN_WORK multiply-adds (rows x weights).  Below both a thread hand-off costs more than it
 # saves, and much more while OpenBLAS's threads still poll after a prefill's products (docs/kernels.md).
 PARALLEL_MIN_WEIGHTS = 1 << 18
-PARALLEL_MIN_WORK = 1 << 20
+PARALLEL_MIN_WORK = 1 << 22
 
 
 def _as_float(weight):  # pragma: no cover - replaced by its overload in compiled code
