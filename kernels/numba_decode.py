@@ -34,7 +34,7 @@ _FAST = {"reassoc", "contract"}  # lets LLVM split the sums over SIMD lanes; kee
 # split: a weight of PARALLEL_MIN_WEIGHTS or more (its reading is the cost at a few rows), or
 # PARALLEL_MIN_WORK multiply-adds (rows x weights).  Below both a thread hand-off costs more than it
 # saves, and much more while OpenBLAS's threads still poll after a prefill's products (docs/kernels.md).
-PARALLEL_MIN_WEIGHTS = 1 << 18
+PARALLEL_MIN_WEIGHTS = 1 << 17
 PARALLEL_MIN_WORK = 1 << 22
 
 
