@@ -2,8 +2,9 @@
 
 - ``products_seconds``: the matrix products of a forward (and, for training, a backward) alone,
   each shape timed on its own with NumPy's BLAS (best of 5; a forward product in both of its
-  forms, x W^T and (W x^T)^T, the faster counted) and counted as often as the model runs it.  Attention's products, the norms, the activations and Python are left out: a step
-  cannot take less on the same BLAS.
+  forms, x W^T and (W x^T)^T, the faster counted) and counted as often as the model runs it.
+  Attention's products, the norms, the activations and Python are left out: a step cannot take
+  less on the same BLAS.
 - ``weight_read_bytes``: the bytes a decoding step must read (every weight matrix once; a tied
   embedding once, as the head), to divide by the memory bandwidth (memory_bandwidth.py) for the
   batch-1 bound.

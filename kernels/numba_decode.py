@@ -4,10 +4,10 @@ Decoding one token reads every weight once and does two flops per weight read, s
 is set by memory bandwidth, not arithmetic.  ``small_batch_linear`` is that product for float32
 (or float64) weights and up to ``SMALL_BATCH_ROWS`` input rows (decoding a batch, a short
 prompt): BLAS's matrix-vector path reads the weights far below the machine's bandwidth, and its
-small-M products repack the whole weight for every call.
-Keeping weights as bfloat16 (the top 16 bits of a float32, stored as uint16) halves the bytes
-read per token (``bf16_linear``).  A bfloat16 value widens to float32 exactly by shifting its
-bits left by 16.  Rounding float32 to bfloat16 bits is
+small-M products repack the whole weight for every call.  Keeping weights as bfloat16 (the top
+16 bits of a float32, stored as uint16) halves the bytes read per token (``bf16_linear``, the
+same loops).  A bfloat16 value widens to float32 exactly by shifting its bits left by 16.
+Rounding float32 to bfloat16 bits is
 ``minireason.io.safetensors.float32_to_bfloat16_bits``; the model side is
 ``Qwen3Model.with_bfloat16_decoding`` and ``nn.linear.BFloat16Matrix``.
 """
@@ -143,34 +143,38 @@ def _weight_block_times_rows(weight, x, out, block):  # pragma: no cover - compi
         v += 1
 
 
+@numba.njit(cache=True, fastmath=_FAST, inline="always")
+def _small_batch_item(weight, x, out, by_blocks, item):  # pragma: no cover - compiled
+    """Work item ``item``: a block of four weight rows (``by_blocks``) or one weight row."""
+    if by_blocks:
+        _weight_block_times_rows(weight, x, out, item)
+    else:
+        _weight_row_times_rows(weight, x, out, item)
+
+
 @numba.njit(parallel=True, cache=True, fastmath=_FAST)
-def _small_batch_product_parallel(weight, x, out, by_blocks):  # pragma: no cover - compiled
-    n_items = (weight.shape[0] + 3) // 4 if by_blocks else weight.shape[0]
+def _small_batch_product_parallel(weight, x, out, by_blocks, n_items):  # pragma: no cover - compiled
     for item in numba.prange(n_items):
-        if by_blocks:
-            _weight_block_times_rows(weight, x, out, item)
-        else:
-            _weight_row_times_rows(weight, x, out, item)
+        _small_batch_item(weight, x, out, by_blocks, item)
 
 
 @numba.njit(cache=True, fastmath=_FAST)
-def _small_batch_product_serial(weight, x, out, by_blocks):  # pragma: no cover - compiled
-    n_items = (weight.shape[0] + 3) // 4 if by_blocks else weight.shape[0]
+def _small_batch_product_serial(weight, x, out, by_blocks, n_items):  # pragma: no cover - compiled
     for item in range(n_items):
-        if by_blocks:
-            _weight_block_times_rows(weight, x, out, item)
-        else:
-            _weight_row_times_rows(weight, x, out, item)
+        _small_batch_item(weight, x, out, by_blocks, item)
 
 
 def _small_batch_product(rows: np.ndarray, weight: np.ndarray) -> np.ndarray:
     """rows (N, in) C-contiguous, weight (out, in) -> rows @ W.T, (N, out) in the rows' dtype."""
+    if weight.ndim != 2 or rows.shape[1] != weight.shape[1]:  # compiled loops do not check bounds
+        raise ValueError(f"linear: inputs of {rows.shape[1]} features against a weight of shape {weight.shape}")
     weight = np.ascontiguousarray(weight)
     out = np.empty((rows.shape[0], weight.shape[0]), dtype=rows.dtype)  # (N, out)
     parallel = ((weight.size >= PARALLEL_MIN_WEIGHTS or rows.shape[0] * weight.size >= PARALLEL_MIN_WORK)
                 and numba.get_num_threads() > 1)  # one thread: no hand-off
     kernel = _small_batch_product_parallel if parallel else _small_batch_product_serial
-    kernel(weight, rows, out, rows.shape[0] > ONE_WEIGHT_ROW_ROWS)
+    by_blocks = rows.shape[0] > ONE_WEIGHT_ROW_ROWS
+    kernel(weight, rows, out, by_blocks, (weight.shape[0] + 3) // 4 if by_blocks else weight.shape[0])
     return out
 
 

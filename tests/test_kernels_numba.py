@@ -195,6 +195,14 @@ def test_small_batch_linear_kernel_matches_reference(dtype, leading, n_in, n_out
     assert_close(strided, linear.linear_forward(x[..., ::-1], weight[::2, ::-1])[0], dtype, "y of views")
 
 
+def test_small_batch_linear_refuses_mismatched_shapes_instead_of_reading_past_the_weight():
+    x = np.ones((2, 8), dtype=np.float32)
+    with pytest.raises(ValueError, match="8 features against a weight of shape \\(5, 6\\)"):
+        numba_decode.small_batch_linear(x, np.ones((5, 6), dtype=np.float32))
+    with pytest.raises(ValueError, match="8 features"):
+        numba_decode.bf16_linear(x, np.ones((5, 6), dtype=np.uint16))
+
+
 @pytest.mark.parametrize("rows", [1, 5, 12])
 def test_small_batch_linear_keeps_inf_and_nan_where_the_reference_has_them(rows):
     rng = np.random.default_rng(rows)

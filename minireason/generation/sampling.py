@@ -125,7 +125,7 @@ def top_p_mask(logits: np.ndarray, p: float) -> np.ndarray:
         if candidates < V:
             negated = np.partition(negated, candidates - 1, axis=-1)[:, :candidates]  # (R, m) the m most likely
         descending = -np.sort(negated, axis=-1)  # (R, m), most likely first
-        probs = np.exp(descending)
+        probs = np.exp(descending)  # (R, m)
         mass_before = np.cumsum(probs, axis=-1) - probs  # (R, m) mass of strictly earlier tokens
         # the nucleus is the sorted prefix whose earlier mass is still short of p
         short = mass_before < p
