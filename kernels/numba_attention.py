@@ -104,13 +104,20 @@ def _exp_minus(row, shifts):  # pragma: no cover - compiled
 
 @numba.njit(cache=True, fastmath=_FAST)
 def _exp_minus_constant(row, shift):  # pragma: no cover - compiled
-    """row[r] = exp(row[r] - shift) in place, by the same exp as ``_exp_minus`` (-inf gives 0)."""
+    """row[r] = exp(row[r] - shift) in place, by the same exp as ``_exp_minus`` (-inf gives 0);
+    returns the sum of the new row (the softmax's denominator, in the same pass)."""
+    total = row.dtype.type(0.0)
     if row.itemsize == 4:
         for r in range(row.shape[0]):
-            row[r] = exp_float32(row[r] - shift)
+            value = exp_float32(row[r] - shift)
+            row[r] = value
+            total += value
     else:
         for r in range(row.shape[0]):
-            row[r] = np.exp(row[r] - shift)
+            value = np.exp(row[r] - shift)
+            row[r] = value
+            total += value
+    return total
 
 
 @numba.njit(cache=True, fastmath=_FAST)
@@ -379,6 +386,7 @@ def _decode_body(q, k, v, n_keys, allowed, scale, out, logsumexp, scores, querie
     Hkv = k.shape[1]
     group = H // Hkv
     b, hk = item // Hkv, item % Hkv
+    first_head = hk * group
     keys, values = k[b, hk], v[b, hk]  # (L, Dh) each
     allowed_row = allowed[b]
     ahead = item + PREFETCH_ITEMS_AHEAD
@@ -387,42 +395,72 @@ def _decode_body(q, k, v, n_keys, allowed, scale, out, logsumexp, scores, querie
         _prefetch_rows(v[ahead // Hkv, ahead % Hkv], n_keys)
     for g in range(group):
         for d in range(Dh):
-            queries[g, d] = q[b, hk * group + g, d] * scale
-    for j in range(n_keys):  # the single query sits at the last slot: every allowed key is causal
+            queries[g, d] = q[b, first_head + g, d] * scale
+    # The single query sits at the last slot: every allowed key is causal.  Four keys per pass
+    # over Dh (four running sums, each query element loaded once for them): a lone dot product
+    # of Dh = 32 to 128 leaves LLVM's vector loop (16 lanes, 4 sums) empty and runs its remainder.
+    # The same pass applies the mask and keeps each head's running maximum in its logsumexp slot.
+    minus_inf = q.dtype.type(-np.inf)
+    for g in range(group):
+        logsumexp[b, first_head + g] = minus_inf
+    j = 0
+    while j + 4 <= n_keys:
+        for g in range(group):
+            s0 = s1 = s2 = s3 = q.dtype.type(0.0)
+            for d in range(Dh):
+                query = queries[g, d]
+                s0 += query * keys[j, d]
+                s1 += query * keys[j + 1, d]
+                s2 += query * keys[j + 2, d]
+                s3 += query * keys[j + 3, d]
+            s0 = s0 if allowed_row[j] else minus_inf
+            s1 = s1 if allowed_row[j + 1] else minus_inf
+            s2 = s2 if allowed_row[j + 2] else minus_inf
+            s3 = s3 if allowed_row[j + 3] else minus_inf
+            scores[g, j], scores[g, j + 1], scores[g, j + 2], scores[g, j + 3] = s0, s1, s2, s3
+            logsumexp[b, first_head + g] = max(logsumexp[b, first_head + g], max(max(s0, s1), max(s2, s3)))
+        j += 4
+    while j < n_keys:
         for g in range(group):
             total = q.dtype.type(0.0)
             for d in range(Dh):
                 total += queries[g, d] * keys[j, d]
+            total = total if allowed_row[j] else minus_inf
             scores[g, j] = total
+            logsumexp[b, first_head + g] = max(logsumexp[b, first_head + g], total)
+        j += 1
     for g in range(group):
-        row_max = -np.inf
-        for j in range(n_keys):
-            if not allowed_row[j]:
-                scores[g, j] = -np.inf
-            row_max = max(row_max, scores[g, j])
+        row_max = logsumexp[b, first_head + g]
         if row_max == -np.inf:  # a padding row that sees no key: the reference's answer, the mean of all values
-            logsumexp[b, hk * group + g] = np.inf
-            _uniform_average(values[:n_keys], out[b, hk * group + g])
+            logsumexp[b, first_head + g] = np.inf
+            _uniform_average(values[:n_keys], out[b, first_head + g])
             for j in range(n_keys):
                 scores[g, j] = 0.0  # adds nothing to the sums below
             continue
         probabilities = scores[g]
-        _exp_minus_constant(probabilities, row_max)  # exactly 0 where not allowed
-        row_sum = probabilities.sum()
-        logsumexp[b, hk * group + g] = row_max + np.log(row_sum)
+        row_sum = _exp_minus_constant(probabilities, row_max)  # exactly 0 where not allowed
+        logsumexp[b, first_head + g] = row_max + np.log(row_sum)
         inverse = 1.0 / row_sum
         for j in range(n_keys):
             probabilities[j] *= inverse
     sums[:] = 0.0
-    for j in range(n_keys):
+    j = 0
+    while j + 4 <= n_keys:  # four value rows per update of the sums: a quarter of the sums' loads and stores
+        for g in range(group):
+            w0, w1, w2, w3 = scores[g, j], scores[g, j + 1], scores[g, j + 2], scores[g, j + 3]
+            for d in range(Dh):
+                sums[g, d] += w0 * values[j, d] + w1 * values[j + 1, d] + w2 * values[j + 2, d] + w3 * values[j + 3, d]
+        j += 4
+    while j < n_keys:
         for g in range(group):
             weight = scores[g, j]
             for d in range(Dh):
                 sums[g, d] += weight * values[j, d]
+        j += 1
     for g in range(group):
-        if logsumexp[b, hk * group + g] != np.inf:
+        if logsumexp[b, first_head + g] != np.inf:
             for d in range(Dh):
-                out[b, hk * group + g, d] = sums[g, d]
+                out[b, first_head + g, d] = sums[g, d]
 
 
 _decode_group = numba.njit(cache=True, fastmath=_FAST)(_decode_body)
@@ -493,8 +531,9 @@ def decode_attention_forward(q: np.ndarray, k: np.ndarray, v: np.ndarray, key_ma
     logsumexp = np.empty((B, H, 1), dtype=dtype)  # (B, H, 1), +inf marks a row that sees no key
     arguments = (q.reshape(B, H, Dh), _whole_buffer(k), _whole_buffer(v), n_keys, allowed, dtype.type(scale),
                  out.reshape(B, H, Dh), logsumexp.reshape(B, H))
-    if B * H * n_keys * Dh >= PARALLEL_DECODE_WORK:
-        _decode_parallel(*arguments, min(B * k.shape[1], numba.get_num_threads()))
+    threads = numba.get_num_threads()
+    if B * H * n_keys * Dh >= PARALLEL_DECODE_WORK and threads > 1:  # one thread: no hand-off
+        _decode_parallel(*arguments, min(B * k.shape[1], threads))
     else:
         _decode_serial(*arguments)
     return out, FusedAttentionCache(q, k, v, out, logsumexp, allowed, scale)

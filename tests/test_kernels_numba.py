@@ -111,6 +111,15 @@ def test_parallel_decode_attention_forward_and_backward_match_the_reference(dtyp
     key_mask[1, :120] = False
     key_mask[2] = False
     assert_decode_attention_matches_reference(q, k, v, key_mask, 0.125, rng.standard_normal(q.shape).astype(dtype))
+    # the parallel driver whatever the thread count (one thread runs the serial one): items split into 5 chunks
+    outputs = []
+    for run_items in (lambda *a: numba_attention._decode_serial(*a),
+                      lambda *a: numba_attention._decode_parallel(*a, 5)):
+        out, logsumexp = np.empty((B, H, Dh), dtype=dtype), np.empty((B, H), dtype=dtype)
+        run_items(q[:, :, 0], k, v, S, key_mask, dtype(0.125), out, logsumexp)
+        outputs.append((out, logsumexp))
+    np.testing.assert_array_equal(outputs[0][0], outputs[1][0])
+    np.testing.assert_array_equal(outputs[0][1], outputs[1][1])
 
 
 def test_fused_attention_rows_that_see_no_key_match_the_reference():
