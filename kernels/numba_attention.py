@@ -33,7 +33,7 @@ from typing import NamedTuple
 import minireason.kernels.numba_threads  # noqa: F401  (the OpenMP wait policy, set before numba's threads start)
 import numba
 import numpy as np
-from minireason.kernels.numba_math import exp_float32, prefetch
+from minireason.kernels.numba_math import exp_float32, prefetch_to_l2
 from numba.core import types
 
 from minireason.runtime import single_threaded_blas
@@ -359,17 +359,20 @@ def _backward_kernel(q, k, v, out, dout, logsumexp, allowed, scale, heads_per_it
                         dk_slab[j, d] += dscore * q[b, h, t, d]
 
 
-# Each decode item reads its own short runs of keys and values (n_keys rows of a longer buffer),
-# which the hardware prefetchers pick up late; asking for the item two ahead hides most of that.
-PREFETCH_ITEMS_AHEAD = 2
+# Each decode item reads its own runs of keys and values (n_keys rows of a longer buffer); after
+# the gap to the next item's run the hardware prefetchers take a while to start streaming again.
+# Asking for the first PREFETCH_BYTES of the next item's runs (into L2) starts them early.  The
+# whole next run, asked for two items ahead, was slower where the runs are long and contiguous
+# (the cache full): the hardware streams those alone (docs/kernels.md, "Decode attention").
+PREFETCH_BYTES = 512
 
 
 @numba.njit(cache=True, inline="always")
-def _prefetch_rows(rows, n_rows):  # pragma: no cover - compiled
-    """Prefetch the first ``n_rows`` rows of a C-contiguous (L, Dh) array, one request per cache line."""
+def _prefetch_start(rows, n_rows):  # pragma: no cover - compiled
+    """Prefetch into L2 the first PREFETCH_BYTES (at most) of the first ``n_rows`` rows of a C-contiguous (L, Dh) array."""
     start = rows.ctypes.data
-    for offset in range(0, n_rows * rows.shape[1] * rows.itemsize, 64):
-        prefetch(start + offset)
+    for offset in range(0, min(n_rows * rows.shape[1] * rows.itemsize, PREFETCH_BYTES), 64):
+        prefetch_to_l2(start + offset)
 
 
 def _decode_body(q, k, v, n_keys, allowed, scale, out, logsumexp, scores, queries, sums, item):  # pragma: no cover - compiled
@@ -389,10 +392,10 @@ def _decode_body(q, k, v, n_keys, allowed, scale, out, logsumexp, scores, querie
     first_head = hk * group
     keys, values = k[b, hk], v[b, hk]  # (L, Dh) each
     allowed_row = allowed[b]
-    ahead = item + PREFETCH_ITEMS_AHEAD
-    if ahead < k.shape[0] * Hkv:  # a later item's keys and values, on their way while this one computes
-        _prefetch_rows(k[ahead // Hkv, ahead % Hkv], n_keys)
-        _prefetch_rows(v[ahead // Hkv, ahead % Hkv], n_keys)
+    after = item + 1
+    if after < k.shape[0] * Hkv:  # the next item's runs of keys and values start streaming while this one computes
+        _prefetch_start(k[after // Hkv, after % Hkv], n_keys)
+        _prefetch_start(v[after // Hkv, after % Hkv], n_keys)
     for g in range(group):
         for d in range(Dh):
             queries[g, d] = q[b, first_head + g, d] * scale

@@ -1,9 +1,10 @@
-"""Scalar pieces the Numba kernels share: bit reinterpretations and a float32 exp that vectorises.
+"""Scalar pieces the Numba kernels share: bit reinterpretations, a float32 exp that vectorises,
+and a prefetch hint.
 
 Numba's scalar ``np.exp`` compiles to a libm call per element (no SIMD on this toolchain), far
 slower than NumPy's vectorised exp; a loop that calls ``exp_float32`` instead vectorises.
 NumPy reinterprets bits with ``.view`` on whole arrays; Numba has no scalar ``view``, so the two
-intrinsics below emit the LLVM instructions directly (a register operation, no memory).
+bit intrinsics below emit the LLVM instructions directly (a register operation, no memory).
 """
 
 from __future__ import annotations
@@ -71,38 +72,23 @@ def exp_float32(x):  # pragma: no cover - compiled
     return (p * r * r + r + _F(1.0)) * float32_from_bits((np.int32(n) + np.int32(127)) << np.int32(23))
 
 
-def _prefetch_intrinsic(locality: int):
-    """The codegen of a read prefetch of the cache line at an integer address, with LLVM's
-    locality hint (3: keep in every cache level, x86 prefetcht0; 2: from L2 outwards, prefetcht1)."""
+@intrinsic
+def prefetch_to_l2(typing_context, address):  # pragma: no cover - compiled
+    """Ask the CPU to bring the cache line at ``address`` (an integer, e.g. ``array.ctypes.data +
+    offset``) into L2 for a read soon (LLVM's prefetch with locality 2, x86 prefetcht1); no effect
+    on any value.  For a kernel that computes from L1 while the data it needs next is in memory:
+    the hardware prefetchers follow the reads they see, and there are none while it computes.  The
+    decoding kernels measured faster with this hint than with the L1 one (docs/kernels.md)."""
+    if not isinstance(address, types.Integer):
+        return None
 
     def codegen(context, builder, signature, arguments):
         pointer_type = ir.IntType(8).as_pointer()
         int32 = ir.IntType(32)
         function_type = ir.FunctionType(ir.VoidType(), [pointer_type, int32, int32, int32])
         function = cgutils.get_or_insert_function(builder.module, function_type, "llvm.prefetch.p0")
-        # read (0), the locality hint, data cache (1)
-        builder.call(function, [builder.inttoptr(arguments[0], pointer_type), int32(0), int32(locality), int32(1)])
+        # read (0), locality 2 (L2 and outwards), data cache (1)
+        builder.call(function, [builder.inttoptr(arguments[0], pointer_type), int32(0), int32(2), int32(1)])
         return context.get_dummy_value()
 
-    return codegen
-
-
-@intrinsic
-def prefetch(typing_context, address):  # pragma: no cover - compiled
-    """Ask the CPU to bring the cache line at ``address`` (an integer, e.g. ``array.ctypes.data +
-    offset``) into cache for a read soon; no effect on any value.  For memory read in many short
-    runs, which the hardware prefetchers start late on: a kernel asks for its next run while it
-    computes on this one."""
-    if not isinstance(address, types.Integer):
-        return None
-    return types.void(types.intp), _prefetch_intrinsic(3)
-
-
-@intrinsic
-def prefetch_to_l2(typing_context, address):  # pragma: no cover - compiled
-    """``prefetch`` into L2, not L1: for a kernel that asks for many lines ahead while it computes
-    from L1.  The decoding products measured faster with this hint than with ``prefetch``, which
-    gained them nothing (docs/kernels.md, "Float32 decoding products")."""
-    if not isinstance(address, types.Integer):
-        return None
-    return types.void(types.intp), _prefetch_intrinsic(2)
+    return types.void(types.intp), codegen
