@@ -359,19 +359,30 @@ def _backward_kernel(q, k, v, out, dout, logsumexp, allowed, scale, heads_per_it
                         dk_slab[j, d] += dscore * q[b, h, t, d]
 
 
-# Each decode item reads its own runs of keys and values (n_keys rows of a longer buffer); after
-# the gap to the next item's run the hardware prefetchers take a while to start streaming again.
-# Asking for the first PREFETCH_BYTES of the next item's runs (into L2) starts them early.  The
-# whole next run, asked for two items ahead, was slower where the runs are long and contiguous
-# (the cache full): the hardware streams those alone (docs/kernels.md, "Decode attention").
-PREFETCH_BYTES = 512
+# Each decode item reads its own runs of keys and values (n_keys rows of a longer buffer) and
+# computes between its reads, so the hardware prefetchers, which follow the reads they see and
+# restart at every gap and page, fall behind.  So each block of four keys (and of four values)
+# asks for the four rows PREFETCH_KEYS_AHEAD on, into L2, running on into the next item's rows
+# at the end of the run (docs/kernels.md, "Decode attention", has the measurements).
+PREFETCH_KEYS_AHEAD = 32
 
 
 @numba.njit(cache=True, inline="always")
-def _prefetch_start(rows, n_rows):  # pragma: no cover - compiled
-    """Prefetch into L2 the first PREFETCH_BYTES (at most) of the first ``n_rows`` rows of a C-contiguous (L, Dh) array."""
-    start = rows.ctypes.data
-    for offset in range(0, min(n_rows * rows.shape[1] * rows.itemsize, PREFETCH_BYTES), 64):
+def _prefetch_four_rows_ahead(buffer, item, j, n_keys):  # pragma: no cover - compiled
+    """Prefetch into L2 rows j + PREFETCH_KEYS_AHEAD to j + PREFETCH_KEYS_AHEAD + 3 of work item
+    ``item``'s first ``n_keys`` rows of ``buffer`` (B, Hkv, L, Dh), counting on into the next
+    item's rows past the end; nothing past the last item."""
+    Hkv = buffer.shape[1]
+    target = j + PREFETCH_KEYS_AHEAD
+    if target >= n_keys:
+        target -= n_keys
+        item += 1
+        if item >= buffer.shape[0] * Hkv or target >= n_keys:
+            return
+    rows = buffer[item // Hkv, item % Hkv]  # (L, Dh); rows past its end are a hint too (a prefetch never faults)
+    row_bytes = rows.shape[1] * rows.itemsize
+    start = rows.ctypes.data + target * row_bytes
+    for offset in range(0, 4 * row_bytes, 64):
         prefetch_to_l2(start + offset)
 
 
@@ -392,10 +403,6 @@ def _decode_body(q, k, v, n_keys, allowed, scale, out, logsumexp, scores, querie
     first_head = hk * group
     keys, values = k[b, hk], v[b, hk]  # (L, Dh) each
     allowed_row = allowed[b]
-    after = item + 1
-    if after < k.shape[0] * Hkv:  # the next item's runs of keys and values start streaming while this one computes
-        _prefetch_start(k[after // Hkv, after % Hkv], n_keys)
-        _prefetch_start(v[after // Hkv, after % Hkv], n_keys)
     for g in range(group):
         for d in range(Dh):
             queries[g, d] = q[b, first_head + g, d] * scale
@@ -408,6 +415,7 @@ def _decode_body(q, k, v, n_keys, allowed, scale, out, logsumexp, scores, querie
         logsumexp[b, first_head + g] = minus_inf
     j = 0
     while j + 4 <= n_keys:
+        _prefetch_four_rows_ahead(k, item, j, n_keys)
         for g in range(group):
             s0 = s1 = s2 = s3 = q.dtype.type(0.0)
             for d in range(Dh):
@@ -449,6 +457,7 @@ def _decode_body(q, k, v, n_keys, allowed, scale, out, logsumexp, scores, querie
     sums[:] = 0.0
     j = 0
     while j + 4 <= n_keys:  # four value rows per update of the sums: a quarter of the sums' loads and stores
+        _prefetch_four_rows_ahead(v, item, j, n_keys)
         for g in range(group):
             w0, w1, w2, w3 = scores[g, j], scores[g, j + 1], scores[g, j + 2], scores[g, j + 3]
             for d in range(Dh):
