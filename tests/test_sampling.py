@@ -11,8 +11,11 @@ from hypothesis.extra.numpy import arrays
 
 from minireason.errors import InputError
 from minireason.generation.sampling import (
+    CDF_BLOCK,
     SamplingSettings,
+    chosen_logprobs,
     filter_logits,
+    inverse_cdf_draw,
     min_p_mask,
     sample_next_tokens,
     top_k_mask,
@@ -297,8 +300,6 @@ def test_the_one_log_softmax_keeps_dropped_tokens_at_minus_infinity():
 
 @given(any_logits)
 def test_chosen_logprobs_are_the_log_softmax_at_the_chosen_tokens(logits):
-    from minireason.generation.sampling import chosen_logprobs
-
     token_ids = np.arange(len(logits)) % logits.shape[1]  # (B,)
     expected = [math.log(reference_probs(row)[i]) for row, i in zip(logits.tolist(), token_ids)]
     np.testing.assert_allclose(chosen_logprobs(logits, token_ids), expected, rtol=1e-9, atol=1e-12)
@@ -326,3 +327,52 @@ def test_bad_settings_name_the_argument(kwargs, name):
         SamplingSettings(**kwargs)
     with pytest.raises(ValueError):
         SamplingSettings(**kwargs)
+
+
+# ----------------------------------------------------------------------------- the inverse-CDF draw
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(1, 4), st.integers(1, 3 * CDF_BLOCK + 7), st.integers(0, 2**32 - 1))
+def test_blocked_inverse_cdf_draws_the_token_of_the_one_running_sum(B, V, seed):
+    """Small-integer weights sum exactly in any order, so the blocked draw must pick exactly the
+    token of the definition: the first whose running sum over the whole row passes u * total."""
+    rng = np.random.default_rng(seed)
+    weights = rng.integers(0, 4, (B, V)).astype(np.float64) * (rng.random((B, V)) < 0.3)  # (B, V), mostly 0
+    weights[np.arange(B), rng.integers(0, V, B)] = 1.0  # every row has some weight
+    uniforms = rng.random(B)
+    uniforms[0] = np.nextafter(1.0, 0.0)  # the largest uniform: the target at the very end
+    token_ids, totals = inverse_cdf_draw(weights, uniforms)
+    running = np.cumsum(weights, axis=-1)
+    np.testing.assert_array_equal(totals, running[:, -1])
+    passed = running > (uniforms * running[:, -1])[:, None]
+    expected = np.where(passed.any(axis=-1), np.argmax(passed, axis=-1),
+                        V - 1 - np.argmax(weights[:, ::-1] > 0, axis=-1))  # no pass: the last positive weight
+    np.testing.assert_array_equal(token_ids, expected)
+    assert np.all(weights[np.arange(B), token_ids] > 0)
+
+
+def test_a_draw_whose_target_rounds_to_the_total_takes_the_last_token_with_weight():
+    weights = np.zeros((2, 2 * CDF_BLOCK + 3))
+    weights[:, [5, CDF_BLOCK + 1]] = [0.1, 0.2]  # the rest weighs nothing, the last block included
+    token_ids, _ = inverse_cdf_draw(weights, np.array([1.0, np.nextafter(1.0, 0.0)]))  # u = 1: past every sum
+    assert token_ids.tolist() == [CDF_BLOCK + 1, CDF_BLOCK + 1]
+    small = weights[:, :CDF_BLOCK]  # one block: the plain running sum, the same rule
+    assert inverse_cdf_draw(small, np.array([1.0, 0.0]))[0].tolist() == [5, 5]
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.integers(1, 3), st.integers(2, 2 * CDF_BLOCK + 50), st.integers(0, 2**32 - 1))
+def test_chosen_logprobs_are_the_training_ops_numbers_to_the_last_bit(B, V, seed):
+    """The log-probability recorded at sampling is the one nn.loss's token_logprobs_forward gives."""
+    from minireason.nn.loss import token_logprobs_forward
+
+    rng = np.random.default_rng(seed)
+    logits = rng.standard_normal((B, V)) * 4  # (B, V) float64
+    token_ids = rng.integers(0, V, B)
+    (expected, _), _ = token_logprobs_forward(logits[:, None, :], token_ids[:, None])
+    assert chosen_logprobs(logits, token_ids).tolist() == expected[:, 0].tolist()
+    # and the sampling step's own (temperature 1, no filter: computed from the draw's exps)
+    sampled = sample_next_tokens(logits, SamplingSettings(1.0), np.random.default_rng(seed))
+    (again, _), _ = token_logprobs_forward(logits[:, None, :], sampled.token_ids[:, None])
+    assert sampled.logprobs.tolist() == again[:, 0].tolist()
