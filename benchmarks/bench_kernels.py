@@ -194,7 +194,7 @@ def bench_elementwise(repeats):
               f"{reference_time / fused_time:>5.1f}x")
 
 
-def bench_decoding_products(repeats: int, preset: str = "small", rows_list=(1, 2, 4, 8, 16, 32, 64, 65, 128)) -> None:
+def bench_decoding_products(repeats: int, preset: str = "small", rows_list=(1, 2, 4, 8, 16, 32, 64, 65, 96, 128, 129)) -> None:
     """One decoding step's products over every weight matrix of ``preset`` (each read from memory,
     as in a real step, when together they are larger than the caches), at several row counts: the
     reference x @ W.T against the numba backend's linear op (its dispatch: the small-batch kernel

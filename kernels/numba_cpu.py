@@ -45,19 +45,26 @@ def _bfloat16_linear_forward(x, weight):
 
 
 def _small_batch_linear_forward(x, weight):
-    """y = x W^T for at most SMALL_BATCH_ROWS rows, each weight read once (numba_decode); cache (x, W) as the reference's."""
+    """y = x W^T for a few rows, each weight read once (numba_decode); cache (x, W) as the reference's."""
     return numba_decode.small_batch_linear(x, weight), (x, weight)
+
+
+def _few_rows(x) -> bool:
+    """At most SMALL_BATCH_ROWS rows, or at most WIDE_INPUT_ROWS of WIDE_INPUT_FEATURES or more inputs."""
+    rows = _rows(x)
+    return rows <= numba_decode.SMALL_BATCH_ROWS or (rows <= numba_decode.WIDE_INPUT_ROWS
+                                                     and x.shape[-1] >= numba_decode.WIDE_INPUT_FEATURES)
 
 
 DISPATCH = {
     "linear": (
         Choice("bfloat16 weights (decoding after with_bfloat16_decoding)", _bfloat16_linear_forward, None,
                applies=lambda x, weight: isinstance(weight, reference_linear.BFloat16Matrix)),
-        Choice(f"at most {numba_decode.SMALL_BATCH_ROWS} rows (numba_decode.SMALL_BATCH_ROWS; decoding a batch), "
+        Choice(f"at most {numba_decode.SMALL_BATCH_ROWS} rows ({numba_decode.WIDE_INPUT_ROWS} of "
+               f"{numba_decode.WIDE_INPUT_FEATURES}+ inputs; numba_decode.SMALL_BATCH_ROWS, WIDE_INPUT_*), "
                "x and W of one float dtype",
                _small_batch_linear_forward, reference_linear.linear_backward,
-               applies=lambda x, weight: (_rows(x) <= numba_decode.SMALL_BATCH_ROWS and x.dtype == weight.dtype
-                                          and x.dtype in _FLOAT_DTYPES)),
+               applies=lambda x, weight: _few_rows(x) and x.dtype == weight.dtype and x.dtype in _FLOAT_DTYPES),
         Choice("otherwise (BLAS)", reference_linear.linear_forward, reference_linear.linear_backward),
     ),
     "attention": (

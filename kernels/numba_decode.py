@@ -2,8 +2,8 @@
 
 Decoding one token reads every weight once and does two flops per weight read, so its speed
 is set by memory bandwidth, not arithmetic.  ``small_batch_linear`` is that product for float32
-(or float64) weights and up to ``SMALL_BATCH_ROWS`` input rows (decoding a batch, a short
-prompt): BLAS's matrix-vector path reads the weights far below the machine's bandwidth, and its
+(or float64) weights and up to ``SMALL_BATCH_ROWS`` input rows, ``WIDE_INPUT_ROWS`` for wide
+inputs (decoding a batch, a short prompt): BLAS's matrix-vector path reads the weights far below the machine's bandwidth, and its
 small-M products repack the whole weight for every call.  Keeping weights as bfloat16 (the top
 16 bits of a float32, stored as uint16) halves the bytes read per token (``bf16_linear``, the
 same loops).  A bfloat16 value widens to float32 exactly by shifting its bits left by 16.
@@ -25,9 +25,14 @@ from numba.extending import overload
 # memory once and multiplied with every input row while it sits in L1.  Up to ONE_WEIGHT_ROW_ROWS
 # rows the product is a read of the weights, fastest as one contiguous stream: one weight row at a
 # time against four input rows.  Above, it is arithmetic: four weight rows against four input rows
-# (8 loads feed 16 multiply-adds).  Past SMALL_BATCH_ROWS BLAS's packed, blocked products win on
-# weights that stay in cache.  docs/kernels.md, "Float32 decoding products", has the measurements.
+# (8 loads feed 16 multiply-adds), and each output's running sum ends in a sum across SIMD lanes.
+# With inputs of WIDE_INPUT_FEATURES or more that last sum is a small share of the work and the
+# kernel still beats BLAS up to WIDE_INPUT_ROWS rows (a batch of 128 rollouts); with narrower
+# inputs (the built-in models' 128) BLAS's packed, blocked products win past SMALL_BATCH_ROWS.
+# docs/kernels.md, "Float32 decoding products", has the measurements.
 SMALL_BATCH_ROWS = 64
+WIDE_INPUT_ROWS = 128
+WIDE_INPUT_FEATURES = 512
 ONE_WEIGHT_ROW_ROWS = 8
 # Each weight is read from memory once, in the first pass over it; the later passes compute from
 # L1 while memory idles, since the hardware prefetchers follow reads and there are none.  So each
@@ -204,7 +209,8 @@ def small_batch_linear(x: np.ndarray, weight: np.ndarray) -> np.ndarray:
     """y = x @ W.T for a small batch of rows (decoding: one per sequence), W (out, in), x and W
     of one dtype, float32 or float64 (the caller checks).  x (..., in) -> (..., out).
 
-    Any number of rows is computed correctly; the backend sends it at most SMALL_BATCH_ROWS.
+    Any number of rows is computed correctly; the backend sends it at most SMALL_BATCH_ROWS (at most
+    WIDE_INPUT_ROWS with WIDE_INPUT_FEATURES or more inputs).
     """
     rows = np.ascontiguousarray(x).reshape(-1, x.shape[-1])  # (N, in)
     return _small_batch_product(rows, weight).reshape(x.shape[:-1] + (weight.shape[0],))

@@ -134,9 +134,9 @@ def test_numba_attention_uses_the_fused_kernel_only_for_long_inputs():
 
 
 def test_numba_linear_chooses_its_product_by_the_number_of_rows():
-    """Decoding's few rows go to the small-batch kernel (each weight read once), more rows
-    (training, prefill) to the reference's BLAS product; both give the reference's numbers, and the
-    kernel's cache meets the reference's backward."""
+    """Decoding's few rows go to the small-batch kernel (each weight read once; up to 128 rows of
+    wide inputs), more rows (training, prefill) to the reference's BLAS product; both give the
+    reference's numbers, and the kernel's cache meets the reference's backward."""
     pytest.importorskip("numba")
     import numpy as np
     from minireason.kernels import numba_cpu, numba_decode
@@ -146,25 +146,30 @@ def test_numba_linear_chooses_its_product_by_the_number_of_rows():
     ops = backend.get_ops("numba")
     table = backend.dispatch_table("numba")["linear"]
     rng = np.random.default_rng(0)
-    limit = numba_decode.SMALL_BATCH_ROWS
+    limit, wide_limit, wide = numba_decode.SMALL_BATCH_ROWS, numba_decode.WIDE_INPUT_ROWS, numba_decode.WIDE_INPUT_FEATURES
     for dtype in (np.float32, np.float64):
-        weight = rng.standard_normal((9, 6)).astype(dtype)  # (out, in)
-        for leading, made_by in (((1, 1), numba_cpu._small_batch_linear_forward),
-                                 ((3, 2), numba_cpu._small_batch_linear_forward),
-                                 ((limit, 1), numba_cpu._small_batch_linear_forward),
-                                 ((limit + 1,), reference_linear.linear_forward)):
-            x = rng.standard_normal((*leading, 6)).astype(dtype)
+        for leading, n_in, made_by in (((1, 1), 6, numba_cpu._small_batch_linear_forward),
+                                       ((3, 2), 6, numba_cpu._small_batch_linear_forward),
+                                       ((limit, 1), 6, numba_cpu._small_batch_linear_forward),
+                                       ((limit + 1,), 6, reference_linear.linear_forward),
+                                       ((limit + 1,), wide - 1, reference_linear.linear_forward),
+                                       ((limit + 1,), wide, numba_cpu._small_batch_linear_forward),
+                                       ((2, wide_limit // 2), wide, numba_cpu._small_batch_linear_forward),
+                                       ((wide_limit + 1,), wide, reference_linear.linear_forward)):
+            weight = rng.standard_normal((9, n_in)).astype(dtype)  # (out, in)
+            x = rng.standard_normal((*leading, n_in)).astype(dtype)
             chosen = next(c for c in table if c.applies is None or c.applies(x, weight))
             assert chosen.forward is made_by, (dtype, leading)
             out, cache = ops.linear_forward(x, weight)
             expected, reference_cache = reference_linear.linear_forward(x, weight)
             assert out.shape == expected.shape and out.dtype == expected.dtype and out.flags.c_contiguous
-            tolerance = {"rtol": 1e-5, "atol": 1e-5} if dtype == np.float32 else {"rtol": 1e-12, "atol": 1e-12}
+            tolerance = {"rtol": 1e-4, "atol": 1e-4} if dtype == np.float32 else {"rtol": 1e-12, "atol": 1e-11}
             np.testing.assert_allclose(out, expected, **tolerance)
             dout = rng.standard_normal(out.shape).astype(dtype)
             for got, want in zip(ops.linear_backward(dout, cache), reference_linear.linear_backward(dout, reference_cache)):
                 np.testing.assert_allclose(got, want, **tolerance)
     # mixed dtypes are the reference's promotion, not the kernel's
+    weight = rng.standard_normal((9, 6))  # float64
     x = rng.standard_normal((1, 6)).astype(np.float32)
     chosen = next(c for c in table if c.applies is None or c.applies(x, weight))
     assert chosen.forward is reference_linear.linear_forward
