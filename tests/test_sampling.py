@@ -11,8 +11,8 @@ from hypothesis.extra.numpy import arrays
 
 from minireason.errors import InputError
 from minireason.generation.sampling import (
-    CDF_BLOCK,
     SamplingSettings,
+    cdf_block,
     chosen_logprobs,
     filter_logits,
     inverse_cdf_draw,
@@ -333,7 +333,7 @@ def test_bad_settings_name_the_argument(kwargs, name):
 
 
 @settings(max_examples=60, deadline=None)
-@given(st.integers(1, 4), st.integers(1, 3 * CDF_BLOCK + 7), st.integers(0, 2**32 - 1))
+@given(st.integers(1, 4), st.one_of(st.integers(1, 300), st.integers(300, 5000)), st.integers(0, 2**32 - 1))
 def test_blocked_inverse_cdf_draws_the_token_of_the_one_running_sum(B, V, seed):
     """Small-integer weights sum exactly in any order, so the blocked draw must pick exactly the
     token of the definition: the first whose running sum over the whole row passes u * total."""
@@ -353,16 +353,37 @@ def test_blocked_inverse_cdf_draws_the_token_of_the_one_running_sum(B, V, seed):
 
 
 def test_a_draw_whose_target_rounds_to_the_total_takes_the_last_token_with_weight():
-    weights = np.zeros((2, 2 * CDF_BLOCK + 3))
-    weights[:, [5, CDF_BLOCK + 1]] = [0.1, 0.2]  # the rest weighs nothing, the last block included
+    V = 2000
+    block = cdf_block(V)  # 64: 31 whole blocks and a last one of 16
+    weights = np.zeros((2, V))
+    weights[:, [5, block + 1]] = [0.1, 0.2]  # the rest weighs nothing, the last block included
     token_ids, _ = inverse_cdf_draw(weights, np.array([1.0, np.nextafter(1.0, 0.0)]))  # u = 1: past every sum
-    assert token_ids.tolist() == [CDF_BLOCK + 1, CDF_BLOCK + 1]
-    small = weights[:, :CDF_BLOCK]  # one block: the plain running sum, the same rule
+    assert token_ids.tolist() == [block + 1, block + 1]
+    small = weights[:, :16]  # one block: the plain running sum, the same rule
     assert inverse_cdf_draw(small, np.array([1.0, 0.0]))[0].tolist() == [5, 5]
 
 
+def test_a_row_draws_the_same_token_alone_and_in_any_batch_over_a_large_vocabulary():
+    rng = np.random.default_rng(5)
+    logits = rng.normal(size=(6, 3000)) * 4  # (B, V): the draw by blocks
+    settings = SamplingSettings(1.0)
+    batched = sample_next_tokens(logits, settings, [np.random.default_rng([3, b]) for b in range(6)])
+    for b in range(6):
+        alone = sample_next_tokens(logits[b:b + 1], settings, [np.random.default_rng([3, b])])
+        assert alone.token_ids[0] == batched.token_ids[b]
+        assert alone.sampling_logprobs[0] == batched.sampling_logprobs[b] and alone.logprobs[0] == batched.logprobs[b]
+
+
+def test_the_draws_block_is_about_the_square_root_of_the_vocabulary():
+    for V in (1, 16, 17, 255, 256, 257, 343, 8192, 151936):
+        block = cdf_block(V)
+        assert block >= 16 and block & (block - 1) == 0  # a power of two
+        assert block * block >= V and (block == 16 or (block // 2) ** 2 < V)
+    assert (cdf_block(343), cdf_block(151936)) == (32, 512)
+
+
 @settings(max_examples=30, deadline=None)
-@given(st.integers(1, 3), st.integers(2, 2 * CDF_BLOCK + 50), st.integers(0, 2**32 - 1))
+@given(st.integers(1, 3), st.integers(2, 2000), st.integers(0, 2**32 - 1))
 def test_chosen_logprobs_are_the_training_ops_numbers_to_the_last_bit(B, V, seed):
     """The log-probability recorded at sampling is the one nn.loss's token_logprobs_forward gives."""
     from minireason.nn.loss import token_logprobs_forward

@@ -21,6 +21,7 @@ does not depend on how a sort orders equal values.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -243,10 +244,23 @@ def sample_next_tokens(logits: np.ndarray, settings: SamplingSettings, rng) -> S
     return SampledTokens(token_ids, logprobs, sampling_logprobs)
 
 
-# The inverse-CDF draw goes through the vocabulary in blocks of this many tokens: block sums, then
-# the running sum inside the one block the draw lands in.  A running sum over all V (NumPy's
-# cumsum: one addition after another, no SIMD) took 8 ms for 16 rows of Qwen3's 151,936 tokens.
-CDF_BLOCK = 512
+# The inverse-CDF draw goes through the vocabulary in blocks: block sums, then the running sum
+# inside the one block the draw lands in.  A running sum over all V (NumPy's cumsum: one addition
+# after another, no SIMD) took 8 ms for 16 rows of Qwen3's 151,936 tokens.  A block of about
+# sqrt(V) tokens (a power of two, at least
+# CDF_SMALLEST_BLOCK) keeps both running sums short: 512 for Qwen3's vocabulary, 128 for 8,192.
+# Up to CDF_ONE_SUM_VOCAB tokens one running sum is taken: the blocks' extra NumPy calls cost
+# more than they save at small batches (one row of 343: 0.03 ms with one running sum, 0.06 ms by
+# blocks; 128 rows: 0.40 and 0.25 ms).  The choice depends on V alone, never on the batch, so a
+# row's draw is the same numbers in any batch.
+CDF_SMALLEST_BLOCK = 16
+CDF_ONE_SUM_VOCAB = 1024
+
+
+def cdf_block(V: int) -> int:
+    """Tokens per block of the inverse-CDF draw over a vocabulary of V (above CDF_ONE_SUM_VOCAB):
+    the smallest power of two at least sqrt(V) and at least CDF_SMALLEST_BLOCK."""
+    return max(CDF_SMALLEST_BLOCK, 1 << max(0, math.isqrt(V - 1)).bit_length())
 
 
 def inverse_cdf_draw(weights: np.ndarray, uniforms: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -254,32 +268,34 @@ def inverse_cdf_draw(weights: np.ndarray, uniforms: np.ndarray) -> tuple[np.ndar
     u * total.  weights (B, V) >= 0 with a positive sum per row, uniforms (B,) in [0, 1)
     -> (token_ids (B,), totals (B,)).
 
-    Never a zero-weight token: the running sum only passes the target at a positive weight.  Sums
-    are taken per block of CDF_BLOCK tokens and then within the block the target falls in; they
-    round differently from one running sum over the whole row, which moves a draw only when its
-    target lies within rounding (about 1e-16 of the total) of a boundary between two tokens.
+    Never a zero-weight token: the running sum only passes the target at a positive weight.  Above
+    CDF_ONE_SUM_VOCAB tokens the sums are taken per block of ``cdf_block(V)`` tokens and then within
+    the block the target falls in; they round differently from one running sum over the whole row,
+    which moves a draw only when its target lies within rounding (about 1e-16 of the total) of a
+    boundary between two tokens.
     """
     B, V = weights.shape
-    if V <= CDF_BLOCK:
+    if V <= CDF_ONE_SUM_VOCAB:
         running = np.cumsum(weights, axis=-1)  # (B, V)
         totals = running[:, -1]
         return _first_passing(weights, running, uniforms * totals), totals
-    full_blocks = V // CDF_BLOCK
-    n_blocks = full_blocks + (V % CDF_BLOCK > 0)
+    block_size = cdf_block(V)
+    full_blocks = V // block_size
+    n_blocks = full_blocks + (V % block_size > 0)
     block_sums = np.empty((B, n_blocks), dtype=weights.dtype)  # (B, n_blocks)
-    block_sums[:, :full_blocks] = weights[:, :full_blocks * CDF_BLOCK].reshape(B, full_blocks, CDF_BLOCK).sum(axis=-1)
+    block_sums[:, :full_blocks] = weights[:, :full_blocks * block_size].reshape(B, full_blocks, block_size).sum(axis=-1)
     if n_blocks > full_blocks:
-        block_sums[:, -1] = weights[:, full_blocks * CDF_BLOCK:].sum(axis=-1)
+        block_sums[:, -1] = weights[:, full_blocks * block_size:].sum(axis=-1)
     block_ends = np.cumsum(block_sums, axis=-1)  # (B, n_blocks)
     totals = block_ends[:, -1]
     targets = uniforms * totals  # (B,) uniform in [0, total)
     block = _first_passing(block_sums, block_ends, targets)  # (B,) the block the target falls in
     before = np.where(block > 0, block_ends[np.arange(B), np.maximum(block - 1, 0)], 0.0)  # (B,) earlier blocks' weight
-    columns = block[:, None] * CDF_BLOCK + np.arange(CDF_BLOCK)  # (B, CDF_BLOCK)
-    inside = np.take_along_axis(weights, np.minimum(columns, V - 1), axis=-1)  # (B, CDF_BLOCK)
+    columns = block[:, None] * block_size + np.arange(block_size)  # (B, block_size)
+    inside = np.take_along_axis(weights, np.minimum(columns, V - 1), axis=-1)  # (B, block_size)
     inside[columns >= V] = 0.0  # the last block's columns past the vocabulary
-    running = before[:, None] + np.cumsum(inside, axis=-1)  # (B, CDF_BLOCK)
-    return block * CDF_BLOCK + _first_passing(inside, running, targets), totals
+    running = before[:, None] + np.cumsum(inside, axis=-1)  # (B, block_size)
+    return block * block_size + _first_passing(inside, running, targets), totals
 
 
 def _first_passing(weights: np.ndarray, running: np.ndarray, targets: np.ndarray) -> np.ndarray:
