@@ -186,11 +186,12 @@ def test_fused_attention_keeps_no_quadratic_array_in_its_cache():
     assert largest <= 2 * T * 8  # O(T Dh) per head, never (T, S)
 
 
-@given(dtypes, st.sampled_from([(), (1,), (2,), (3,), (1, 4), (5,), (2, 4), (9,), (3, 1, 5), (17,), (70,)]),
+@given(dtypes, st.sampled_from([(), (1,), (2,), (3,), (1, 4), (5,), (2, 4), (9,), (3, 1, 5), (17,), (70,), (3, 43)]),
        st.integers(1, 70), st.integers(1, 40), st.booleans(), st.integers(0, 2**32 - 1))
 def test_small_batch_linear_kernel_matches_reference(dtype, leading, n_in, n_out, parallel, seed):
-    # rows from 1 to 70: one weight row at a time (up to ONE_WEIGHT_ROW_ROWS) and four by four
-    # above, whole passes and every remainder of input rows and of weight rows (n_out % 4);
+    # rows from 1 to 129: one weight row at a time (up to ONE_WEIGHT_ROW_ROWS) and four by four
+    # above, whole passes and every remainder of input rows and of weight rows (n_out % 4), with
+    # the prefetch of the next weights and without it (the last rows);
     # parallel: a weight large enough for the parallel loop (PARALLEL_MIN_WORK), else the serial one
     rng = np.random.default_rng(seed)
     if parallel:
