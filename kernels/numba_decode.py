@@ -3,8 +3,8 @@
 Decoding one token reads every weight once and does two flops per weight read, so its speed
 is set by memory bandwidth, not arithmetic.  ``small_batch_linear`` is that product for float32
 (or float64) weights and up to ``SMALL_BATCH_ROWS`` input rows, ``WIDE_INPUT_ROWS`` for wide
-inputs (decoding a batch, a short prompt): BLAS's matrix-vector path reads the weights far below the machine's bandwidth, and its
-small-M products repack the whole weight for every call.  Keeping weights as bfloat16 (the top
+inputs (decoding a batch, a short prompt): BLAS's matrix-vector path reads the weights far below
+the machine's bandwidth, and its small-M products repack the whole weight for every call.  Keeping weights as bfloat16 (the top
 16 bits of a float32, stored as uint16) halves the bytes read per token (``bf16_linear``, the
 same loops).  A bfloat16 value widens to float32 exactly by shifting its bits left by 16.
 Rounding float32 to bfloat16 bits is

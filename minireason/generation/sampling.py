@@ -247,8 +247,8 @@ def sample_next_tokens(logits: np.ndarray, settings: SamplingSettings, rng) -> S
 # The inverse-CDF draw goes through the vocabulary in blocks: block sums, then the running sum
 # inside the one block the draw lands in.  A running sum over all V (NumPy's cumsum: one addition
 # after another, no SIMD) took 8 ms for 16 rows of Qwen3's 151,936 tokens.  A block of about
-# sqrt(V) tokens (a power of two, at least
-# CDF_SMALLEST_BLOCK) keeps both running sums short: 512 for Qwen3's vocabulary, 128 for 8,192.
+# sqrt(V) tokens (a power of two, at least CDF_SMALLEST_BLOCK) keeps both running sums short: 512
+# for Qwen3's vocabulary, 128 for 8,192.
 # Up to CDF_ONE_SUM_VOCAB tokens one running sum is taken: the blocks' extra NumPy calls cost
 # more than they save at small batches (one row of 343: 0.03 ms with one running sum, 0.06 ms by
 # blocks; 128 rows: 0.40 and 0.25 ms).  The choice depends on V alone, never on the batch, so a
