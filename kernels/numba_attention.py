@@ -33,7 +33,7 @@ from typing import NamedTuple
 import minireason.kernels.numba_threads  # noqa: F401  (the OpenMP wait policy, set before numba's threads start)
 import numba
 import numpy as np
-from minireason.kernels.numba_math import exp_float32, prefetch_to_l2
+from minireason.kernels.numba_math import exp_float32, prefetch_range_to_l2
 from numba.core import types
 
 from minireason.runtime import single_threaded_blas
@@ -381,18 +381,17 @@ def _prefetch_four_rows_ahead(buffer, item, j, n_keys):  # pragma: no cover - co
             return
     rows = buffer[item // Hkv, item % Hkv]  # (L, Dh); rows past its end are a hint too (a prefetch never faults)
     row_bytes = rows.shape[1] * rows.itemsize
-    start = rows.ctypes.data + target * row_bytes
-    for offset in range(0, 4 * row_bytes, 64):
-        prefetch_to_l2(start + offset)
+    prefetch_range_to_l2(rows.ctypes.data + target * row_bytes, 4 * row_bytes, 0, 1)
 
 
 def _decode_body(q, k, v, n_keys, allowed, scale, out, logsumexp, scores, queries, sums, item):  # pragma: no cover - compiled
     """The new query rows of the G heads that share kv head ``item % Hkv`` of batch row
     ``item // Hkv``: q, out (B, H, Dh) (T = 1 dropped), logsumexp (B, H), against the first
     ``n_keys`` slots of k, v (B, Hkv, L >= n_keys, Dh).  Each key and value row is read once for
-    the whole group.  Passes: the scores (dot products over Dh, the scaled queries copied to a
-    contiguous scratch first), the mask and row maxima, the exp and normalisation (vectorised over
-    the keys), the weighted values; no BLAS call, so nothing here wakes BLAS's threads.
+    the whole group.  Passes: the scores with the mask and each head's running maximum (dot
+    products over Dh, four keys at a time, the scaled queries copied to a contiguous scratch
+    first), the exp with its sum and the normalisation (vectorised over the keys), the weighted
+    values (four value rows at a time); no BLAS call, so nothing here wakes BLAS's threads.
     Scratch, allocated once per thread (not per item), each C-contiguous so that its loops
     vectorise: ``scores`` (G, n_keys), ``queries`` and ``sums`` (G, Dh).  (Every view below is a leading-axis index of a
     C-contiguous array, which Numba compiles to unit-stride SIMD loops; a middle-axis slice would not be.)"""

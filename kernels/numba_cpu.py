@@ -34,11 +34,6 @@ reads_bfloat16_weights = True  # the linear op multiplies BFloat16Matrix weights
 _FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 
-def _rows(x) -> int:
-    """The number of input rows a linear layer multiplies: every axis of x but the last."""
-    return math.prod(x.shape[:-1])
-
-
 def _bfloat16_linear_forward(x, weight):
     """y = x W^T with W a BFloat16Matrix, read as 2-byte weights (decoding); cache (x, W) as the reference's."""
     return numba_decode.bf16_linear(x, weight.bits), (x, weight)
@@ -50,8 +45,9 @@ def _small_batch_linear_forward(x, weight):
 
 
 def _few_rows(x) -> bool:
-    """At most SMALL_BATCH_ROWS rows, or at most WIDE_INPUT_ROWS of WIDE_INPUT_FEATURES or more inputs."""
-    rows = _rows(x)
+    """At most SMALL_BATCH_ROWS input rows (every axis of x but the last), or at most
+    WIDE_INPUT_ROWS of WIDE_INPUT_FEATURES or more inputs."""
+    rows = math.prod(x.shape[:-1])
     return rows <= numba_decode.SMALL_BATCH_ROWS or (rows <= numba_decode.WIDE_INPUT_ROWS
                                                      and x.shape[-1] >= numba_decode.WIDE_INPUT_FEATURES)
 

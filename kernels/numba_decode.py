@@ -17,7 +17,7 @@ from __future__ import annotations
 import minireason.kernels.numba_threads  # noqa: F401  (the OpenMP wait policy, set before numba's threads start)
 import numba
 import numpy as np
-from minireason.kernels.numba_math import bfloat16_to_float32, prefetch_to_l2
+from minireason.kernels.numba_math import bfloat16_to_float32, prefetch_range_to_l2
 from numba.core import types
 from numba.extending import overload
 
@@ -64,15 +64,6 @@ def _as_float_overload(weight):
     return None
 
 
-@numba.njit(cache=True, inline="always")
-def _prefetch_lines(start, n_bytes, part, n_parts):  # pragma: no cover - compiled
-    """Prefetch into L2 part ``part`` of ``n_parts`` (equal shares, in cache lines) of the
-    ``n_bytes`` from address ``start``."""
-    n_lines = (n_bytes + 63) // 64
-    for line in range(part * n_lines // n_parts, (part + 1) * n_lines // n_parts):
-        prefetch_to_l2(start + 64 * line)
-
-
 @numba.njit(cache=True, fastmath=_FAST, inline="always")
 def _weight_row_times_rows(weight, x, out, row):  # pragma: no cover - compiled
     """out[v, row] = sum_i x[v, i] * weight[row, i] for every input row v, four input rows per pass.
@@ -85,7 +76,7 @@ def _weight_row_times_rows(weight, x, out, row):  # pragma: no cover - compiled
     zero = out.dtype.type(0)
     ahead = row + WEIGHT_ROWS_AHEAD
     if n_vectors >= 4 and ahead < weight.shape[0]:
-        _prefetch_lines(weight[ahead].ctypes.data, n_in * weight.itemsize, 0, 1)
+        prefetch_range_to_l2(weight[ahead].ctypes.data, n_in * weight.itemsize, 0, 1)
     v = 0
     while v + 4 <= n_vectors:
         s0 = s1 = s2 = s3 = zero
@@ -128,7 +119,7 @@ def _weight_block_times_rows(weight, x, out, block):  # pragma: no cover - compi
     v = 0
     while v + 4 <= n_vectors:
         if prefetch_next:  # this pass's share of the next block (its four rows are contiguous)
-            _prefetch_lines(weight[r + 4].ctypes.data, 4 * n_in * weight.itemsize, v // 4, n_passes)
+            prefetch_range_to_l2(weight[r + 4].ctypes.data, 4 * n_in * weight.itemsize, v // 4, n_passes)
         s00 = s01 = s02 = s03 = zero  # s<weight row><input row>
         s10 = s11 = s12 = s13 = zero
         s20 = s21 = s22 = s23 = zero

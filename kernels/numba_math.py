@@ -1,5 +1,5 @@
 """Scalar pieces the Numba kernels share: bit reinterpretations, a float32 exp that vectorises,
-and a prefetch hint.
+and prefetch hints.
 
 Numba's scalar ``np.exp`` compiles to a libm call per element (no SIMD on this toolchain), far
 slower than NumPy's vectorised exp; a loop that calls ``exp_float32`` instead vectorises.
@@ -92,3 +92,13 @@ def prefetch_to_l2(typing_context, address):  # pragma: no cover - compiled
         return context.get_dummy_value()
 
     return types.void(types.intp), codegen
+
+
+@numba.njit(cache=True, inline="always")
+def prefetch_range_to_l2(start, n_bytes, part, n_parts):  # pragma: no cover - compiled
+    """``prefetch_to_l2`` every cache line of part ``part`` of ``n_parts`` (equal shares, in lines)
+    of the ``n_bytes`` from address ``start``; part 0 of 1 is the whole range.  A kernel that
+    computes in several passes asks for one share per pass."""
+    n_lines = (n_bytes + 63) // 64
+    for line in range(part * n_lines // n_parts, (part + 1) * n_lines // n_parts):
+        prefetch_to_l2(start + 64 * line)

@@ -359,19 +359,31 @@ def test_a_draw_whose_target_rounds_to_the_total_takes_the_last_token_with_weigh
     weights[:, [5, block + 1]] = [0.1, 0.2]  # the rest weighs nothing, the last block included
     token_ids, _ = inverse_cdf_draw(weights, np.array([1.0, np.nextafter(1.0, 0.0)]))  # u = 1: past every sum
     assert token_ids.tolist() == [block + 1, block + 1]
-    small = weights[:, :16]  # one block: the plain running sum, the same rule
+    small = weights[:, :16]  # a small vocabulary: one running sum, the same rule
     assert inverse_cdf_draw(small, np.array([1.0, 0.0]))[0].tolist() == [5, 5]
 
 
 def test_a_row_draws_the_same_token_alone_and_in_any_batch_over_a_large_vocabulary():
-    rng = np.random.default_rng(5)
-    logits = rng.normal(size=(6, 3000)) * 4  # (B, V): the draw by blocks
+    """One weight of 1 and 2,999 of 1e-17: one running sum never grows past 1 (each 1e-17 is lost
+    in the rounding), the blocks' sums do (64e-17 a block), so the two ways of summing draw
+    different tokens for a target near the total. A row must get the same one in any batch."""
+    row = np.full(3000, 1e-17)
+    row[0] = 1.0
+    others = np.random.default_rng(5).random((5, 3000))
+    uniform = np.nextafter(1.0, 0.0)
+    alone, _ = inverse_cdf_draw(row[None, :], np.array([uniform]))
+    batched, _ = inverse_cdf_draw(np.vstack([row, others]), np.full(6, uniform))
+    assert alone[0] == batched[0]
+    assert alone[0] > 0  # by blocks: a token past the first, which one running sum could not reach
+    assert np.argmax(np.cumsum(row) > uniform * np.cumsum(row)[-1]) == 0
+    # and the whole sampling step, with one Generator per row
+    logits = np.random.default_rng(6).normal(size=(6, 3000)) * 4  # (B, V)
     settings = SamplingSettings(1.0)
-    batched = sample_next_tokens(logits, settings, [np.random.default_rng([3, b]) for b in range(6)])
+    together = sample_next_tokens(logits, settings, [np.random.default_rng([3, b]) for b in range(6)])
     for b in range(6):
-        alone = sample_next_tokens(logits[b:b + 1], settings, [np.random.default_rng([3, b])])
-        assert alone.token_ids[0] == batched.token_ids[b]
-        assert alone.sampling_logprobs[0] == batched.sampling_logprobs[b] and alone.logprobs[0] == batched.logprobs[b]
+        one = sample_next_tokens(logits[b:b + 1], settings, [np.random.default_rng([3, b])])
+        assert one.token_ids[0] == together.token_ids[b]
+        assert one.sampling_logprobs[0] == together.sampling_logprobs[b] and one.logprobs[0] == together.logprobs[b]
 
 
 def test_the_draws_block_is_about_the_square_root_of_the_vocabulary():
