@@ -5,7 +5,7 @@ optimizer), tokens/s of each, and peak memory, per backend.
     python benchmarks/bench_grpo.py --model builtin:base --backends numpy numba --steps 4 --prompts 16 --group 8
 
 Each backend runs in a fresh subprocess (its own peak memory, its own numba compilation) doing
-``--steps`` real GRPO steps of ``minireason.rl.grpo.train_grpo`` on 3-digit additions; the first
+``--steps`` real GRPO steps of ``minireason.posttrain.grpo.train_grpo`` on 3-digit additions; the first
 step is a warm-up (numba compiles there) and the figures are the best of the rest, per phase:
 rollout tokens/s counts generated tokens, learner tokens/s counts every token of the packed
 prompt + completion rows that went through forward and backward (once per optimizer update).
@@ -24,7 +24,7 @@ import tempfile
 def child(args) -> None:
     from minireason.backend import set_backend
     from minireason.io.pretrained import load_pretrained
-    from minireason.rl.grpo import GRPOConfig, train_grpo
+    from minireason.posttrain.grpo import GRPOConfig, train_grpo
     from minireason.tasks.export import resolve_data
 
     set_backend(args.backend)

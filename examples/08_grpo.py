@@ -9,8 +9,8 @@
 # %%
 import numpy as np
 
-from minireason.rl.advantages import group_advantages
-from minireason.rl.losses import PolicyBatch, PolicyLossSettings, aggregation_weights, policy_loss
+from minireason.posttrain.advantages import group_advantages
+from minireason.posttrain.policy_losses import PolicyBatch, PolicyLossSettings, aggregation_weights, policy_loss
 
 # one prompt, four samples: two right, two wrong -> the right ones get +, the wrong ones -
 rewards = np.array([1.0, 0.0, 1.0, 0.0])
@@ -29,7 +29,7 @@ print("dloss/dlogp:", dlogp.round(3).tolist(), "clipped high/low:", figures["cli
 
 # %%
 from minireason.io.pretrained import load_pretrained  # noqa: E402
-from minireason.rl.grpo import GRPOConfig, train_grpo  # noqa: E402
+from minireason.posttrain.grpo import GRPOConfig, train_grpo  # noqa: E402
 from minireason.tasks.export import resolve_data  # noqa: E402
 
 model, tokenizer = load_pretrained("builtin:base")

@@ -9,7 +9,7 @@
 # %%
 import numpy as np
 
-from minireason.distill.losses import divergence_and_gradient, preference_loss
+from minireason.posttrain.distill_losses import divergence_and_gradient, preference_loss
 
 # one position, four tokens: the teacher is sure of token 0, the student hesitates
 teacher_logp = np.log(np.array([[0.85, 0.05, 0.05, 0.05]]))
@@ -23,8 +23,8 @@ value, dchosen, drejected, figures = preference_loss([-10.0], [-12.0], [-10.5], 
 print(f"DPO loss {value:.4f} (log 2 = {np.log(2):.4f} at no margin), reward margin {figures['reward_margin_sum']:.2f}")
 
 # %%
-from minireason.distill.sampling import SamplingSettings, sample_traces  # noqa: E402
-from minireason.distill.trainers import DistillConfig, SFTConfig, train_distill, train_sft  # noqa: E402
+from minireason.posttrain.teacher_data import SamplingSettings, sample_traces  # noqa: E402
+from minireason.posttrain.trainers import DistillConfig, SFTConfig, train_distill, train_sft  # noqa: E402
 from minireason.io.pretrained import load_pretrained  # noqa: E402
 from minireason.tasks.export import resolve_data  # noqa: E402
 

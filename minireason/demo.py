@@ -413,7 +413,7 @@ def stage_grpo(context: DemoContext) -> list[StageRow]:
     every ``grpo_eval_every`` steps and the last, and the paired before/after comparison."""
     from minireason.evaluation.paired import format_paired
     from minireason.io.pretrained import load_pretrained
-    from minireason.rl.grpo import GRPOConfig, train_grpo
+    from minireason.posttrain.grpo import GRPOConfig, train_grpo
     from minireason.tasks.export import resolve_data
     from minireason.training.metrics import plot_panels
 
@@ -453,8 +453,8 @@ def stage_grpo(context: DemoContext) -> list[StageRow]:
 def stage_distillation(context: DemoContext) -> list[StageRow]:
     """The base model's verified traces of train-split problems (rejection sampling), then logit
     distillation (forward KL to the base model's distribution) of the student on them."""
-    from minireason.distill.sampling import SamplingSettings, sample_traces
-    from minireason.distill.trainers import DistillConfig, train_distill
+    from minireason.posttrain.teacher_data import SamplingSettings, sample_traces
+    from minireason.posttrain.trainers import DistillConfig, train_distill
     from minireason.evaluation.paired import format_paired
     from minireason.io.pretrained import load_pretrained
     from minireason.tasks.export import resolve_data

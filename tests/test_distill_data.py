@@ -1,4 +1,4 @@
-"""minireason.distill.data: traces in the plain task format and the Qwen3 chat template, the
+"""minireason.posttrain.data: traces in the plain task format and the Qwen3 chat template, the
 completion-only loss mask, malformed records skipped and reported, the length filter, the hash split,
 length buckets, preference pairs; the real teacher traces of ../shared/data when present."""
 
@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from minireason.distill.data import (
+from minireason.posttrain.data import (
     LengthBuckets,
     assistant_turn,
     load_pairs,
@@ -23,7 +23,7 @@ from minireason.io.bpe_trainer import train_bpe
 from minireason.io.chat_template import render_chat, split_reasoning
 from minireason.io.pretrained import load_pretrained
 from minireason.tasks import generate_problems
-from minireason.training.sequences import pack_completions
+from minireason.generation.sequences import pack_completions
 
 SHARED_TRACES = Path(__file__).resolve().parents[2] / "shared" / "data" / "sample_openrouter_outputs.json"
 

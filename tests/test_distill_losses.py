@@ -1,4 +1,4 @@
-"""minireason.distill.losses: every distillation and preference loss against central finite differences
+"""minireason.posttrain.distill_losses: every distillation and preference loss against central finite differences
 (float64, hypothesis, a random upstream), values by hand, the JSD limits, temperature scaling, the
 teacher top-k restriction, chunking, the two model seams, and the errors."""
 
@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from minireason.config import ModelConfig
-from minireason.distill.losses import (
+from minireason.posttrain.distill_losses import (
     DISTILL_LOSSES,
     TeacherDistribution,
     distillation_loss,

@@ -1,4 +1,4 @@
-"""minireason.distill.sampling (distill-data, dpo-data): only verified, finished, distinct completions
+"""minireason.posttrain.teacher_data (distill-data, dpo-data): only verified, finished, distinct completions
 become traces; pairs are a verified and a wrong completion; an interrupted run resumes to exactly
 what an uninterrupted one writes; other settings, a foreign file or a lost output are refused."""
 
@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-import minireason.rl.rollout as rollout
-from minireason.distill.sampling import SamplingSettings, sample_pairs, sample_traces
+import minireason.generation.rollout as rollout
+from minireason.posttrain.teacher_data import SamplingSettings, sample_pairs, sample_traces
 from minireason.errors import DataError, InputError
 from minireason.evaluation.judge import judge_completion
 from minireason.io.pretrained import load_pretrained

@@ -1,4 +1,4 @@
-"""minireason.distill.trainers and the sft / distill / dpo / distill-data / dpo-data commands: exact resume
+"""minireason.posttrain.trainers and the sft / distill / dpo / distill-data / dpo-data commands: exact resume
 of each method (on-policy sampling included), micro-batch accumulation equal to one batch, the shared-
 tokenizer check, bad settings, SFT end to end on the real teacher traces with a tiny random Qwen3-layout
 model and a Qwen-layout tokenizer, and the commands writing the run files that `minireason plot` reads."""
@@ -11,8 +11,8 @@ import pytest
 
 from minireason.cli.main import main
 from minireason.config import ModelConfig
-from minireason.distill.data import load_pairs, load_sequences
-from minireason.distill.trainers import (
+from minireason.posttrain.data import load_pairs, load_sequences
+from minireason.posttrain.trainers import (
     DistillConfig,
     DPOConfig,
     PreferenceTrainer,
@@ -215,7 +215,7 @@ def test_the_commands_end_to_end(tmp_path, capsys):
 
 
 def test_report_compares_runs_family_by_family(tmp_path):
-    from minireason.distill.report import markdown_table, paired_by_family
+    from minireason.posttrain.report import markdown_table, paired_by_family
 
     records = [{"family": "a"}] * 4 + [{"family": "b"}] * 4
     for run, steps in (("one", {0: [0, 0, 1, 1, 0, 0, 0, 1], 5: [1, 1, 1, 0, 0, 0, 1, 1]}),

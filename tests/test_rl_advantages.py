@@ -1,4 +1,4 @@
-"""Tests for minireason.rl.advantages: GRPO / RLOO / Dr. GRPO advantages against values worked out by hand."""
+"""Tests for minireason.posttrain.advantages: GRPO / RLOO / Dr. GRPO advantages against values worked out by hand."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from minireason.errors import InputError
-from minireason.rl.advantages import (
+from minireason.posttrain.advantages import (
     ADVANTAGE_MODES,
     group_advantages,
     group_statistics,

@@ -1,4 +1,4 @@
-"""minireason.rl.losses: every policy loss's gradient against central finite differences (float64), PPO's
+"""minireason.posttrain.policy_losses: every policy loss's gradient against central finite differences (float64), PPO's
 clip region (and a wrong-side variant that the check must catch), aggregation weights by hand, micro-batch
 additivity, values and metrics by hand, what each KL estimator's gradient targets in expectation, dtypes,
 garbage outside the mask, the device path, and the errors."""
@@ -13,7 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from minireason.errors import InputError
-from minireason.rl.losses import (
+from minireason.posttrain.policy_losses import (
     AGGREGATIONS,
     KL_ESTIMATORS,
     POLICY_LOSSES,

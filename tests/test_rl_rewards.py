@@ -1,4 +1,4 @@
-"""Tests for minireason.rl.rewards: crafted completions, the overlong ramp, specs, sum and GDPO combination."""
+"""Tests for minireason.posttrain.rewards: crafted completions, the overlong ramp, specs, sum and GDPO combination."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 
 from minireason.errors import InputError
 from minireason.io.chat_template import EMPTY_THINKING
-from minireason.rl.rewards import (
+from minireason.posttrain.rewards import (
     BUILTIN_REWARDS,
     RewardError,
     RewardSpec,

@@ -1,7 +1,7 @@
 """``minireason distill``: logit distillation of a teacher into a student (forward KL, reverse KL or
 generalised JSD at a temperature; teacher top-k; on-policy with probability lambda).
 
-A thin layer over :func:`minireason.distill.trainers.train_distill`; flags are ``DistillConfig``'s
+A thin layer over :func:`minireason.posttrain.trainers.train_distill`; flags are ``DistillConfig``'s
 fields (``--config FILE.toml`` sets any of them), shared with ``minireason sft``.
 """
 
@@ -41,7 +41,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from minireason.cli.sft import load_eval_records, report_run, settings_from, training_problems
-    from minireason.distill.trainers import DistillConfig, train_distill
+    from minireason.posttrain.trainers import DistillConfig, train_distill
     from minireason.io.pretrained import load_pretrained
 
     places, values = settings_from(args, tuple(PLACES), ("student", "teacher", "data", "out_dir"), FLAGS,

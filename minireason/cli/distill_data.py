@@ -38,7 +38,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def sampling_settings(args: argparse.Namespace, **extra):
-    from minireason.distill.sampling import SamplingSettings
+    from minireason.posttrain.teacher_data import SamplingSettings
     from minireason.evaluation.prompts import default_prompt_format
 
     return SamplingSettings(model=str(args.model), data=str(args.data), samples=args.samples,
@@ -49,7 +49,7 @@ def sampling_settings(args: argparse.Namespace, **extra):
 
 
 def run(args: argparse.Namespace) -> int:
-    from minireason.distill.sampling import sample_traces
+    from minireason.posttrain.teacher_data import sample_traces
     from minireason.io.pretrained import load_pretrained
     from minireason.tasks.export import resolve_data
 

@@ -1,7 +1,7 @@
 """``minireason dpo``: preference tuning (DPO's sigmoid loss or IPO) against a frozen reference, the
 starting model itself.
 
-A thin layer over :func:`minireason.distill.trainers.train_dpo`; flags are ``DPOConfig``'s fields
+A thin layer over :func:`minireason.posttrain.trainers.train_dpo`; flags are ``DPOConfig``'s fields
 (``--config FILE.toml`` sets any of them), shared with ``minireason sft``.
 """
 
@@ -31,7 +31,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from minireason.cli.sft import load_eval_records, report_run, settings_from, training_problems
-    from minireason.distill.trainers import DPOConfig, train_dpo
+    from minireason.posttrain.trainers import DPOConfig, train_dpo
     from minireason.io.pretrained import load_pretrained
 
     places, values = settings_from(args, tuple(PLACES), ("model", "pairs", "out_dir"), FLAGS)

@@ -25,7 +25,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from minireason.cli.distill_data import sampling_settings
-    from minireason.distill.sampling import sample_pairs
+    from minireason.posttrain.teacher_data import sample_pairs
     from minireason.io.pretrained import load_pretrained
     from minireason.tasks.export import resolve_data
 

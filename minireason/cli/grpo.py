@@ -1,6 +1,6 @@
 """``minireason grpo``: reinforcement learning with verifiable rewards (GRPO and its variants).
 
-A thin layer over :func:`minireason.rl.grpo.train_grpo`: every flag is a field of ``GRPOConfig``;
+A thin layer over :func:`minireason.posttrain.grpo.train_grpo`: every flag is a field of ``GRPOConfig``;
 ``--config FILE.toml`` sets any of them (same names, underscores), flags given on the command
 line override the file.
 """
@@ -106,7 +106,7 @@ def run(args: argparse.Namespace) -> int:
     from minireason.errors import DataError
     from minireason.evaluation.paired import format_paired
     from minireason.io.pretrained import load_pretrained
-    from minireason.rl.grpo import GRPOConfig, train_grpo
+    from minireason.posttrain.grpo import GRPOConfig, train_grpo
     from minireason.tasks.export import resolve_data
 
     places, values = settings_from(args)
@@ -147,6 +147,6 @@ def run(args: argparse.Namespace) -> int:
 
 
 def config_fields() -> list[str]:
-    from minireason.rl.grpo import GRPOConfig
+    from minireason.posttrain.grpo import GRPOConfig
 
     return [field.name for field in dataclasses.fields(GRPOConfig)]

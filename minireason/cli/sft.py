@@ -1,6 +1,6 @@
 """``minireason sft``: supervised fine-tuning on teacher traces or (prompt, completion) records.
 
-A thin layer over :func:`minireason.distill.trainers.train_sft`: every flag is a field of
+A thin layer over :func:`minireason.posttrain.trainers.train_sft`: every flag is a field of
 ``SFTConfig``; ``--config FILE.toml`` sets any of them (same names, underscores), flags on the
 command line override the file.  ``minireason distill`` and ``minireason dpo`` share this module's
 flags and settings reader.
@@ -104,7 +104,7 @@ def load_eval_records(places: dict, train_problems: set[str]):
 
 def training_problems(source) -> set[str]:
     """The problem texts of a training file's records (for the held-out overlap check)."""
-    from minireason.distill.data import read_records
+    from minireason.posttrain.data import read_records
 
     found, _ = read_records(source)
     return {record["problem"] for _, record in found if isinstance(record, dict)
@@ -137,7 +137,7 @@ def report_run(command: str, history: dict, out_dir: str, keys: tuple[str, ...])
 
 
 def run(args: argparse.Namespace) -> int:
-    from minireason.distill.trainers import SFTConfig, train_sft
+    from minireason.posttrain.trainers import SFTConfig, train_sft
     from minireason.io.pretrained import load_pretrained
 
     places, values = settings_from(args, ("model", "data", "eval_data", "out_dir"), ("model", "data", "out_dir"),

@@ -39,6 +39,7 @@ from minireason.generation.sampling import (
     chosen_logprobs,
     sample_next_tokens,
 )
+from minireason.seeds import check_seed
 
 
 @dataclass
@@ -168,21 +169,6 @@ def _check_stop_strings(stop_strings) -> tuple[str, ...]:
     if not all(isinstance(text, str) and text for text in stop_strings):
         raise InputError(f"stop_strings must be None or a list of non-empty strings, got {stop_strings!r}")
     return stop_strings
-
-
-MAX_SEED = 2**63 - 1  # the command line's bound too (cli.arguments.seed): a seed fits the records' int64
-
-
-def check_seed(seed, name: str = "seed", allow_none: bool = True) -> int | None:
-    """A seed is an int in [0, 2**63), or None where ``allow_none`` (fresh entropy). What
-    ``numpy.random.default_rng`` accepts as one number, bounded so that it fits an int64 field;
-    NumPy's own errors for -1 or 1.5 name neither the argument nor the rule."""
-    if seed is None and allow_none:
-        return None
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed <= MAX_SEED:
-        allowed = "None or an int" if allow_none else "an int"
-        raise InputError(f"{name} must be {allowed} >= 0 and < 2**63, got {seed!r}")
-    return int(seed)
 
 
 def _make_rng(seed, rng, count: int):

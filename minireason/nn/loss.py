@@ -5,7 +5,7 @@ Every training loss in the project is a function of per-token log-probabilities:
     logits (B, T, V) ─token_logprobs_forward─▶ logp (B, T) [, entropy (B, T)] ─loss fn─▶ loss, dlogp [, dentropy]
     dlogits (B, T, V) ◀─token_logprobs_backward─ dlogp [, dentropy]
 
-so cross-entropy (``masked_mean_nll``), the policy-gradient losses of ``minireason.rl`` and the
+so cross-entropy (``masked_mean_nll``), the policy-gradient losses of ``minireason.posttrain`` and the
 distillation losses are small functions of (B, T) arrays, and one op pair (with a chunked kernel
 in ``minireason.kernels``) is all that touches the (B, T, V) logits.  Derivations: docs/rl.md.
 """

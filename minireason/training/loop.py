@@ -22,9 +22,9 @@ import numpy as np
 
 from minireason.device import to_module
 from minireason.errors import CheckpointError, InputError, MinireasonError
-from minireason.generation.generate import check_seed
 from minireason.optim import AdamW, clip_grad_norm, cosine_schedule
 from minireason.runtime import keep_freed_memory_for_reuse, restore_default_memory_settings, training_profile
+from minireason.seeds import check_seed
 from minireason.training.checkpoint import load_checkpoint, save_checkpoint
 from minireason.training.metrics import MetricsWriter
 

@@ -35,7 +35,7 @@ from minireason.identity import differing_settings
 from minireason.model import Qwen3Model
 from minireason.training.checkpoint import OLD_PREFIX
 from minireason.training.loop import TrainConfig, train
-from minireason.training.sequences import pack_completions
+from minireason.generation.sequences import pack_completions
 
 END_OF_TEXT = "<|endoftext|>"
 

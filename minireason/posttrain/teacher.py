@@ -37,7 +37,7 @@ def teacher_targets(teacher_model, input_ids, attention_mask, loss_mask, top_k: 
     """The teacher's logits at the masked positions of a packed batch (all V or its top ``top_k``):
     one forward of the teacher, nothing kept for a backward."""
     from minireason.device import to_module
-    from minireason.distill.losses import teacher_distribution
+    from minireason.posttrain.distill_losses import teacher_distribution
 
     logits = teacher_model.logits(input_ids, attention_mask)  # (B, T, V)
     return teacher_distribution(logits, to_module(loss_mask, teacher_model.array_module), top_k)

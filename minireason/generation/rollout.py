@@ -7,7 +7,7 @@ Every trainer that learns from its own samples (GRPO and its variants, on-policy
 goes through here, so the alignment of log-probabilities with training positions is written once.
 
 Alignment: a packed row is prompt + completion; position t predicts token t + 1
-(``minireason.training.sequences.pack_completions``), so completion token k is the target at
+(``minireason.generation.sequences.pack_completions``), so completion token k is the target at
 position ``len(prompt) - 1 + k``, and its sampler log-probability lands there in ``old_logp``.
 
 Which log-probability is "old": the sampler records, for each token, its log-probability under the
@@ -27,7 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from minireason.errors import InputError
-from minireason.training.sequences import pack_completions
+from minireason.generation.sequences import pack_completions
 
 
 @dataclass

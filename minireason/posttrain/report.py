@@ -5,7 +5,7 @@ verdict in ``RUN/eval/step_N.json``.  Two runs evaluated on the same file can be
 (``evaluation/paired.py``: problems gained and lost, exact McNemar p-value), which is what the
 acceptance table of docs/distillation.md is made of::
 
-    python -m minireason.distill.report --eval-data eval_all.jsonl --baseline RUN_A@0 \\
+    python -m minireason.posttrain.report --eval-data eval_all.jsonl --baseline RUN_A@0 \\
         --control RUN_CONTROL RUN_B RUN_C ...
 
 ``RUN@STEP`` names one evaluation of a run (default: its last); ``RUN_A@0`` is the model before training.
@@ -84,7 +84,7 @@ def markdown_table(baseline: str, control: str | None, runs: list[str], records:
 def main(argv: list[str] | None = None) -> int:
     from minireason.tasks.export import resolve_data
 
-    parser = argparse.ArgumentParser(prog="python -m minireason.distill.report", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m minireason.posttrain.report", description=__doc__.split("\n")[0])
     parser.add_argument("--eval-data", required=True, help="the held-out problems every run was evaluated on")
     parser.add_argument("--baseline", required=True, help="RUN@0: the model before training")
     parser.add_argument("--control", default=None, help="the run every other run is compared with too")

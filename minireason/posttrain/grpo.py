@@ -89,8 +89,8 @@ class GRPOConfig:
     max_bad_steps: int = 1  # a non-finite update stops the run (the last good checkpoint stays)
 
     def __post_init__(self):
-        from minireason.rl.advantages import ADVANTAGE_MODES
-        from minireason.rl.losses import AGGREGATIONS, POLICY_LOSSES
+        from minireason.posttrain.advantages import ADVANTAGE_MODES
+        from minireason.posttrain.policy_losses import AGGREGATIONS, POLICY_LOSSES
 
         def positive_int(name, minimum=1):
             value = getattr(self, name)
@@ -132,7 +132,7 @@ class GRPOConfig:
         return "seq-mean-token-sum-norm" if self.advantage == "dr" else LOSS_DEFAULT_AGGREGATION[self.loss]
 
     def loss_settings(self):
-        from minireason.rl.losses import PolicyLossSettings
+        from minireason.posttrain.policy_losses import PolicyLossSettings
 
         return PolicyLossSettings(loss=self.loss, clip_low=self.clip_low, clip_high=self.clip_high,
                                   dual_clip=self.dual_clip, cispo_max=self.cispo_max,
@@ -168,7 +168,7 @@ class GRPOTrainer(Trainer):
     def __init__(self, model, tokenizer, train_records: list[dict], config: GRPOConfig, out_dir=None,
                  custom_rewards: dict | None = None, reference=None, log=None):
         from minireason.evaluation.prompts import build_prompt
-        from minireason.rl.rewards import parse_reward_spec
+        from minireason.posttrain.rewards import parse_reward_spec
 
         if not train_records:
             raise InputError("training data: expected at least one problem, got none")
@@ -230,8 +230,8 @@ class GRPOTrainer(Trainer):
 
     def _collect(self, model, rng):
         """Rollouts of prompts_per_step groups with signal (fewer when the tries run out), their rewards."""
-        from minireason.rl.advantages import zero_variance_groups
-        from minireason.rl.rollout import Rollouts
+        from minireason.posttrain.advantages import zero_variance_groups
+        from minireason.generation.rollout import Rollouts
 
         config = self.config
         kept_rollouts, kept_rewards, kept_components = [], [], []
@@ -268,7 +268,7 @@ class GRPOTrainer(Trainer):
         return rollouts, rewards, components, tries, groups_seen, groups_dropped
 
     def _sample(self, model, rng, chosen):
-        from minireason.rl.rollout import sample_rollouts
+        from minireason.generation.rollout import sample_rollouts
 
         config = self.config
         return sample_rollouts(model, self.tokenizer, [self.records[i] for i in chosen],
@@ -276,7 +276,7 @@ class GRPOTrainer(Trainer):
                                config.temperature, config.top_p, config.top_k, rng, self.stop_strings)
 
     def _rewards(self, rollouts):
-        from minireason.rl.rewards import Rollout, compute_rewards
+        from minireason.posttrain.rewards import Rollout, compute_rewards
 
         config = self.config
         items = [Rollout(record=record, prompt=prompt, completion=completion, num_tokens=len(ids), truncated=bool(cut))
@@ -287,13 +287,13 @@ class GRPOTrainer(Trainer):
                                               overlong_buffer=config.overlong_buffer, custom=self.custom_rewards,
                                               combine=config.reward_combine)
         if "correctness" not in components:  # accuracy is always reported
-            from minireason.rl.rewards import correctness_reward
+            from minireason.posttrain.rewards import correctness_reward
 
             components = {**components, "_correct": np.array([correctness_reward(item) for item in items])}
         return np.asarray(rewards, dtype=np.float64), components
 
     def _rollout_metrics(self, rollouts, rewards, components, groups_seen, groups_dropped, tries) -> dict:
-        from minireason.rl.advantages import group_statistics
+        from minireason.posttrain.advantages import group_statistics
 
         sampled, sampled_rewards, sampled_components = self._sampled
         lengths = sampled.num_tokens
@@ -323,9 +323,9 @@ class GRPOTrainer(Trainer):
     # ------------------------------------------------------------------ the learner
     def _learn(self, model, rollouts, rewards, apply_update):
         """epochs x minibatches optimizer updates over the rollouts; returns (mean loss, metrics, tokens)."""
-        from minireason.rl.advantages import group_advantages
-        from minireason.rl.losses import PolicyBatch, kl_reward_penalty, policy_loss
-        from minireason.rl.rollout import pack_rows
+        from minireason.posttrain.advantages import group_advantages
+        from minireason.posttrain.policy_losses import PolicyBatch, kl_reward_penalty, policy_loss
+        from minireason.generation.rollout import pack_rows
 
         config = self.config
         metrics = {"advantage_mean": 0.0, "advantage_std": 0.0, "entropy": float("nan"), "kl": float("nan"),
@@ -417,7 +417,7 @@ class GRPOTrainer(Trainer):
 
     def _update_weights(self, masks: list[np.ndarray]) -> list[np.ndarray]:
         """Aggregation weights of one update's micro-batches, normalised over all of them together."""
-        from minireason.rl.losses import aggregation_weights
+        from minireason.posttrain.policy_losses import aggregation_weights
 
         width = max(mask.shape[1] for mask in masks)
         stacked = np.concatenate([np.pad(mask, ((0, 0), (0, width - mask.shape[1]))) for mask in masks])

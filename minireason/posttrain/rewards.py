@@ -29,7 +29,7 @@ from minireason.errors import InputError
 from minireason.evaluation.extract import extract_answer
 from minireason.evaluation.judge import judge_completion
 from minireason.io.chat_template import THINK_CLOSE, THINK_OPEN
-from minireason.rl.advantages import group_advantages
+from minireason.posttrain.advantages import group_advantages
 
 BUILTIN_REWARDS = ("correctness", "format", "overlong")
 COMBINE_MODES = ("sum", "gdpo")

@@ -1,6 +1,6 @@
 """Training data from a model's own samples: rejection-sampled teacher traces and preference pairs.
 
-    problems ─K completions each (rl/rollout.py, the one rollout path)─▶ the one judge (boxed answer)
+    problems ─K completions each (generation/rollout.py, the one rollout path)─▶ the one judge (boxed answer)
         ─▶ traces:  the verified ones, finished (not cut by the length limit), deduplicated
                     ─▶ {"problem", "gtruth_answer", "message_thinking", "message_content", "teacher", ...}
         ─▶ pairs:   a verified completion as chosen, a wrong one as rejected, per problem
@@ -108,7 +108,7 @@ def _sample_to_file(model, tokenizer, records: list[dict], settings: SamplingSet
     from minireason.evaluation.judge import judge_completion
     from minireason.evaluation.prompts import build_prompt, stop_strings_for
     from minireason.jsonl import jsonl_line
-    from minireason.rl.rollout import sample_rollouts
+    from minireason.generation.rollout import sample_rollouts
 
     if not records:
         raise InputError("expected at least one problem, got none")

@@ -4,7 +4,7 @@ One step of :class:`SequenceTrainer` (SFT, distillation):
 
     draw batch_size examples from one length bucket (data.py) ─▶ pack prompt + completion
         (on-policy distillation: with probability lambda the student samples the completions
-         instead, through the one rollout path, rl/rollout.py)
+         instead, through the one rollout path, generation/rollout.py)
     ─▶ micro-batches: SFT        model ─▶ logp ─masked mean NLL─▶ dlogp        (token seam)
                       distill    teacher logits (all V or top-k) at the completion positions;
                                  student logits ─fkl | rkl | jsd at tau─▶ dlogits  (soft-target seam)
@@ -120,7 +120,7 @@ class DistillConfig(SFTConfig):
     chunk_positions: int = 1024  # positions per chunk of the loss (bounds its temporaries)
 
     def __post_init__(self):
-        from minireason.distill.losses import check_distill_settings
+        from minireason.posttrain.distill_losses import check_distill_settings
 
         super().__post_init__()
         check_distill_settings(self.loss, self.beta, self.temperature, self.top_k)
@@ -143,7 +143,7 @@ class DPOConfig(SFTConfig):
     schedule: str = "constant"
 
     def __post_init__(self):
-        from minireason.distill.losses import PREFERENCE_LOSSES
+        from minireason.posttrain.distill_losses import PREFERENCE_LOSSES
 
         super().__post_init__()
         if self.loss not in PREFERENCE_LOSSES:
@@ -186,7 +186,7 @@ class SequenceTrainer(Trainer):
     """SFT (``teacher=None``) or logit distillation (a teacher model and a ``DistillConfig``)."""
 
     def __init__(self, model, tokenizer, train, validation, config: SFTConfig, teacher=None):
-        from minireason.distill.data import LengthBuckets
+        from minireason.posttrain.data import LengthBuckets
         from minireason.generation.generate import pad_token_id
 
         if teacher is not None and not isinstance(config, DistillConfig):
@@ -201,7 +201,7 @@ class SequenceTrainer(Trainer):
         return self.teacher is not None
 
     def step(self, model, rng: np.random.Generator, step: int, apply_update) -> tuple[float, dict]:
-        from minireason.training.sequences import pack_completions
+        from minireason.generation.sequences import pack_completions
 
         config = self.config
         started = time.perf_counter()
@@ -247,8 +247,8 @@ class SequenceTrainer(Trainer):
         return to_module(array, model.array_module)
 
     def _distill_loss(self, model, input_ids, loss_mask, attention_mask, weight: float):
-        from minireason.distill.losses import distillation_loss
-        from minireason.distill.teacher import teacher_targets
+        from minireason.posttrain.distill_losses import distillation_loss
+        from minireason.posttrain.teacher import teacher_targets
 
         config = self.config
         teacher = teacher_targets(self.teacher, input_ids, attention_mask, loss_mask, config.top_k)
@@ -266,7 +266,7 @@ class SequenceTrainer(Trainer):
     def _sample(self, model, rng, rows):
         """On-policy: the student's own completions of the rows' prompts (the one rollout path)."""
         from minireason.evaluation.prompts import stop_strings_for
-        from minireason.rl.rollout import pack_rows, sample_rollouts
+        from minireason.generation.rollout import pack_rows, sample_rollouts
 
         config = self.config
         started = time.perf_counter()
@@ -283,10 +283,10 @@ class SequenceTrainer(Trainer):
     def validation_figures(self, model) -> dict:
         """Validation loss (token-mean NLL for SFT; the distillation loss and the teacher-student KL,
         and the NLL, for distillation) on the validation examples, without a backward."""
-        from minireason.distill.losses import distillation_loss
-        from minireason.distill.teacher import teacher_targets
+        from minireason.posttrain.distill_losses import distillation_loss
+        from minireason.posttrain.teacher import teacher_targets
         from minireason.nn.loss import cross_entropy_forward
-        from minireason.training.sequences import pack_completions
+        from minireason.generation.sequences import pack_completions
 
         count = min(len(self.validation), self.config.validation_max_examples)
         if count == 0:
@@ -325,7 +325,7 @@ class PreferenceTrainer(Trainer):
     REFERENCE_CHUNK = 64  # pairs whose reference log-probabilities are computed together (and cached)
 
     def __init__(self, model, tokenizer, train, validation, config: DPOConfig, reference=None):
-        from minireason.distill.data import LengthBuckets
+        from minireason.posttrain.data import LengthBuckets
         from minireason.generation.generate import pad_token_id
         from minireason.identity import weights_sha256
         from minireason.model import frozen_copy
@@ -348,7 +348,7 @@ class PreferenceTrainer(Trainer):
 
     def _pack(self, pairs, rows):
         """Chosen rows then rejected rows of the given pairs, packed into one batch (2n, T)."""
-        from minireason.training.sequences import pack_completions
+        from minireason.generation.sequences import pack_completions
 
         prompts = [pairs.prompt_ids[i] for i in rows]
         completions = [pairs.chosen_ids[i] for i in rows] + [pairs.rejected_ids[i] for i in rows]
@@ -358,7 +358,7 @@ class PreferenceTrainer(Trainer):
         """The reference's summed log-probabilities (2n,) of the rows' chosen then rejected completions.
         Computed a fixed chunk of pairs at a time, so a value never depends on which batch asked first
         (a resumed run reads exactly the numbers an uninterrupted one did)."""
-        from minireason.distill.losses import sequence_logprob_sums
+        from minireason.posttrain.distill_losses import sequence_logprob_sums
 
         pairs = (self.train, self.validation)[which]
         cache = self._reference_sums[which]
@@ -373,7 +373,7 @@ class PreferenceTrainer(Trainer):
         return np.array(chosen + rejected, dtype=np.float64)
 
     def step(self, model, rng: np.random.Generator, step: int, apply_update) -> tuple[float, dict]:
-        from minireason.distill.losses import preference_loss_fn
+        from minireason.posttrain.distill_losses import preference_loss_fn
 
         config = self.config
         started = time.perf_counter()
@@ -405,7 +405,7 @@ class PreferenceTrainer(Trainer):
                             "step_seconds": seconds}
 
     def validation_figures(self, model) -> dict:
-        from minireason.distill.losses import preference_loss, sequence_logprob_sums
+        from minireason.posttrain.distill_losses import preference_loss, sequence_logprob_sums
 
         count = min(len(self.validation), self.config.validation_max_examples)
         if count == 0:
@@ -461,13 +461,13 @@ def train_sft(model, tokenizer, data, config: SFTConfig, out_dir, eval_records: 
               resume: bool = True, progress: bool = True, run_identity: dict | None = None, log=None) -> dict:
     """Supervised fine-tuning of ``model`` (in place) on traces or (prompt, completion) records.
 
-    data: a file (JSON list or JSONL) or a list of records (see ``minireason.distill.data``).
+    data: a file (JSON list or JSONL) or a list of records (see ``minireason.posttrain.data``).
     Writes into ``out_dir`` what ``minireason grpo`` writes: metrics.jsonl/.csv, eval.jsonl/.csv and
     eval/ (validation loss and held-out accuracy at step 0, every eval_every steps and the last),
     checkpoint/ (exact resume), final/ (a Hugging Face directory) and summary.json.
     Returns {"summary", "metrics", "eval", "paired" (held-out before/after), "data" (the DataReport)}.
     """
-    from minireason.distill.data import load_sequences
+    from minireason.posttrain.data import load_sequences
     from minireason.identity import weights_sha256
 
     train_set, validation, report = load_sequences(data, tokenizer, config.prompt_format, config.max_tokens,
@@ -486,8 +486,8 @@ def train_distill(model, tokenizer, teacher, teacher_tokenizer, data, config: Di
     per step, on the student's own samples of the same prompts (on-policy distillation, GKD).
     Teacher and student must share a tokenizer (ConfigError otherwise).  Files and history as
     :func:`train_sft`, with the teacher-student KL in metrics and eval."""
-    from minireason.distill.data import load_sequences
-    from minireason.distill.teacher import check_same_tokenizer
+    from minireason.posttrain.data import load_sequences
+    from minireason.posttrain.teacher import check_same_tokenizer
     from minireason.identity import weights_sha256
 
     vocabulary = check_same_tokenizer(model, tokenizer, teacher, teacher_tokenizer)
@@ -505,7 +505,7 @@ def train_dpo(model, tokenizer, pairs, config: DPOConfig, out_dir, eval_records:
     """DPO (``config.loss="sigmoid"``) or IPO of ``model`` (in place) on preference pairs, against a
     frozen copy of its starting weights.  Metrics add the implicit rewards of chosen and rejected
     completions, their margin and the preference accuracy.  Files and history as :func:`train_sft`."""
-    from minireason.distill.data import load_pairs
+    from minireason.posttrain.data import load_pairs
 
     train_set, validation, report = load_pairs(pairs, tokenizer, config.prompt_format, config.max_tokens,
                                                config.validation_fraction)

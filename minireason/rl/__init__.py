@@ -1,1 +1,0 @@
-"""minireason.rl"""
