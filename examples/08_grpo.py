@@ -10,7 +10,12 @@
 import numpy as np
 
 from minireason.posttrain.advantages import group_advantages
-from minireason.posttrain.policy_losses import PolicyBatch, PolicyLossSettings, aggregation_weights, policy_loss
+from minireason.posttrain.policy_losses import (
+    PolicyBatch,
+    PolicyLossSettings,
+    aggregation_weights,
+    policy_loss,
+)
 
 # one prompt, four samples: two right, two wrong -> the right ones get +, the wrong ones -
 rewards = np.array([1.0, 0.0, 1.0, 0.0])

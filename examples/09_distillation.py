@@ -23,9 +23,9 @@ value, dchosen, drejected, figures = preference_loss([-10.0], [-12.0], [-10.5], 
 print(f"DPO loss {value:.4f} (log 2 = {np.log(2):.4f} at no margin), reward margin {figures['reward_margin_sum']:.2f}")
 
 # %%
+from minireason.io.pretrained import load_pretrained  # noqa: E402
 from minireason.posttrain.teacher_data import SamplingSettings, sample_traces  # noqa: E402
 from minireason.posttrain.trainers import DistillConfig, SFTConfig, train_distill, train_sft  # noqa: E402
-from minireason.io.pretrained import load_pretrained  # noqa: E402
 from minireason.tasks.export import resolve_data  # noqa: E402
 
 teacher, tokenizer = load_pretrained("builtin:base")

@@ -453,10 +453,10 @@ def stage_grpo(context: DemoContext) -> list[StageRow]:
 def stage_distillation(context: DemoContext) -> list[StageRow]:
     """The base model's verified traces of train-split problems (rejection sampling), then logit
     distillation (forward KL to the base model's distribution) of the student on them."""
-    from minireason.posttrain.teacher_data import SamplingSettings, sample_traces
-    from minireason.posttrain.trainers import DistillConfig, train_distill
     from minireason.evaluation.paired import format_paired
     from minireason.io.pretrained import load_pretrained
+    from minireason.posttrain.teacher_data import SamplingSettings, sample_traces
+    from minireason.posttrain.trainers import DistillConfig, train_distill
     from minireason.tasks.export import resolve_data
     from minireason.training.metrics import plot_panels
 

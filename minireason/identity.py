@@ -107,16 +107,41 @@ def read_manifest(results_path: str | os.PathLike) -> dict | None:
 
 def _shown(value) -> str:
     text = repr(value)
-    return text if len(text) <= 40 else text[:37] + "..."
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
-def differing_settings(saved: dict, current: dict, saved_name: str = "file") -> list[str]:
-    """``"key: file X, now Y"`` for every key whose value differs (sorted by key); ``saved_name``
-    says where the saved values come from."""
-    current = json.loads(json.dumps(current, default=str))  # compare as the file holds it
+def _flattened(settings: dict, prefix: str = "") -> dict:
+    """Nested settings as one level of dotted names: {"grpo": {"loss": "ppo"}} -> {"grpo.loss": "ppo"}."""
+    flat = {}
+    for key, value in settings.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict) and value:
+            flat.update(_flattened(value, name + "."))
+        else:
+            flat[name] = value
+    return flat
+
+
+MISSING = "(absent)"
+
+
+def differing_settings(saved: dict, current: dict) -> list[str]:
+    """``"name: old -> new"`` for every setting whose value differs, nested settings by dotted name,
+    sorted by name; a setting only one side has shows ``(absent)`` on the other.  The one "settings
+    differ" rule of the project: results files, run folders and checkpoints all refuse with it."""
+    saved = _flattened(json.loads(json.dumps(saved, default=str)))
+    current = _flattened(json.loads(json.dumps(current, default=str)))  # compare as the file holds it
     keys = sorted(set(saved) | set(current))
-    return [f"{key}: {saved_name} {_shown(saved.get(key))}, now {_shown(current.get(key))}"
-            for key in keys if saved.get(key) != current.get(key)]
+    return [f"{key}: {_shown(saved[key]) if key in saved else MISSING} -> "
+            f"{_shown(current[key]) if key in current else MISSING}"
+            for key in keys if saved.get(key, MISSING) != current.get(key, MISSING)]
+
+
+def describe_differences(saved: dict, current: dict, shown: int = 6) -> str:
+    """The first ``shown`` differing settings joined by "; " (and how many more), or "" when none."""
+    differing = differing_settings(saved, current)
+    text = "; ".join(differing[:shown])
+    return text + (f"; and {len(differing) - shown} more" if len(differing) > shown else "")
 
 
 def check_same_run(results_path: str | os.PathLike, records: int, identity: dict, command: str) -> None:
@@ -134,7 +159,6 @@ def check_same_run(results_path: str | os.PathLike, records: int, identity: dict
     if manifest.get("command") != command:
         raise InputError(f"{results_path}: holds results of `minireason {manifest.get('command')}`, not of "
                          f"`minireason {command}`; {way_out}")
-    differing = differing_settings(manifest["identity"], identity)
+    differing = describe_differences(manifest["identity"], identity)
     if differing:
-        shown = "; ".join(differing[:6]) + (f"; and {len(differing) - 6} more" if len(differing) > 6 else "")
-        raise InputError(f"{results_path}: holds {records} records of another run ({shown}); {way_out}")
+        raise InputError(f"{results_path}: holds {records} records of another run ({differing}); {way_out}")

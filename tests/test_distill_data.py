@@ -8,6 +8,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from minireason.errors import DataError, InputError
+from minireason.evaluation.prompts import build_prompt
+from minireason.generation.sequences import pack_completions
+from minireason.io.bpe_trainer import train_bpe
+from minireason.io.chat_template import render_chat, split_reasoning
+from minireason.io.pretrained import load_pretrained
 from minireason.posttrain.data import (
     LengthBuckets,
     assistant_turn,
@@ -17,13 +23,7 @@ from minireason.posttrain.data import (
     render_example,
     validation_share,
 )
-from minireason.errors import DataError, InputError
-from minireason.evaluation.prompts import build_prompt
-from minireason.io.bpe_trainer import train_bpe
-from minireason.io.chat_template import render_chat, split_reasoning
-from minireason.io.pretrained import load_pretrained
 from minireason.tasks import generate_problems
-from minireason.generation.sequences import pack_completions
 
 SHARED_TRACES = Path(__file__).resolve().parents[2] / "shared" / "data" / "sample_openrouter_outputs.json"
 

@@ -11,6 +11,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from minireason.config import ModelConfig
+from minireason.errors import InputError
+from minireason.model import Qwen3Model
 from minireason.posttrain.distill_losses import (
     DISTILL_LOSSES,
     TeacherDistribution,
@@ -21,8 +23,6 @@ from minireason.posttrain.distill_losses import (
     sequence_logprob_sums,
     teacher_distribution,
 )
-from minireason.errors import InputError
-from minireason.model import Qwen3Model
 
 seeds = st.integers(0, 2**31 - 1)
 

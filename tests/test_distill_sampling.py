@@ -7,10 +7,10 @@ import json
 import pytest
 
 import minireason.generation.rollout as rollout
-from minireason.posttrain.teacher_data import SamplingSettings, sample_pairs, sample_traces
 from minireason.errors import DataError, InputError
 from minireason.evaluation.judge import judge_completion
 from minireason.io.pretrained import load_pretrained
+from minireason.posttrain.teacher_data import SamplingSettings, sample_pairs, sample_traces
 from minireason.tasks.export import resolve_data
 
 
@@ -92,7 +92,7 @@ def test_an_interrupted_run_resumes_to_what_an_uninterrupted_one_writes(student,
 def test_resume_refusals(student, problems, tmp_path):
     out = tmp_path / "traces.jsonl"
     sample_traces(*student, problems[:4], settings(), out, progress=False)
-    with pytest.raises(DataError, match="temperature: before 1.0, now 0.5"):
+    with pytest.raises(DataError, match="temperature: 1.0 -> 0.5"):
         sample_traces(*student, problems[:4], settings(temperature=0.5), out, progress=False)
     with pytest.raises(DataError, match="problems_sha256"):
         sample_traces(*student, problems[4:8], settings(), out, progress=False)

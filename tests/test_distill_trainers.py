@@ -11,6 +11,12 @@ import pytest
 
 from minireason.cli.main import main
 from minireason.config import ModelConfig
+from minireason.errors import CheckpointError, ConfigError, DataError, InputError
+from minireason.io.bpe_trainer import train_bpe
+from minireason.io.chat_template import split_reasoning
+from minireason.io.pretrained import load_pretrained
+from minireason.io.tokenizer import Tokenizer
+from minireason.model import Qwen3Model
 from minireason.posttrain.data import load_pairs, load_sequences
 from minireason.posttrain.trainers import (
     DistillConfig,
@@ -22,12 +28,6 @@ from minireason.posttrain.trainers import (
     train_dpo,
     train_sft,
 )
-from minireason.errors import CheckpointError, ConfigError, DataError, InputError
-from minireason.io.bpe_trainer import train_bpe
-from minireason.io.chat_template import split_reasoning
-from minireason.io.pretrained import load_pretrained
-from minireason.io.tokenizer import Tokenizer
-from minireason.model import Qwen3Model
 from minireason.tasks import flawed_copy, generate_problems
 from minireason.training.metrics import read_metrics
 

@@ -222,11 +222,11 @@ def test_a_manifest_beside_the_records_says_what_made_them(tmp_path):
 
 
 @pytest.mark.parametrize("change, named", [
-    ({"settings": EvalSettings(template="cot")}, "template: file 'direct', now 'cot'"),
-    ({"settings": EvalSettings(temperature=0.7, seed=1)}, "temperature: file 0.0, now 0.7"),
-    ({"settings": EvalSettings(seed=2)}, "seed: file None, now 2"),
+    ({"settings": EvalSettings(template="cot")}, "template: 'direct' -> 'cot'"),
+    ({"settings": EvalSettings(temperature=0.7, seed=1)}, "temperature: 0.0 -> 0.7"),
+    ({"settings": EvalSettings(seed=2)}, "seed: None -> 2"),
     ({"problems": PROBLEMS[::-1]}, "data_sha256"),
-    ({"problems": PROBLEMS[:5]}, "problems: file 10, now 5"),
+    ({"problems": PROBLEMS[:5]}, "problems: 10 -> 5"),
     ({"verify_function": lambda problem, answer: True}, "grader"),
 ])
 def test_resume_onto_another_runs_records_is_refused_naming_the_settings(tmp_path, change, named):

@@ -527,9 +527,9 @@ def test_pretrain_resume_refuses_another_seed_or_fewer_steps_and_extends(tmp_pat
     run()
     tokenizer_before = (tmp_path / "run" / "tokenizer.json").read_bytes()
     checkpoint_before = (tmp_path / "run" / "checkpoint" / "params.safetensors").read_bytes()
-    with pytest.raises(CheckpointError, match=r"another recipe \(seed: run 0, now 1\).*--no-resume"):
+    with pytest.raises(CheckpointError, match=r"another recipe \(seed: 0 -> 1\).*--no-resume"):
         run(seed=1, steps=3)
-    with pytest.raises(CheckpointError, match="problems_per_family: run 6, now 7"):
+    with pytest.raises(CheckpointError, match="problems_per_family: 6 -> 7"):
         run(problems_per_family=7, steps=3)
     with pytest.raises(CheckpointError, match="past the 1 steps asked for"):
         run(steps=1)
@@ -590,7 +590,7 @@ def test_eval_resume_onto_another_run_is_one_line_naming_the_settings(saved_tiny
     code, _, err = run_cli([*base, "--data", "task:arithmetic?n=4"])  # the blended accuracy
     assert_one_line_error(code, err, "eval", "holds 2 records of another run", "data_sha256", "--force-new")
     code, _, err = run_cli([*base, "--data", "task:addition?n=4", "--temperature", "0.7", "--seed", "1"])
-    assert_one_line_error(code, err, "eval", "seed: file None, now 1", "temperature: file 0.0, now 0.7")
+    assert_one_line_error(code, err, "eval", "seed: None -> 1", "temperature: 0.0 -> 0.7")
     assert (tmp_path / "o.jsonl").read_bytes() == before
     code, printed, err = run_cli([*base, "--data", "task:addition?n=4", "--batch-size", "3"])  # same run: goes on
     assert code == 0 and "/4)" in printed, err

@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 
 from minireason.errors import CheckpointError, InputError
+from minireason.generation.rollout import pack_rows, sample_rollouts
 from minireason.io.pretrained import load_pretrained
 from minireason.posttrain.grpo import GRPOConfig, GRPOTrainer, train_grpo
 from minireason.posttrain.rewards import RewardError
-from minireason.generation.rollout import pack_rows, sample_rollouts
 from minireason.tasks.export import resolve_data
 from minireason.training.loop import TrainingDiverged
 from minireason.training.metrics import read_metrics

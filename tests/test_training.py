@@ -5,10 +5,10 @@ import pytest
 
 from minireason import Qwen3Model
 from minireason.config import PRESETS
+from minireason.generation.sequences import pack_completions
 from minireason.training.checkpoint import load_checkpoint
 from minireason.training.loop import TrainConfig, TrainingDiverged, train
 from minireason.training.metrics import plot_metrics, read_metrics
-from minireason.generation.sequences import pack_completions
 
 
 def test_pack_completions_masks_only_completion_targets():

@@ -41,8 +41,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from minireason.cli.sft import load_eval_records, report_run, settings_from, training_problems
-    from minireason.posttrain.trainers import DistillConfig, train_distill
     from minireason.io.pretrained import load_pretrained
+    from minireason.posttrain.trainers import DistillConfig, train_distill
 
     places, values = settings_from(args, tuple(PLACES), ("student", "teacher", "data", "out_dir"), FLAGS,
                                    model_place="student")

@@ -38,8 +38,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def sampling_settings(args: argparse.Namespace, **extra):
-    from minireason.posttrain.teacher_data import SamplingSettings
     from minireason.evaluation.prompts import default_prompt_format
+    from minireason.posttrain.teacher_data import SamplingSettings
 
     return SamplingSettings(model=str(args.model), data=str(args.data), samples=args.samples,
                             temperature=args.temperature, top_p=args.top_p, top_k=args.top_k,
@@ -49,8 +49,8 @@ def sampling_settings(args: argparse.Namespace, **extra):
 
 
 def run(args: argparse.Namespace) -> int:
-    from minireason.posttrain.teacher_data import sample_traces
     from minireason.io.pretrained import load_pretrained
+    from minireason.posttrain.teacher_data import sample_traces
     from minireason.tasks.export import resolve_data
 
     settings = sampling_settings(args)

@@ -31,8 +31,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from minireason.cli.sft import load_eval_records, report_run, settings_from, training_problems
-    from minireason.posttrain.trainers import DPOConfig, train_dpo
     from minireason.io.pretrained import load_pretrained
+    from minireason.posttrain.trainers import DPOConfig, train_dpo
 
     places, values = settings_from(args, tuple(PLACES), ("model", "pairs", "out_dir"), FLAGS)
     config = DPOConfig.from_dict(values, where="dpo settings")

@@ -25,8 +25,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from minireason.cli.distill_data import sampling_settings
-    from minireason.posttrain.teacher_data import sample_pairs
     from minireason.io.pretrained import load_pretrained
+    from minireason.posttrain.teacher_data import sample_pairs
     from minireason.tasks.export import resolve_data
 
     settings = sampling_settings(args, pairs_per_problem=args.pairs_per_problem)

@@ -137,8 +137,8 @@ def report_run(command: str, history: dict, out_dir: str, keys: tuple[str, ...])
 
 
 def run(args: argparse.Namespace) -> int:
-    from minireason.posttrain.trainers import SFTConfig, train_sft
     from minireason.io.pretrained import load_pretrained
+    from minireason.posttrain.trainers import SFTConfig, train_sft
 
     places, values = settings_from(args, ("model", "data", "eval_data", "out_dir"), ("model", "data", "out_dir"),
                                    FLAGS)

@@ -230,8 +230,8 @@ class GRPOTrainer(Trainer):
 
     def _collect(self, model, rng):
         """Rollouts of prompts_per_step groups with signal (fewer when the tries run out), their rewards."""
-        from minireason.posttrain.advantages import zero_variance_groups
         from minireason.generation.rollout import Rollouts
+        from minireason.posttrain.advantages import zero_variance_groups
 
         config = self.config
         kept_rollouts, kept_rewards, kept_components = [], [], []
@@ -323,9 +323,9 @@ class GRPOTrainer(Trainer):
     # ------------------------------------------------------------------ the learner
     def _learn(self, model, rollouts, rewards, apply_update):
         """epochs x minibatches optimizer updates over the rollouts; returns (mean loss, metrics, tokens)."""
+        from minireason.generation.rollout import pack_rows
         from minireason.posttrain.advantages import group_advantages
         from minireason.posttrain.policy_losses import PolicyBatch, kl_reward_penalty, policy_loss
-        from minireason.generation.rollout import pack_rows
 
         config = self.config
         metrics = {"advantage_mean": 0.0, "advantage_std": 0.0, "entropy": float("nan"), "kl": float("nan"),

@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from minireason.errors import DataError, InputError
+from minireason.identity import describe_differences
 
 
 @dataclass
@@ -85,9 +86,8 @@ def _resume(out_path: Path, expected: dict) -> tuple[list[dict], dict]:
         state = json.loads(state_path.read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError) as error:
         raise DataError(f"{state_path}: cannot read the resume state ({error})") from None
-    differing = sorted(key for key in expected if state.get(key) != expected[key])
-    if differing:
-        details = "; ".join(f"{key}: before {state.get(key)!r}, now {expected[key]!r}" for key in differing[:4])
+    details = describe_differences({key: state.get(key) for key in expected}, expected)
+    if details:
         raise DataError(f"{out_path} was written with other settings ({details}); use the same settings to resume, "
                         f"or another --out")
     if not out_path.exists():
@@ -107,8 +107,8 @@ def _sample_to_file(model, tokenizer, records: list[dict], settings: SamplingSet
     from minireason.atomic import atomic_write_text
     from minireason.evaluation.judge import judge_completion
     from minireason.evaluation.prompts import build_prompt, stop_strings_for
-    from minireason.jsonl import jsonl_line
     from minireason.generation.rollout import sample_rollouts
+    from minireason.jsonl import jsonl_line
 
     if not records:
         raise InputError("expected at least one problem, got none")

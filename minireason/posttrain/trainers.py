@@ -186,8 +186,8 @@ class SequenceTrainer(Trainer):
     """SFT (``teacher=None``) or logit distillation (a teacher model and a ``DistillConfig``)."""
 
     def __init__(self, model, tokenizer, train, validation, config: SFTConfig, teacher=None):
-        from minireason.posttrain.data import LengthBuckets
         from minireason.generation.generate import pad_token_id
+        from minireason.posttrain.data import LengthBuckets
 
         if teacher is not None and not isinstance(config, DistillConfig):
             raise InputError("a teacher needs a DistillConfig (the distillation loss's settings)")
@@ -283,10 +283,10 @@ class SequenceTrainer(Trainer):
     def validation_figures(self, model) -> dict:
         """Validation loss (token-mean NLL for SFT; the distillation loss and the teacher-student KL,
         and the NLL, for distillation) on the validation examples, without a backward."""
+        from minireason.generation.sequences import pack_completions
+        from minireason.nn.loss import cross_entropy_forward
         from minireason.posttrain.distill_losses import distillation_loss
         from minireason.posttrain.teacher import teacher_targets
-        from minireason.nn.loss import cross_entropy_forward
-        from minireason.generation.sequences import pack_completions
 
         count = min(len(self.validation), self.config.validation_max_examples)
         if count == 0:
@@ -325,10 +325,10 @@ class PreferenceTrainer(Trainer):
     REFERENCE_CHUNK = 64  # pairs whose reference log-probabilities are computed together (and cached)
 
     def __init__(self, model, tokenizer, train, validation, config: DPOConfig, reference=None):
-        from minireason.posttrain.data import LengthBuckets
         from minireason.generation.generate import pad_token_id
         from minireason.identity import weights_sha256
         from minireason.model import frozen_copy
+        from minireason.posttrain.data import LengthBuckets
 
         self.tokenizer, self.train, self.validation, self.config = tokenizer, train, validation, config
         self.reference = reference if reference is not None else frozen_copy(model)
@@ -467,8 +467,8 @@ def train_sft(model, tokenizer, data, config: SFTConfig, out_dir, eval_records: 
     checkpoint/ (exact resume), final/ (a Hugging Face directory) and summary.json.
     Returns {"summary", "metrics", "eval", "paired" (held-out before/after), "data" (the DataReport)}.
     """
-    from minireason.posttrain.data import load_sequences
     from minireason.identity import weights_sha256
+    from minireason.posttrain.data import load_sequences
 
     train_set, validation, report = load_sequences(data, tokenizer, config.prompt_format, config.max_tokens,
                                                    config.validation_fraction)
@@ -486,9 +486,9 @@ def train_distill(model, tokenizer, teacher, teacher_tokenizer, data, config: Di
     per step, on the student's own samples of the same prompts (on-policy distillation, GKD).
     Teacher and student must share a tokenizer (ConfigError otherwise).  Files and history as
     :func:`train_sft`, with the teacher-student KL in metrics and eval."""
+    from minireason.identity import weights_sha256
     from minireason.posttrain.data import load_sequences
     from minireason.posttrain.teacher import check_same_tokenizer
-    from minireason.identity import weights_sha256
 
     vocabulary = check_same_tokenizer(model, tokenizer, teacher, teacher_tokenizer)
     train_set, validation, report = load_sequences(data, tokenizer, config.prompt_format, config.max_tokens,

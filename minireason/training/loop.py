@@ -22,6 +22,7 @@ import numpy as np
 
 from minireason.device import to_module
 from minireason.errors import CheckpointError, InputError, MinireasonError
+from minireason.identity import describe_differences
 from minireason.optim import AdamW, clip_grad_norm, cosine_schedule
 from minireason.runtime import keep_freed_memory_for_reuse, restore_default_memory_settings, training_profile
 from minireason.seeds import check_seed
@@ -174,10 +175,9 @@ def check_run_identity(saved: dict | None, current: dict, out_dir) -> None:
     """A resume continues only the run that wrote the checkpoint: refuse, naming the settings that differ."""
     if saved is None:
         return
-    differing = sorted(key for key in set(saved) | set(current) if saved.get(key) != current.get(key))
+    differing = describe_differences(saved, current)
     if differing:
-        details = "; ".join(f"{key}: checkpoint {saved.get(key)!r}, now {current.get(key)!r}" for key in differing[:6])
-        raise CheckpointError(f"{out_dir} holds a checkpoint of another run ({details}); use another output "
+        raise CheckpointError(f"{out_dir} holds a checkpoint of another run ({differing}); use another output "
                               f"directory, or start over (--no-resume / resume=False)")
 
 

@@ -31,11 +31,11 @@ import numpy as np
 from minireason.atomic import atomic_write_text
 from minireason.config import ModelConfig
 from minireason.errors import CheckpointError
-from minireason.identity import differing_settings
+from minireason.generation.sequences import pack_completions
+from minireason.identity import describe_differences
 from minireason.model import Qwen3Model
 from minireason.training.checkpoint import OLD_PREFIX
 from minireason.training.loop import TrainConfig, train
-from minireason.generation.sequences import pack_completions
 
 END_OF_TEXT = "<|endoftext|>"
 
@@ -165,7 +165,7 @@ def pretrain(recipe: PretrainRecipe, out_dir, resume: bool = True, progress: boo
     if resume and _has_checkpoint(run_dir):  # the tokenizer belongs to the checkpoint: keep both
         saved = _saved_recipe(recipe_path)
         if saved is not None and saved != identity:
-            differing = "; ".join(differing_settings(saved, identity, saved_name="run")[:6])
+            differing = describe_differences(saved, identity)
             raise CheckpointError(f"{run_dir} holds a checkpoint of another recipe ({differing}); use another "
                                   "--out-dir, or start over (--no-resume / resume=False)")
         if not tokenizer_path.is_file():
