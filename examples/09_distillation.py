@@ -9,7 +9,8 @@
 # %%
 import numpy as np
 
-from minireason.posttrain.distill_losses import divergence_and_gradient, preference_loss
+from minireason.posttrain.distill import divergence_and_gradient
+from minireason.posttrain.dpo import preference_loss
 
 # one position, four tokens: the teacher is sure of token 0, the student hesitates
 teacher_logp = np.log(np.array([[0.85, 0.05, 0.05, 0.05]]))
@@ -24,8 +25,9 @@ print(f"DPO loss {value:.4f} (log 2 = {np.log(2):.4f} at no margin), reward marg
 
 # %%
 from minireason.io.pretrained import load_pretrained  # noqa: E402
+from minireason.posttrain.distill import DistillConfig, train_distill  # noqa: E402
+from minireason.posttrain.sft import SFTConfig, train_sft  # noqa: E402
 from minireason.posttrain.teacher_data import SamplingSettings, sample_traces  # noqa: E402
-from minireason.posttrain.trainers import DistillConfig, SFTConfig, train_distill, train_sft  # noqa: E402
 from minireason.tasks.export import resolve_data  # noqa: E402
 
 teacher, tokenizer = load_pretrained("builtin:base")

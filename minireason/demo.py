@@ -455,8 +455,8 @@ def stage_distillation(context: DemoContext) -> list[StageRow]:
     distillation (forward KL to the base model's distribution) of the student on them."""
     from minireason.evaluation.paired import format_paired
     from minireason.io.pretrained import load_pretrained
+    from minireason.posttrain.distill import DistillConfig, train_distill
     from minireason.posttrain.teacher_data import SamplingSettings, sample_traces
-    from minireason.posttrain.trainers import DistillConfig, train_distill
     from minireason.tasks.export import resolve_data
     from minireason.training.metrics import plot_panels
 

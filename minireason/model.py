@@ -378,11 +378,11 @@ class Qwen3Model:
             logits ─token_logprobs_forward─▶ logp (B, T), entropy (B, T) ─loss_fn─▶ loss, dlogp, dentropy
             grads ◀─model backward◀─ dlogits ◀─token_logprobs_backward─┘
 
-        loss_fn(logp, entropy) -> (loss: float, dlogp (B, T), dentropy (B, T) or None); entropy is None
-        unless with_entropy.  logp[b, t] = log softmax(logits[b, t] / temperature)[targets[b, t]].
+        loss_fn(logp, entropy) -> (loss: float, dlogp (B, T), dentropy (B, T) or None[, metrics: dict]);
+        entropy is None unless with_entropy.  logp[b, t] = log softmax(logits[b, t] / temperature)[targets[b, t]].
         loss_mask (B, T) only says where targets must be valid ids (elsewhere they may be padding;
         the loss function must give those positions zero gradient).
-        Returns (loss, grads with exactly the parameter keys).
+        Returns (loss, grads with exactly the parameter keys[, the loss's metrics when it gave them]).
         """
         if not (isinstance(temperature, (int, float)) and temperature > 0):
             raise InputError(f"temperature must be a number > 0, got {temperature!r}")
@@ -393,11 +393,11 @@ class Qwen3Model:
         (logp, entropy), logprob_cache = ops.token_logprobs_forward(
             logits, to_module(safe_targets, self.array_module), temperature, with_entropy)
         del logits  # the op's cache holds what its backward needs
-        loss, dlogp, dentropy = loss_fn(logp, entropy)
+        loss, dlogp, dentropy, *metrics = loss_fn(logp, entropy)
         if dlogp.shape != logp.shape:
             raise InputError(f"loss_fn returned dlogp of shape {dlogp.shape}, expected {logp.shape}")
         dlogits = ops.token_logprobs_backward(dlogp, dentropy if with_entropy else None, logprob_cache)
-        return float(loss), self.backward(dlogits, cache)
+        return (float(loss), self.backward(dlogits, cache), *metrics)
 
     def logits_loss_and_grads(self, token_ids, loss_fn, attention_mask=None):
         """The soft-target seam: a loss that reads the whole distribution at each position (logit
@@ -405,17 +405,18 @@ class Qwen3Model:
 
             logits (B, T, V) ─loss_fn─▶ loss, dlogits (B, T, V) ─model backward─▶ grads
 
-        loss_fn(logits) -> (loss: float, dlogits (B, T, V)); it must give positions it does not use
-        (padding) zero gradient.  Returns (loss, grads with exactly the parameter keys).
+        loss_fn(logits) -> (loss: float, dlogits (B, T, V)[, metrics: dict]); it must give positions it
+        does not use (padding) zero gradient.  Returns (loss, grads with exactly the parameter keys[, the
+        loss's metrics when it gave them]).
         """
         token_ids = self._check_token_ids(token_ids)
         logits, cache = self.forward(token_ids, attention_mask)
-        loss, dlogits = loss_fn(logits)
+        loss, dlogits, *metrics = loss_fn(logits)
         del logits
         if tuple(dlogits.shape) != (*token_ids.shape, self.config.vocab_size):
             raise InputError(f"loss_fn returned dlogits of shape {tuple(dlogits.shape)}, expected "
                              f"{(*token_ids.shape, self.config.vocab_size)}")
-        return float(loss), self.backward(dlogits.astype(self.dtype, copy=False), cache)
+        return (float(loss), self.backward(dlogits.astype(self.dtype, copy=False), cache), *metrics)
 
     def loss_and_grads(self, token_ids, targets, loss_mask=None, attention_mask=None):
         """Mean token cross-entropy over positions where loss_mask is true, and its gradients.

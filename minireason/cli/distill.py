@@ -1,7 +1,7 @@
 """``minireason distill``: logit distillation of a teacher into a student (forward KL, reverse KL or
 generalised JSD at a temperature; teacher top-k; on-policy with probability lambda).
 
-A thin layer over :func:`minireason.posttrain.trainers.train_distill`; flags are ``DistillConfig``'s
+A thin layer over :func:`minireason.posttrain.distill.train_distill`; flags are ``DistillConfig``'s
 fields (``--config FILE.toml`` sets any of them), shared with ``minireason sft``.
 """
 
@@ -42,7 +42,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from minireason.cli.sft import load_eval_records, report_run, settings_from, training_problems
     from minireason.io.pretrained import load_pretrained
-    from minireason.posttrain.trainers import DistillConfig, train_distill
+    from minireason.posttrain.distill import DistillConfig, train_distill
 
     places, values = settings_from(args, tuple(PLACES), ("student", "teacher", "data", "out_dir"), FLAGS,
                                    model_place="student")

@@ -1,47 +1,67 @@
-"""``minireason dpo``: preference tuning (DPO's sigmoid loss or IPO) against a frozen reference, the
-starting model itself.
+"""``minireason dpo`` (and every pairwise preference method registered on this module): preference
+tuning on (prompt, chosen, rejected) pairs.
 
-A thin layer over :func:`minireason.posttrain.trainers.train_dpo`; flags are ``DPOConfig``'s fields
-(``--config FILE.toml`` sets any of them), shared with ``minireason sft``.
+The command's name picks the method: ``minireason NAME`` runs ``minireason.posttrain.NAME``'s
+``TRAINER`` with its ``CONFIG``.  Flags are ``minireason sft``'s plus the config's own fields that
+carry a ``help`` in their metadata (``--config FILE.toml`` sets any of them).  So a new preference
+method is one file in minireason/posttrain/ and one line in cli/main.py's command table.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import importlib
 import sys
 
 from minireason.cli.sft import FLAGS as SFT_FLAGS
 from minireason.cli.sft import PLACE_HELP
 
-FLAGS = {
-    **SFT_FLAGS,
-    "--loss": ("loss", str, "sigmoid (DPO: -log sigmoid(beta * margin)) or ipo ((margin - 1/(2 beta))^2)"),
-    "--beta": ("beta", float, "strength of the pull towards the reference (DPO's beta, IPO's tau)"),
-}
+RUNS_MODEL = True  # cli/main.py adds --backend
 PLACES = {"model": PLACE_HELP["model"],
           "pairs": "preference pairs: JSON list or JSONL of prompt, chosen, rejected (minireason dpo-data writes them)",
           "eval_data": PLACE_HELP["eval_data"], "out_dir": PLACE_HELP["out_dir"]}
 
 
+def method_module(command: str):
+    """The posttrain module of the preference method a command names (``dpo``, ``simpo``, ...)."""
+    return importlib.import_module(f"minireason.posttrain.{command}")
+
+
+def method_flags(config_class) -> dict:
+    """SFT's flags and the method's own: a ``--name`` for each config field with a ``help`` in its metadata."""
+    flags = dict(SFT_FLAGS)
+    for field in dataclasses.fields(config_class):
+        if "help" in field.metadata:
+            flags["--" + field.name.replace("_", "-")] = (field.name, type(field.default), field.metadata["help"])
+    return flags
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     from minireason.cli.sft import add_common_arguments
 
-    add_common_arguments(parser, PLACES, FLAGS)
+    command = parser.prog.split()[-1]
+    add_common_arguments(parser, PLACES, method_flags(method_module(command).CONFIG))
 
 
 def run(args: argparse.Namespace) -> int:
     from minireason.cli.sft import load_eval_records, report_run, settings_from, training_problems
     from minireason.io.pretrained import load_pretrained
-    from minireason.posttrain.trainers import DPOConfig, train_dpo
+    from minireason.posttrain.dpo import train_preference
 
-    places, values = settings_from(args, tuple(PLACES), ("model", "pairs", "out_dir"), FLAGS)
-    config = DPOConfig.from_dict(values, where="dpo settings")
+    command = args.command
+    method = method_module(command)
+    places, values = settings_from(args, tuple(PLACES), ("model", "pairs", "out_dir"), method_flags(method.CONFIG))
+    config = method.CONFIG.from_dict(values, where=f"{command} settings")
     eval_records = load_eval_records(places, training_problems(places["pairs"]))
     model, tokenizer = load_pretrained(places["model"])
-    print(f"dpo: {places['model']} on {places['pairs']}, {config.loss} loss, beta={config.beta}, {config.steps} "
-          f"steps of {config.batch_size} pairs; run in {places['out_dir']}", file=sys.stderr)
-    history = train_dpo(model, tokenizer, places["pairs"], config, places["out_dir"], eval_records,
-                        resume=not args.no_resume, progress=not args.no_progress,
-                        run_identity={key: str(places[key]) for key in ("model", "pairs", "eval_data")},
-                        log=lambda text: print(text, file=sys.stderr))
-    return report_run("dpo", history, places["out_dir"], ("loss", "reward_margin", "preference_accuracy"))
+    own = ", ".join(f"{field.name}={getattr(config, field.name)}" for field in dataclasses.fields(config)
+                    if "help" in field.metadata)
+    print(f"{command}: {places['model']} on {places['pairs']}, {own}, {config.steps} steps of {config.batch_size} "
+          f"pairs; run in {places['out_dir']}", file=sys.stderr)
+    history = train_preference(model, tokenizer, places["pairs"], config, places["out_dir"], eval_records,
+                               resume=not args.no_resume, progress=not args.no_progress,
+                               run_identity={key: str(places[key]) for key in ("model", "pairs", "eval_data")},
+                               log=lambda text: print(text, file=sys.stderr), trainer_class=method.TRAINER,
+                               name=command)
+    return report_run(command, history, places["out_dir"], ("loss", "reward_margin", "preference_accuracy"))

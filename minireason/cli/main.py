@@ -39,6 +39,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "sft": ("minireason.cli.sft", "supervised fine-tuning on teacher traces (completion-only loss)"),
     "distill": ("minireason.cli.distill", "logit distillation: forward/reverse KL, JSD, teacher top-k, on-policy"),
     "dpo": ("minireason.cli.dpo", "preference tuning against a frozen reference: DPO (sigmoid) or IPO"),
+    "simpo": ("minireason.cli.dpo", "reference-free preference tuning: SimPO (length-normalised, target margin)"),
     "distill-data": ("minireason.cli.distill_data", "rejection-sampled teacher traces for sft and distill"),
     "dpo-data": ("minireason.cli.dpo_data", "preference pairs (verified vs wrong) from a model's own samples"),
     "backends": ("minireason.cli.backends", "which implementation of each op every backend runs (numpy, numba, cupy)"),
@@ -83,7 +84,7 @@ def main(argv: list[str] | None = None) -> int:
         sub = subparsers.add_parser(name, help=help_text, description=help_text)
         if name == chosen:  # only the chosen command's module is imported
             importlib.import_module(module).add_arguments(sub)
-            if name in MODEL_COMMANDS:
+            if name in MODEL_COMMANDS or getattr(sys.modules[module], "RUNS_MODEL", False):
                 from minireason.backend import BACKENDS
 
                 sub.add_argument("--backend", choices=list(BACKENDS), default=None,

@@ -1,6 +1,6 @@
 """``minireason sft``: supervised fine-tuning on teacher traces or (prompt, completion) records.
 
-A thin layer over :func:`minireason.posttrain.trainers.train_sft`: every flag is a field of
+A thin layer over :func:`minireason.posttrain.sft.train_sft`: every flag is a field of
 ``SFTConfig``; ``--config FILE.toml`` sets any of them (same names, underscores), flags on the
 command line override the file.  ``minireason distill`` and ``minireason dpo`` share this module's
 flags and settings reader.
@@ -138,7 +138,7 @@ def report_run(command: str, history: dict, out_dir: str, keys: tuple[str, ...])
 
 def run(args: argparse.Namespace) -> int:
     from minireason.io.pretrained import load_pretrained
-    from minireason.posttrain.trainers import SFTConfig, train_sft
+    from minireason.posttrain.sft import SFTConfig, train_sft
 
     places, values = settings_from(args, ("model", "data", "eval_data", "out_dir"), ("model", "data", "out_dir"),
                                    FLAGS)

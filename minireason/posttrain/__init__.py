@@ -1,13 +1,14 @@
-"""Distillation and preference tuning: trace data, losses with hand-derived gradients, trainers.
+"""Post-training: one file per method on the shared training step, loop and run.
 
-* ``data.py``      teacher traces / (prompt, completion) / preference records -> token sequences
-                   (plain task format or the Qwen3 chat template), length filter, hash split, buckets
-* ``losses.py``    forward KL, reverse KL, generalised JSD at a temperature, teacher top-k; DPO and IPO
-* ``teacher.py``   the shared-tokenizer check and the teacher's distribution over a packed batch
-* ``sampling.py``  rejection-sampled traces (``minireason distill-data``) and preference pairs
-                   (``minireason dpo-data``) through the one rollout path and the one judge
-* ``trainers.py``  SFT, logit distillation (off- and on-policy) and DPO on the shared training loop:
-                   ``train_sft``, ``train_distill``, ``train_dpo``
+* ``sft.py``        supervised fine-tuning (masked mean NLL); the sequence trainer distillation extends
+* ``distill.py``    logit distillation (fkl / rkl / jsd at a temperature, teacher top-k, on-policy)
+* ``dpo.py``        DPO and IPO against a frozen reference; the preference trainer other pairwise
+                    methods plug into
+* ``simpo.py``      SimPO: reference-free, length-normalised, with a target margin
+* ``grpo.py``       GRPO and its variants (policy losses in ``policy_losses.py``)
 
-Derivations and measured results: docs/distillation.md.
+Shared: ``data.py`` (traces, pairs, length buckets, micro-batches), ``reference.py`` (the frozen
+reference and its resume check), ``run.py`` (the data-driven methods' eval hook and run),
+``teacher.py``, ``advantages.py``, ``rewards.py``, ``teacher_data.py`` and ``report.py``
+(``minireason distill-data`` / ``dpo-data``).  Derivations: docs/distillation.md, docs/rl.md.
 """

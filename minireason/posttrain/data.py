@@ -333,3 +333,15 @@ class LengthBuckets:
     def draw(self, rng: np.random.Generator, batch_size: int) -> np.ndarray:
         bucket = self.buckets[rng.choice(len(self.buckets), p=self.weights)]
         return bucket[rng.integers(0, len(bucket), batch_size)]
+
+
+def micro_batches(count: int, size: int) -> list[slice]:
+    """Consecutive row slices of at most ``size`` rows covering ``count`` rows."""
+    return [slice(start, min(start + size, count)) for start in range(0, count, size)]
+
+
+def trimmed(arrays, rows: slice):
+    """The rows of packed (N, T) arrays, without the columns that are padding in every one of them."""
+    input_ids, targets, loss_mask, attention_mask = (array[rows] for array in arrays)
+    width = int(np.flatnonzero(attention_mask.any(axis=0)).max()) + 1
+    return input_ids[:, :width], targets[:, :width], loss_mask[:, :width], attention_mask[:, :width]

@@ -20,15 +20,35 @@ import dataclasses
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 
-from minireason.errors import CheckpointError, InputError
+from minireason.errors import InputError
 from minireason.generation.generate import pad_token_id
+from minireason.generation.rollout import Rollouts, pack_rows, sample_rollouts
 from minireason.identity import weights_sha256
-from minireason.model import frozen_copy
+from minireason.posttrain.advantages import (
+    ADVANTAGE_MODES,
+    group_advantages,
+    group_statistics,
+    zero_variance_groups,
+)
+from minireason.posttrain.policy_losses import (
+    AGGREGATIONS,
+    PolicyBatch,
+    PolicyLossSettings,
+    aggregation_weights,
+    kl_reward_penalty,
+    policy_loss,
+)
+from minireason.posttrain.reference import FrozenReference, check_reference
+from minireason.posttrain.rewards import Rollout, compute_rewards, correctness_reward, parse_reward_spec
+from minireason.training.config import TrainerConfig
 from minireason.training.loop import Trainer
 from minireason.training.metrics import MetricsWriter
+from minireason.training.run import HeldOutEvaluation, run_training
+from minireason.training.step import add_metrics, training_step
 
 LOSS_DEFAULT_AGGREGATION = {
     "grpo": "seq-mean-token-sum",  # the book's -mean_i A_i sum_t log pi(o_it)
@@ -39,28 +59,20 @@ LOSS_DEFAULT_AGGREGATION = {
 
 
 @dataclass
-class GRPOConfig:
-    """Every setting of a GRPO run (the CLI flags and the TOML file's keys have these names)."""
+class GRPOConfig(TrainerConfig, PolicyLossSettings):
+    """Every setting of a GRPO run (the CLI flags and the TOML file's keys have these names): the shared
+    trainer settings (training/config.py), the policy loss's (``PolicyLossSettings``: loss, clip_low,
+    clip_high, dual_clip, cispo_max, kl_beta, kl_estimator, entropy_coef) and GRPO's own."""
 
-    steps: int = 100
     prompts_per_step: int = 16  # P
     group_size: int = 8  # G
     temperature: float = 1.0
     top_p: float = 1.0
     top_k: int = 0
-    max_new_tokens: int = 128
-    loss: str = "grpo"  # grpo | ppo | gspo | cispo
     epochs: int = 1  # mu: passes over each batch of rollouts
     minibatches: int = 1  # optimizer updates per pass (the batch split into this many parts)
     micro_batch_size: int = 64  # rows per forward/backward (gradient accumulation bounds memory)
-    clip_low: float = 0.2
-    clip_high: float = 0.2
-    dual_clip: float | None = None
-    cispo_max: float = 5.0
-    kl_beta: float = 0.0
-    kl_estimator: str = "k3"
     kl_in_reward: bool = False  # fold the k1 estimate into the reward instead of a loss term
-    entropy_coef: float = 0.0
     advantage: str = "group"  # group | rloo | dr
     scale_by_std: bool = True  # group advantages divided by the group's std (not for rloo / dr)
     batch_normalize: bool = False
@@ -72,39 +84,26 @@ class GRPOConfig:
     drop_zero_variance: bool = True  # groups whose rewards are all equal carry no signal
     dynamic_sampling: bool = False  # DAPO: sample more prompts until every group has signal
     max_sampling_tries: int = 4
+    sample_every: int = 10
+    samples_to_log: int = 4
+    # the shared settings with GRPO's defaults
+    steps: int = 100
     learning_rate: float = 1e-4
     warmup_steps: int = 0
     schedule: str = "constant"
     betas: tuple[float, float] = (0.9, 0.99)
-    weight_decay: float = 0.0
-    max_grad_norm: float = 1.0
-    seed: int = 0
-    prompt_format: str = "plain"  # plain (built-in models) | chat (Qwen3 chat template, thinking on)
     eval_every: int = 10
-    eval_max_new_tokens: int | None = None  # None: max_new_tokens
     eval_batch_size: int = 128
-    sample_every: int = 10
-    samples_to_log: int = 4
     checkpoint_every: int = 10
-    max_bad_steps: int = 1  # a non-finite update stops the run (the last good checkpoint stays)
+
+    BOOKKEEPING: ClassVar[tuple[str, ...]] = (*TrainerConfig.BOOKKEEPING, "sample_every", "samples_to_log")
+    POSITIVE_INTS: ClassVar[tuple[str, ...]] = ("prompts_per_step", "group_size", "epochs", "minibatches",
+                                                "micro_batch_size", "max_sampling_tries", "samples_to_log")
+    NON_NEGATIVE_INTS: ClassVar[tuple[str, ...]] = ("sample_every", "overlong_buffer", "top_k")
 
     def __post_init__(self):
-        from minireason.posttrain.advantages import ADVANTAGE_MODES
-        from minireason.posttrain.policy_losses import AGGREGATIONS, POLICY_LOSSES
-
-        def positive_int(name, minimum=1):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-                raise InputError(f"{name} must be an int >= {minimum}, got {value!r}")
-
-        for name in ("steps", "prompts_per_step", "group_size", "max_new_tokens", "epochs", "minibatches",
-                     "micro_batch_size", "max_sampling_tries", "eval_batch_size", "samples_to_log",
-                     "checkpoint_every"):
-            positive_int(name)
-        for name in ("eval_every", "sample_every", "overlong_buffer", "warmup_steps", "top_k"):
-            positive_int(name, 0)
-        if self.loss not in POLICY_LOSSES:
-            raise InputError(f"loss must be one of {', '.join(POLICY_LOSSES)}, got {self.loss!r}")
+        TrainerConfig.__post_init__(self)
+        PolicyLossSettings.__post_init__(self)  # the clip, KL and entropy settings, with the loss's own messages
         if self.advantage not in ADVANTAGE_MODES:
             raise InputError(f"advantage must be one of {', '.join(ADVANTAGE_MODES)}, got {self.advantage!r}")
         if self.aggregation is not None and self.aggregation not in AGGREGATIONS:
@@ -116,14 +115,10 @@ class GRPOConfig:
             raise InputError(f"minibatches ({self.minibatches}) cannot exceed prompts_per_step ({self.prompts_per_step})")
         if not (isinstance(self.temperature, (int, float)) and self.temperature > 0):
             raise InputError(f"temperature must be > 0 for sampling rollouts, got {self.temperature!r}")
-        if self.prompt_format not in ("plain", "chat"):
-            raise InputError(f"prompt_format must be plain or chat, got {self.prompt_format!r}")
         if self.reward_combine not in ("sum", "gdpo"):
             raise InputError(f"reward_combine must be sum or gdpo, got {self.reward_combine!r}")
         if self.kl_in_reward and self.kl_beta <= 0:
             raise InputError("kl_in_reward needs kl_beta > 0")
-        self.betas = tuple(float(beta) for beta in self.betas)
-        self.loss_settings()  # validates the clip, KL and entropy settings with the loss's own messages
 
     @property
     def aggregation_mode(self) -> str:
@@ -131,35 +126,10 @@ class GRPOConfig:
             return self.aggregation
         return "seq-mean-token-sum-norm" if self.advantage == "dr" else LOSS_DEFAULT_AGGREGATION[self.loss]
 
-    def loss_settings(self):
-        from minireason.posttrain.policy_losses import PolicyLossSettings
-
-        return PolicyLossSettings(loss=self.loss, clip_low=self.clip_low, clip_high=self.clip_high,
-                                  dual_clip=self.dual_clip, cispo_max=self.cispo_max,
-                                  kl_beta=0.0 if self.kl_in_reward else self.kl_beta,
-                                  kl_estimator=self.kl_estimator, entropy_coef=self.entropy_coef)
-
-    def train_config(self):
-        from minireason.training.loop import TrainConfig
-
-        return TrainConfig(steps=self.steps, learning_rate=self.learning_rate, warmup_steps=self.warmup_steps,
-                           schedule=self.schedule, betas=self.betas, weight_decay=self.weight_decay,
-                           max_grad_norm=self.max_grad_norm, seed=self.seed, log_every=1,
-                           checkpoint_every=self.checkpoint_every, max_bad_steps=self.max_bad_steps)
-
-    def identity(self) -> dict:
-        """The settings that change what the run computes (not its length or logging cadence)."""
-        bookkeeping = {"steps", "eval_every", "sample_every", "samples_to_log", "checkpoint_every", "eval_batch_size"}
-        return {key: (list(value) if isinstance(value, tuple) else value)
-                for key, value in dataclasses.asdict(self).items() if key not in bookkeeping}
-
-    @classmethod
-    def from_dict(cls, values: dict, where: str = "config") -> GRPOConfig:
-        fields = {field.name for field in dataclasses.fields(cls)}
-        unknown = sorted(set(values) - fields)
-        if unknown:
-            raise InputError(f"{where}: unknown setting(s) {unknown}; known: {sorted(fields)}")
-        return cls(**values)
+    def loss_settings(self) -> PolicyLossSettings:
+        """The policy loss's settings of this run (no KL loss term when the KL is folded into the reward)."""
+        values = {field.name: getattr(self, field.name) for field in dataclasses.fields(PolicyLossSettings)}
+        return PolicyLossSettings(**{**values, "kl_beta": 0.0 if self.kl_in_reward else self.kl_beta})
 
 
 class GRPOTrainer(Trainer):
@@ -168,7 +138,6 @@ class GRPOTrainer(Trainer):
     def __init__(self, model, tokenizer, train_records: list[dict], config: GRPOConfig, out_dir=None,
                  custom_rewards: dict | None = None, reference=None, log=None):
         from minireason.evaluation.prompts import build_prompt
-        from minireason.posttrain.rewards import parse_reward_spec
 
         if not train_records:
             raise InputError("training data: expected at least one problem, got none")
@@ -183,9 +152,7 @@ class GRPOTrainer(Trainer):
         self.custom_rewards = dict(custom_rewards or {})
         self.reward_spec = parse_reward_spec(config.reward, custom_names=tuple(self.custom_rewards))
         self.loss_settings = config.loss_settings()
-        self.needs_reference = config.kl_beta > 0
-        self.reference = reference if reference is not None or not self.needs_reference else frozen_copy(model)
-        self.reference_sha256 = weights_sha256(self.reference.params) if self.reference is not None else None
+        self.reference = FrozenReference(model, reference) if config.kl_beta > 0 else None
         self.pad_id = pad_token_id(tokenizer, model)
         self.stop_strings = ("<|im_end|>",) if config.prompt_format == "chat" else ()
         self.out_dir = Path(out_dir) if out_dir is not None else None
@@ -200,14 +167,15 @@ class GRPOTrainer(Trainer):
     def begin(self, out_dir, start_step: int, resumed: bool) -> None:
         self.samples = MetricsWriter(out_dir, resume_step=start_step if resumed else None, name="samples")
 
+    @property
+    def reference_sha256(self) -> str | None:
+        return self.reference.sha256 if self.reference is not None else None
+
     def state_dict(self) -> dict:
         return {"reference_sha256": self.reference_sha256}
 
     def load_state_dict(self, state: dict) -> None:
-        saved = state.get("reference_sha256")
-        if saved != self.reference_sha256:
-            raise CheckpointError(f"the checkpoint was trained against reference model {str(saved)[:12]}, this run's "
-                                  f"reference is {str(self.reference_sha256)[:12]}; resume with the same --model")
+        check_reference(state, self.reference_sha256)
 
     # ------------------------------------------------------------------ one step
     def step(self, model, rng: np.random.Generator, step: int, apply_update) -> tuple[float, dict]:
@@ -230,8 +198,6 @@ class GRPOTrainer(Trainer):
 
     def _collect(self, model, rng):
         """Rollouts of prompts_per_step groups with signal (fewer when the tries run out), their rewards."""
-        from minireason.generation.rollout import Rollouts
-        from minireason.posttrain.advantages import zero_variance_groups
 
         config = self.config
         kept_rollouts, kept_rewards, kept_components = [], [], []
@@ -268,7 +234,6 @@ class GRPOTrainer(Trainer):
         return rollouts, rewards, components, tries, groups_seen, groups_dropped
 
     def _sample(self, model, rng, chosen):
-        from minireason.generation.rollout import sample_rollouts
 
         config = self.config
         return sample_rollouts(model, self.tokenizer, [self.records[i] for i in chosen],
@@ -276,7 +241,6 @@ class GRPOTrainer(Trainer):
                                config.temperature, config.top_p, config.top_k, rng, self.stop_strings)
 
     def _rewards(self, rollouts):
-        from minireason.posttrain.rewards import Rollout, compute_rewards
 
         config = self.config
         items = [Rollout(record=record, prompt=prompt, completion=completion, num_tokens=len(ids), truncated=bool(cut))
@@ -287,13 +251,11 @@ class GRPOTrainer(Trainer):
                                               overlong_buffer=config.overlong_buffer, custom=self.custom_rewards,
                                               combine=config.reward_combine)
         if "correctness" not in components:  # accuracy is always reported
-            from minireason.posttrain.rewards import correctness_reward
 
             components = {**components, "_correct": np.array([correctness_reward(item) for item in items])}
         return np.asarray(rewards, dtype=np.float64), components
 
     def _rollout_metrics(self, rollouts, rewards, components, groups_seen, groups_dropped, tries) -> dict:
-        from minireason.posttrain.advantages import group_statistics
 
         sampled, sampled_rewards, sampled_components = self._sampled
         lengths = sampled.num_tokens
@@ -323,10 +285,6 @@ class GRPOTrainer(Trainer):
     # ------------------------------------------------------------------ the learner
     def _learn(self, model, rollouts, rewards, apply_update):
         """epochs x minibatches optimizer updates over the rollouts; returns (mean loss, metrics, tokens)."""
-        from minireason.generation.rollout import pack_rows
-        from minireason.posttrain.advantages import group_advantages
-        from minireason.posttrain.policy_losses import PolicyBatch, kl_reward_penalty, policy_loss
-
         config = self.config
         metrics = {"advantage_mean": 0.0, "advantage_std": 0.0, "entropy": float("nan"), "kl": float("nan"),
                    "clip_fraction_low": 0.0, "clip_fraction_high": 0.0, "clip_fraction_dual": 0.0,
@@ -354,7 +312,7 @@ class GRPOTrainer(Trainer):
                         for part in packed]
         ref_logp = [None] * len(packed)
         if self.reference is not None:
-            ref_logp = [np.asarray(self.reference.token_logprobs(part.input_ids, part.targets, part.attention_mask,
+            ref_logp = [np.asarray(self.reference.model.token_logprobs(part.input_ids, part.targets, part.attention_mask,
                                                                  config.temperature)[0], dtype=np.float64)
                         for part in packed]
         if config.kl_in_reward:
@@ -366,58 +324,47 @@ class GRPOTrainer(Trainer):
         metrics["advantage_mean"], metrics["advantage_std"] = float(advantages.mean()), float(advantages.std())
         masks = [part.loss_mask & ~rollouts.truncated[rows][:, None] if config.mask_truncated else part.loss_mask
                  for part, rows in zip(packed, micro)]
-        sums = {"tokens": 0.0, "ratio_sum": 0.0, "clipped_low": 0.0, "clipped_high": 0.0, "clipped_dual": 0.0,
-                "kl_sum": 0.0, "entropy_sum": 0.0}
-        mismatch = 0.0
         losses, learner_tokens = [], 0
-        dtype = model.dtype
+        sums = {}
         for epoch in range(config.epochs):
             for update, parts in enumerate(minibatch_parts):
                 # the aggregation's normaliser spans the whole update, whatever the micro-batch size
                 weights = self._update_weights([masks[i] for i in parts])
-                grads_total, loss_total = None, 0.0
-                for index, weight in zip(parts, weights):
+                first_update = epoch == 0 and update == 0  # before the first update: sampler == learner?
+
+                def part_loss(index_and_weight, first_update=first_update):
+                    nonlocal learner_tokens
+                    index, weight = index_and_weight
                     part, rows = packed[index], micro[index]
                     batch = PolicyBatch(mask=masks[index], weights=weight, advantages=advantages[rows],
                                         old_logp=old_logp[index], ref_logp=ref_logp[index])
-                    captured = {}
 
-                    def loss_fn(logp, entropy, batch=batch, captured=captured):
+                    def loss_fn(logp, entropy):
                         loss, dlogp, dentropy, figures = policy_loss(logp, entropy, batch, self.loss_settings)
-                        captured["figures"], captured["logp"] = figures, logp
-                        return loss, dlogp, dentropy
+                        if first_update and part.loss_mask.any():
+                            difference = np.abs(np.asarray(logp, dtype=np.float64) - part.old_logp)
+                            figures["logprob_mismatch_max"] = float(difference[part.loss_mask].max())
+                        return loss, dlogp, dentropy, figures
 
-                    loss, grads = model.token_loss_and_grads(part.input_ids, part.targets, loss_fn, part.loss_mask,
-                                                             part.attention_mask, config.temperature,
-                                                             with_entropy=True)
                     learner_tokens += int(part.attention_mask.sum())
-                    loss_total += loss
-                    if epoch == 0 and update == 0:  # before the first update: sampler == learner?
-                        difference = np.abs(np.asarray(captured["logp"], dtype=np.float64) - part.old_logp)
-                        if part.loss_mask.any():
-                            mismatch = max(mismatch, float(difference[part.loss_mask].max()))
-                    for key in sums:
-                        sums[key] += float(captured["figures"].get(key, 0.0))
-                    if grads_total is None:
-                        grads_total = grads
-                    else:
-                        for name, value in grads.items():
-                            grads_total[name] += value
-                losses.append(loss_total)
-                apply_update({name: value.astype(dtype, copy=False) for name, value in grads_total.items()})
+                    return model.token_loss_and_grads(part.input_ids, part.targets, loss_fn, part.loss_mask,
+                                                      part.attention_mask, config.temperature, with_entropy=True)
+
+                loss, figures = training_step(zip(parts, weights), part_loss, apply_update, dtype=model.dtype)
+                losses.append(loss)
+                add_metrics(sums, figures)
         tokens = max(sums["tokens"], 1.0)
         metrics.update({
-            "entropy": sums["entropy_sum"] / tokens, "ratio_mean": sums["ratio_sum"] / tokens,
+            "entropy": sums.get("entropy_sum", 0.0) / tokens, "ratio_mean": sums["ratio_sum"] / tokens,
             "clip_fraction_low": sums["clipped_low"] / tokens, "clip_fraction_high": sums["clipped_high"] / tokens,
             "clip_fraction_dual": sums["clipped_dual"] / tokens,
             "kl": sums["kl_sum"] / tokens if self.reference is not None else float("nan"),
-            "logprob_mismatch_max": mismatch,
+            "logprob_mismatch_max": sums.get("logprob_mismatch_max", 0.0),
         })
         return float(np.mean(losses)), metrics, learner_tokens
 
     def _update_weights(self, masks: list[np.ndarray]) -> list[np.ndarray]:
         """Aggregation weights of one update's micro-batches, normalised over all of them together."""
-        from minireason.posttrain.policy_losses import aggregation_weights
 
         width = max(mask.shape[1] for mask in masks)
         stacked = np.concatenate([np.pad(mask, ((0, 0), (0, width - mask.shape[1]))) for mask in masks])
@@ -441,7 +388,6 @@ def train_grpo(model, tokenizer, train_records: list[dict], config: GRPOConfig, 
     (the CLI passes the --model and --data it was given); the initial weights' hash is always added.
     Returns {"summary", "metrics" (rows), "eval" (rows), "paired" (before/after comparison or None)}.
     """
-    from minireason.training.run import HeldOutEvaluation, run_training
 
     trainer = GRPOTrainer(model, tokenizer, train_records, config, out_dir, custom_rewards)
     identity = {"grpo": config.identity(), "initial_weights_sha256": weights_sha256(model.params),

@@ -81,7 +81,7 @@ def _check_number(label: str, value, minimum: float, *, strict: bool = False, be
         raise InputError(f"{label} must be a finite number {bound}, got {value!r}")
 
 
-@dataclass(frozen=True)
+@dataclass
 class PolicyLossSettings:
     """Which policy loss, its clip ranges, and the KL and entropy terms added to it.
 
@@ -99,6 +99,7 @@ class PolicyLossSettings:
     kl_beta, kl_estimator: beta * k(logp, ref_logp) added per token (0 = off); which KL each estimator's
     gradient targets is derived in docs/rl.md (k3, the common choice, targets KL(ref || pi)).
     entropy_coef: the loss gets -entropy_coef * sum w H (an entropy bonus; 0 = off).
+    These fields are ``GRPOConfig``'s too (it subclasses this class): declared once, here.
     """
 
     loss: str = "grpo"
@@ -112,7 +113,7 @@ class PolicyLossSettings:
 
     def __post_init__(self):
         if self.loss not in POLICY_LOSSES:
-            raise InputError(f"unknown policy loss {self.loss!r}; choose one of {', '.join(POLICY_LOSSES)}")
+            raise InputError(f"loss must be one of {', '.join(POLICY_LOSSES)}, got {self.loss!r}")
         _check_number("PolicyLossSettings.clip_low", self.clip_low, 0.0, below=1.0)
         _check_number("PolicyLossSettings.clip_high", self.clip_high, 0.0)
         if self.dual_clip is not None:

@@ -9,7 +9,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+from dataclasses import dataclass
 
+import numpy as np
+
+from minireason.device import array_module_of, to_module
 from minireason.errors import ConfigError
 
 
@@ -33,11 +37,36 @@ def check_same_tokenizer(student_model, student_tokenizer, teacher_model, teache
     return student_hash
 
 
+@dataclass
+class TeacherDistribution:
+    """The teacher's logits at the M loss positions (the loss mask's true entries in row-major order).
+
+    logits (M, K): all V logits in vocabulary order (indices None), or the teacher's top-k logits
+    with their token ids in ``indices`` (M, K).
+    """
+
+    logits: np.ndarray
+    indices: np.ndarray | None = None
+
+    def __len__(self) -> int:
+        return int(self.logits.shape[0])
+
+
+def teacher_distribution(teacher_logits, loss_mask, top_k: int = 0) -> TeacherDistribution:
+    """The teacher's logits (B, T, V) at the masked positions, all V of them or the top ``top_k``."""
+    module = array_module_of(teacher_logits)
+    batch_index, time_index = module.nonzero(module.asarray(loss_mask))
+    logits = teacher_logits[batch_index, time_index]  # (M, V)
+    V = logits.shape[-1]
+    if not top_k or top_k >= V:
+        return TeacherDistribution(logits)
+    indices = module.argpartition(-logits, top_k - 1, axis=-1)[:, :top_k]  # (M, k), in no particular order
+    rows = module.arange(len(indices))[:, None]  # (M, 1)
+    return TeacherDistribution(logits[rows, indices], indices.astype(module.int64))
+
+
 def teacher_targets(teacher_model, input_ids, attention_mask, loss_mask, top_k: int = 0):
     """The teacher's logits at the masked positions of a packed batch (all V or its top ``top_k``):
     one forward of the teacher, nothing kept for a backward."""
-    from minireason.device import to_module
-    from minireason.posttrain.distill_losses import teacher_distribution
-
     logits = teacher_model.logits(input_ids, attention_mask)  # (B, T, V)
     return teacher_distribution(logits, to_module(loss_mask, teacher_model.array_module), top_k)

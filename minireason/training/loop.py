@@ -28,6 +28,7 @@ from minireason.runtime import keep_freed_memory_for_reuse, restore_default_memo
 from minireason.seeds import check_seed
 from minireason.training.checkpoint import load_checkpoint, save_checkpoint
 from minireason.training.metrics import MetricsWriter
+from minireason.training.step import training_step
 
 
 class TrainingDiverged(MinireasonError):
@@ -119,27 +120,16 @@ class Trainer:
 class FunctionTrainer(Trainer):
     """One update per step from ``step_fn(model, rng, step) -> (loss, grads, metrics)``; with
     ``accumulation_steps`` k > 1, step_fn is called k times (k micro-batches drawn in turn from the
-    loop's RNG) and the update uses the mean loss and mean gradient: a batch k times larger in the
-    memory of one."""
+    loop's RNG) and the update uses the mean loss and mean gradient (training/step.py): a batch k
+    times larger in the memory of one.  Metrics add up over the k micro-batches."""
 
     def __init__(self, step_fn, accumulation_steps: int = 1):
         self.step_fn = step_fn
         self.accumulation_steps = accumulation_steps
 
     def step(self, model, rng, step, apply_update):
-        loss, grads, metrics = self.step_fn(model, rng, step)
-        for _ in range(self.accumulation_steps - 1):
-            more_loss, more_grads, metrics = self.step_fn(model, rng, step)
-            loss += more_loss
-            for name, value in more_grads.items():
-                grads[name] = grads[name] + value
-        if self.accumulation_steps > 1:
-            loss /= self.accumulation_steps
-            grads = {name: value / value.dtype.type(self.accumulation_steps) for name, value in grads.items()}
-        if not math.isfinite(loss):  # a non-finite loss is a bad update even when its gradient is finite
-            grads = {name: np.full((), np.nan) for name in list(grads)[:1]}
-        apply_update(grads)
-        return loss, metrics
+        return training_step(range(self.accumulation_steps), lambda _: self.step_fn(model, rng, step), apply_update,
+                             mean_of=self.accumulation_steps)
 
 
 class _InterruptFlag:

@@ -398,7 +398,7 @@ def test_device_arrays_stay_on_the_device():
 # ---------------------------------------------------------------------- errors
 def test_bad_settings_and_inputs_raise_one_line_input_errors():
     bad_settings = [
-        (dict(loss="reinforce"), "unknown policy loss 'reinforce'; choose one of grpo, ppo, gspo, cispo"),
+        (dict(loss="reinforce"), "loss must be one of grpo, ppo, gspo, cispo, got 'reinforce'"),
         (dict(clip_low=-0.1), "clip_low"), (dict(clip_low=1.0), "clip_low"),
         (dict(clip_high=-1e-3), "clip_high"), (dict(clip_high=True), "clip_high"),
         (dict(loss="ppo", dual_clip=1.0), "dual_clip"), (dict(loss="gspo", dual_clip=3.0), "'ppo' only"),

@@ -1,4 +1,4 @@
-"""minireason.posttrain.trainers and the sft / distill / dpo / distill-data / dpo-data commands: exact resume
+"""minireason.posttrain.sft, distill and dpo, and the sft / distill / dpo / distill-data / dpo-data commands: exact resume
 of each method (on-policy sampling included), micro-batch accumulation equal to one batch, the shared-
 tokenizer check, bad settings, SFT end to end on the real teacher traces with a tiny random Qwen3-layout
 model and a Qwen-layout tokenizer, and the commands writing the run files that `minireason plot` reads."""
@@ -18,16 +18,9 @@ from minireason.io.pretrained import load_pretrained
 from minireason.io.tokenizer import Tokenizer
 from minireason.model import Qwen3Model
 from minireason.posttrain.data import load_pairs, load_sequences
-from minireason.posttrain.trainers import (
-    DistillConfig,
-    DPOConfig,
-    PreferenceTrainer,
-    SequenceTrainer,
-    SFTConfig,
-    train_distill,
-    train_dpo,
-    train_sft,
-)
+from minireason.posttrain.distill import DistillConfig, DistillTrainer, train_distill
+from minireason.posttrain.dpo import DPOConfig, PreferenceTrainer, train_dpo
+from minireason.posttrain.sft import SequenceTrainer, SFTConfig, train_sft
 from minireason.tasks import flawed_copy, generate_problems
 from minireason.training.metrics import read_metrics
 
@@ -99,14 +92,14 @@ def test_a_resumed_run_ends_exactly_where_an_uninterrupted_one_does(method, trac
 
 
 def accumulated_gradient(trainer, model, seed):
-    captured = {}
+    applied = {}
 
     def apply_update(grads):
-        captured.update(grads)
+        applied.update(grads)
         return 0.0
 
     trainer.step(model, np.random.default_rng(seed), 0, apply_update)
-    return captured
+    return applied
 
 
 @pytest.mark.parametrize("method", ["sft", "distill", "dpo"])
@@ -123,8 +116,8 @@ def test_micro_batches_add_up_to_the_batchs_gradient(method, traces, pairs):
         else:
             train, validation, _ = load_sequences(traces, tokenizer, validation_fraction=0.0)
             config = (SFTConfig if method == "sft" else DistillConfig)(steps=1, batch_size=7, micro_batch_size=micro)
-            trainer = SequenceTrainer(model, tokenizer, train, validation, config,
-                                      teacher=teacher if method == "distill" else None)
+            trainer = (SequenceTrainer(model, tokenizer, train, validation, config) if method == "sft" else
+                       DistillTrainer(model, tokenizer, train, validation, config, teacher))
         gradients.append(accumulated_gradient(trainer, model, seed=4))
     for name, value in gradients[0].items():
         np.testing.assert_allclose(gradients[1][name], value, rtol=1e-9, atol=1e-12, err_msg=name)

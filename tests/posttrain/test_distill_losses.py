@@ -1,4 +1,4 @@
-"""minireason.posttrain.distill_losses: every distillation and preference loss against central finite differences
+"""minireason.posttrain.distill and dpo: every distillation and preference loss against central finite differences
 (float64, hypothesis, a random upstream), values by hand, the JSD limits, temperature scaling, the
 teacher top-k restriction, chunking, the two model seams, and the errors."""
 
@@ -13,16 +13,9 @@ from hypothesis import strategies as st
 from minireason.config import ModelConfig
 from minireason.errors import InputError
 from minireason.model import Qwen3Model
-from minireason.posttrain.distill_losses import (
-    DISTILL_LOSSES,
-    TeacherDistribution,
-    distillation_loss,
-    divergence_and_gradient,
-    preference_loss,
-    preference_loss_fn,
-    sequence_logprob_sums,
-    teacher_distribution,
-)
+from minireason.posttrain.distill import DISTILL_LOSSES, distillation_loss, divergence_and_gradient
+from minireason.posttrain.dpo import preference_loss, preference_loss_fn, sequence_logprob_sums
+from minireason.posttrain.teacher import TeacherDistribution, teacher_distribution
 
 seeds = st.integers(0, 2**31 - 1)
 
@@ -283,10 +276,9 @@ def test_dpo_through_the_model_matches_finite_differences(loss):
     loss_mask[:, 2:] = True
     loss_mask[1, 5] = False  # completions of different lengths
     reference_sums = sequence_logprob_sums(reference.token_logprobs(token_ids, targets)[0], loss_mask)
-    captured = {}
-    loss_fn = preference_loss_fn(loss_mask, reference_sums, 0.7, loss, captured=captured)
-    value, grads = policy.token_loss_and_grads(token_ids, targets, loss_fn, loss_mask)
-    assert captured["pairs"] == n
+    loss_fn = preference_loss_fn(loss_mask, reference_sums, 0.7, loss)
+    value, grads, figures = policy.token_loss_and_grads(token_ids, targets, loss_fn, loss_mask)
+    assert figures["pairs"] == n
 
     def objective():
         return loss_fn(policy.token_logprobs(token_ids, targets)[0])[0]
