@@ -19,6 +19,26 @@ TRAIN = "task:addition?n=40&split=train&difficulty=1"
 HELD_OUT = "task:addition?n=12&split=test&difficulty=1"
 
 
+def test_a_non_finite_policy_loss_with_a_finite_gradient_stops_the_run(student, records, tmp_path, monkeypatch):
+    """GRPO's updates go through the one training step, so its non-finite guard covers them too."""
+    import minireason.posttrain.grpo as grpo
+
+    train, _ = records
+    model, tokenizer = fresh(student)
+    finite_loss = grpo.policy_loss
+
+    def nan_loss(logp, entropy, batch, settings):
+        loss, dlogp, dentropy, figures = finite_loss(logp, entropy, batch, settings)
+        assert np.isfinite(dlogp).all()
+        return float("nan"), dlogp, dentropy, figures
+
+    monkeypatch.setattr(grpo, "policy_loss", nan_loss)
+    before = {name: value.copy() for name, value in model.params.items()}
+    with pytest.raises(TrainingDiverged, match="not finite"):
+        train_grpo(model, tokenizer, train, tiny_config(steps=2), tmp_path, progress=False)
+    assert all(np.array_equal(value, before[name]) for name, value in model.params.items())  # no update applied
+
+
 @pytest.fixture(scope="module")
 def student():
     return load_pretrained("builtin:student")
