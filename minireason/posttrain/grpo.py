@@ -4,12 +4,17 @@ One step of :class:`GRPOTrainer`:
 
     P prompts ─sample G completions each (rollout.py)─▶ rewards (rewards.py, the one judge)
         ─▶ group advantages (advantages.py) ─▶ drop groups with no signal (optionally sample more)
-        ─▶ epochs x minibatches optimizer updates; each update accumulates micro-batches:
+        ─▶ epochs x minibatches optimizer updates; each is the one training step (training/step.py)
+           over micro-batches weighted by the aggregation's weights of the whole update:
               model forward ─▶ logp, entropy (token log-prob op at the sampling temperature)
-              ─▶ policy loss (losses.py: grpo | ppo | gspo | cispo, + KL, + entropy) ─▶ dlogp ─▶ model backward
+              ─▶ policy loss (policy_losses.py: grpo | ppo | gspo | cispo, + KL, + entropy)
+              ─▶ dlogp and its metrics ─▶ model backward
 
-The loop (``minireason.training.loop``) owns the optimizer, schedule, clipping, NaN guard,
-checkpoints, exact resume, Ctrl-C and metrics files; this module is the step and its bookkeeping.
+The step accumulates and guards against non-finite losses; the loop (``minireason.training.loop``)
+owns the optimizer, schedule, clipping, checkpoints, exact resume, Ctrl-C and metrics files.
+The policy losses stay in policy_losses.py beside this file: they are a family of their own
+(four losses, three KL estimators, the aggregations) with their own tests and derivation, used
+without the trainer by examples and tests; this module is the config, the step and its bookkeeping.
 :func:`train_grpo` is the Python API (the ``minireason grpo`` command is a thin layer over it).
 Derivations and a comparison of the variants: docs/rl.md.
 """

@@ -12,7 +12,7 @@ weights w from ``aggregation_weights`` computed once over the whole batch of one
 so the losses and gradients of row slices (micro-batches) add up to the whole batch's exactly.
 
 Derivations (formulas, gradients, clip regions, what each KL estimator's gradient targets):
-docs/rl.md, section "Policy losses and their gradients".  Tests: tests/test_rl_losses.py.
+docs/rl.md, section "Policy losses and their gradients".  Tests: tests/posttrain/test_policy_losses.py.
 """
 
 from __future__ import annotations

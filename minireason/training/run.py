@@ -8,7 +8,7 @@ distillation, DPO) runs the same way:
     paired before/after           evaluation/paired.py on the first and last evaluations
     final/ and summary.json       a Hugging Face directory of the trained weights; the run's summary
 
-:func:`run_training` is that sequence, once; ``train_grpo`` and ``distill.trainers``' ``train_*``
+:func:`run_training` is that sequence, once; ``train_grpo`` and the posttrain methods' ``train_*``
 build their trainer and identity and hand over.
 """
 
