@@ -172,6 +172,8 @@ def main() -> int:
                 verdict, detail = "different", f"{detail}; eval: {evaluation[1]}"
         table.append((name, verdict, detail))
         results.append(verdict)
+    if not args.keep:  # the temporary checkout of the base goes, and git forgets it
+        subprocess.run(["git", "worktree", "remove", "--force", str(base_checkout)], cwd=ROOT, check=False)
     width = max(len(name) for name, _, _ in table)
     print(f"base {args.base} vs working tree ({work})")
     for name, verdict, detail in table:
