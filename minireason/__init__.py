@@ -44,7 +44,7 @@ _PUBLIC = {
     "pass_at_k": "minireason.scaling.metrics",
     "ModelSampler": "minireason.scaling.sampler",
     # judging, reinforcement learning, distillation and preference tuning
-    "judge_completion": "minireason.evaluation.judge",
+    "judge_completion": "minireason.tasks",  # the judge with the task families' verifiers registered
     "GRPOConfig": "minireason.posttrain.grpo",
     "train_grpo": "minireason.posttrain.grpo",
     "SFTConfig": "minireason.posttrain.trainers",

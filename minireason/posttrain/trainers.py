@@ -265,7 +265,7 @@ class SequenceTrainer(Trainer):
 
     def _sample(self, model, rng, rows):
         """On-policy: the student's own completions of the rows' prompts (the one rollout path)."""
-        from minireason.evaluation.prompts import stop_strings_for
+        from minireason.evaluation.prompts import PromptSpec
         from minireason.generation.rollout import pack_rows, sample_rollouts
 
         config = self.config
@@ -273,7 +273,7 @@ class SequenceTrainer(Trainer):
         rollouts = sample_rollouts(model, self.tokenizer, [self.train.records[i] for i in rows],
                                    [self.train.prompts[i] for i in rows], 1, config.max_new_tokens,
                                    config.sample_temperature, rng=rng,
-                                   stop_strings=stop_strings_for(config.prompt_format))
+                                   stop_strings=PromptSpec(prompt_format=config.prompt_format).stop_strings)
         part = pack_rows(rollouts, range(len(rows)), self.pad_id)
         lengths = rollouts.num_tokens
         return (part.input_ids, part.targets, part.loss_mask, part.attention_mask), {
@@ -448,7 +448,8 @@ def _run(model, tokenizer, trainer, config, out_dir, eval_records, resume, progr
 
     if log is not None:
         log(report.summary())
-    held_out = HeldOutEvaluation.from_config(tokenizer, eval_records, out_dir, config) if eval_records else None
+    held_out = HeldOutEvaluation.from_config(tokenizer, eval_records, out_dir, config,
+                                                 progress=progress) if eval_records else None
     has_validation = min(len(trainer.validation), config.validation_max_examples) > 0
     eval_fn = RunEvaluation(trainer, held_out) if held_out is not None or has_validation else None
     history = run_training(model, tokenizer, trainer, config.train_config(), out_dir, eval_fn=eval_fn,
