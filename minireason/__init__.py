@@ -32,6 +32,7 @@ _PUBLIC = {
     "stream_generate": "minireason.generation.generate",
     "KVCache": "minireason.generation.kv_cache",
     # evaluation
+    "PromptSpec": "minireason.evaluation.prompts",
     "extract_answer": "minireason.evaluation.extract",
     "grade_answer": "minireason.evaluation.grader",
     "grade_batch": "minireason.evaluation.grader",
