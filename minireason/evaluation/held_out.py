@@ -88,10 +88,12 @@ class HeldOutEvaluation:
         return cls(tokenizer, records, out_dir, config.prompt_format,
                    config.eval_max_new_tokens or config.max_new_tokens, config.eval_batch_size, progress=progress)
 
-    def __call__(self, model, step: int) -> dict:
+    def __call__(self, model, step: int, should_stop: Callable[[], bool] | None = None) -> dict:
+        """Evaluate ``model`` after ``step`` steps; ``should_stop`` (the loop's "Ctrl-C was pressed")
+        replaces the one given at construction."""
         result = greedy_accuracy(model, self.tokenizer, self.records, self.prompt_format, "cot",
                                  self.max_new_tokens, self.batch_size, progress=self.progress,
-                                 should_stop=self.should_stop)
+                                 should_stop=should_stop or self.should_stop)
         self.directory.mkdir(parents=True, exist_ok=True)
         atomic_write_text(self.directory / f"step_{step:06d}.json",
                           json.dumps({"step": step, **result.figures(), "correct": result.correct}) + "\n")

@@ -172,3 +172,14 @@ def test_the_held_out_evaluation_shows_progress_only_when_asked(progress, tmp_pa
     err = capsys.readouterr().err
     assert ("held-out eval" in err and "10/10" in err) is progress
     assert json.loads((tmp_path / "eval" / "step_000000.json").read_text())["correct"] == [True] * 10
+
+
+def test_the_held_out_evaluation_takes_the_loops_stop_request(tmp_path, monkeypatch):
+    import minireason.evaluation.core as core
+
+    generate = CountingGenerate()
+    monkeypatch.setattr(core, "generate", generate)
+    evaluation = HeldOutEvaluation(None, PROBLEMS, tmp_path, "plain", max_new_tokens=8, batch_size=4, progress=False)
+    figures = evaluation(None, 3, should_stop=lambda: len(generate.batches) >= 2)
+    assert figures["eval_problems"] == 8 and len(generate.batches) == 2
+    assert json.loads((tmp_path / "eval" / "step_000003.json").read_text())["stopped"] is True
