@@ -19,6 +19,7 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 
+import minireason.tasks  # noqa: F401 - hands the task families' verifiers to the judge (rewards, held-out records)
 from minireason.evaluation.held_out import (  # noqa: F401 - re-exported: the trainers' eval hook
     HeldOutEvaluation,
     paired_before_after,
