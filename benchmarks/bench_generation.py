@@ -109,14 +109,14 @@ def print_decode_row(label: str, row: dict, backends: list[str]) -> None:
 # ----------------------------------------------------------------------------- GRPO rollout row
 def rollout_row(backends: list[str], hf_available: bool, threads: int, repeats: int, prompts: int = 16,
                 group: int = 8, new_tokens: int = 64) -> dict:
-    from minireason.evaluation.prompts import build_prompt
+    from minireason.evaluation.prompts import PromptSpec
     from minireason.io.pretrained import load_pretrained
     from minireason.tasks.export import resolve_data
 
     base, tokenizer = load_pretrained("builtin:base")
     models = {name: Qwen3Model(base.config, base.params, backend=name) for name in backends}
     records = resolve_data(f"task:addition?n={prompts}&split=train&difficulty=3")
-    texts = [build_prompt(record["problem"], "cot", "plain") for record in records for _ in range(group)]
+    texts = [PromptSpec("cot", "plain").text(record["problem"]) for record in records for _ in range(group)]
     eos = tokenizer.eos_token_id
     sides = {}
     for name, model in models.items():

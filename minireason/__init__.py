@@ -32,6 +32,7 @@ _PUBLIC = {
     "stream_generate": "minireason.generation.generate",
     "KVCache": "minireason.generation.kv_cache",
     # evaluation
+    "PromptSpec": "minireason.evaluation.prompts",
     "extract_answer": "minireason.evaluation.extract",
     "grade_answer": "minireason.evaluation.grader",
     "grade_batch": "minireason.evaluation.grader",
@@ -44,7 +45,7 @@ _PUBLIC = {
     "pass_at_k": "minireason.scaling.metrics",
     "ModelSampler": "minireason.scaling.sampler",
     # judging, reinforcement learning, distillation and preference tuning
-    "judge_completion": "minireason.evaluation.judge",
+    "judge_completion": "minireason.tasks",  # the judge with the task families' verifiers registered
     "GRPOConfig": "minireason.posttrain.grpo",
     "train_grpo": "minireason.posttrain.grpo",
     "SFTConfig": "minireason.posttrain.sft",

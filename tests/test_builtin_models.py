@@ -6,8 +6,8 @@ from pathlib import Path
 import pytest
 
 import minireason
-from minireason.evaluation.task_accuracy import task_accuracy
 from minireason.io.pretrained import load_pretrained
+from minireason.tasks.accuracy import task_accuracy
 
 BUILTIN = Path(minireason.__file__).parent / "builtin"
 NAMES = ("base", "student")

@@ -34,7 +34,7 @@ def add_sampling_arguments(parser: argparse.ArgumentParser, model_flag: str, out
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    add_sampling_arguments(parser, "--teacher", "output JSONL of traces (resumed if it exists with its state file)")
+    add_sampling_arguments(parser, "--teacher", "output JSONL of traces (resumed after its last complete problem if it exists with its manifest)")
 
 
 def sampling_settings(args: argparse.Namespace, **extra):
@@ -57,7 +57,8 @@ def run(args: argparse.Namespace) -> int:
     records = resolve_data(args.data)
     model, tokenizer = load_pretrained(args.model)
     counts = sample_traces(model, tokenizer, records, settings, args.out, progress=not args.no_progress)
-    print(f"distill-data: {counts['problems']} problems x {settings.samples} samples: {counts['verified']} verified "
+    resumed = f" (resumed after {counts['resumed_after']})" if counts["resumed_after"] else ""
+    print(f"distill-data: {counts['problems']} problems{resumed} x {settings.samples} samples: {counts['verified']} verified "
           f"({counts['verified'] / max(counts['sampled'], 1):.1%}), {counts['written']} traces written after "
           f"{counts['duplicates']} duplicates, from {counts['problems_with_output']} problems -> {counts['out']}")
     return 0

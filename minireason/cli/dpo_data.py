@@ -18,7 +18,7 @@ from minireason.cli import arguments
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     from minireason.cli.distill_data import add_sampling_arguments
 
-    add_sampling_arguments(parser, "--model", "output JSONL of pairs (resumed if it exists with its state file)")
+    add_sampling_arguments(parser, "--model", "output JSONL of pairs (resumed after its last complete problem if it exists with its manifest)")
     parser.add_argument("--pairs-per-problem", type=arguments.positive_int, default=1,
                         help="at most this many (chosen, rejected) pairs per problem")
 
@@ -33,7 +33,8 @@ def run(args: argparse.Namespace) -> int:
     records = resolve_data(args.data)
     model, tokenizer = load_pretrained(args.model)
     counts = sample_pairs(model, tokenizer, records, settings, args.out, progress=not args.no_progress)
-    print(f"dpo-data: {counts['problems']} problems x {settings.samples} samples: {counts['verified']} verified "
+    resumed = f" (resumed after {counts['resumed_after']})" if counts["resumed_after"] else ""
+    print(f"dpo-data: {counts['problems']} problems{resumed} x {settings.samples} samples: {counts['verified']} verified "
           f"({counts['verified'] / max(counts['sampled'], 1):.1%}), {counts['written']} pairs from "
           f"{counts['problems_with_output']} problems -> {counts['out']}")
     return 0

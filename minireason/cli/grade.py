@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+import minireason.tasks  # noqa: F401 - hands the task families' verifiers to the judge (task records)
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("results", help="results JSONL written by `minireason eval`")

@@ -32,8 +32,8 @@ def record_accuracy(model_dir, families, eval_n: int, difficulties: dict | None 
     "test_sample": the first TEST_SAMPLE_SIZE of them, which the test suite re-measures.
     """
     from minireason.atomic import atomic_write_text
-    from minireason.evaluation.task_accuracy import task_accuracy
     from minireason.io.pretrained import load_pretrained
+    from minireason.tasks.accuracy import task_accuracy
 
     model, tokenizer = load_pretrained(model_dir)
     record = {
@@ -52,7 +52,7 @@ def run(args) -> int:
     import dataclasses
 
     from minireason.errors import InputError
-    from minireason.evaluation.task_accuracy import format_accuracy_table
+    from minireason.tasks.accuracy import format_accuracy_table
     from minireason.training.pretrain import RECIPES, pretrain
 
     if Path(args.out_dir).exists() and not Path(args.out_dir).is_dir():

@@ -75,7 +75,7 @@ def run_scaling_comparison(model_path: str, data: str, methods: str, out_dir: st
     from minireason.identity import make_manifest
     from minireason.io.pretrained import load_pretrained
     from minireason.scaling.outcome import ScalingSettings
-    from minireason.scaling.prompts import default_prompt_format, stop_strings_for
+    from minireason.scaling.prompts import PromptSpec, default_prompt_format
     from minireason.scaling.runner import (
         comparison_identity,
         parse_methods,
@@ -97,7 +97,7 @@ def run_scaling_comparison(model_path: str, data: str, methods: str, out_dir: st
     if limit is not None:
         records = records[:limit]
     model, tokenizer = load_pretrained(model_path)
-    sampler = ModelSampler(model, tokenizer, top_p=top_p, stop_strings=stop_strings_for(prompt_format),
+    sampler = ModelSampler(model, tokenizer, top_p=top_p, stop_strings=PromptSpec(prompt_format=prompt_format).stop_strings,
                            batch_size=batch_size)
     settings = ScalingSettings(max_new_tokens=max_new_tokens, temperature=temperature, prompt_format=prompt_format)
     out = Path(out_dir)

@@ -39,7 +39,6 @@ def run(args: argparse.Namespace) -> int:
         FAMILIES,
         flawed_copy,
         generate_problems,
-        render_prompt,
         to_record,
         write_jsonl,
     )
@@ -50,6 +49,7 @@ def run(args: argparse.Namespace) -> int:
                   f"{family.description}")
         return 0
     from minireason.errors import InputError
+    from minireason.evaluation.prompts import PromptSpec
     from minireason.tasks.export import MAX_TASK_PROBLEMS
 
     if args.n > MAX_TASK_PROBLEMS:
@@ -59,12 +59,12 @@ def run(args: argparse.Namespace) -> int:
         rng = random.Random(args.seed)
         for problem in problems:
             print(f"--- {problem.unique_id} (difficulty {problem.difficulty}, {problem.split})")
-            print(render_prompt(problem, "direct") + problem.direct_completion)
+            print(PromptSpec("direct").text(problem.text) + problem.direct_completion)
             print()
-            print(render_prompt(problem, "cot") + problem.trace_completion)
+            print(PromptSpec("cot").text(problem.text) + problem.trace_completion)
             if args.flawed:
                 print("\n[flawed trace]")
-                print(render_prompt(problem, "cot") + flawed_copy(problem, rng).trace_completion)
+                print(PromptSpec("cot").text(problem.text) + flawed_copy(problem, rng).trace_completion)
             print()
         return 0
     path = write_jsonl([to_record(problem) for problem in problems], args.out)

@@ -9,11 +9,17 @@ own verifier (a countdown answer is an expression that must reach the target wit
 given, which no comparison with one gold string can decide).  Every other record is compared
 with its gold answer by :func:`minireason.evaluation.grader.grade_answer`.
 
+The task families sit above evaluation in the house, so the judge does not import them: they
+hand it their verifiers (:func:`register_verifier`, called when ``minireason.tasks`` is imported).
+A task record whose family has no verifier registered is a DataError naming the family.  Every
+path that reads task records has imported ``minireason.tasks`` (``resolve_data`` lives there);
+``minireason.judge_completion`` is this function re-exported by ``minireason.tasks``.
+
 A missing answer (``None``, nothing extracted) is never right.
 
-Used by ``evaluation.runs.grade_record`` (a results record keeps its gold as ``gold``; it is
-judged as ``answer``), ``evaluation.task_accuracy``, ``scaling.runner.judge_for`` and the RL
-rewards.  The judge never evaluates the answer as code; both paths parse it with whitelisted,
+Used by ``evaluation.core`` (every evaluation: ``minireason eval``, the trainers' held-out
+evaluation, ``tasks.accuracy``), ``evaluation.runs.grade_record`` (a results record keeps its gold as
+``gold``; it is judged as ``answer``), ``scaling.runner.judge_for``, teacher data and the RL rewards.  The judge never evaluates the answer as code; both paths parse it with whitelisted,
 time-bounded parsers.
 """
 
@@ -21,8 +27,26 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from minireason.errors import DataError
 from minireason.evaluation.extract import extract_answer
 from minireason.evaluation.grader import grade_answer
+
+# family name -> verify(record, answer) -> bool, filled in by the task families
+Verifier = Callable[[dict, str], bool]
+_VERIFIERS: dict[str, Verifier] = {}
+
+
+def register_verifier(family: str, verify: Verifier) -> None:
+    """Make ``verify(record, answer) -> bool`` the judge of task records of ``family`` (replacing
+    any earlier one: a family re-registers itself when its module is reloaded)."""
+    if not isinstance(family, str) or not family or not callable(verify):
+        raise TypeError(f"register_verifier: expected a family name and a callable, got {family!r}, {verify!r}")
+    _VERIFIERS[family] = verify
+
+
+def registered_families() -> tuple[str, ...]:
+    """The task families whose verifiers the judge knows, sorted."""
+    return tuple(sorted(_VERIFIERS))
 
 
 def is_task_record(record: dict) -> bool:
@@ -40,10 +64,12 @@ def is_correct(record: dict, answer: str | None,
     if answer is None:
         return False
     if is_task_record(record):
-        # tasks sit above evaluation in the house: imported here, at call time
-        from minireason.tasks.export import verify_record
-
-        return bool(verify_record(record, answer))
+        verify = _VERIFIERS.get(record["family"])
+        if verify is None:
+            known = ", ".join(registered_families()) or "none: import minireason.tasks first"
+            raise DataError(f"record: task family {record['family']!r} has no verifier registered with the judge "
+                            f"(registered: {known})")
+        return bool(verify(record, answer))
     compare = grade_answer if equivalent is None else equivalent
     return bool(compare(answer, record["answer"]))
 

@@ -1,8 +1,10 @@
-"""The one prompt builder: every prompt a model of this project is sent is made here.
+"""The one prompt spec: every prompt a model of this project is sent, and the text that ends its answer.
 
-Evaluation runs, the synthetic tasks (and the data the built-in models were trained on),
-inference-time scaling and the RL trainer all build their prompts with these functions, so a
-model is asked the same question in the same words wherever it is asked.
+``minireason eval``, the trainers' held-out evaluation, the synthetic tasks (and the data the
+built-in models were trained on), inference-time scaling, the rollouts of GRPO, on-policy
+distillation and teacher data all take their prompt text and stop strings from one
+:class:`PromptSpec`, so a model is asked the same question in the same words wherever it is asked,
+and its answer ends at the same marker.
 
 Two *prompt formats*, because two kinds of model read them:
 
@@ -14,25 +16,25 @@ Two *prompt formats*, because two kinds of model read them:
     the Qwen3 chat template (:func:`minireason.io.chat_template.render_chat`) for Hugging Face
     checkpoints. Chain of thought is Qwen3's *thinking mode* (the model opens its own
     ``<think>`` block); a direct answer turns thinking off, which pre-fills an empty
-    ``<think></think>`` block so the model answers at once.
+    ``<think></think>`` block so the model answers at once. A chat answer ends at the turn's end
+    marker (:data:`CHAT_STOP_STRINGS`), besides eos.
 
-:func:`build_prompt` (problem, style, format) is the entry point for generating answers;
-:func:`render_prompt` fills one of the longer evaluation ``TEMPLATES`` instead, optionally
-wrapped in the chat template. ``TEMPLATES`` maps a name to a format string with one field,
-``{problem}``:
+A spec names either a *style* (``"direct"`` or ``"cot"``: the short instruction above, or its
+chat wording) or one of the longer evaluation ``TEMPLATES`` (``minireason eval --template``),
+each a format string with one field, ``{problem}``:
 
 * ``direct``: ask for the answer only, written as ``\\boxed{ANSWER}``;
 * ``cot``: ask for step-by-step reasoning, then the boxed answer;
 * ``plain``: the problem text alone (for base models that continue text);
 * ``short-direct`` / ``short-cot``: the plain one-line prompts above.
-
-``minireason.io.chat_template`` is imported only when a chat prompt is built, so the
-evaluation package does not need it otherwise.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from minireason.errors import InputError
+from minireason.io.chat_template import IM_END, render_chat
 
 STYLES = ("direct", "cot")
 PROMPT_FORMATS = ("plain", "chat")
@@ -62,7 +64,8 @@ CHAT_INSTRUCTIONS = {
     "direct": "Put your final answer within \\boxed{}.",
     "cot": "Please reason step by step, and put your final answer within \\boxed{}.",
 }
-CHAT_STOP_STRINGS = ("<|im_end|>",)
+# the one place the chat turn's end marker becomes a stop string
+CHAT_STOP_STRINGS = (IM_END,)
 
 
 def check_style(style: str) -> str:
@@ -90,47 +93,65 @@ def chat_prompt(user_text: str, thinking: bool) -> str:
 
     ``thinking=False`` pre-fills an empty ``<think></think>`` block (Qwen3's non-thinking mode).
     """
-    from minireason.io.chat_template import render_chat
-
     return render_chat([{"role": "user", "content": user_text}], add_generation_prompt=True,
                        enable_thinking=thinking)
 
 
-def plain_prompt(problem: str, style: str = "cot") -> str:
-    """The one-line plain prompt: ``"Compute 4821+397. Think step by step.\\n"`` (or ``Answer directly.``)."""
-    return TEMPLATES["short-" + check_style(style)].format(problem=_check_problem(problem))
+@dataclass(frozen=True)
+class PromptSpec:
+    """How a problem is put to a model: ``.text(problem)`` is the prompt, ``.stop_strings`` what ends the answer.
+
+    style: ``"cot"`` or ``"direct"`` (see the module docstring); ignored when ``template`` is given.
+    prompt_format: ``"plain"`` (the built-in models) or ``"chat"`` (Hugging Face checkpoints).
+    template: None, or a name in ``TEMPLATES`` (the evaluation templates of ``minireason eval``).
+    thinking: the chat format's thinking mode; None means on for ``style="cot"``, and off for a
+    template (the evaluation templates' default). Has no effect in the plain format.
+    """
+
+    style: str = "cot"
+    prompt_format: str = "plain"
+    template: str | None = None
+    thinking: bool | None = None
+
+    def __post_init__(self):
+        check_style(self.style)
+        check_prompt_format(self.prompt_format)
+        if self.template is not None and self.template not in TEMPLATES:
+            raise InputError(f"prompt template: expected one of {sorted(TEMPLATES)}, got {self.template!r}")
+        if self.thinking is not None and not isinstance(self.thinking, bool):
+            raise InputError(f"prompt thinking: expected None or a bool, got {self.thinking!r}")
+
+    @property
+    def chat_thinking(self) -> bool:
+        """Whether a chat prompt opens in thinking mode."""
+        if self.thinking is not None:
+            return self.thinking
+        return self.template is None and self.style == "cot"
+
+    def text(self, problem: str) -> str:
+        """The prompt text asking for ``problem``'s answer."""
+        _check_problem(problem)
+        if self.template is not None:
+            filled = TEMPLATES[self.template].format(problem=problem)
+            return chat_prompt(filled, self.chat_thinking) if self.prompt_format == "chat" else filled
+        if self.prompt_format == "plain":
+            return TEMPLATES["short-" + self.style].format(problem=problem)
+        return chat_prompt(f"{problem}\n{CHAT_INSTRUCTIONS[self.style]}", self.chat_thinking)
+
+    def texts(self, problems) -> list[str]:
+        """:meth:`text` of every problem."""
+        return [self.text(problem) for problem in problems]
+
+    @property
+    def stop_strings(self) -> tuple[str, ...]:
+        """Text that ends a completion in this format (the chat turn's end marker), besides eos."""
+        return CHAT_STOP_STRINGS if self.prompt_format == "chat" else ()
 
 
 def build_prompt(problem: str, style: str = "cot", prompt_format: str = "plain") -> str:
-    """The prompt asking for ``problem``'s answer, directly (``style="direct"``) or step by step (``"cot"``).
-
-    ``prompt_format="plain"`` for the built-in models, ``"chat"`` for Hugging Face checkpoints
-    (the Qwen3 chat template, thinking on for ``"cot"`` and off for ``"direct"``); see the
-    module docstring and :func:`default_prompt_format`.
-    """
-    check_style(style)
-    if check_prompt_format(prompt_format) == "plain":
-        return plain_prompt(problem, style)
-    return chat_prompt(f"{_check_problem(problem)}\n{CHAT_INSTRUCTIONS[style]}", thinking=style == "cot")
-
-
-def render_prompt(problem: str, template: str = "direct", chat: bool = False,
-                  enable_thinking: bool = False) -> str:
-    """The prompt text for one problem from a named evaluation template.
-
-    ``template`` is a name in ``TEMPLATES``. With ``chat=True`` the filled template becomes a
-    user message in the Qwen3 chat template, followed by the assistant's generation prompt;
-    ``enable_thinking`` turns the ``<think>`` block on or off.
-    """
-    if template not in TEMPLATES:
-        raise InputError(f"prompt template: expected one of {sorted(TEMPLATES)}, got {template!r}")
-    text = TEMPLATES[template].format(problem=_check_problem(problem))
-    return chat_prompt(text, thinking=enable_thinking) if chat else text
-
-
-def stop_strings_for(prompt_format: str) -> tuple[str, ...]:
-    """Text that ends a completion in this format (the chat turn's end marker), besides eos."""
-    return CHAT_STOP_STRINGS if check_prompt_format(prompt_format) == "chat" else ()
+    """``PromptSpec(style, prompt_format).text(problem)``: kept only for ``minireason/demo.py`` until
+    its split lands (it then calls the spec directly, and this goes)."""
+    return PromptSpec(style, prompt_format).text(problem)
 
 
 def default_prompt_format(model_path: str) -> str:

@@ -30,19 +30,18 @@ The generation function is injectable (``generate_function``), with the signatur
 from __future__ import annotations
 
 import dataclasses
-import time
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-
 from minireason.atomic import atomic_write_jsonl, atomic_write_text, write_target
 from minireason.errors import DataError, InputError
+from minireason.evaluation.core import Sampling, judged_batches
 from minireason.evaluation.extract import extract_answer
 from minireason.evaluation.judge import judge_completion
-from minireason.evaluation.prompts import TEMPLATES, render_prompt
+from minireason.evaluation.prompts import TEMPLATES, PromptSpec
+from minireason.generation.generate import ThinkingBudget
 from minireason.identity import (
     check_same_run,
     json_sha256,
@@ -80,12 +79,20 @@ class EvalSettings:
     min_thinking_tokens: int | None = None
     max_wait: int | None = None
 
-    def thinking_budget(self):
+    def prompt_spec(self) -> PromptSpec:
+        """The prompt these settings ask for: the template, plain or in the chat template."""
+        return PromptSpec(template=self.template, prompt_format="chat" if self.chat else "plain",
+                          thinking=self.enable_thinking)
+
+    def sampling(self) -> Sampling:
+        """The sampling settings of the evaluation core."""
+        return Sampling(max_new_tokens=self.max_new_tokens, temperature=self.temperature, top_k=self.top_k,
+                        top_p=self.top_p, seed=self.seed, thinking_budget=self.thinking_budget())
+
+    def thinking_budget(self) -> ThinkingBudget | None:
         """The ``ThinkingBudget`` these settings ask for, or None; InputError for settings that do not fit.
         After ``</think>`` at the cap the answer starts as each format writes it: ``"\n"`` in the
         built-in models' plain format, ``"\n\n"`` in Qwen3's chat format."""
-        from minireason.generation.generate import ThinkingBudget
-
         if self.max_wait is not None and not self.min_thinking_tokens:
             raise InputError(f"max_wait: needs min_thinking_tokens >= 1, got max_wait {self.max_wait!r} "
                              f"with min_thinking_tokens {self.min_thinking_tokens!r}")
@@ -148,13 +155,6 @@ def eval_identity(model, problems: Sequence[dict], settings: EvalSettings,
             "sample_seeds": SAMPLE_SEEDS if settings.seed is not None else None, "grader": grader}
 
 
-def problem_generators(seed: int | None, indices: Sequence[int]) -> list[np.random.Generator] | None:
-    """One generator per problem index (sample index 0), or None for an unseeded run."""
-    if seed is None:
-        return None
-    return [np.random.default_rng([seed, index, 0]) for index in indices]
-
-
 def grade_record(record: dict, verify_function: Callable | None = None, problem: dict | None = None) -> dict:
     """The record with ``extracted`` and ``correct`` recomputed from its generated text.
 
@@ -210,32 +210,25 @@ def format_summary(summary: dict) -> str:
     return "\n".join(lines)
 
 
-def _default_generate() -> Callable:
-    from minireason.generation.generate import generate
-
-    return generate
-
-
 def run_evaluation(model, tokenizer, problems: Sequence[dict], out_path: str | Path,
                    settings: EvalSettings = EvalSettings(), limit: int | None = None,
                    generate_function: Callable | None = None, progress: bool = True,
                    verify_function: Callable | None = None, force_new: bool = False,
-                   run_info: dict | None = None) -> dict:
+                   run_info: dict | None = None, should_stop: Callable[[], bool] | None = None) -> dict:
     """Generate, grade and record answers for ``problems[:limit]``; return the summary of all records.
 
-    Answers are graded by the one judge (see :func:`grade_record`); ``verify_function(problem,
-    extracted) -> bool`` overrides it. ``generate_function`` is called with ``rng`` (one
-    generator per prompt, or None unseeded), never ``seed``.
+    The answers come from the one evaluation core (:func:`minireason.evaluation.core.judged_batches`),
+    graded by the one judge (see :func:`grade_record`); ``verify_function(problem, extracted) ->
+    bool`` overrides it. ``generate_function`` is called with ``rng`` (one generator per prompt, or
+    None unseeded), never ``seed``. ``should_stop()`` is asked between batches (see the core).
 
     Resumes after the last complete record in ``out_path`` when its manifest shows the same run
     (else InputError); ``force_new`` starts over. ``run_info``: JSON-able facts for the manifest
     that a resume does not compare (the command's arguments). See the module docstring.
     """
     settings.check()
-    budget = settings.thinking_budget()
     if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 0):
         raise InputError(f"limit: expected None or an int >= 0, got {limit!r}")
-    generate_function = generate_function or _default_generate()
     out_path = Path(out_path)
     problems = list(problems)
     identity = eval_identity(model, problems, settings, verify_function)
@@ -255,51 +248,37 @@ def run_evaluation(model, tokenizer, problems: Sequence[dict], out_path: str | P
             raise DataError(f"{out_path}: record {expected} has index {record['index']}; not a results file of this run")
     if start > len(problems):
         raise DataError(f"{out_path}: has {start} records, more than the {len(problems)} problems asked for")
-    bar = None
-    if progress:
-        from tqdm import tqdm
 
-        bar = tqdm(total=len(problems), initial=start, unit="problem", desc="eval")
+    def judge(problem: dict, generated: str) -> tuple[str | None, bool]:
+        graded = grade_record({"generated": generated}, verify_function, problem)
+        return graded["extracted"], graded["correct"]
+
+    batches = judged_batches(model, tokenizer, problems, settings.prompt_spec(), settings.sampling(),
+                             batch_size=settings.batch_size, start=start, judge=judge,
+                             generate_function=generate_function, progress=progress, desc="eval",
+                             should_stop=should_stop)
     with out_path.open("a", encoding="utf-8") as handle:
-        for batch_start in range(start, len(problems), settings.batch_size):
-            batch = problems[batch_start: batch_start + settings.batch_size]
-            prompts = [render_prompt(p["problem"], settings.template, settings.chat, settings.enable_thinking)
-                       for p in batch]
-            generators = problem_generators(settings.seed, range(batch_start, batch_start + len(batch)))
-            started = time.perf_counter()
-            results = generate_function(model, tokenizer, prompts, max_new_tokens=settings.max_new_tokens,
-                                        temperature=settings.temperature, top_k=settings.top_k,
-                                        top_p=settings.top_p, rng=generators,
-                                        **({"thinking_budget": budget} if budget is not None else {}))
-            seconds = time.perf_counter() - started
-            if len(results) != len(batch):
-                raise InputError(f"generate returned {len(results)} results for {len(batch)} prompts")
-            for offset, (problem, result) in enumerate(zip(batch, results)):
-                record = grade_record({
-                    "index": batch_start + offset,
+        for answers in batches:
+            lines = []
+            for answer in answers:
+                problem = problems[answer["index"]]
+                record = {
+                    "index": answer["index"],
                     "unique_id": problem.get("unique_id"),
                     "subject": problem.get("subject"),
                     "level": problem.get("level"),
                     "problem": problem["problem"],
                     "gold": problem["answer"],
-                    "generated": result.text,
-                    "generated_tokens": len(result.token_ids),
-                    "finish_reason": getattr(result, "finish_reason", None),
-                    "seconds": seconds / len(batch),
-                    # with a thinking budget: the tokens spent inside <think> and those forced in
-                    **({"thinking_tokens": getattr(result, "thinking_tokens", None),
-                        "forced_tokens": int(np.sum(getattr(result, "forced", 0)))} if budget is not None else {}),
+                    **{key: value for key, value in answer.items() if key not in ("index", "extracted", "correct")},
                     # what a task's own verifier needs to re-grade this record later
                     **{key: problem[key] for key in ("family", "data") if key in problem},
-                }, verify_function, problem)
-                handle.write(jsonl_line(record))
+                    "extracted": answer["extracted"],
+                    "correct": answer["correct"],
+                }
+                lines.append(jsonl_line(record))
                 records.append(record)
+            handle.write("".join(lines))
             handle.flush()
-            if bar is not None:
-                bar.update(len(batch))
-                bar.set_postfix(accuracy=f"{sum(r['correct'] for r in records) / len(records):.1%}")
-    if bar is not None:
-        bar.close()
     return summarize(records)
 
 

@@ -9,9 +9,9 @@ Records (a JSON list or JSON Lines; ``minireason distill-data`` and ``dpo-data``
 
 A trace becomes one sequence, prompt + completion, in the format the model reads:
 
-* ``plain`` (the built-in models): ``build_prompt(problem, "cot", "plain")``, then the task trace
+* ``plain`` (the built-in models): ``PromptSpec("cot", "plain").text(problem)``, then the task trace
   format ``<think>\\n{thinking}\\n</think>\\n{content}`` and the tokenizer's end-of-text token;
-* ``chat`` (Hugging Face checkpoints): ``build_prompt(problem, "cot", "chat")`` (the Qwen3 chat
+* ``chat`` (Hugging Face checkpoints): ``PromptSpec("cot", "chat").text(problem)`` (the Qwen3 chat
   template, thinking on), then the assistant turn as the one chat template renders it,
   ``<think>\\n{thinking}\\n</think>\\n\\n{content}<|im_end|>``.
 
@@ -34,12 +34,13 @@ from typing import Any
 import numpy as np
 
 from minireason.errors import DataError, InputError
+from minireason.evaluation.prompts import CHAT_STOP_STRINGS, PromptSpec
 
 TRACE_FIELDS = ("problem", "message_thinking", "message_content")
 PAIR_FIELDS = ("prompt", "completion")
 PREFERENCE_FIELDS = ("prompt", "chosen", "rejected")
 REPORTED_PROBLEMS = 5  # malformed records named in the report (the rest are only counted)
-CHAT_END = "<|im_end|>"
+CHAT_END = CHAT_STOP_STRINGS[0]  # the chat turn ends where a chat answer stops
 
 
 @dataclass
@@ -154,8 +155,6 @@ def assistant_turn(thinking: str, content: str, prompt_format: str) -> str:
 
 def render_example(record, prompt_format: str, end: str) -> tuple[str, str]:
     """(prompt, completion) text of a trace or plain-pair record; ValueError saying why it cannot be."""
-    from minireason.evaluation.prompts import build_prompt
-
     if isinstance(record, dict) and all(name in record for name in TRACE_FIELDS):
         why = _missing(record, TRACE_FIELDS)
         if why is None and not record["message_content"].strip():
@@ -165,7 +164,7 @@ def render_example(record, prompt_format: str, end: str) -> tuple[str, str]:
         completion = assistant_turn(record["message_thinking"], record["message_content"], prompt_format)
         if prompt_format == "plain":
             completion += end
-        return build_prompt(record["problem"], "cot", prompt_format), completion
+        return PromptSpec("cot", prompt_format).text(record["problem"]), completion
     if isinstance(record, dict) and all(name in record for name in PAIR_FIELDS):
         why = _missing(record, PAIR_FIELDS)
         if why is None and not record["completion"].strip():

@@ -44,7 +44,7 @@ import numpy as np
 
 from minireason.device import array_module_of, to_module
 from minireason.errors import InputError
-from minireason.evaluation.prompts import stop_strings_for
+from minireason.evaluation.prompts import PromptSpec
 from minireason.generation.rollout import pack_rows, sample_rollouts
 from minireason.identity import weights_sha256
 from minireason.nn.loss import cross_entropy_forward, log_softmax_forward
@@ -214,7 +214,7 @@ class DistillTrainer(SequenceTrainer):
         rollouts = sample_rollouts(model, self.tokenizer, [self.train.records[i] for i in rows],
                                    [self.train.prompts[i] for i in rows], 1, config.max_new_tokens,
                                    config.sample_temperature, rng=rng,
-                                   stop_strings=stop_strings_for(config.prompt_format))
+                                   stop_strings=PromptSpec(prompt_format=config.prompt_format).stop_strings)
         part = pack_rows(rollouts, range(len(rows)), self.pad_id)
         lengths = rollouts.num_tokens
         return (part.input_ids, part.targets, part.loss_mask, part.attention_mask), {

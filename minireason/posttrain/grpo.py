@@ -142,7 +142,7 @@ class GRPOTrainer(Trainer):
 
     def __init__(self, model, tokenizer, train_records: list[dict], config: GRPOConfig, out_dir=None,
                  custom_rewards: dict | None = None, reference=None, log=None):
-        from minireason.evaluation.prompts import build_prompt
+        from minireason.evaluation.prompts import PromptSpec
 
         if not train_records:
             raise InputError("training data: expected at least one problem, got none")
@@ -153,13 +153,14 @@ class GRPOTrainer(Trainer):
                                  f"(each record needs non-empty 'problem' and 'answer' strings)")
         self.model, self.tokenizer, self.config = model, tokenizer, config
         self.records = train_records
-        self.prompts = [build_prompt(record["problem"], "cot", config.prompt_format) for record in train_records]
+        prompt_spec = PromptSpec("cot", config.prompt_format)
+        self.prompts = [prompt_spec.text(record["problem"]) for record in train_records]
         self.custom_rewards = dict(custom_rewards or {})
         self.reward_spec = parse_reward_spec(config.reward, custom_names=tuple(self.custom_rewards))
         self.loss_settings = config.loss_settings()
         self.reference = FrozenReference(model, reference) if config.kl_beta > 0 else None
         self.pad_id = pad_token_id(tokenizer, model)
-        self.stop_strings = ("<|im_end|>",) if config.prompt_format == "chat" else ()
+        self.stop_strings = prompt_spec.stop_strings
         self.out_dir = Path(out_dir) if out_dir is not None else None
         self.samples = None
         self.log = log
@@ -397,6 +398,7 @@ def train_grpo(model, tokenizer, train_records: list[dict], config: GRPOConfig, 
     trainer = GRPOTrainer(model, tokenizer, train_records, config, out_dir, custom_rewards)
     identity = {"grpo": config.identity(), "initial_weights_sha256": weights_sha256(model.params),
                 "custom_rewards": sorted(trainer.custom_rewards), **(run_identity or {})}
-    eval_fn = HeldOutEvaluation.from_config(tokenizer, eval_records, out_dir, config) if eval_records else None
+    eval_fn = HeldOutEvaluation.from_config(tokenizer, eval_records, out_dir, config,
+                                                progress=progress) if eval_records else None
     return run_training(model, tokenizer, trainer, config.train_config(), out_dir, eval_fn=eval_fn,
                         eval_every=config.eval_every, resume=resume, progress=progress, identity=identity, log=log)

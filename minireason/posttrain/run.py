@@ -13,10 +13,10 @@ class RunEvaluation:
     def __init__(self, trainer, held_out=None):
         self.trainer, self.held_out = trainer, held_out
 
-    def __call__(self, model, step: int) -> dict:
+    def __call__(self, model, step: int, should_stop=None) -> dict:
         figures = self.trainer.validation_figures(model)
         if self.held_out is not None:
-            figures.update(self.held_out(model, step))
+            figures.update(self.held_out(model, step, should_stop=should_stop))
         return figures
 
 
@@ -25,7 +25,8 @@ def run_method(model, tokenizer, trainer, config, out_dir, eval_records, resume,
     """Train with the shared run (training/run.py), the data report logged first and kept in summary.json."""
     if log is not None:
         log(report.summary())
-    held_out = HeldOutEvaluation.from_config(tokenizer, eval_records, out_dir, config) if eval_records else None
+    held_out = HeldOutEvaluation.from_config(tokenizer, eval_records, out_dir, config,
+                                             progress=progress) if eval_records else None
     has_validation = min(len(trainer.validation), config.validation_max_examples) > 0
     eval_fn = RunEvaluation(trainer, held_out) if held_out is not None or has_validation else None
     history = run_training(model, tokenizer, trainer, config.train_config(), out_dir, eval_fn=eval_fn,

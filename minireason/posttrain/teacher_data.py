@@ -6,30 +6,43 @@
         ─▶ pairs:   a verified completion as chosen, a wrong one as rejected, per problem
                     ─▶ {"prompt", "chosen", "rejected", "problem", "gtruth_answer", "model", ...}
 
-Written as JSONL, batch by batch, with a small state file beside it (``OUT.state.json``: the
-settings and how many problems are done), so an interrupted run resumes where it stopped, like
-``minireason eval``: each batch's randomness comes from (seed, index of its first problem) alone,
-so a resumed run writes exactly what an uninterrupted one would.  A state file written with other
-settings or other problems is refused.
+The prompts and their stop strings come from the one prompt spec (chain of thought in the
+settings' format).  Written as JSONL, batch by batch, with the run's manifest beside it
+(``OUT.manifest.json``, :mod:`minireason.identity`, as ``minireason eval`` keeps one): the sampling
+model's weights, the problems' contents and every setting that changes a record.  An interrupted
+run resumes after the last complete problem: the records of the last problem in the file (perhaps
+cut short) are dropped and that problem is sampled again.  Each sample draws from its own
+generator, ``item_generator(seed, problem index, sample index)`` (a pair's choice from sample
+index K), so what a problem gets depends neither on the batch it fell in nor on where a run was
+resumed: a resumed run writes exactly what an uninterrupted one would.  A file of another run is
+refused, naming the settings that differ (``name: old -> new``); a file beside an ``OUT.state.json``
+comes from an older minireason and is refused too.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-
+import minireason.tasks  # noqa: F401 - hands the task families' verifiers to the judge
+from minireason.atomic import atomic_write_jsonl, atomic_write_text
 from minireason.errors import DataError, InputError
-from minireason.identity import describe_differences
+from minireason.evaluation.judge import judge_completion
+from minireason.evaluation.prompts import PromptSpec
+from minireason.generation.rollout import sample_rollouts
+from minireason.identity import check_same_run, json_sha256, make_manifest, weights_sha256, write_manifest
+from minireason.io.chat_template import split_reasoning
+from minireason.jsonl import jsonl_line, read_jsonl_tolerant
+from minireason.seeds import item_generator
+
+# how each sample gets its generator (in the manifest, so that a file of another scheme is never resumed)
+SAMPLE_SEEDS = "minireason.seeds.item_generator(seed, problem_index, sample_index); a pair's choice: sample K"
 
 
 @dataclass
 class SamplingSettings:
-    """How the samples are drawn (recorded in every written record and in the state file)."""
+    """How the samples are drawn (recorded in every written record and in the manifest)."""
 
     model: str  # the sampling model's name, as given (builtin:NAME or a directory)
     data: str  # the problems' name, as given
@@ -58,70 +71,75 @@ class SamplingSettings:
         return {key: getattr(self, key) for key in ("samples", "temperature", "top_p", "top_k", "max_new_tokens",
                                                     "seed", "prompt_format")}
 
+    def prompt_spec(self) -> PromptSpec:
+        """The prompts the samples answer: chain of thought in the settings' format."""
+        return PromptSpec("cot", self.prompt_format)
 
-def _problems_sha256(records: list[dict]) -> str:
-    digest = hashlib.sha256()
-    for record in records:
-        digest.update(json.dumps([record.get("problem"), record.get("answer")]).encode("utf-8"))
-    return digest.hexdigest()
+
+def teacher_data_identity(model, records: list[dict], settings: SamplingSettings, kind: str) -> dict:
+    """What makes a teacher-data file what it is (compared on resume): the kind of records, the
+    sampling model's weights (a model without ``params`` has none), the problems' contents and every
+    setting but the batch size and the names the model and data were given (facts for the reader,
+    kept in the manifest's ``run``)."""
+    params = getattr(model, "params", None)
+    fields = dataclasses.asdict(settings)
+    for name in ("problems_per_batch", "model", "data"):
+        del fields[name]
+    return {"kind": kind, "model_sha256": weights_sha256(params) if isinstance(params, dict) else None,
+            "data_sha256": json_sha256(records), "problems": len(records), **fields, "sample_seeds": SAMPLE_SEEDS}
 
 
 def _state_path(out_path: Path) -> Path:
     return out_path.with_name(out_path.name + ".state.json")
 
 
-def _resume(out_path: Path, expected: dict) -> tuple[list[dict], dict]:
-    """(records kept so far, state) of an earlier run with these settings, or ([], fresh state)."""
-    from minireason.atomic import atomic_write_jsonl
-    from minireason.jsonl import read_jsonl_tolerant
+def _resume(out_path: Path, identity: dict, command: str, run_info: dict) -> list[dict]:
+    """The records of an earlier run with this identity, up to its last complete problem; a new run
+    empties the file and writes its manifest."""
+    if _state_path(out_path).exists():
+        raise DataError(f"{out_path}: resume state {_state_path(out_path).name} comes from an older minireason "
+                        f"(this version keeps {out_path.name}.manifest.json); choose another --out, or remove both "
+                        f"to start over")
+    records = read_jsonl_tolerant(out_path, check=_check_index)[0] if out_path.exists() else []
+    if not records:
+        out_path.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(out_path, "")
+        write_manifest(out_path, make_manifest(command, identity, run_info))
+        return []
+    check_same_run(out_path, len(records), identity, command)
+    last = records[-1]["index"]
+    kept = [record for record in records if record["index"] < last]  # the last problem may be cut short
+    atomic_write_jsonl(out_path, kept)
+    return kept
 
-    state_path = _state_path(out_path)
-    fresh = {**expected, "problems_done": 0, "counts": {}}
-    if not state_path.exists():
-        if out_path.exists() and out_path.stat().st_size > 0:
-            raise DataError(f"{out_path} exists but has no {state_path.name} beside it (not written by this command, "
-                            f"or by an older run); choose another --out or remove it")
-        return [], fresh
-    try:
-        state = json.loads(state_path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as error:
-        raise DataError(f"{state_path}: cannot read the resume state ({error})") from None
-    details = describe_differences({key: state.get(key) for key in expected}, expected)
-    if details:
-        raise DataError(f"{out_path} was written with other settings ({details}); use the same settings to resume, "
-                        f"or another --out")
-    if not out_path.exists():
-        if state.get("problems_done", 0) > 0:
-            raise DataError(f"{state_path} says {state['problems_done']} problems are done but {out_path} is missing; "
-                            f"remove {state_path.name} to start over")
-        return [], fresh
-    records = read_jsonl_tolerant(out_path)[0]
-    kept = [record for record in records if record.get("index", -1) < state["problems_done"]]
-    if len(kept) != len(records):  # a batch written but not committed: drop it
-        atomic_write_jsonl(out_path, kept)
-    return kept, state
+
+def _check_index(record: dict) -> str | None:
+    index = record.get("index")
+    if isinstance(index, bool) or not isinstance(index, int) or index < 0:
+        return f"expected a record with an int 'index' >= 0, got 'index': {index!r}"
+    return None
+
+
+def _record_key(record: dict) -> tuple:
+    return (record.get("problem"), record.get("message_content"), record.get("message_thinking"),
+            record.get("chosen"), record.get("rejected"))
 
 
 def _sample_to_file(model, tokenizer, records: list[dict], settings: SamplingSettings, out_path, kind: str,
                     make_records, progress: bool = True) -> dict:
-    from minireason.atomic import atomic_write_text
-    from minireason.evaluation.judge import judge_completion
-    from minireason.evaluation.prompts import build_prompt, stop_strings_for
-    from minireason.generation.rollout import sample_rollouts
-    from minireason.jsonl import jsonl_line
-
     if not records:
         raise InputError("expected at least one problem, got none")
     out_path = Path(out_path)
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    expected = {"kind": kind, **dataclasses.asdict(settings), "problems": len(records),
-                "problems_sha256": _problems_sha256(records)}
-    written, state = _resume(out_path, expected)
-    counts = {"sampled": 0, "finished": 0, "verified": 0, "written": 0, "duplicates": 0, "problems_with_output": 0,
-              **state.get("counts", {})}
-    seen = {(record.get("problem"), record.get("message_content"), record.get("message_thinking"),
-             record.get("chosen"), record.get("rejected")) for record in written}
-    start = state["problems_done"]
+    command = {"traces": "distill-data", "pairs": "dpo-data"}[kind]
+    identity = teacher_data_identity(model, records, settings, kind)
+    written = _resume(out_path, identity, command, {"model": settings.model, "data": settings.data,
+                                                    "problems_per_batch": settings.problems_per_batch})
+    start = written[-1]["index"] + 1 if written else 0
+    if start > len(records):
+        raise DataError(f"{out_path}: has records of problem {start - 1}, past the {len(records)} problems given")
+    counts = {"sampled": 0, "finished": 0, "verified": 0, "written": 0, "duplicates": 0, "problems_with_output": 0}
+    seen = {_record_key(record) for record in written}
+    spec, K = settings.prompt_spec(), settings.samples
     bar = None
     if progress:
         from tqdm import tqdm
@@ -130,43 +148,42 @@ def _sample_to_file(model, tokenizer, records: list[dict], settings: SamplingSet
     with out_path.open("a", encoding="utf-8") as handle:
         for batch_start in range(start, len(records), settings.problems_per_batch):
             batch = records[batch_start:batch_start + settings.problems_per_batch]
-            rng = np.random.default_rng([settings.seed, batch_start])
-            prompts = [build_prompt(record["problem"], "cot", settings.prompt_format) for record in batch]
-            rollouts = sample_rollouts(model, tokenizer, batch, prompts, settings.samples, settings.max_new_tokens,
-                                       settings.temperature, settings.top_p, settings.top_k, rng,
-                                       stop_strings_for(settings.prompt_format))
-            K = settings.samples
+            prompts = spec.texts(record["problem"] for record in batch)
+            generators = [item_generator(settings.seed, batch_start + offset, sample)
+                          for offset in range(len(batch)) for sample in range(K)]
+            rollouts = sample_rollouts(model, tokenizer, batch, prompts, K, settings.max_new_tokens,
+                                       settings.temperature, settings.top_p, settings.top_k, generators,
+                                       spec.stop_strings, max_rows=len(generators))
             lines = []
             for offset, record in enumerate(batch):
+                index = batch_start + offset
                 group = range(offset * K, (offset + 1) * K)
                 finished = [rollouts.completions[row] for row in group if not rollouts.truncated[row]]
                 verdicts = [judge_completion(record, text, fallback=None)[1] for text in finished]
                 counts["sampled"] += K
                 counts["finished"] += len(finished)
                 counts["verified"] += sum(verdicts)
-                made = make_records(batch_start + offset, record, prompts[offset], finished, verdicts, rng)
+                made = make_records(index, record, prompts[offset], finished, verdicts,
+                                    item_generator(settings.seed, index, K))
                 fresh = []
                 for item in made:
-                    key = (item.get("problem"), item.get("message_content"), item.get("message_thinking"),
-                           item.get("chosen"), item.get("rejected"))
-                    if key in seen:
+                    if _record_key(item) in seen:
                         counts["duplicates"] += 1
                         continue
-                    seen.add(key)
+                    seen.add(_record_key(item))
                     fresh.append(item)
                 counts["written"] += len(fresh)
                 counts["problems_with_output"] += bool(fresh)
                 lines += [jsonl_line(item) for item in fresh]
             handle.write("".join(lines))
             handle.flush()
-            state.update(problems_done=batch_start + len(batch), counts=counts)
-            atomic_write_text(_state_path(out_path), json.dumps(state, indent=1) + "\n")
             if bar is not None:
                 bar.update(len(batch))
-                bar.set_postfix(written=counts["written"])
+                bar.set_postfix(written=len(seen))
     if bar is not None:
         bar.close()
-    return {"problems": len(records), "out": str(out_path), **counts}
+    return {"problems": len(records) - start, "resumed_after": start, "records": len(seen), "out": str(out_path),
+            **counts}
 
 
 def _base_fields(index: int, record: dict) -> dict:
@@ -181,8 +198,9 @@ def sample_traces(model, tokenizer, records: list[dict], settings: SamplingSetti
                   progress: bool = True) -> dict:
     """Rejection sampling: K completions per problem from ``model`` (the teacher), the verified and
     finished ones, deduplicated, written as teacher traces (see the module docstring).
-    Returns counts: problems, sampled, finished, verified, written, duplicates, problems_with_output."""
-    from minireason.io.chat_template import split_reasoning
+    Returns counts of this call: problems (sampled now), sampled, finished, verified, written,
+    duplicates, problems_with_output; resumed_after (problems kept from an earlier call), records
+    (in the file now)."""
 
     def make_records(index, record, prompt, finished, verdicts, rng):
         made = []

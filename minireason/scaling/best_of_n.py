@@ -24,7 +24,7 @@ from collections.abc import Callable
 from minireason.errors import InputError
 from minireason.scaling.compute import ComputeMeter, MeteredSampler
 from minireason.scaling.outcome import Judge, MethodOutcome, ScalingSettings
-from minireason.scaling.prompts import build_prompt
+from minireason.scaling.prompts import PromptSpec
 from minireason.scaling.sampler import Sample, derive_seed
 
 Scorer = Callable[[Sample, "str | None", Judge], float]
@@ -65,7 +65,7 @@ def best_of_n(sampler, problem: str, is_correct: Judge, settings: ScalingSetting
     score = get_scorer(scorer) if isinstance(scorer, str) else scorer
     meter = ComputeMeter()
     metered = MeteredSampler(sampler, meter)
-    prompt = build_prompt(problem, "cot", settings.prompt_format)
+    prompt = PromptSpec("cot", settings.prompt_format).text(problem)
     samples = metered.sample([prompt] * num_samples, settings.max_new_tokens, settings.temperature,
                              derive_seed(seed, 0))
     answers = [settings.extract(sample.text) for sample in samples]

@@ -1,8 +1,8 @@
 """The prompts scaling methods send: direct answer, chain-of-thought, and self-refinement's critique / revise.
 
-The direct and chain-of-thought prompts are the project's one prompt builder,
-:func:`minireason.evaluation.prompts.build_prompt` (re-exported here with the formats, the
-style names, :func:`default_prompt_format` and :func:`stop_strings_for`). Only
+The direct and chain-of-thought prompts come from the project's one prompt spec,
+:class:`minireason.evaluation.prompts.PromptSpec` (re-exported here with the formats, the
+style names and :func:`default_prompt_format`). Only
 self-refinement's two extra requests live here, and they are built the same way: the plain
 format ends with a newline, the chat format goes through the one Qwen3 chat wrapper
 (thinking on).
@@ -18,12 +18,10 @@ from minireason.evaluation.prompts import (
     CHAT_STOP_STRINGS,
     PROMPT_FORMATS,
     STYLES,
-    build_prompt,
+    PromptSpec,
     chat_prompt,
     check_prompt_format,
     default_prompt_format,
-    plain_prompt,
-    stop_strings_for,
 )
 
 __all__ = [
@@ -31,12 +29,11 @@ __all__ = [
     "CHAT_STOP_STRINGS",
     "PROMPT_FORMATS",
     "STYLES",
-    "build_prompt",
+    "PromptSpec",
     "check_prompt_format",
     "critique_prompt",
     "default_prompt_format",
     "revise_prompt",
-    "stop_strings_for",
 ]
 
 
@@ -56,5 +53,5 @@ def revise_prompt(problem: str, solution: str, critique: str, prompt_format: str
     """
     context = f"Previous solution:\n{solution.strip()}\nReview:\n{critique.strip()}\n"
     if check_prompt_format(prompt_format) == "plain":
-        return context + plain_prompt(problem, "cot")
+        return context + PromptSpec("cot", "plain").text(problem)
     return chat_prompt(f"{context}Write a corrected solution.\n{problem}\n{CHAT_INSTRUCTIONS['cot']}", thinking=True)

@@ -45,7 +45,7 @@ from minireason.scaling.best_of_n import SCORERS, best_of_n
 from minireason.scaling.compute import ComputeMeter, MeteredSampler
 from minireason.scaling.metrics import pass_at_k
 from minireason.scaling.outcome import Judge, MethodOutcome, ScalingSettings
-from minireason.scaling.prompts import build_prompt
+from minireason.scaling.prompts import PromptSpec
 from minireason.scaling.sampler import derive_seed
 from minireason.scaling.self_consistency import self_consistency
 from minireason.scaling.self_refine import ACCEPTANCE_SCORERS, self_refine
@@ -121,7 +121,7 @@ def single_completion(sampler, problem: str, is_correct: Judge, settings: Scalin
                       style: str) -> MethodOutcome:
     """One greedy completion: ``style="direct"`` is the greedy baseline, ``"cot"`` one chain of thought."""
     meter = ComputeMeter()
-    sample = MeteredSampler(sampler, meter).sample([build_prompt(problem, style, settings.prompt_format)],
+    sample = MeteredSampler(sampler, meter).sample([PromptSpec(style, settings.prompt_format).text(problem)],
                                                    settings.max_new_tokens, 0.0, seed)[0]
     meter.stop()
     answer = settings.extract(sample.text)

@@ -18,7 +18,7 @@ from __future__ import annotations
 from minireason.errors import InputError
 from minireason.scaling.compute import ComputeMeter, MeteredSampler
 from minireason.scaling.outcome import Judge, MethodOutcome, ScalingSettings, finite_or_none
-from minireason.scaling.prompts import build_prompt
+from minireason.scaling.prompts import PromptSpec
 from minireason.scaling.sampler import derive_seed
 from minireason.scaling.voting import can_be_overtaken, majority_vote
 
@@ -44,7 +44,7 @@ def self_consistency(sampler, problem: str, is_correct: Judge, settings: Scaling
     round_size = _check_count(round_size, "round_size")
     meter = ComputeMeter()
     metered = MeteredSampler(sampler, meter)
-    prompt = build_prompt(problem, "cot", settings.prompt_format)
+    prompt = PromptSpec("cot", settings.prompt_format).text(problem)
 
     samples, answers = [], []
     vote = majority_vote([], [], settings.equivalent)

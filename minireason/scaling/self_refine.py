@@ -25,7 +25,7 @@ from minireason.errors import InputError
 from minireason.scaling.best_of_n import heuristic_score, oracle_score
 from minireason.scaling.compute import ComputeMeter, MeteredSampler
 from minireason.scaling.outcome import Judge, MethodOutcome, ScalingSettings, finite_or_none
-from minireason.scaling.prompts import build_prompt, critique_prompt, revise_prompt
+from minireason.scaling.prompts import PromptSpec, critique_prompt, revise_prompt
 from minireason.scaling.sampler import Sample, derive_seed
 
 ACCEPTANCE_SCORERS = ("logprob", "heuristic", "oracle")
@@ -41,7 +41,7 @@ def self_refine(sampler, problem: str, is_correct: Judge, settings: ScalingSetti
     meter = ComputeMeter()
     metered = MeteredSampler(sampler, meter)
     fmt = settings.prompt_format
-    original_prompt = build_prompt(problem, "cot", fmt)
+    original_prompt = PromptSpec("cot", fmt).text(problem)
 
     def score(sample: Sample, answer: str | None) -> float:
         if acceptance == "logprob":

@@ -29,7 +29,7 @@ from minireason.errors import InputError
 from minireason.generation.generate import GenerationResult, ThinkingBudget, generate
 from minireason.scaling.compute import ComputeMeter, MeteredSampler
 from minireason.scaling.outcome import Judge, MethodOutcome, ScalingSettings
-from minireason.scaling.prompts import build_prompt
+from minireason.scaling.prompts import PromptSpec
 from minireason.scaling.sampler import Sample, derive_seed, mean_logprob
 
 WAIT_ROUNDS = 2  # budget@N:wait: how many times a too-early </think> becomes "Wait"
@@ -86,7 +86,7 @@ def thinking_budget(sampler, problem: str, is_correct: Judge, settings: ScalingS
     budget = budget_for(max_thinking_tokens, settings.prompt_format, wait)
     meter = ComputeMeter()
     budgeted = BudgetedSampler(sampler, budget)
-    sample = MeteredSampler(budgeted, meter).sample([build_prompt(problem, "cot", settings.prompt_format)],
+    sample = MeteredSampler(budgeted, meter).sample([PromptSpec("cot", settings.prompt_format).text(problem)],
                                                     settings.max_new_tokens, 0.0, seed)[0]
     meter.stop()
     (result,) = budgeted.results

@@ -1,5 +1,9 @@
 """Synthetic verifiable task families: problems with checkable answers and worked traces.
 
+Importing this package hands every family's verifier to the one judge
+(:func:`minireason.evaluation.judge.register_verifier`); ``judge_completion`` is re-exported here so
+that ``minireason.judge_completion`` always judges task records with them.
+
 Four families, each a module with a ``FAMILY`` object following
 :class:`~minireason.tasks.base.TaskFamily`:
 
@@ -18,6 +22,7 @@ from __future__ import annotations
 import random
 
 from minireason.errors import InputError
+from minireason.evaluation.judge import judge_completion, register_verifier
 from minireason.tasks import addition, arithmetic, countdown, linear_equation
 from minireason.tasks.base import (
     Problem,
@@ -25,7 +30,6 @@ from minireason.tasks.base import (
     check_split,
     make_flawed,
     render_completion,
-    render_prompt,
     split_of,
 )
 from minireason.tasks.export import problem_from_record, resolve_data, to_record, verify_record, write_jsonl
@@ -33,6 +37,10 @@ from minireason.tasks.export import problem_from_record, resolve_data, to_record
 FAMILIES: dict[str, TaskFamily] = {
     module.FAMILY.name: module.FAMILY for module in (addition, arithmetic, linear_equation, countdown)
 }
+
+# each family's verifier judges its records wherever the one judge is asked
+for _name in FAMILIES:
+    register_verifier(_name, verify_record)
 
 # give up after this many draws in a row brought nothing new for the split
 MAX_MISSES_IN_A_ROW = 5000
@@ -98,10 +106,10 @@ __all__ = [
     "flawed_copy",
     "generate_problems",
     "get_family",
+    "judge_completion",
     "problem_from_record",
     "resolve_data",
     "render_completion",
-    "render_prompt",
     "split_of",
     "to_record",
     "verify",

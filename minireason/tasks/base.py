@@ -33,19 +33,10 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
 from minireason.errors import InputError
-from minireason.evaluation.prompts import (
-    SHORT_INSTRUCTIONS,
-    STYLES,  # noqa: F401 - re-exported: the two prompt styles
-    check_style,
-    plain_prompt,
-)
+from minireason.evaluation.prompts import STYLES, check_style  # noqa: F401 - STYLES: the two completion styles
 
 SPLITS = ("train", "test")
 TRAIN_BUCKETS = 8  # of 10: 80% of all problem texts are train, 20% test
-
-# The prompt is the problem text and one short instruction saying which completion is wanted:
-# the plain format of the one prompt builder (minireason.evaluation.prompts).
-PROMPT_INSTRUCTIONS = SHORT_INSTRUCTIONS  # the evaluation templates "short-direct" / "short-cot"
 
 
 @dataclass(frozen=True)
@@ -189,17 +180,10 @@ def make_flawed(family: TaskFamily, problem: Problem, rng: random.Random) -> Pro
                                trace_completion=family.write_trace(problem, rng, mistake=True))
 
 
-# ---------------------------------------------------------------------------- prompts
-
-
-def render_prompt(problem: Problem, style: str = "cot") -> str:
-    """The short prompt a model sees, e.g. ``"Compute 4821+397. Think step by step.\\n"``.
-
-    The plain format of :func:`minireason.evaluation.prompts.build_prompt` for the problem's text.
-    """
-    return plain_prompt(problem.text, style)
+# ---------------------------------------------------------------------------- completions for training
 
 
 def render_completion(problem: Problem, style: str = "cot") -> str:
-    """What should follow :func:`render_prompt`: the boxed answer, or trace then boxed answer."""
+    """What should follow the prompt ``PromptSpec(style).text(problem.text)`` (the plain format of the
+    one prompt spec, :mod:`minireason.evaluation.prompts`): the boxed answer, or trace then boxed answer."""
     return problem.trace_completion if check_style(style) == "cot" else problem.direct_completion

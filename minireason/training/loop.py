@@ -176,7 +176,8 @@ def train(model, step_fn, config: TrainConfig, out_dir, resume: bool = True, pro
     """Run ``config.steps`` steps on ``model.params`` in place. Returns a summary dict.
 
     step_fn: a ``Trainer`` or a plain ``step_fn(model, rng, step) -> (loss, grads, metrics)``.
-    eval_fn(model, step) -> dict of figures, written to ``out_dir/eval.jsonl`` with the step: before
+    eval_fn(model, step, should_stop) -> dict of figures, written to ``out_dir/eval.jsonl`` with the step
+    (``should_stop()`` turns true at the first Ctrl-C, for an evaluation to end between batches): before
     the first step of a new run (step 0), after every ``eval_every`` steps (0: never between) and after
     the last; the figures also join that step's metrics row.
     run_identity: JSON-able facts that make this run what it is (data, model, trainer settings); a
@@ -227,13 +228,17 @@ def _train_steps(model, trainer: Trainer, config: TrainConfig, out_dir, resume, 
                          "identity": identity, "trainer": trainer.state_dict()})
 
     def evaluate(step: int) -> dict:
-        figures = eval_fn(model, step)
+        # the first Ctrl-C also ends a running evaluation between its batches
+        figures = eval_fn(model, step, should_stop=lambda: interrupt.requested)
         evaluations.log(step=step, **figures)
         return figures
 
     trainer.begin(out_dir, start_step, resumed)
     if evaluations is not None and start_step == 0:
         evaluate(0)
+        if interrupt.requested:  # Ctrl-C during the first evaluation: no step was taken, nothing to keep
+            return {"steps": config.steps, "resumed_from": 0, "final_loss": float("nan"), "skipped_steps": 0,
+                    "seconds": 0.0, "metrics": str(metrics.jsonl_path), "interrupted": True, "last_step": 0}
     bar = None
     if progress:
         from tqdm import tqdm

@@ -80,8 +80,9 @@ RECIPES = {
 
 def build_examples(recipe: PretrainRecipe) -> list[tuple[str, str, dict]]:
     """(prompt, completion, info) triples from train-split problems of every family."""
+    from minireason.evaluation.prompts import PromptSpec
     from minireason.tasks import get_family
-    from minireason.tasks.base import make_flawed, render_prompt, split_of
+    from minireason.tasks.base import make_flawed, split_of
 
     rng = random.Random(recipe.seed)
     examples = []
@@ -100,10 +101,10 @@ def build_examples(recipe: PretrainRecipe) -> list[tuple[str, str, dict]]:
                 flawed = rng.random() < recipe.flawed_fraction
                 if flawed:
                     problem = make_flawed(family, problem, rng)
-                examples.append((render_prompt(problem, "cot"), problem.trace_completion + END_OF_TEXT,
+                examples.append((PromptSpec("cot").text(problem.text), problem.trace_completion + END_OF_TEXT,
                                  {"family": family_name, "style": "cot", "flawed": flawed}))
             else:
-                examples.append((render_prompt(problem, "direct"), problem.direct_completion + END_OF_TEXT,
+                examples.append((PromptSpec("direct").text(problem.text), problem.direct_completion + END_OF_TEXT,
                                  {"family": family_name, "style": "direct", "flawed": False}))
     rng.shuffle(examples)
     return examples

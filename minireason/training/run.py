@@ -4,7 +4,8 @@ Every trainer that starts from a model and judges it on held-out problems (GRPO,
 distillation, DPO) runs the same way:
 
     train(...)                    the shared loop (training/loop.py): steps, checkpoints, resume
-      eval hook every N steps     HeldOutEvaluation: greedy accuracy, each problem's verdict kept
+      eval hook every N steps     HeldOutEvaluation (evaluation/held_out.py): greedy accuracy through
+                                  the one evaluation core, each problem's verdict kept
     paired before/after           evaluation/paired.py on the first and last evaluations
     final/ and summary.json       a Hugging Face directory of the trained weights; the run's summary
 
@@ -18,51 +19,12 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 
-
-class HeldOutEvaluation:
-    """The loop's eval hook: greedy held-out accuracy of chains of thought, with each problem's
-    verdict kept in ``RUN/eval/step_NNNNNN.json`` for the paired before/after comparison."""
-
-    def __init__(self, tokenizer, records: list[dict], out_dir, prompt_format: str, max_new_tokens: int,
-                 batch_size: int = 256):
-        self.tokenizer, self.records = tokenizer, records
-        self.prompt_format, self.max_new_tokens, self.batch_size = prompt_format, max_new_tokens, batch_size
-        self.directory = Path(out_dir) / "eval"
-
-    @classmethod
-    def from_config(cls, tokenizer, records: list[dict], out_dir, config) -> HeldOutEvaluation:
-        """From a trainer config with prompt_format, max_new_tokens, eval_max_new_tokens and eval_batch_size."""
-        return cls(tokenizer, records, out_dir, config.prompt_format,
-                   config.eval_max_new_tokens or config.max_new_tokens, config.eval_batch_size)
-
-    def __call__(self, model, step: int) -> dict:
-        from minireason.atomic import atomic_write_text
-        from minireason.evaluation.held_out import greedy_accuracy
-
-        result = greedy_accuracy(model, self.tokenizer, self.records, self.prompt_format, "cot",
-                                 self.max_new_tokens, self.batch_size)
-        self.directory.mkdir(parents=True, exist_ok=True)
-        atomic_write_text(self.directory / f"step_{step:06d}.json",
-                          json.dumps({"step": step, **result.figures(), "correct": result.correct}) + "\n")
-        return {"eval_accuracy": result.accuracy, "eval_problems": result.problems,
-                "eval_tokens_per_problem": result.tokens_per_problem, "eval_seconds": result.seconds}
-
-
-def read_eval_details(out_dir) -> list[dict]:
-    """Every held-out evaluation of a run (``RUN/eval/step_*.json``), in step order."""
-    directory = Path(out_dir) / "eval"
-    return [json.loads(path.read_text(encoding="utf-8")) for path in sorted(directory.glob("step_*.json"))]
-
-
-def paired_before_after(out_dir) -> dict | None:
-    """The paired comparison of the run's first (step 0) and last held-out evaluations, or None."""
-    from minireason.evaluation.paired import paired_comparison
-
-    details = read_eval_details(out_dir)
-    if len(details) < 2 or details[0]["step"] != 0:
-        return None
-    return {"step_before": 0, "step_after": details[-1]["step"],
-            **paired_comparison(details[0]["correct"], details[-1]["correct"])}
+import minireason.tasks  # noqa: F401 - hands the task families' verifiers to the judge (rewards, held-out records)
+from minireason.evaluation.held_out import (  # noqa: F401 - re-exported: the trainers' eval hook
+    HeldOutEvaluation,
+    paired_before_after,
+    read_eval_details,
+)
 
 
 def run_training(model, tokenizer, trainer, train_config, out_dir, *, eval_fn=None, eval_every: int = 0,

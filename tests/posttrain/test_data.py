@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from minireason.errors import DataError, InputError
-from minireason.evaluation.prompts import build_prompt
+from minireason.evaluation.prompts import PromptSpec
 from minireason.generation.sequences import pack_completions
 from minireason.io.bpe_trainer import train_bpe
 from minireason.io.chat_template import render_chat, split_reasoning
@@ -58,7 +58,7 @@ def test_plain_format_reproduces_the_task_traces_the_builtin_models_were_trained
 
 def test_chat_format_is_the_chat_templates_assistant_turn():
     prompt, completion = render_example(trace(), "chat", "<|im_end|>")
-    assert prompt == build_prompt("What is 2+3?", "cot", "chat")
+    assert prompt == PromptSpec("cot", "chat").text("What is 2+3?")
     assert prompt.endswith("<|im_start|>assistant\n")
     assert completion == "<think>\n2 plus 3 is 5.\n</think>\n\n\\boxed{5}<|im_end|>"
     user_text = "What is 2+3?\nPlease reason step by step, and put your final answer within \\boxed{}."
@@ -163,7 +163,7 @@ def test_the_shared_teacher_traces_through_the_chat_template(chat_tokenizer):
                                                validation_fraction=0.0)
     assert report.records == len(found) == 5 and report.malformed == 0 and len(train) == 5
     for (_, record), prompt, completion_ids in zip(found, train.prompts, train.completion_ids):
-        assert prompt == build_prompt(record["problem"], "cot", "chat")
+        assert prompt == PromptSpec("cot", "chat").text(record["problem"])
         text = chat_tokenizer.decode(completion_ids)
         assert text.startswith("<think>\n") and text.endswith(record["message_content"].strip() + "<|im_end|>")
         assert record["message_thinking"].strip() in text

@@ -235,7 +235,7 @@ def test_evaluations_at_step_zero_every_n_and_the_last(tmp_path):
     model = Qwen3Model.from_config(PRESETS["test-tiny"], seed=0)
     seen = []
 
-    def evaluate(model, step):
+    def evaluate(model, step, should_stop=None):
         seen.append(step)
         return {"score": float(step)}
 

@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 
 from minireason.cli.main import main as cli_main
 from minireason.errors import DataError, InputError
+from minireason.evaluation.prompts import PromptSpec
 from minireason.tasks import (
     FAMILIES,
     Problem,
@@ -28,7 +29,6 @@ from minireason.tasks import (
     get_family,
     problem_from_record,
     render_completion,
-    render_prompt,
     resolve_data,
     split_of,
     to_record,
@@ -189,7 +189,7 @@ def test_bad_arguments_raise_typed_errors():
     with pytest.raises(InputError, match="found only"):  # one-digit additions run out
         generate_problems("addition", 500, split="test", difficulty=1)
     with pytest.raises(InputError, match="style"):
-        render_prompt(generate_problems("addition", 1)[0], style="verbose")
+        render_completion(generate_problems("addition", 1)[0], style="verbose")
 
 
 # ---------------------------------------------------------------------------- splits
@@ -305,7 +305,7 @@ def test_gold_answers_pass_grade_answer_when_available():
 
 def test_prompts_are_short_and_say_which_completion_is_wanted():
     problem = generate_problems("addition", 1, seed=2)[0]
-    direct, cot = render_prompt(problem, "direct"), render_prompt(problem, "cot")
+    direct, cot = PromptSpec("direct").text(problem.text), PromptSpec("cot").text(problem.text)
     assert direct != cot and direct.startswith(problem.text) and cot.startswith(problem.text)
     assert direct.endswith("\n") and len(cot) < 60
     assert render_completion(problem, "direct") == problem.direct_completion

@@ -1,9 +1,10 @@
-"""The one prompt builder (minireason.evaluation.prompts) and its thin users: tasks.base.render_prompt,
-scaling.prompts and evaluation's render_prompt.
+"""The one prompt spec (minireason.evaluation.prompts.PromptSpec) and its users: minireason eval's
+templates, the tasks' prompts, scaling (and self-refinement's two requests), the trainers' rollouts.
 
 The exact strings below are the specification: they are what the three separate builders
-returned before they became one (captured once from that code), so the built-in models keep
-being asked in the words they were trained on, and evaluation and scaling results stay comparable.
+(build_prompt, render_prompt, tasks.base.render_prompt) returned before they became one spec
+(captured once from that code), so the built-in models keep being asked in the words they were
+trained on, and evaluation and scaling results stay comparable.
 """
 
 from __future__ import annotations
@@ -12,8 +13,8 @@ import pytest
 
 from minireason.errors import InputError
 from minireason.evaluation import prompts
+from minireason.evaluation.prompts import PromptSpec
 from minireason.scaling import prompts as scaling_prompts
-from minireason.tasks.base import Problem, render_prompt
 
 PROBLEM = "Compute 12+7."
 CHAT_USER = "<|im_start|>user\n"
@@ -58,23 +59,34 @@ REVISE = {
 TASK = {"direct": "Compute 12+7. Answer directly.\n", "cot": "Compute 12+7. Think step by step.\n"}
 
 
-# ----------------------------------------------------------------------------- the old entry points, unchanged
+# ----------------------------------------------------------------------------- the texts, unchanged
 
 
 @pytest.mark.parametrize("template", sorted(EVALUATION_TEMPLATES))
 def test_evaluation_templates_are_unchanged(template):
-    assert prompts.render_prompt(PROBLEM, template) == EVALUATION_TEMPLATES[template]
+    assert PromptSpec(template=template).text(PROBLEM) == EVALUATION_TEMPLATES[template]
 
 
 @pytest.mark.parametrize("template, thinking", sorted(EVALUATION_CHAT))
 def test_evaluation_chat_prompts_are_unchanged(template, thinking):
-    assert prompts.render_prompt(PROBLEM, template, chat=True, enable_thinking=thinking) == \
-        EVALUATION_CHAT[template, thinking]
+    spec = PromptSpec(template=template, prompt_format="chat", thinking=thinking)
+    assert spec.text(PROBLEM) == EVALUATION_CHAT[template, thinking]
+
+
+def test_a_chat_template_thinks_only_when_asked():
+    assert PromptSpec(template="cot", prompt_format="chat").text(PROBLEM) == EVALUATION_CHAT["cot", False]
 
 
 @pytest.mark.parametrize("style, prompt_format", sorted(SCALING))
-def test_scaling_prompts_are_unchanged(style, prompt_format):
-    assert scaling_prompts.build_prompt(PROBLEM, style, prompt_format) == SCALING[style, prompt_format]
+def test_style_prompts_are_unchanged(style, prompt_format):
+    assert PromptSpec(style, prompt_format).text(PROBLEM) == SCALING[style, prompt_format]
+
+
+@pytest.mark.parametrize("style", ["direct", "cot"])
+def test_the_task_prompts_the_built_in_models_were_trained_on(style):
+    assert PromptSpec(style).text(PROBLEM) == TASK[style]
+    assert PromptSpec(style, "plain").text("Compute 4821+397.") == \
+        {"cot": "Compute 4821+397. Think step by step.\n", "direct": "Compute 4821+397. Answer directly.\n"}[style]
 
 
 @pytest.mark.parametrize("prompt_format", ["plain", "chat"])
@@ -83,53 +95,49 @@ def test_self_refinement_prompts_are_unchanged(prompt_format):
     assert scaling_prompts.revise_prompt(PROBLEM, " 19 \n", " correct \n", prompt_format) == REVISE[prompt_format]
 
 
-@pytest.mark.parametrize("style", ["direct", "cot"])
-def test_task_prompts_are_unchanged(style):
-    problem = Problem(family="addition", text=PROBLEM, answer="19", difficulty=1, unique_id="addition/x")
-    assert render_prompt(problem, style) == TASK[style]
-
-
-def test_formats_and_stop_strings_are_unchanged():
+def test_formats_and_stop_strings():
     assert scaling_prompts.default_prompt_format("builtin:reasoner-tiny") == "plain"
     assert scaling_prompts.default_prompt_format("/models/Qwen3-0.6B") == "chat"
-    assert scaling_prompts.stop_strings_for("plain") == ()
-    assert scaling_prompts.stop_strings_for("chat") == ("<|im_end|>",)
+    for style in ("direct", "cot"):
+        assert PromptSpec(style, "plain").stop_strings == ()
+        assert PromptSpec(style, "chat").stop_strings == ("<|im_end|>",)
+    assert PromptSpec(template="direct", prompt_format="chat").stop_strings == ("<|im_end|>",)
+    assert PromptSpec(template="short-cot").stop_strings == ()
 
 
-# ----------------------------------------------------------------------------- one builder
+# ----------------------------------------------------------------------------- one spec
 
 
-def test_there_is_one_builder_and_the_users_re_export_it():
-    assert scaling_prompts.build_prompt is prompts.build_prompt
+def test_there_is_one_spec_and_the_users_re_export_it():
+    assert scaling_prompts.PromptSpec is prompts.PromptSpec
     assert scaling_prompts.default_prompt_format is prompts.default_prompt_format
-    assert scaling_prompts.stop_strings_for is prompts.stop_strings_for
+    import minireason.tasks.base as task_base
+
+    assert not hasattr(task_base, "render_prompt")  # the tasks use the spec
 
 
 @pytest.mark.parametrize("style", ["direct", "cot"])
-def test_the_plain_format_is_the_task_prompt_and_the_short_template(style):
+def test_the_plain_style_is_the_short_template(style):
     from minireason.tasks import generate_problems
 
     problem = generate_problems("countdown", 1, split="test", seed=3)[0]
-    expected = render_prompt(problem, style)
-    assert prompts.build_prompt(problem.text, style, "plain") == expected
-    assert prompts.build_prompt(problem.text, style) == expected  # plain is the default format
-    assert prompts.render_prompt(problem.text, "short-" + style) == expected
+    assert PromptSpec(style).text(problem.text) == PromptSpec(template="short-" + style).text(problem.text)
+    assert PromptSpec(style).text(problem.text) == f"{problem.text} {prompts.SHORT_INSTRUCTIONS[style]}\n"
 
 
 def test_cot_is_the_default_style_and_braces_in_a_problem_are_kept():
-    assert prompts.build_prompt("Is {1, 2} a set?") == "Is {1, 2} a set? Think step by step.\n"
-    assert prompts.render_prompt("Is {1, 2} a set?", "plain") == "Is {1, 2} a set?"
+    assert PromptSpec().text("Is {1, 2} a set?") == "Is {1, 2} a set? Think step by step.\n"
+    assert PromptSpec(template="plain").text("Is {1, 2} a set?") == "Is {1, 2} a set?"
 
 
 @pytest.mark.parametrize("call, named", [
-    (lambda: prompts.build_prompt(PROBLEM, "verbose"), "style"),
-    (lambda: prompts.build_prompt(PROBLEM, "cot", "markdown"), "format"),
-    (lambda: prompts.build_prompt(42, "cot"), "problem"),
-    (lambda: prompts.build_prompt(42, "cot", "chat"), "problem"),
-    (lambda: prompts.render_prompt(PROBLEM, "nope"), "template"),
-    (lambda: prompts.stop_strings_for("markdown"), "format"),
+    (lambda: PromptSpec("verbose"), "style"),
+    (lambda: PromptSpec("cot", "markdown"), "format"),
+    (lambda: PromptSpec().text(42), "problem"),
+    (lambda: PromptSpec("cot", "chat").text(42), "problem"),
+    (lambda: PromptSpec(template="nope"), "template"),
+    (lambda: PromptSpec(thinking="yes"), "thinking"),
     (lambda: scaling_prompts.critique_prompt(PROBLEM, "x", "markdown"), "format"),
-    (lambda: render_prompt(Problem("addition", PROBLEM, "19", 1, "x"), "verbose"), "style"),
 ])
 def test_bad_arguments_are_named(call, named):
     with pytest.raises(InputError, match=named):

@@ -8,7 +8,7 @@ import pytest
 
 from minireason.errors import DataError, InputError
 from minireason.evaluation.datasets import load_problems
-from minireason.evaluation.prompts import render_prompt
+from minireason.evaluation.prompts import PromptSpec
 from minireason.evaluation.runs import EvalSettings, read_records, regrade_file, run_evaluation, summarize
 
 PROBLEMS = [
@@ -31,15 +31,18 @@ class FakeGenerate:
     def __init__(self, stop_after_calls=None):
         self.prompts = []
         self.generators = []  # per call: the rng argument (one generator per prompt, or None)
+        self.stop_strings = []  # per call: the stop_strings argument
         self.calls = 0
         self.stop_after_calls = stop_after_calls
 
-    def __call__(self, model, tokenizer, prompts, max_new_tokens, temperature=0.0, top_k=0, top_p=1.0, rng=None):
+    def __call__(self, model, tokenizer, prompts, max_new_tokens, temperature=0.0, top_k=0, top_p=1.0, rng=None,
+                 stop_strings=None):
         if self.stop_after_calls is not None and self.calls >= self.stop_after_calls:
             raise KeyboardInterrupt
         self.calls += 1
         self.prompts.extend(prompts)
         self.generators.append(rng)
+        self.stop_strings.append(stop_strings)
         results = []
         for prompt in prompts:
             number = int(prompt.split("What is ")[1].split(" ")[0])
@@ -145,17 +148,16 @@ def test_load_problems_json_and_jsonl(tmp_path):
 
 
 def test_prompts():
-    direct = render_prompt("What is 2+2?")
+    direct = EvalSettings().prompt_spec().text("What is 2+2?")
     assert "What is 2+2?" in direct and "\\boxed{ANSWER}" in direct
-    assert "step by step" in render_prompt("x", template="cot")
+    assert "step by step" in EvalSettings(template="cot").prompt_spec().text("x")
     with pytest.raises(InputError, match="template"):
-        render_prompt("x", template="nope")
+        PromptSpec(template="nope")
 
 
 def test_chat_prompt_thinking_on_and_off():
-    pytest.importorskip("minireason.io.chat_template")
-    on = render_prompt("What is 2+2?", chat=True, enable_thinking=True)
-    off = render_prompt("What is 2+2?", chat=True, enable_thinking=False)
+    on = EvalSettings(chat=True, enable_thinking=True).prompt_spec().text("What is 2+2?")
+    off = EvalSettings(chat=True, enable_thinking=False).prompt_spec().text("What is 2+2?")
     assert "What is 2+2?" in on and "<|im_start|>assistant" in on
     assert on != off and "<think>" in off
 

@@ -200,10 +200,10 @@ def base64():
 
 
 def addition_prompts(count):
-    from minireason.evaluation.prompts import build_prompt
+    from minireason.evaluation.prompts import PromptSpec
     from minireason.tasks.export import resolve_data
 
-    return [build_prompt(record["problem"], "cot")
+    return [PromptSpec("cot").text(record["problem"])
             for record in resolve_data(f"task:addition?n={count}&split=test&difficulty=3&seed=5")]
 
 

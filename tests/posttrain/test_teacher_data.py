@@ -1,14 +1,16 @@
 """minireason.posttrain.teacher_data (distill-data, dpo-data): only verified, finished, distinct completions
 become traces; pairs are a verified and a wrong completion; an interrupted run resumes to exactly
-what an uninterrupted one writes; other settings, a foreign file or a lost output are refused."""
+what an uninterrupted one writes (whatever the batch size); another run's file (other settings, other
+problems, another model), a file without a manifest and an older version's file are refused."""
 
 import json
 
 import pytest
 
-import minireason.generation.rollout as rollout
+import minireason.posttrain.teacher_data as teacher_data
 from minireason.errors import DataError, InputError
 from minireason.evaluation.judge import judge_completion
+from minireason.identity import read_manifest
 from minireason.io.pretrained import load_pretrained
 from minireason.posttrain.teacher_data import SamplingSettings, sample_pairs, sample_traces
 from minireason.tasks.export import resolve_data
@@ -36,14 +38,14 @@ def read(path):
 
 def test_traces_are_verified_finished_and_distinct(student, problems, tmp_path, monkeypatch):
     sampled = []
-    real = rollout.sample_rollouts
+    real = teacher_data.sample_rollouts
 
     def recording(*args, **kwargs):
         result = real(*args, **kwargs)
         sampled.append(result)
         return result
 
-    monkeypatch.setattr(rollout, "sample_rollouts", recording)
+    monkeypatch.setattr(teacher_data, "sample_rollouts", recording)
     counts = sample_traces(*student, problems, settings(), tmp_path / "traces.jsonl", progress=False)
     traces = read(tmp_path / "traces.jsonl")
     assert counts["sampled"] == 48 and counts["written"] == len(traces) > 0
@@ -66,9 +68,25 @@ def test_traces_are_verified_finished_and_distinct(student, problems, tmp_path, 
 
 
 def test_an_interrupted_run_resumes_to_what_an_uninterrupted_one_writes(student, problems, tmp_path, monkeypatch):
-    straight = sample_traces(*student, problems, settings(), tmp_path / "straight.jsonl", progress=False)
+    straight_path = tmp_path / "straight.jsonl"
+    straight = sample_traces(*student, problems, settings(), straight_path, progress=False)
+    lines = straight_path.read_text().splitlines(keepends=True)
+    indices = [json.loads(line)["index"] for line in lines]
+    assert len(set(indices)) >= 3  # the cut below falls inside the file
+    # killed while writing: the records up to the middle of some problem's, then half a line
+    cut = indices.index(sorted(set(indices))[len(set(indices)) // 2]) + 1
+    resumed_path = tmp_path / "resumed.jsonl"
+    (tmp_path / "resumed.jsonl.manifest.json").write_text((tmp_path / "straight.jsonl.manifest.json").read_text())
+    resumed_path.write_text("".join(lines[:cut]) + lines[cut][: len(lines[cut]) // 2])
+    resumed = sample_traces(*student, problems, settings(problems_per_batch=3), resumed_path, progress=False)
+    assert resumed_path.read_text() == straight_path.read_text()  # another batch size, the same samples
+    assert resumed["resumed_after"] == indices[cut - 1] and resumed["records"] == straight["written"]
+    assert resumed["problems"] == len(problems) - indices[cut - 1]
+
+
+def test_an_interrupt_keeps_the_batches_written(student, problems, tmp_path, monkeypatch):
     calls = {"count": 0}
-    real = rollout.sample_rollouts
+    real = teacher_data.sample_rollouts
 
     def interrupted(*args, **kwargs):
         calls["count"] += 1
@@ -76,33 +94,49 @@ def test_an_interrupted_run_resumes_to_what_an_uninterrupted_one_writes(student,
             raise KeyboardInterrupt
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(rollout, "sample_rollouts", interrupted)
+    monkeypatch.setattr(teacher_data, "sample_rollouts", interrupted)
     with pytest.raises(KeyboardInterrupt):
         sample_traces(*student, problems, settings(), tmp_path / "resumed.jsonl", progress=False)
-    with open(tmp_path / "resumed.jsonl", "a") as handle:  # a batch written but not committed to the state
-        handle.write(json.dumps({"index": 7, "problem": "torn"}) + "\n{\"index\": 8, \"pro")
-    monkeypatch.setattr(rollout, "sample_rollouts", real)
+    kept = read(tmp_path / "resumed.jsonl")
+    assert kept and all(record["index"] < 4 for record in kept)  # the first batch of four problems
+    monkeypatch.setattr(teacher_data, "sample_rollouts", real)
     resumed = sample_traces(*student, problems, settings(), tmp_path / "resumed.jsonl", progress=False)
+    straight = sample_traces(*student, problems, settings(), tmp_path / "straight.jsonl", progress=False)
     assert (tmp_path / "resumed.jsonl").read_text() == (tmp_path / "straight.jsonl").read_text()
-    assert resumed == {**straight, "out": str(tmp_path / "resumed.jsonl")}
+    assert resumed["records"] == straight["written"]
     again = sample_traces(*student, problems, settings(), tmp_path / "resumed.jsonl", progress=False)
-    assert again["written"] == straight["written"]  # a finished run is not sampled again
+    assert again["problems"] == 1 and again["records"] == straight["written"]  # only the last problem again
+    manifest = read_manifest(tmp_path / "resumed.jsonl")
+    assert manifest["command"] == "distill-data" and manifest["identity"]["kind"] == "traces"
+    assert manifest["run"]["model"] == "builtin:student"
 
 
-def test_resume_refusals(student, problems, tmp_path):
+def test_resume_refusals_name_only_the_settings_that_differ(student, problems, tmp_path):
     out = tmp_path / "traces.jsonl"
     sample_traces(*student, problems[:4], settings(), out, progress=False)
-    with pytest.raises(DataError, match="temperature: 1.0 -> 0.5"):
+    assert read(out)  # something to resume
+    with pytest.raises(InputError, match=r"\(temperature: 1\.0 -> 0\.5\)"):
         sample_traces(*student, problems[:4], settings(temperature=0.5), out, progress=False)
-    with pytest.raises(DataError, match="problems_sha256"):
+    with pytest.raises(InputError, match=r"\(max_new_tokens: 48 -> 40; seed: 5 -> 6\)"):
+        sample_traces(*student, problems[:4], settings(seed=6, max_new_tokens=40), out, progress=False)
+    with pytest.raises(InputError, match=r"\(data_sha256: '[0-9a-f]+\.\.\. -> '[0-9a-f]+\.\.\.\)"):
         sample_traces(*student, problems[4:8], settings(), out, progress=False)
+    changed = [dict(problems[0], answer="0")] + problems[1:4]  # the same problems but one gold answer
+    with pytest.raises(InputError, match="data_sha256"):
+        sample_traces(*student, changed, settings(), out, progress=False)
+    with pytest.raises(InputError, match="not of `minireason dpo-data`"):
+        sample_pairs(*student, problems[:4], settings(), out, progress=False)
+    # the batch size and the names given are not the run's identity
+    sample_traces(*student, problems[:4], settings(problems_per_batch=2, data="addition again"), out, progress=False)
     foreign = tmp_path / "foreign.jsonl"
-    foreign.write_text('{"problem": "x"}\n')
-    with pytest.raises(DataError, match="has no foreign.jsonl.state.json"):
+    foreign.write_text('{"index": 0, "problem": "x"}\n')
+    with pytest.raises(InputError, match="no manifest foreign.jsonl.manifest.json"):
         sample_traces(*student, problems[:4], settings(), foreign, progress=False)
-    out.unlink()
-    with pytest.raises(DataError, match="is missing"):
-        sample_traces(*student, problems[:4], settings(), out, progress=False)
+    older = tmp_path / "older.jsonl"
+    older.write_text('{"index": 0, "problem": "x"}\n')
+    (tmp_path / "older.jsonl.state.json").write_text('{"problems_done": 1}\n')
+    with pytest.raises(DataError, match="older.jsonl.state.json comes from an older minireason"):
+        sample_traces(*student, problems[:4], settings(), older, progress=False)
     with pytest.raises(InputError, match="temperature must be > 0"):
         settings(temperature=0.0)
     with pytest.raises(InputError, match="at least one problem"):

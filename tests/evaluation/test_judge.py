@@ -8,10 +8,15 @@ target, the equation, the decimal), not taken from the code under test.
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from dataclasses import dataclass
 
 import pytest
 
+import minireason.tasks  # noqa: F401 - hands the task families' verifiers to the judge
+from minireason.errors import DataError
+from minireason.evaluation import judge
 from minireason.evaluation.grader import grade_answer
 from minireason.evaluation.judge import is_correct, is_task_record, judge_completion
 
@@ -192,11 +197,61 @@ def test_the_scaling_runner_agrees_with_the_judge(tmp_path):
     assert not judge_for(MATH, grade_answer)(None)
 
 
-def test_task_accuracy_agrees_with_the_judge(monkeypatch):
-    from minireason.evaluation.task_accuracy import task_accuracy
-    from minireason.generation import generate as generate_module
+# ----------------------------------------------------------------------------- the verifier registry
+
+
+def test_every_built_in_family_gives_the_judge_its_verifier():
+    assert set(judge.registered_families()) == set(minireason.tasks.FAMILIES)
+
+
+def test_a_registered_verifier_judges_its_family(monkeypatch):
+    monkeypatch.setattr(judge, "_VERIFIERS", dict(judge._VERIFIERS))
+    parity = {"problem": "Is 7 odd?", "answer": "yes", "family": "parity", "data": {"n": 7}}
+    with pytest.raises(DataError, match="task family 'parity' has no verifier registered"):
+        is_correct(parity, "yes")
+    judge.register_verifier("parity", lambda record, answer: answer == ("yes" if record["data"]["n"] % 2 else "no"))
+    assert is_correct(parity, "yes") and not is_correct(parity, "no")
+    assert judge_completion(parity, "\\boxed{yes}", fallback=None) == ("yes", True)
+    assert not is_correct(parity, None)  # a missing answer is never right, verifier or not
+
+
+def _run_python(code: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+
+
+def test_evaluation_does_not_import_the_tasks_and_says_so_for_a_task_record():
+    code = (
+        "import sys\n"
+        "import minireason.evaluation.core, minireason.evaluation.runs, minireason.evaluation.held_out\n"
+        "assert 'minireason.tasks' not in sys.modules, 'evaluation imported the tasks'\n"
+        "from minireason.errors import DataError\n"
+        "from minireason.evaluation.judge import judge_completion\n"
+        f"record = {COUNTDOWN!r}\n"
+        "try:\n"
+        "    judge_completion(record, '\\\\boxed{9+3}')\n"
+        "except DataError as error:\n"
+        "    print(error)\n"
+    )
+    done = _run_python(code)
+    assert done.returncode == 0, done.stderr
+    assert "task family 'countdown' has no verifier registered" in done.stdout
+    assert "import minireason.tasks" in done.stdout
+
+
+def test_the_public_judge_knows_the_task_families():
+    code = ("import minireason\n"
+            f"record = {COUNTDOWN!r}\n"
+            "print(minireason.judge_completion(record, 'so \\\\boxed{9+3}'),"
+            " minireason.judge_completion(record, '\\\\boxed{12}'))\n")
+    done = _run_python(code)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "('9+3', True) ('12', False)"
+
+
+def test_task_accuracy_agrees_with_the_judge():
+    from minireason.evaluation.prompts import PromptSpec
     from minireason.tasks import generate_problems
-    from minireason.tasks.base import render_prompt
+    from minireason.tasks.accuracy import task_accuracy
     from minireason.tasks.export import to_record
 
     problems = generate_problems("countdown", 6, split="test", seed=5)
@@ -208,13 +263,12 @@ def test_task_accuracy_agrees_with_the_judge(monkeypatch):
     completion_of = {}
     for index, problem in enumerate(problems):
         for style in ("direct", "cot"):
-            completion_of[render_prompt(problem, style)] = makers[index % 3](problem)
+            completion_of[PromptSpec(style).text(problem.text)] = makers[index % 3](problem)
 
     def fake_generate(model, tokenizer, prompts, max_new_tokens, **settings):
         return [FakeResult(completion_of[prompt], [1, 2]) for prompt in prompts]
 
-    monkeypatch.setattr(generate_module, "generate", fake_generate)
-    results = task_accuracy(None, None, ["countdown"], n=6, seed=5, batch_size=4)
+    results = task_accuracy(None, None, ["countdown"], n=6, seed=5, batch_size=4, generate_function=fake_generate)
     verdicts = [judge_completion(to_record(p), makers[i % 3](p), fallback=None)[1] for i, p in enumerate(problems)]
     assert verdicts == [True, False, False] * 2
     assert results["countdown"] == {"direct": pytest.approx(2 / 6), "cot": pytest.approx(2 / 6)}
