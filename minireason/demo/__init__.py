@@ -89,13 +89,14 @@ def runs_beside(settings: DemoSettings, ordered: Sequence[str]) -> bool:
 
 def start_beside(context: DemoContext, name: str, number: int, total: int) -> ChildStage:
     """Stage ``name`` in a forked child, on one BLAS thread; its rows and plots come back as JSON."""
-    def work() -> dict:
+    def work(child_log: Callable[[str], None] | None) -> dict:
+        context.log = child_log  # this is the child's copy of the context: its lines go through the pipe
         with runtime.blas_threads(1):
             rows = run_stage(context, name, number, total)
         return {"rows": [row.as_dict() for row in rows],
                 "plots": {key: str(path) for key, path in context.plots.items()}}
 
-    child = ChildStage(name, work, context.out_dir / f".{name}_stage.json")
+    child = ChildStage(name, work, context.out_dir / f".{name}_stage.json", context.log)
     context.stage_log(name)(f"running in process {child.pid}, beside the other stages")
     return child
 

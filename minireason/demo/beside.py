@@ -1,7 +1,9 @@
 """One stage in a forked child process beside the others, and the child's tie to its parent.
 
 The child writes its result (or its error) as JSON into a hand-over file; the parent waits for it
-and raises the child's error, if any, as its own.  The child dies with its parent: a parent killed
+and raises the child's error, if any, as its own.  The child's progress lines come back through a
+pipe and go to the parent's own printer, so they go wherever the parent's go (a redirected
+``sys.stderr``, a ``log`` callback), as they are written.  The child dies with its parent: a parent killed
 with SIGKILL runs no clean-up, so the child asks the kernel to kill it when the parent goes
 (Linux ``prctl(PR_SET_PDEATHSIG)``), or, where that is not available, watches its parent's pid from
 a thread; either way it never writes a stage's files for a parent that is gone.
@@ -52,19 +54,35 @@ def die_with_parent(parent_pid: int, use_prctl: bool = True) -> str:
     return how
 
 
+def _forward_lines(read_end: int, log: Callable[[str], None]) -> None:
+    with os.fdopen(read_end, "r", encoding="utf-8", errors="replace") as lines:
+        for line in lines:
+            log(line.rstrip("\n"))
+
+
 class ChildStage:
     """A stage running in a forked child: :meth:`wait` gives its JSON result, :meth:`stop` ends it."""
 
-    def __init__(self, name: str, work: Callable[[], dict], result_path: Path):
+    def __init__(self, name: str, work: Callable[[Callable[[str], None] | None], dict], result_path: Path,
+                 log: Callable[[str], None] | None):
+        """``work(log)`` runs in the child with a printer whose lines reach ``log`` here (None: silent)."""
         self.name = name
         self.result_path = result_path
         result_path.unlink(missing_ok=True)
         parent_pid = os.getpid()
+        read_end, write_end = os.pipe() if log is not None else (None, None)
 
         def child() -> None:
             die_with_parent(parent_pid)
+            child_log = None
+            if write_end is not None:
+                os.close(read_end)
+                lines = os.fdopen(write_end, "w", encoding="utf-8", buffering=1)
+
+                def child_log(text: str) -> None:
+                    lines.write(text.replace("\n", " ") + "\n")
             try:
-                result = work()
+                result = work(child_log)
             except Exception as error:  # reported to the parent, which raises it
                 result = {"error_type": type(error).__name__, "error": str(error)}
             atomic_write_text(result_path, json.dumps(result) + "\n")
@@ -73,6 +91,12 @@ class ChildStage:
         self.process = multiprocessing.get_context("fork").Process(target=child, name=f"minireason demo {name}",
                                                                    daemon=True)
         self.process.start()
+        self.reader = None
+        if read_end is not None:
+            os.close(write_end)
+            self.reader = threading.Thread(target=_forward_lines, args=(read_end, log), daemon=True,
+                                           name=f"minireason demo {name} lines")
+            self.reader.start()
 
     @property
     def pid(self) -> int:
@@ -83,11 +107,17 @@ class ChildStage:
         if self.process.is_alive():
             self.process.kill()
         self.process.join()
+        self._join_reader()
         self.result_path.unlink(missing_ok=True)
+
+    def _join_reader(self) -> None:
+        if self.reader is not None:
+            self.reader.join()  # the pipe ends when the child does: every line it wrote has been printed
 
     def wait(self) -> dict:
         """The child's result; its error raised here (the same class when it is one of minireason.errors)."""
         self.process.join()
+        self._join_reader()
         if not self.result_path.exists():
             raise errors.MinireasonError(f"demo stage {self.name}: its process ended with code "
                                          f"{self.process.exitcode} and no result")
