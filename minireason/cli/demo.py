@@ -8,7 +8,7 @@ Decode speed with and without the KV cache; direct answers; chain of thought, se
 best-of-N and self-refinement against the tokens they spend; GRPO before and after; the student
 distilled from the base model against the student as shipped.  Progress goes to stderr; the results
 table, the issue's targets against what was measured, and the output folder (report.json, run.json,
-the plots, each stage's files) go to stdout.  A thin layer over :func:`minireason.demo.run_demo`.
+the plots, each stage's folder) go to stdout.  A thin layer over :func:`minireason.demo.run_demo`.
 """
 
 from __future__ import annotations
@@ -17,11 +17,11 @@ import argparse
 from pathlib import Path
 
 from minireason.cli import arguments
+from minireason.demo import STAGES, DemoSettings, format_rows, run_demo, stderr_log
+from minireason.errors import InputError
 
 
 def add_arguments(parser) -> None:
-    from minireason.demo import STAGES
-
     parser.add_argument("--stage", choices=STAGES, action="append", default=None,
                         help="run only this stage (repeat the flag for several); default: all, in order")
     parser.add_argument("--quick", action="store_true",
@@ -46,8 +46,6 @@ def add_arguments(parser) -> None:
 
 def problem_count(problems: int | None, limit: int | None) -> int | None:
     """--problems and --limit (the flag ``scale`` has) both say how many problems; one is enough."""
-    from minireason.errors import InputError
-
     if problems is not None and limit is not None and problems != limit:
         raise InputError(f"--problems {problems} and --limit {limit} both say how many problems; give one")
     return next((n for n in (problems, limit) if n is not None), None)
@@ -55,8 +53,6 @@ def problem_count(problems: int | None, limit: int | None) -> int | None:
 
 def settings_from(args):
     """DemoSettings from the flags: the full or quick budget, with the flags given on top."""
-    from minireason.demo import DemoSettings
-
     overrides = {key: value for key, value in {
         "model": args.model, "student": args.student, "held_out": problem_count(args.problems, args.limit),
         "scaling_problems": args.scaling_problems, "scaling_methods": args.methods,
@@ -70,8 +66,6 @@ def settings_from(args):
 
 
 def run(args) -> int:
-    from minireason.demo import format_rows, run_demo, stderr_log
-
     settings = settings_from(args)
     budget = "quick" if args.quick else "full"
     print(f"minireason demo ({budget}): {settings.model} on held-out {settings.held_out_data()}", flush=True)

@@ -148,12 +148,6 @@ class PromptSpec:
         return CHAT_STOP_STRINGS if self.prompt_format == "chat" else ()
 
 
-def build_prompt(problem: str, style: str = "cot", prompt_format: str = "plain") -> str:
-    """``PromptSpec(style, prompt_format).text(problem)``: kept only for ``minireason/demo.py`` until
-    its split lands (it then calls the spec directly, and this goes)."""
-    return PromptSpec(style, prompt_format).text(problem)
-
-
 def default_prompt_format(model_path: str) -> str:
     """``"plain"`` for the built-in models (trained on that format), ``"chat"`` for any other checkpoint."""
     return "plain" if str(model_path).startswith("builtin:") else "chat"

@@ -1,20 +1,28 @@
 """``minireason demo``: every stage on the quick budget (what CI runs), the report's fields and value
-ranges (not exact figures), one stage alone, the targets' verdicts, and the refusals."""
+ranges (not exact figures), one stage alone, the targets' verdicts, the refusals, and progress lines
+that name their stage."""
 
 from __future__ import annotations
 
 import contextlib
 import io
 import json
+import re
 
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from minireason import demo
 from minireason.cli.main import main
+from minireason.config import PRESETS
 from minireason.demo import STAGES, DemoSettings, StageRow, check_targets, decode_without_cache, run_demo
+from minireason.demo.grpo import trailing_mean
+from minireason.demo.scaling import votes_where_greedy_errs
 from minireason.errors import InputError, MinireasonError
+from minireason.generation.generate import generate
+from minireason.model import Qwen3Model
 
 REPORT_FIELDS = {"stage", "method", "problems", "accuracy", "tokens_per_problem", "seconds"}
 
@@ -82,7 +90,23 @@ def test_quick_demo_writes_run_json_plots_and_a_table(quick_run):
     assert "Output folder: " + str(out_dir) in out
     for stage in STAGES:
         assert any(line.startswith(stage) for line in out.splitlines())
-    assert "[1/5]" in err and "[5/5]" in err  # progress per stage on stderr
+    assert "[generation] stage 1/5: " in err and "[distillation] stage 5/5: " in err  # progress per stage on stderr
+
+
+def test_every_progress_line_names_its_stage_and_results_sit_under_their_stage(quick_run):
+    out_dir, out, err = quick_run
+    lines = [line for line in err.splitlines() if line.strip()]
+    named = re.compile(r"^\[(" + "|".join(STAGES) + r")\] ")
+    assert lines and all(named.match(line) for line in lines), [line for line in lines if not named.match(line)]
+    for stage in STAGES:  # a stage's lines come between its own header and its own closing line
+        own = [line for line in lines if line.startswith(f"[{stage}] ")]
+        assert re.match(rf"\[{stage}\] stage \d/5: ", own[0]) or own[0].startswith(f"[{stage}] running in process")
+        assert re.match(rf"\[{stage}\] done in [0-9.]+ s$", own[-1])
+        assert len(own) >= 3  # header, a result, closing line
+    # the results table on stdout: each stage's rows together, stages in pipeline order
+    table_stages = [line.split()[0] for line in out.splitlines() if line.split() and line.split()[0] in STAGES]
+    assert [stage for index, stage in enumerate(table_stages) if index == 0 or table_stages[index - 1] != stage] == \
+        list(STAGES)
 
 
 def test_one_stage_alone(tmp_path):
@@ -117,10 +141,6 @@ def test_targets_are_judged_from_the_measured_rows():
 @settings(max_examples=5, deadline=None)
 @given(seed=st.integers(0, 2**31), lengths=st.lists(st.integers(1, 6), min_size=1, max_size=3))
 def test_decoding_without_the_cache_equals_generate(seed, lengths):
-    from minireason.config import PRESETS
-    from minireason.generation.generate import generate
-    from minireason.model import Qwen3Model
-
     model = Qwen3Model.from_config(PRESETS["test-tiny"], seed=seed % 1000)
     rng = np.random.default_rng(seed)
     prompts = [rng.integers(1, model.config.vocab_size, size=length).tolist() for length in lengths]
@@ -143,7 +163,7 @@ def test_bad_settings_are_refused(overrides, fragment):
 
 def test_bad_command_lines_get_one_line_errors(tmp_path):
     (tmp_path / "file").write_text("not a folder")
-    for argv, fragment in ((["--out-dir", str(tmp_path / "file")], "exists and is not a directory"),
+    for argv, fragment in ((["--out-dir", str(tmp_path / "file")], str(tmp_path / "file")),
                            (["--stage", "nope"], "invalid choice"),
                            (["--limit", "3", "--problems", "4"], "give one"),
                            (["--problems", "0"], "expected an integer >= 1")):
@@ -154,21 +174,10 @@ def test_bad_command_lines_get_one_line_errors(tmp_path):
         assert fragment in err
 
 
-def test_a_folder_that_is_not_a_run_is_not_deleted(tmp_path):
-    precious = tmp_path / "out" / "grpo"
-    precious.mkdir(parents=True)
-    (precious / "notes.txt").write_text("mine")
-    with pytest.raises(InputError, match="not a demo run folder"):
-        run_demo(DemoSettings.quick(), ["grpo"], tmp_path / "out", log=None)
-    assert (precious / "notes.txt").read_text() == "mine"
-
-
 @given(st.lists(st.tuples(st.booleans(), st.lists(st.booleans(), min_size=1, max_size=8)), min_size=1, max_size=20))
 def test_votes_where_greedy_errs_counts_what_a_majority_can_fix(problems):
-    from minireason.demo import _votes_where_greedy_errs
-
     greedy = [right for right, _ in problems]
-    summary = _votes_where_greedy_errs(greedy, [samples for _, samples in problems])
+    summary = votes_where_greedy_errs(greedy, [samples for _, samples in problems])
     wrong = [samples for right, samples in problems if not right]
     assert summary["greedy_wrong_problems"] == len(wrong)
     if wrong:
@@ -179,8 +188,6 @@ def test_votes_where_greedy_errs_counts_what_a_majority_can_fix(problems):
 
 @given(st.lists(st.floats(-1e3, 1e3), max_size=30), st.integers(1, 12))
 def test_trailing_mean_is_the_mean_of_the_window(values, window):
-    from minireason.demo import trailing_mean
-
     smoothed = trailing_mean(values, window)
     assert len(smoothed) == len(values)
     for i, value in enumerate(smoothed):
@@ -201,8 +208,6 @@ def test_grpo_beside_the_other_stages_equals_grpo_in_turn(tmp_path):
 
 
 def test_an_error_in_the_stage_beside_is_raised_here(tmp_path, monkeypatch):
-    from minireason import demo
-
     def failing(context):
         raise InputError("grpo: no training problems")
 
@@ -235,4 +240,4 @@ def test_what_a_stage_would_refuse_is_refused_before_the_first(tmp_path, argv, f
     assert code not in (0, None) and "Traceback" not in err
     errors = [line for line in err.splitlines() if line.startswith("minireason demo: error: ")]
     assert len(errors) == 1 and fragment in errors[0], err
-    assert "[1/5]" not in err and not out_dir.exists()  # no stage ran, nothing was written
+    assert "stage 1/5" not in err and not out_dir.exists()  # no stage ran, nothing was written
