@@ -11,8 +11,8 @@ from minireason.demo.report import StageRow, before_after_rows
 from minireason.demo.settings import PROMPT_FORMAT
 from minireason.evaluation.paired import format_paired
 from minireason.io.pretrained import load_pretrained
-from minireason.posttrain.teacher_data import SamplingSettings, sample_traces
 from minireason.posttrain.distill import DistillConfig, train_distill
+from minireason.posttrain.teacher_data import SamplingSettings, sample_traces
 from minireason.tasks.export import resolve_data
 from minireason.training.metrics import plot_panels
 
