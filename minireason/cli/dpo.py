@@ -12,6 +12,8 @@ import sys
 
 from minireason.cli.sft import FLAGS as SFT_FLAGS
 from minireason.cli.sft import PLACE_HELP
+from minireason.run_folder import claim_run_folder, releasing_run_folders
+from minireason.training.run import start_line
 
 FLAGS = {
     **SFT_FLAGS,
@@ -29,6 +31,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_common_arguments(parser, PLACES, FLAGS)
 
 
+@releasing_run_folders
 def run(args: argparse.Namespace) -> int:
     from minireason.cli.sft import load_eval_records, report_run, settings_from, training_problems
     from minireason.io.pretrained import load_pretrained
@@ -36,6 +39,8 @@ def run(args: argparse.Namespace) -> int:
 
     places, values = settings_from(args, tuple(PLACES), ("model", "pairs", "out_dir"), FLAGS)
     config = DPOConfig.from_dict(values, where="dpo settings")
+    folder = claim_run_folder(places["out_dir"], "dpo")  # before loading anything: a user's folder is refused
+    print(start_line("dpo", folder, config.steps, resume=not args.no_resume), file=sys.stderr)
     eval_records = load_eval_records(places, training_problems(places["pairs"]))
     model, tokenizer = load_pretrained(places["model"])
     print(f"dpo: {places['model']} on {places['pairs']}, {config.loss} loss, beta={config.beta}, {config.steps} "

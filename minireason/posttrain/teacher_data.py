@@ -24,7 +24,8 @@ from pathlib import Path
 import numpy as np
 
 from minireason.errors import DataError, InputError
-from minireason.identity import describe_differences
+from minireason.identity import describe_differences, weights_sha256
+from minireason.run_folder import holding_results_file
 
 
 @dataclass
@@ -102,6 +103,7 @@ def _resume(out_path: Path, expected: dict) -> tuple[list[dict], dict]:
     return kept, state
 
 
+@holding_results_file("out_path")  # one writer at a time: FILE.lock beside it
 def _sample_to_file(model, tokenizer, records: list[dict], settings: SamplingSettings, out_path, kind: str,
                     make_records, progress: bool = True) -> dict:
     from minireason.atomic import atomic_write_text
@@ -115,7 +117,9 @@ def _sample_to_file(model, tokenizer, records: list[dict], settings: SamplingSet
     out_path = Path(out_path)
     out_path.parent.mkdir(parents=True, exist_ok=True)
     expected = {"kind": kind, **dataclasses.asdict(settings), "problems": len(records),
-                "problems_sha256": _problems_sha256(records)}
+                "problems_sha256": _problems_sha256(records),
+                "model_sha256": weights_sha256(model.params)
+                if isinstance(getattr(model, "params", None), dict) else None}
     written, state = _resume(out_path, expected)
     counts = {"sampled": 0, "finished": 0, "verified": 0, "written": 0, "duplicates": 0, "problems_with_output": 0,
               **state.get("counts", {})}
