@@ -15,9 +15,11 @@ A command that writes a folder (``minireason grpo --out-dir runs/grpo``) claims 
   live holder makes a second claim fail at once, naming its pid.  (The pid in the file is for the
   message; the ``flock`` decides.)  The lock is taken before the folder's contents are judged, so
   two claims racing on a new folder cannot both see it empty.
-- Claims nest: a command may claim sub-folders of its own run folder; the same process claiming a
-  folder it holds again (the command line, then the trainer it calls) shares the one lock; a child
-  process of the holder (a stage run in a second process) works under its parent's lock.
+- Claims nest: a command may claim sub-folders of its own run folder.  A claim of a folder this
+  process already holds (the command line, then the trainer it calls; the demo's stage folder,
+  then the stage's trainer) joins that claim, whatever command it names: the first claim decided
+  the folder's command, and the joined claim reports it.  A child process of the holder (a stage
+  run in a second process) joins its parent's claim the same way, under the parent's lock.
 
 A results FILE that grows over sessions (``eval --out FILE``, ``distill-data --out FILE``) gets the
 same one-writer rule with a lock file beside it, ``FILE.lock`` (:func:`lock_results_file`).
@@ -76,6 +78,23 @@ def _holder_pid(lock_path: Path) -> int | None:
         return None
 
 
+def _held_by_parent(lock_path: Path) -> bool:
+    """Whether ``lock_path`` names this process's parent, which holds it (its ``flock`` is taken)."""
+    if fcntl is None or _holder_pid(lock_path) != os.getppid():
+        return False
+    try:
+        descriptor = os.open(lock_path, os.O_RDONLY)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except OSError:
+        return True  # taken: the parent holds it
+    finally:
+        os.close(descriptor)  # closing drops a shared lock we may have got
+    return False
+
+
 def _acquire(lock_path: Path, what: str) -> _Lock:
     """Take ``lock_path`` for this process, or raise InputError naming the live holder's pid."""
     if fcntl is None:
@@ -90,8 +109,6 @@ def _acquire(lock_path: Path, what: str) -> _Lock:
         except OSError:
             os.close(descriptor)
             holder = _holder_pid(lock_path)
-            if holder is not None and holder == os.getppid():
-                return _Lock(lock_path, None)  # the parent's lock covers its child's work
             who = "this process" if holder == os.getpid() else f"process {holder if holder else '(unknown)'}"
             raise InputError(f"{what} is in use by {who} (lock {lock_path}); wait for it to finish or choose "
                              f"another") from None
@@ -173,7 +190,7 @@ def _check_is_folder_path(path: Path) -> None:
         raise InputError(f"{path}: is a symbolic link to {os.readlink(path)}, which does not exist; "
                          f"make that folder or choose another")
     if path.exists() and not path.is_dir():
-        raise InputError(f"{path}: is a file, not a folder; choose another folder for the run")
+        raise InputError(f"{path}: exists and is not a directory; choose another folder for the run")
 
 
 def _read_marker(marker: Path) -> dict:
@@ -221,12 +238,13 @@ def claim_run_folder(path, command: str) -> RunFolder:
     _check_is_folder_path(path)
     key = path.resolve()
     held = _CLAIMS.get(key)
-    if held is not None:
-        if held.command != command:
-            raise InputError(f"{path}: this process holds it as the run folder of `minireason "
-                             f"{held.command}`, not of `minireason {command}`")
+    if held is not None:  # a nested claim joins the outer one, which decided the folder's command
         held.holders += 1
-        return RunFolder(path, command, held.resumed, held)
+        return RunFolder(path, held.command, held.resumed, held)
+    if _held_by_parent(path / LOCK_NAME):  # a child working in its parent's folder, under its lock
+        claim = _Claim(key, _read_marker(path / MARKER_NAME)["command"], True, _Lock(path / LOCK_NAME, None))
+        _CLAIMS[key] = claim
+        return RunFolder(path, claim.command, True, claim)
     _judge_contents(path, command)  # a user's folder is refused before anything is written into it
     try:
         path.mkdir(parents=True, exist_ok=True)
