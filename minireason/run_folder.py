@@ -39,7 +39,9 @@ import os
 import time
 from pathlib import Path
 
+from minireason.atomic import atomic_write_text
 from minireason.errors import InputError
+from minireason.identity import project_version
 
 try:
     import fcntl
@@ -58,13 +60,14 @@ class _Lock:
 
     def __init__(self, path: Path, descriptor: int | None):
         self.path, self.descriptor = path, descriptor
+        self.owner = os.getpid()  # a forked child inherits this object, but the lock stays its parent's
 
     def release(self) -> None:
         if self.descriptor is None:
             return
         with contextlib.suppress(OSError):
             # remove the file only while it is still ours (a stale-lock takeover may have replaced it)
-            if os.path.samestat(os.fstat(self.descriptor), os.stat(self.path)):
+            if os.getpid() == self.owner and os.path.samestat(os.fstat(self.descriptor), os.stat(self.path)):
                 os.unlink(self.path)
         with contextlib.suppress(OSError):
             os.close(self.descriptor)
@@ -230,8 +233,6 @@ def claim_run_folder(path, command: str) -> RunFolder:
     InputError (one line) for a dangling symlink, a file, a non-empty folder the project did not
     make, a folder of another command, or a folder another live process holds.
     """
-    from minireason.identity import project_version
-
     if not isinstance(command, str) or not command:
         raise InputError(f"command: expected a non-empty string, got {command!r}")
     path = Path(path)
@@ -254,8 +255,6 @@ def claim_run_folder(path, command: str) -> RunFolder:
     try:
         resumed = _judge_contents(path, command)  # again under the lock: another claim may have been first
         if not resumed:
-            from minireason.atomic import atomic_write_text
-
             atomic_write_text(path / MARKER_NAME, json.dumps({
                 "command": command, "created_at": time.strftime("%Y-%m-%dT%H:%M:%S"),
                 "minireason_version": project_version()}, indent=1) + "\n")

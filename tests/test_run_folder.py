@@ -24,6 +24,7 @@ from minireason.run_folder import (
     releasing_run_folders,
 )
 from minireason.tasks.export import resolve_data
+from minireason.training.run import start_line
 from tests.test_reliability import assert_one_line_error, run_cli
 
 HOLDER = textwrap.dedent("""
@@ -318,3 +319,60 @@ def test_a_resumed_run_says_so_in_its_first_line(tmp_path):
     assert code == 0, err
     assert err.splitlines()[0] == f"grpo: resuming {out} at step 1 of 2"
     assert not (out / LOCK_NAME).exists()  # the command let go of its folder
+
+
+def test_commands_are_refused_at_once_while_another_process_writes(tmp_path, holder):
+    folder_holder = holder("folder", tmp_path / "run")
+    code, _, err = run_cli(["grpo", "--model", "builtin:student", "--data", "task:addition?n=4", "--steps", "1",
+                            "--no-progress", "--out-dir", str(tmp_path / "run")])
+    assert_one_line_error(code, err, "grpo", f"in use by process {folder_holder.pid}")
+    assert not (tmp_path / "run" / "metrics.jsonl").exists()
+    file_holder = holder("file", tmp_path / "results.jsonl")
+    code, _, err = run_cli(["eval", "--model", "builtin:student", "--data", "task:addition?n=2", "--no-progress",
+                            "--out", str(tmp_path / "results.jsonl")])
+    assert_one_line_error(code, err, "eval", f"in use by process {file_holder.pid}")
+    assert not (tmp_path / "results.jsonl").exists()
+
+
+def test_start_line_says_new_resuming_or_starting_over(tmp_path):
+    with claim_run_folder(tmp_path / "run", "sft") as folder:
+        assert start_line("sft", folder, 10) == f"sft: new run in {folder.path}"
+        (folder.path / "checkpoint").mkdir()
+        (folder.path / "checkpoint" / "state.json").write_text(json.dumps({"step": 4}))
+        assert start_line("sft", folder, 10) == f"sft: resuming {folder.path} at step 4 of 10"
+        assert start_line("sft", folder, 10, resume=False).startswith(f"sft: starting over in {folder.path}")
+
+
+def test_teacher_data_resume_with_another_model_is_refused_naming_it(student, tmp_path):
+    problems = resolve_data("task:addition?n=2&split=train&difficulty=1")
+    settings = SamplingSettings("builtin:student", "addition", samples=1, max_new_tokens=4, problems_per_batch=1)
+    out = tmp_path / "traces.jsonl"
+    model, tokenizer = fresh(student)
+    sample_traces(model, tokenizer, problems[:1], settings, out, progress=False)
+    before = out.read_bytes()
+    model.params["model.norm.weight"][0] += 1.0
+    with pytest.raises(DataError, match=r"model_sha256: [0-9a-f]{12}\.\.\. -> [0-9a-f]{12}\.\.\."):
+        sample_traces(model, tokenizer, problems[:1], settings, out, progress=False)
+    assert out.read_bytes() == before
+
+
+def test_a_forked_child_releasing_its_copy_keeps_the_parents_lock(tmp_path):
+    with claim_run_folder(tmp_path, "grpo") as folder:
+        child = os.fork()
+        if child == 0:  # the child: join the inherited claim, then let go of everything it inherited
+            code = 0
+            try:
+                claim_run_folder(tmp_path, "grpo").release()
+                folder.release()
+            except BaseException:
+                code = 1
+            os._exit(code)
+        _, status = os.waitpid(child, 0)
+        assert os.waitstatus_to_exitcode(status) == 0
+        assert (tmp_path / LOCK_NAME).read_text().strip() == str(os.getpid())
+        # a process that is not our child (a grandchild) is still refused: the lock is held
+        grandchild = ("import subprocess, sys; subprocess.run([sys.executable, '-c', 'import sys; from "
+                      "minireason.run_folder import claim_run_folder; claim_run_folder(sys.argv[1], \\'grpo\\')', "
+                      "sys.argv[1]])")
+        refused = subprocess.run([sys.executable, "-c", grandchild, str(tmp_path)], capture_output=True, text=True)
+        assert f"in use by process {os.getpid()}" in refused.stderr
