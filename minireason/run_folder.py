@@ -112,6 +112,11 @@ def _acquire(lock_path: Path, what: str) -> _Lock:
         except OSError:
             os.close(descriptor)
             holder = _holder_pid(lock_path)
+            for _ in range(20):  # a holder that has just taken the lock writes its pid a moment later
+                if holder is not None:
+                    break
+                time.sleep(0.01)
+                holder = _holder_pid(lock_path)
             who = "this process" if holder == os.getpid() else f"process {holder if holder else '(unknown)'}"
             raise InputError(f"{what} is in use by {who} (lock {lock_path}); wait for it to finish or choose "
                              f"another") from None
