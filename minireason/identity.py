@@ -25,6 +25,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import time
 from pathlib import Path
 
@@ -105,7 +106,14 @@ def read_manifest(results_path: str | os.PathLike) -> dict | None:
     return manifest
 
 
+HEX_DIGEST = re.compile(r"[0-9a-f]{40,}")
+
+
 def _shown(value) -> str:
+    """A setting's value as a refusal shows it: a content hash by its first 12 digits, anything else by
+    its repr, cut to 60 characters."""
+    if isinstance(value, str) and HEX_DIGEST.fullmatch(value):
+        return value[:12] + "..."
     text = repr(value)
     return text if len(text) <= 60 else text[:57] + "..."
 

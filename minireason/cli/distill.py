@@ -13,6 +13,8 @@ import sys
 from minireason.cli import arguments
 from minireason.cli.sft import FLAGS as SFT_FLAGS
 from minireason.cli.sft import PLACE_HELP
+from minireason.run_folder import claim_run_folder, releasing_run_folders
+from minireason.training.run import start_line
 
 FLAGS = {
     **SFT_FLAGS,
@@ -39,6 +41,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_common_arguments(parser, PLACES, FLAGS)
 
 
+@releasing_run_folders
 def run(args: argparse.Namespace) -> int:
     from minireason.cli.sft import load_eval_records, report_run, settings_from, training_problems
     from minireason.io.pretrained import load_pretrained
@@ -47,6 +50,8 @@ def run(args: argparse.Namespace) -> int:
     places, values = settings_from(args, tuple(PLACES), ("student", "teacher", "data", "out_dir"), FLAGS,
                                    model_place="student")
     config = DistillConfig.from_dict(values, where="distill settings")
+    folder = claim_run_folder(places["out_dir"], "distill")  # before loading anything: a user's folder is refused
+    print(start_line("distill", folder, config.steps, resume=not args.no_resume), file=sys.stderr)
     eval_records = load_eval_records(places, training_problems(places["data"]))
     model, tokenizer = load_pretrained(places["student"])
     teacher, teacher_tokenizer = load_pretrained(places["teacher"])

@@ -16,6 +16,8 @@ import sys
 
 from minireason.cli.sft import FLAGS as SFT_FLAGS
 from minireason.cli.sft import PLACE_HELP
+from minireason.run_folder import claim_run_folder, releasing_run_folders
+from minireason.training.run import start_line
 
 RUNS_MODEL = True  # cli/main.py adds --backend
 PLACES = {"model": PLACE_HELP["model"],
@@ -44,6 +46,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_common_arguments(parser, PLACES, method_flags(method_module(command).CONFIG))
 
 
+@releasing_run_folders
 def run(args: argparse.Namespace) -> int:
     from minireason.cli.sft import load_eval_records, report_run, settings_from, training_problems
     from minireason.io.pretrained import load_pretrained
@@ -53,6 +56,8 @@ def run(args: argparse.Namespace) -> int:
     method = method_module(command)
     places, values = settings_from(args, tuple(PLACES), ("model", "pairs", "out_dir"), method_flags(method.CONFIG))
     config = method.CONFIG.from_dict(values, where=f"{command} settings")
+    folder = claim_run_folder(places["out_dir"], command)  # before loading anything: a user's folder is refused
+    print(start_line(command, folder, config.steps, resume=not args.no_resume), file=sys.stderr)
     eval_records = load_eval_records(places, training_problems(places["pairs"]))
     model, tokenizer = load_pretrained(places["model"])
     own = ", ".join(f"{field.name}={getattr(config, field.name)}" for field in dataclasses.fields(config)

@@ -12,6 +12,8 @@ import dataclasses
 import sys
 
 from minireason.cli import arguments
+from minireason.run_folder import claim_run_folder, releasing_run_folders
+from minireason.training.run import start_line
 
 # flag -> (GRPOConfig field, type, help); defaults come from GRPOConfig
 FLAGS = {
@@ -102,6 +104,7 @@ def settings_from(args: argparse.Namespace) -> tuple[dict, dict]:
     return places, values
 
 
+@releasing_run_folders
 def run(args: argparse.Namespace) -> int:
     from minireason.errors import DataError
     from minireason.evaluation.paired import format_paired
@@ -111,6 +114,8 @@ def run(args: argparse.Namespace) -> int:
 
     places, values = settings_from(args)
     config = GRPOConfig.from_dict(values, where="grpo settings")
+    folder = claim_run_folder(places["out_dir"], "grpo")  # before loading anything: a user's folder is refused
+    print(start_line("grpo", folder, config.steps, resume=not args.no_resume), file=sys.stderr)
     train_records = resolve_data(places["data"])
     eval_records = resolve_data(places["eval_data"]) if places["eval_data"] else None
     if eval_records is not None:

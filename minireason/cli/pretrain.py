@@ -7,6 +7,7 @@ import shutil
 from pathlib import Path
 
 from minireason.cli import arguments
+from minireason.run_folder import claim_run_folder, releasing_run_folders
 
 
 def add_arguments(parser) -> None:
@@ -48,6 +49,7 @@ def record_accuracy(model_dir, families, eval_n: int, difficulties: dict | None 
     return record
 
 
+@releasing_run_folders
 def run(args) -> int:
     import dataclasses
 
@@ -61,6 +63,7 @@ def run(args) -> int:
     for name in names:
         if name not in RECIPES:
             raise InputError(f"--model: expected one of {', '.join(RECIPES)} or all, got {name!r}")
+    claim_run_folder(args.out_dir, "pretrain")  # each recipe's folder inside it is claimed by pretrain()
     for name in names:
         recipe = RECIPES[name]
         changes = {k: v for k, v in (("steps", args.steps), ("seed", args.seed)) if v is not None}

@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 
 from minireason.cli import arguments
+from minireason.run_folder import claim_run_folder, releasing_run_folders
 
 DEFAULT_METHODS = "greedy,cot,sc@4,sc@16,bon@8,refine@2"
 
@@ -118,9 +119,12 @@ def run_scaling_comparison(model_path: str, data: str, methods: str, out_dir: st
     return rows, {"records": out / "records.jsonl", "summary": summary, "plot": plot, "seconds": elapsed}
 
 
+@releasing_run_folders
 def run(args) -> int:
-    from minireason.scaling.runner import format_table
+    from minireason.scaling.runner import format_table, parse_methods
 
+    parse_methods(args.methods)  # a bad method is refused before anything is made
+    claim_run_folder(args.out_dir, "scale")  # a user's folder is refused before anything is loaded
     rows, paths = run_scaling_comparison(args.model, args.data, args.methods, args.out_dir, args.limit, args.seed,
                                          args.max_new_tokens, args.temperature, args.top_p, args.prompt_format,
                                          args.batch_size, args.quiet,

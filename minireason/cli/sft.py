@@ -12,6 +12,8 @@ import argparse
 import sys
 
 from minireason.cli import arguments
+from minireason.run_folder import claim_run_folder, releasing_run_folders
+from minireason.training.run import start_line
 
 # flag -> (config field, type, help); defaults come from the config dataclass
 FLAGS = {
@@ -136,6 +138,7 @@ def report_run(command: str, history: dict, out_dir: str, keys: tuple[str, ...])
     return 0
 
 
+@releasing_run_folders
 def run(args: argparse.Namespace) -> int:
     from minireason.io.pretrained import load_pretrained
     from minireason.posttrain.sft import SFTConfig, train_sft
@@ -143,6 +146,8 @@ def run(args: argparse.Namespace) -> int:
     places, values = settings_from(args, ("model", "data", "eval_data", "out_dir"), ("model", "data", "out_dir"),
                                    FLAGS)
     config = SFTConfig.from_dict(values, where="sft settings")
+    folder = claim_run_folder(places["out_dir"], "sft")  # before loading anything: a user's folder is refused
+    print(start_line("sft", folder, config.steps, resume=not args.no_resume), file=sys.stderr)
     eval_records = load_eval_records(places, training_problems(places["data"]))
     model, tokenizer = load_pretrained(places["model"])
     print(f"sft: {places['model']} on {places['data']}, {config.steps} steps of {config.batch_size} sequences, "

@@ -47,10 +47,12 @@ from minireason.identity import (
     json_sha256,
     make_manifest,
     manifest_path,
+    read_manifest,
     weights_sha256,
     write_manifest,
 )
 from minireason.jsonl import jsonl_line, read_jsonl_tolerant
+from minireason.run_folder import holding_results_file
 
 # how a seeded run gives each problem its own generator (recorded in the manifest, so that a run
 # of another scheme is never resumed with this one)
@@ -210,6 +212,7 @@ def format_summary(summary: dict) -> str:
     return "\n".join(lines)
 
 
+@holding_results_file("out_path")  # one writer at a time: FILE.lock beside it
 def run_evaluation(model, tokenizer, problems: Sequence[dict], out_path: str | Path,
                    settings: EvalSettings = EvalSettings(), limit: int | None = None,
                    generate_function: Callable | None = None, progress: bool = True,
@@ -239,6 +242,9 @@ def run_evaluation(model, tokenizer, problems: Sequence[dict], out_path: str | P
         if torn:  # drop the cut-off last line before appending (atomically: temp file + replace)
             atomic_write_jsonl(out_path, records)
     else:  # a new run: the records file first (emptied), then its manifest; a crash between leaves no records
+        if out_path.is_file() and out_path.stat().st_size > 0 and read_manifest(out_path) is None:
+            raise InputError(f"{out_path}: exists and was not written by `minireason eval` (no "
+                             f"{manifest_path(out_path).name} beside it); choose another output file or remove it")
         out_path.parent.mkdir(parents=True, exist_ok=True)
         atomic_write_text(out_path, "")
         write_manifest(out_path, make_manifest("eval", identity, run_info))

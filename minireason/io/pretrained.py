@@ -32,6 +32,7 @@ import numpy as np
 
 from minireason.atomic import atomic_write
 from minireason.config import ModelConfig
+from minireason.device import array_module_of
 from minireason.errors import CheckpointError, ConfigError, InputError, TokenizerError
 from minireason.io.safetensors import (
     FLOAT_DTYPES,
@@ -261,6 +262,18 @@ def load_weights(directory: Path, config: ModelConfig, dtype: str) -> dict[str, 
             "model.embed_tokens.weight (set tie_word_embeddings to false in config.json if the head is separate)"
         )
     return params
+
+
+def check_finite_weights(params: dict, source: str) -> None:
+    """Weights to train from must be finite: InputError naming the first tensor holding NaN or inf
+    (well-formed safetensors can hold them; training would only carry them into every update)."""
+    for name in sorted(params):
+        value = params[name]
+        module = array_module_of(value)
+        if bool(module.all(module.isfinite(value))):
+            continue
+        kind = "NaN" if bool(module.any(module.isnan(value))) else "inf"
+        raise InputError(f"{source}: {name} holds {kind}; a model with non-finite weights cannot be trained")
 
 
 # ---------------------------------------------------------------------- generation config

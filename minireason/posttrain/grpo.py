@@ -32,7 +32,7 @@ import numpy as np
 from minireason.errors import InputError
 from minireason.generation.generate import pad_token_id
 from minireason.generation.rollout import Rollouts, pack_rows, sample_rollouts
-from minireason.identity import weights_sha256
+from minireason.identity import json_sha256, weights_sha256
 from minireason.posttrain.advantages import (
     ADVANTAGE_MODES,
     group_advantages,
@@ -397,8 +397,10 @@ def train_grpo(model, tokenizer, train_records: list[dict], config: GRPOConfig, 
 
     trainer = GRPOTrainer(model, tokenizer, train_records, config, out_dir, custom_rewards)
     identity = {"grpo": config.identity(), "initial_weights_sha256": weights_sha256(model.params),
+                "train_data_sha256": json_sha256(train_records),
                 "custom_rewards": sorted(trainer.custom_rewards), **(run_identity or {})}
     eval_fn = HeldOutEvaluation.from_config(tokenizer, eval_records, out_dir, config,
                                                 progress=progress) if eval_records else None
     return run_training(model, tokenizer, trainer, config.train_config(), out_dir, eval_fn=eval_fn,
-                        eval_every=config.eval_every, resume=resume, progress=progress, identity=identity, log=log)
+                        eval_every=config.eval_every, resume=resume, progress=progress, identity=identity, log=log,
+                        command="grpo")

@@ -34,6 +34,7 @@ from minireason.generation.rollout import sample_rollouts
 from minireason.identity import check_same_run, json_sha256, make_manifest, weights_sha256, write_manifest
 from minireason.io.chat_template import split_reasoning
 from minireason.jsonl import jsonl_line, read_jsonl_tolerant
+from minireason.run_folder import holding_results_file
 from minireason.seeds import item_generator
 
 # how each sample gets its generator (in the manifest, so that a file of another scheme is never resumed)
@@ -125,6 +126,7 @@ def _record_key(record: dict) -> tuple:
             record.get("chosen"), record.get("rejected"))
 
 
+@holding_results_file("out_path")  # one writer at a time: FILE.lock beside it
 def _sample_to_file(model, tokenizer, records: list[dict], settings: SamplingSettings, out_path, kind: str,
                     make_records, progress: bool = True) -> dict:
     if not records:

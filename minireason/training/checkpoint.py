@@ -97,6 +97,16 @@ def load_checkpoint(directory):
     return params, optimizer_state, state
 
 
+def checkpoint_step(directory) -> int | None:
+    """The step of DIR's checkpoint (read from its state.json alone), or None without a readable one."""
+    try:
+        with open(Path(directory) / "checkpoint" / "state.json", encoding="utf-8") as handle:
+            step = json.load(handle).get("step")
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, AttributeError):
+        return None
+    return step if isinstance(step, int) and not isinstance(step, bool) else None
+
+
 def check_state(state, path) -> None:
     """state.json holds an object with every key a resume reads (``REQUIRED_STATE``), of the right type."""
     if not isinstance(state, dict):

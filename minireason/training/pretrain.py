@@ -34,7 +34,8 @@ from minireason.errors import CheckpointError
 from minireason.generation.sequences import pack_completions
 from minireason.identity import describe_differences
 from minireason.model import Qwen3Model
-from minireason.training.checkpoint import OLD_PREFIX
+from minireason.run_folder import claim_run_folder
+from minireason.training.checkpoint import OLD_PREFIX, checkpoint_step
 from minireason.training.loop import TrainConfig, train
 
 END_OF_TEXT = "<|endoftext|>"
@@ -151,11 +152,22 @@ def _saved_recipe(path: Path) -> dict | None:
 
 
 def pretrain(recipe: PretrainRecipe, out_dir, resume: bool = True, progress: bool = True, log=print) -> dict:
-    """Train one built-in model; writes ``out_dir/run`` (metrics, checkpoint) and ``out_dir/model`` (HF dir)."""
+    """Train one built-in model; writes ``out_dir/run`` (metrics, checkpoint) and ``out_dir/model`` (HF dir).
+
+    ``out_dir`` is claimed as a run folder of ``pretrain`` first (minireason/run_folder.py): a folder
+    of the user's or of another command, or one another process is writing, is refused before any work.
+    """
+    with claim_run_folder(out_dir, "pretrain") as folder:
+        if folder.resumed and resume and _has_checkpoint(Path(out_dir) / "run"):
+            log(f"[{recipe.name}] resuming {out_dir} at step {checkpoint_step(Path(out_dir) / 'run')} "
+                f"of {recipe.steps}")
+        return _pretrain(recipe, Path(out_dir), resume, progress, log)
+
+
+def _pretrain(recipe: PretrainRecipe, out_dir: Path, resume: bool, progress: bool, log) -> dict:
     from minireason.io.pretrained import save_pretrained
     from minireason.io.tokenizer import Tokenizer
 
-    out_dir = Path(out_dir)
     run_dir, model_dir = out_dir / "run", out_dir / "model"
     run_dir.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
