@@ -152,13 +152,13 @@ def describe_differences(saved: dict, current: dict, shown: int = 6) -> str:
     return text + (f"; and {len(differing) - shown} more" if len(differing) > shown else "")
 
 
-def check_same_run(results_path: str | os.PathLike, records: int, identity: dict, command: str) -> None:
+def check_same_run(results_path: str | os.PathLike, records: int, identity: dict, command: str,
+                   way_out: str = "use another output file, or start over (--force-new / force_new=True)") -> None:
     """Refuse to add to ``results_path`` (holding ``records`` records) unless its manifest has ``identity``.
 
     InputError naming the settings that differ, or saying the manifest is missing; the way out
-    is another output file or starting over.
+    is another output file or starting over (``way_out`` says how, in the caller's words).
     """
-    way_out = "use another output file, or start over (--force-new / force_new=True)"
     manifest = read_manifest(results_path)
     if manifest is None:
         raise InputError(f"{results_path}: holds {records} records but no manifest "

@@ -10,7 +10,7 @@ import textwrap
 import numpy as np
 import pytest
 
-from minireason.errors import CheckpointError, DataError, InputError
+from minireason.errors import CheckpointError, InputError
 from minireason.evaluation.runs import run_evaluation
 from minireason.io.pretrained import load_pretrained, save_pretrained
 from minireason.model import Qwen3Model
@@ -219,7 +219,7 @@ def test_results_file_lock_refuses_a_second_writer(tmp_path, holder):
 def test_teacher_data_does_not_replace_a_users_file(tmp_path):
     out = tmp_path / "traces.jsonl"
     out.write_text("my own notes\n")
-    with pytest.raises(DataError, match="not written by this command"):
+    with pytest.raises(InputError, match="not written by this command"):
         sample_traces(None, None, [{"problem": "1+1", "answer": "2"}], SamplingSettings("m", "d"), out)
     assert out.read_text() == "my own notes\n"
 
@@ -351,7 +351,7 @@ def test_teacher_data_resume_with_another_model_is_refused_naming_it(student, tm
     sample_traces(model, tokenizer, problems[:1], settings, out, progress=False)
     before = out.read_bytes()
     model.params["model.norm.weight"][0] += 1.0
-    with pytest.raises(DataError, match=r"model_sha256: [0-9a-f]{12}\.\.\. -> [0-9a-f]{12}\.\.\."):
+    with pytest.raises(InputError, match=r"model_sha256: [0-9a-f]{12}\.\.\. -> [0-9a-f]{12}\.\.\."):
         sample_traces(model, tokenizer, problems[:1], settings, out, progress=False)
     assert out.read_bytes() == before
 

@@ -31,7 +31,14 @@ from minireason.errors import DataError, InputError
 from minireason.evaluation.judge import judge_completion
 from minireason.evaluation.prompts import PromptSpec
 from minireason.generation.rollout import sample_rollouts
-from minireason.identity import check_same_run, json_sha256, make_manifest, weights_sha256, write_manifest
+from minireason.identity import (
+    check_same_run,
+    json_sha256,
+    make_manifest,
+    read_manifest,
+    weights_sha256,
+    write_manifest,
+)
 from minireason.io.chat_template import split_reasoning
 from minireason.jsonl import jsonl_line, read_jsonl_tolerant
 from minireason.run_folder import holding_results_file
@@ -101,13 +108,18 @@ def _resume(out_path: Path, identity: dict, command: str, run_info: dict) -> lis
         raise DataError(f"{out_path}: resume state {_state_path(out_path).name} comes from an older minireason "
                         f"(this version keeps {out_path.name}.manifest.json); choose another --out, or remove both "
                         f"to start over")
+    if out_path.is_file() and out_path.stat().st_size > 0 and read_manifest(out_path) is None:
+        raise InputError(f"{out_path}: not written by this command (no manifest {out_path.name}.manifest.json "
+                         f"beside it); choose another --out, or move the file away")
     records = read_jsonl_tolerant(out_path, check=_check_index)[0] if out_path.exists() else []
+    if read_manifest(out_path) is not None:  # an earlier run's file, even with no record yet: the same run only
+        check_same_run(out_path, len(records), identity, command,
+                       way_out="use the same settings to resume, or another --out")
     if not records:
         out_path.parent.mkdir(parents=True, exist_ok=True)
         atomic_write_text(out_path, "")
         write_manifest(out_path, make_manifest(command, identity, run_info))
         return []
-    check_same_run(out_path, len(records), identity, command)
     last = records[-1]["index"]
     kept = [record for record in records if record["index"] < last]  # the last problem may be cut short
     atomic_write_jsonl(out_path, kept)

@@ -25,7 +25,7 @@ from minireason.posttrain.data import (
 )
 from minireason.tasks import generate_problems
 
-SHARED_TRACES = Path(__file__).resolve().parents[2] / "shared" / "data" / "sample_openrouter_outputs.json"
+SHARED_TRACES = Path(__file__).resolve().parents[3] / "shared" / "data" / "sample_openrouter_outputs.json"
 
 
 @pytest.fixture(scope="module")

@@ -119,7 +119,7 @@ def test_resume_refusals_name_only_the_settings_that_differ(student, problems, t
         sample_traces(*student, problems[:4], settings(temperature=0.5), out, progress=False)
     with pytest.raises(InputError, match=r"\(max_new_tokens: 48 -> 40; seed: 5 -> 6\)"):
         sample_traces(*student, problems[:4], settings(seed=6, max_new_tokens=40), out, progress=False)
-    with pytest.raises(InputError, match=r"\(data_sha256: '[0-9a-f]+\.\.\. -> '[0-9a-f]+\.\.\.\)"):
+    with pytest.raises(InputError, match=r"\(data_sha256: [0-9a-f]{12}\.\.\. -> [0-9a-f]{12}\.\.\.\)"):
         sample_traces(*student, problems[4:8], settings(), out, progress=False)
     changed = [dict(problems[0], answer="0")] + problems[1:4]  # the same problems but one gold answer
     with pytest.raises(InputError, match="data_sha256"):

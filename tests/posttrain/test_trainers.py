@@ -24,7 +24,7 @@ from minireason.posttrain.sft import SequenceTrainer, SFTConfig, train_sft
 from minireason.tasks import flawed_copy, generate_problems
 from minireason.training.metrics import read_metrics
 
-SHARED_TRACES = Path(__file__).resolve().parents[2] / "shared" / "data" / "sample_openrouter_outputs.json"
+SHARED_TRACES = Path(__file__).resolve().parents[3] / "shared" / "data" / "sample_openrouter_outputs.json"
 FAST = dict(warmup_steps=0, schedule="constant", eval_every=0, validation_fraction=0.25, checkpoint_every=100,
             max_new_tokens=24)
 
