@@ -12,7 +12,7 @@ import sys
 
 from minireason.cli import arguments
 from minireason.cli.sft import FLAGS as SFT_FLAGS
-from minireason.cli.sft import PLACE_HELP
+from minireason.cli.sft import PLACE_HELP, REQUIRED
 
 FLAGS = {
     **SFT_FLAGS,
@@ -27,9 +27,9 @@ FLAGS = {
     "--sample-temperature": ("sample_temperature", float, "the student's sampling temperature on on-policy steps"),
     "--chunk-positions": ("chunk_positions", arguments.positive_int, "positions per chunk of the loss"),
 }
-PLACES = {"student": "the model to train: builtin:NAME or a Hugging Face Qwen3 directory",
-          "teacher": "the teacher (same tokenizer as the student): builtin:NAME or a directory",
-          "data": PLACE_HELP["data"] + " (on-policy steps use its prompts)",
+PLACES = {"student": "the model to train: builtin:NAME or a Hugging Face Qwen3 directory" + REQUIRED,
+          "teacher": "the teacher (same tokenizer as the student): builtin:NAME or a directory" + REQUIRED,
+          "data": PLACE_HELP["data"].replace(REQUIRED, "") + " (on-policy steps use its prompts)" + REQUIRED,
           "eval_data": PLACE_HELP["eval_data"], "out_dir": PLACE_HELP["out_dir"]}
 
 
@@ -37,6 +37,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     from minireason.cli.sft import add_common_arguments
 
     add_common_arguments(parser, PLACES, FLAGS)
+
+
+def config_defaults() -> dict:
+    """What each flag left out means (DistillConfig's defaults), for --help."""
+    from minireason.posttrain.trainers import DistillConfig
+
+    return arguments.dataclass_defaults(DistillConfig)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -16,7 +16,7 @@ from minireason.cli import arguments
 # flag -> (config field, type, help); defaults come from the config dataclass
 FLAGS = {
     "--steps": ("steps", arguments.positive_int, "optimizer updates"),
-    "--batch-size": ("batch_size", arguments.positive_int, "sequences per update (DPO: pairs)"),
+    "--batch-size": ("batch_size", arguments.positive_int, "sequences per update"),
     "--micro-batch-size": ("micro_batch_size", arguments.positive_int, "sequences per forward/backward (bounds memory)"),
     "--max-tokens": ("max_tokens", arguments.positive_int, "prompt + completion limit; longer examples are dropped"),
     "--length-buckets": ("length_buckets", arguments.positive_int, "batches are drawn from one of this many length "
@@ -40,12 +40,13 @@ FLAGS = {
     "--eval-batch-size": ("eval_batch_size", arguments.positive_int, "prompts per greedy generation batch"),
     "--checkpoint-every": ("checkpoint_every", arguments.positive_int, "checkpoint every N steps"),
 }
+REQUIRED = " (required, here or in --config)"
 PLACE_HELP = {
-    "model": "starting model: builtin:NAME or a Hugging Face Qwen3 directory",
-    "data": "training records: teacher traces (problem, message_thinking, message_content) or prompt, completion; "
-            "a JSON list or JSONL file",
+    "model": "starting model: builtin:NAME or a Hugging Face Qwen3 directory" + REQUIRED,
+    "data": "training records: teacher traces (problem, message_thinking, message_content; minireason distill-data "
+            "writes them) or prompt, completion; a JSON list or JSONL file" + REQUIRED,
     "eval_data": "held-out problems for greedy accuracy: task:NAME?split=test&... or a MATH-style JSON/JSONL file",
-    "out_dir": "run directory (metrics, checkpoints, final model)",
+    "out_dir": "run directory (metrics, checkpoints, final model)" + REQUIRED,
 }
 
 
@@ -61,6 +62,13 @@ def add_common_arguments(parser: argparse.ArgumentParser, places: dict[str, str]
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_common_arguments(parser, PLACE_HELP, FLAGS)
+
+
+def config_defaults() -> dict:
+    """What each flag left out means (SFTConfig's defaults), for --help."""
+    from minireason.posttrain.trainers import SFTConfig
+
+    return arguments.dataclass_defaults(SFTConfig)
 
 
 def settings_from(args: argparse.Namespace, places: tuple[str, ...], required: tuple[str, ...],
