@@ -30,9 +30,10 @@ def add_problem_arguments(parser: argparse.ArgumentParser, count_default: int | 
                           split_default: str | None) -> None:
     """The flags ``tasks show`` and ``tasks export`` share: which problems (a flag without a default is required)."""
     parser.add_argument("--family", required=True, help="the task family (minireason tasks list names them)")
+    # not argparse-required, so that the old spelling --n satisfies it too (checked in run)
     parser.add_argument("--limit", type=arguments.non_negative_int, default=count_default,
-                        required=count_default is None,
-                        help="how many problems: the first N of the family's seeded stream for the split")
+                        help="how many problems: the first N of the family's seeded stream for the split"
+                             + (" (required)" if count_default is None else ""))
     arguments.add_hidden_alias(parser, "--n", dest="limit", type=arguments.non_negative_int)
     parser.add_argument("--split", default=split_default, required=split_default is None, choices=("train", "test"),
                         help="train or test: disjoint problem sets")
@@ -59,6 +60,8 @@ def run(args: argparse.Namespace) -> int:
     from minireason.errors import InputError
     from minireason.tasks.export import MAX_TASK_PROBLEMS
 
+    if args.limit is None:
+        raise InputError("--limit N is required: how many problems to export")
     if args.limit > MAX_TASK_PROBLEMS:
         raise InputError(f"--limit: expected an integer at most {MAX_TASK_PROBLEMS:,}, got {args.limit:,}")
     problems = generate_problems(args.family, args.limit, split=args.split, seed=args.seed, difficulty=args.difficulty)
