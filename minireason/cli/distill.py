@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 
 from minireason.cli import arguments
 from minireason.cli.sft import FLAGS as SFT_FLAGS
@@ -61,8 +62,10 @@ def run(args: argparse.Namespace) -> int:
           + (f", top-{config.top_k}" if config.top_k else "")
           + (f", on-policy with probability {config.lambda_on_policy}" if config.lambda_on_policy else "")
           + f", {config.steps} steps of {config.batch_size} sequences; run in {places['out_dir']}", file=sys.stderr)
+    started = time.perf_counter()
     history = train_distill(model, tokenizer, teacher, teacher_tokenizer, places["data"], config, places["out_dir"],
                             eval_records, resume=not args.no_resume, progress=not args.no_progress,
                             run_identity={key: str(places[key]) for key in ("student", "teacher", "data", "eval_data")},
                             log=lambda text: print(text, file=sys.stderr))
-    return report_run("distill", history, places["out_dir"], ("loss", "kl_teacher_student", "tokens_per_second"))
+    return report_run("distill", history, places["out_dir"], ("loss", "kl_teacher_student", "tokens_per_second"),
+                      started)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 
 from minireason.cli import arguments
 from minireason.cli.sft import FLAGS as SFT_FLAGS
@@ -51,10 +52,12 @@ def run(args: argparse.Namespace) -> int:
     model, tokenizer = load_pretrained(places["model"])
     print(f"dpo: {places['model']} on {places['data']}, {config.loss} loss, beta={config.beta}, {config.steps} "
           f"steps of {config.batch_size} pairs; run in {places['out_dir']}", file=sys.stderr)
+    started = time.perf_counter()
     history = train_dpo(model, tokenizer, places["data"], config, places["out_dir"], eval_records,
                         resume=not args.no_resume, progress=not args.no_progress,
                         # "pairs": the key earlier runs recorded the data under, so that they still resume
                         run_identity={"model": str(places["model"]), "pairs": str(places["data"]),
                                       "eval_data": str(places["eval_data"])},
                         log=lambda text: print(text, file=sys.stderr))
-    return report_run("dpo", history, places["out_dir"], ("loss", "reward_margin", "preference_accuracy"))
+    return report_run("dpo", history, places["out_dir"], ("loss", "reward_margin", "preference_accuracy"),
+                      started)

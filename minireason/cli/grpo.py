@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import sys
+import time
 
 from minireason.cli import arguments
 
@@ -133,6 +134,7 @@ def run(args: argparse.Namespace) -> int:
           f"G={config.group_size}, {config.steps} steps, {len(train_records)} training problems"
           + (f", {len(eval_records)} held-out" if eval_records else "") + f"; run in {places['out_dir']}",
           file=sys.stderr)
+    started = time.perf_counter()
     history = train_grpo(model, tokenizer, train_records, config, places["out_dir"], eval_records,
                          resume=not args.no_resume, progress=not args.no_progress,
                          run_identity={"model": str(places["model"]), "data": str(places["data"]),
@@ -144,7 +146,8 @@ def run(args: argparse.Namespace) -> int:
         return 130
     rows = history["metrics"]
     last = rows[-1] if rows else {}
-    print(f"grpo: {summary['steps']} steps in {summary['seconds'] / 60:.1f} min"
+    print(f"grpo: {summary['steps']} steps in {(time.perf_counter() - started) / 60:.1f} min, held-out evaluation "
+          f"included"
           + (f" (resumed from step {summary['resumed_from']})" if summary["resumed_from"] else ""))
     if last:
         print(f"  last step: reward {last.get('reward_mean', float('nan')):.3f}, training accuracy "

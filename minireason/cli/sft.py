@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 
 from minireason.cli import arguments
 
@@ -119,8 +120,11 @@ def training_problems(source) -> set[str]:
             and isinstance(record.get("problem"), str)}
 
 
-def report_run(command: str, history: dict, out_dir: str, keys: tuple[str, ...]) -> int:
-    """Print the end of a run: time, the last step's figures, the held-out comparison, the files."""
+def report_run(command: str, history: dict, out_dir: str, keys: tuple[str, ...], started: float) -> int:
+    """Print the end of a run: time, the last step's figures, the held-out comparison, the files.
+
+    ``started``: ``time.perf_counter()`` before the training call, so that the time printed is the
+    whole run's (held-out evaluations, step 0's included, and saving), not the loop's steps alone."""
     from minireason.evaluation.paired import format_paired
 
     summary = history["summary"]
@@ -128,7 +132,8 @@ def report_run(command: str, history: dict, out_dir: str, keys: tuple[str, ...])
         print(f"{command}: interrupted after step {summary['last_step']}; the checkpoint in {out_dir} resumes it "
               f"(run the same command again)")
         return 130
-    print(f"{command}: {summary['steps']} steps in {summary['seconds'] / 60:.1f} min"
+    print(f"{command}: {summary['steps']} steps in {(time.perf_counter() - started) / 60:.1f} min, held-out "
+          f"evaluation included"
           + (f" (resumed from step {summary['resumed_from']})" if summary["resumed_from"] else ""))
     rows = history["metrics"]
     if rows:
@@ -155,8 +160,9 @@ def run(args: argparse.Namespace) -> int:
     model, tokenizer = load_pretrained(places["model"])
     print(f"sft: {places['model']} on {places['data']}, {config.steps} steps of {config.batch_size} sequences, "
           f"{config.prompt_format} format; run in {places['out_dir']}", file=sys.stderr)
+    started = time.perf_counter()
     history = train_sft(model, tokenizer, places["data"], config, places["out_dir"], eval_records,
                         resume=not args.no_resume, progress=not args.no_progress,
                         run_identity={key: str(places[key]) for key in ("model", "data", "eval_data")},
                         log=lambda text: print(text, file=sys.stderr))
-    return report_run("sft", history, places["out_dir"], ("loss", "tokens_per_second"))
+    return report_run("sft", history, places["out_dir"], ("loss", "tokens_per_second"), started)
