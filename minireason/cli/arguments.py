@@ -1,6 +1,14 @@
 """Argument types the commands share: checked when the command line is parsed, so a bad value is
 argparse's one-line error ("minireason CMD: error: argument --seed: ...", exit 2) before any
-model is loaded."""
+model is loaded.
+
+The vocabulary every command uses (``tests/test_cli_vocabulary.py`` walks the parsers for it):
+a file a command writes is ``--out``, a folder ``--out-dir``; the input records ``--data``; a subset
+or count of problems ``--limit``; the prompt form ``--prompt-format plain|chat``; no progress output
+``--no-progress``; integers fail as "expected an integer ...". Old spellings still parse, hidden
+from --help (:func:`add_hidden_alias`): ``--quiet`` (demo, scale), ``--problems`` (demo), ``--n``
+(tasks), ``--chat`` (eval), ``--pairs`` (dpo), ``--write`` (grade). Every option's help ends with its
+default (:func:`show_defaults`)."""
 
 from __future__ import annotations
 
