@@ -80,7 +80,10 @@ def show_defaults(parser: argparse.ArgumentParser, defaults: dict | None = None)
                 value = defaults[action.dest]
             if isinstance(value, (list, tuple)):
                 value = ",".join(str(item) for item in value)
-            shown = "default: none" if value is None else f"default: {value}"
+            if value is None:
+                shown = "default: all" if action.dest == "limit" else "default: none"
+            else:
+                shown = f"default: {value}"
         action.help = (text + " " if text else "") + "(" + shown.replace("%", "%%") + ")"
 
 

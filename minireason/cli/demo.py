@@ -23,7 +23,7 @@ def add_arguments(parser) -> None:
     full, quick = DemoSettings(), DemoSettings.quick()
 
     def both(name: str) -> str:
-        return f"(default {getattr(full, name)}, {getattr(quick, name)} with --quick)"
+        return f"(default {getattr(full, name)}; {getattr(quick, name)} with --quick)"
 
     parser.add_argument("--stage", choices=STAGES, action="append", default=None,
                         help="run only this stage (repeat the flag for several); default: all, in order")
