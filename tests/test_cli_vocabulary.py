@@ -85,6 +85,11 @@ def test_the_integer_flags_word_their_errors_one_way(capsys):
             main(argv)
         assert exit_info.value.code == 2
         assert "expected an integer, got 'x'" in capsys.readouterr().err
+    for argv in (["grpo", "--steps", "0"], ["sft", "--steps", "0"], ["eval", "--model", "m", "--data", "d", "--out", "o",
+                                                                       "--limit", "0"], ["demo", "--limit", "0"]):
+        with pytest.raises(SystemExit):
+            main(argv)
+        assert "expected an integer >= 1, got '0'" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("argv,flag,value", [
