@@ -13,7 +13,6 @@ the plots, each stage's folder) go to stdout.  A thin layer over :func:`minireas
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
 from minireason.cli import arguments
@@ -22,32 +21,45 @@ from minireason.errors import InputError
 
 
 def add_arguments(parser) -> None:
+    full, quick = DemoSettings(), DemoSettings.quick()
+
+    def both(name: str) -> str:
+        return f"(default {getattr(full, name)}; {getattr(quick, name)} with --quick)"
+
     parser.add_argument("--stage", choices=STAGES, action="append", default=None,
                         help="run only this stage (repeat the flag for several); default: all, in order")
     parser.add_argument("--quick", action="store_true",
                         help="every stage on a reduced budget (under a minute on 2 cores; what CI runs)")
     parser.add_argument("--out-dir", default="runs/demo", help="where report.json, run.json and the plots go")
-    parser.add_argument("--model", default=None, help="the base model (default builtin:base)")
-    parser.add_argument("--student", default=None, help="the student of the distillation stage (default builtin:student)")
-    parser.add_argument("--problems", type=arguments.positive_int, default=None,
-                        help="held-out problems of every held-out accuracy (default 1000, 100 with --quick; "
-                             "--limit N says the same)")
-    parser.add_argument("--limit", type=arguments.positive_int, default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--model", default=None, help=f"the base model (default {full.model})")
+    parser.add_argument("--student", default=None,
+                        help=f"the student of the distillation stage (default {full.student})")
+    parser.add_argument("--limit", type=arguments.positive_int, default=None,
+                        help="held-out problems of every held-out accuracy: the first N of the held-out set "
+                             + both("held_out"))
+    arguments.add_hidden_alias(parser, "--problems", type=arguments.positive_int, default=None)
     parser.add_argument("--scaling-problems", type=arguments.positive_int, default=None,
-                        help="problems of the sampled scaling methods (the first N held-out ones)")
+                        help="problems of the sampled scaling methods (the first N held-out ones) "
+                             + both("scaling_problems"))
     parser.add_argument("--methods", default=None,
-                        help="the sampled scaling methods (default sc@8,bon@8,refine@2; see minireason scale)")
-    parser.add_argument("--temperature", type=float, default=None, help="of the sampled scaling methods")
-    parser.add_argument("--grpo-steps", type=arguments.positive_int, default=None)
-    parser.add_argument("--distill-steps", type=arguments.positive_int, default=None)
-    parser.add_argument("--seed", type=arguments.seed, default=None, help="of sampling and training (>= 0)")
-    parser.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
+                        help="the sampled scaling methods (see minireason scale) " + both("scaling_methods"))
+    parser.add_argument("--temperature", type=float, default=None,
+                        help=f"of the sampled scaling methods (default {full.temperature})")
+    parser.add_argument("--grpo-steps", type=arguments.positive_int, default=None,
+                        help="training steps of the GRPO stage " + both("grpo_steps"))
+    parser.add_argument("--distill-steps", type=arguments.positive_int, default=None,
+                        help="training steps of the distillation stage " + both("distill_steps"))
+    parser.add_argument("--seed", type=arguments.seed, default=None,
+                        help=f"of sampling and training (>= 0; default {full.seed})")
+    parser.add_argument("--no-progress", action="store_true", help="no progress lines on stderr")
+    arguments.add_hidden_alias(parser, "--quiet", dest="no_progress", action="store_true")
 
 
 def problem_count(problems: int | None, limit: int | None) -> int | None:
-    """--problems and --limit (the flag ``scale`` has) both say how many problems; one is enough."""
+    """--limit and its old spelling --problems both say how many problems; one is enough."""
     if problems is not None and limit is not None and problems != limit:
-        raise InputError(f"--problems {problems} and --limit {limit} both say how many problems; give one")
+        raise InputError(f"--limit {limit} and --problems {problems} (its old spelling) both say how many "
+                         f"problems; give one")
     return next((n for n in (problems, limit) if n is not None), None)
 
 
@@ -69,7 +81,7 @@ def run(args) -> int:
     settings = settings_from(args)
     budget = "quick" if args.quick else "full"
     print(f"minireason demo ({budget}): {settings.model} on held-out {settings.held_out_data()}", flush=True)
-    report = run_demo(settings, args.stage, args.out_dir, log=None if args.quiet else stderr_log)
+    report = run_demo(settings, args.stage, args.out_dir, log=None if args.no_progress else stderr_log)
     print()
     print(format_rows(report.rows))
     print()

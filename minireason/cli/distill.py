@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 
 from minireason.cli import arguments
 from minireason.cli.sft import FLAGS as SFT_FLAGS
-from minireason.cli.sft import PLACE_HELP
+from minireason.cli.sft import PLACE_HELP, REQUIRED
 from minireason.run_folder import claim_run_folder, releasing_run_folders
 from minireason.training.run import start_line
 
@@ -29,9 +30,9 @@ FLAGS = {
     "--sample-temperature": ("sample_temperature", float, "the student's sampling temperature on on-policy steps"),
     "--chunk-positions": ("chunk_positions", arguments.positive_int, "positions per chunk of the loss"),
 }
-PLACES = {"student": "the model to train: builtin:NAME or a Hugging Face Qwen3 directory",
-          "teacher": "the teacher (same tokenizer as the student): builtin:NAME or a directory",
-          "data": PLACE_HELP["data"] + " (on-policy steps use its prompts)",
+PLACES = {"student": "the model to train: builtin:NAME or a Hugging Face Qwen3 directory" + REQUIRED,
+          "teacher": "the teacher (same tokenizer as the student): builtin:NAME or a directory" + REQUIRED,
+          "data": PLACE_HELP["data"].replace(REQUIRED, "") + " (on-policy steps use its prompts)" + REQUIRED,
           "eval_data": PLACE_HELP["eval_data"], "out_dir": PLACE_HELP["out_dir"]}
 
 
@@ -39,6 +40,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     from minireason.cli.sft import add_common_arguments
 
     add_common_arguments(parser, PLACES, FLAGS)
+
+
+def config_defaults(command: str | None = None) -> dict:
+    """What each flag left out means (DistillConfig's defaults), for --help."""
+    from minireason.posttrain.distill import DistillConfig
+
+    return arguments.dataclass_defaults(DistillConfig)
 
 
 @releasing_run_folders
@@ -59,8 +67,10 @@ def run(args: argparse.Namespace) -> int:
           + (f", top-{config.top_k}" if config.top_k else "")
           + (f", on-policy with probability {config.lambda_on_policy}" if config.lambda_on_policy else "")
           + f", {config.steps} steps of {config.batch_size} sequences; run in {places['out_dir']}", file=sys.stderr)
+    started = time.perf_counter()
     history = train_distill(model, tokenizer, teacher, teacher_tokenizer, places["data"], config, places["out_dir"],
                             eval_records, resume=not args.no_resume, progress=not args.no_progress,
                             run_identity={key: str(places[key]) for key in ("student", "teacher", "data", "eval_data")},
                             log=lambda text: print(text, file=sys.stderr))
-    return report_run("distill", history, places["out_dir"], ("loss", "kl_teacher_student", "tokens_per_second"))
+    return report_run("distill", history, places["out_dir"], ("loss", "kl_teacher_student", "tokens_per_second"),
+                      started)

@@ -21,15 +21,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="start over: replace the records in --out, even those of another run")
     parser.add_argument("--limit", type=arguments.positive_int, default=None,
                         help="evaluate the first N problems")
-    parser.add_argument("--template", choices=sorted(TEMPLATES), default="direct")
-    parser.add_argument("--chat", action="store_true", help="wrap the prompt in the Qwen3 chat template")
-    parser.add_argument("--thinking", action="store_true", help="with --chat: enable the <think> block")
-    parser.add_argument("--batch-size", type=arguments.positive_int, default=8)
-    parser.add_argument("--max-new-tokens", type=arguments.positive_int, default=512)
-    parser.add_argument("--temperature", type=float, default=0.0)
-    parser.add_argument("--top-k", type=int, default=0)
-    parser.add_argument("--top-p", type=float, default=1.0)
-    parser.add_argument("--seed", type=arguments.seed, default=None, help="an int >= 0")
+    parser.add_argument("--template", choices=sorted(TEMPLATES), default="direct",
+                        help="the instruction around each problem (direct: answer at once, cot: think step by step; "
+                             "see minireason.evaluation.prompts.TEMPLATES)")
+    parser.add_argument("--prompt-format", choices=("plain", "chat"), default="plain",
+                        help="plain: the prompt as text; chat: wrapped in the Qwen3 chat template")
+    arguments.add_hidden_alias(parser, "--chat", dest="prompt_format", action="store_const", const="chat")
+    parser.add_argument("--thinking", action="store_true", help="with --prompt-format chat: enable the <think> block")
+    parser.add_argument("--batch-size", type=arguments.positive_int, default=8, help="problems per generation batch")
+    parser.add_argument("--max-new-tokens", type=arguments.positive_int, default=512, help="completion limit")
+    parser.add_argument("--temperature", type=float, default=0.0, help="sampling temperature (0 = greedy)")
+    parser.add_argument("--top-k", type=arguments.non_negative_int, default=0, help="keep the k most likely tokens (0 = off)")
+    parser.add_argument("--top-p", type=float, default=1.0, help="nucleus mass in (0, 1] (1 = off)")
+    parser.add_argument("--seed", type=arguments.seed, default=None,
+                        help="fix the sampling randomness (an integer >= 0)")
     add_thinking_budget_arguments(parser)
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
@@ -41,7 +46,7 @@ def run(args: argparse.Namespace) -> int:
 
     check_results_path(args.out)
     problems = _load(args.data)
-    settings = EvalSettings(template=args.template, chat=args.chat, enable_thinking=args.thinking,
+    settings = EvalSettings(template=args.template, chat=args.prompt_format == "chat", enable_thinking=args.thinking,
                             batch_size=args.batch_size, max_new_tokens=args.max_new_tokens,
                             temperature=args.temperature, top_k=args.top_k, top_p=args.top_p, seed=args.seed,
                             max_thinking_tokens=args.max_thinking_tokens,

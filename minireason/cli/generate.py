@@ -21,13 +21,14 @@ def add_sampling_arguments(parser) -> None:
     """The flags ``generate`` and ``chat`` share."""
     parser.add_argument("--model", required=True, help="checkpoint directory or builtin:NAME")
     parser.add_argument("--temperature", type=float, default=None, help="0 = greedy (default: the checkpoint's)")
-    parser.add_argument("--top-k", type=int, default=None, help="keep the k most likely tokens (0 = off)")
+    parser.add_argument("--top-k", type=arguments.non_negative_int, default=None, help="keep the k most likely tokens (0 = off)")
     parser.add_argument("--top-p", type=float, default=None, help="nucleus mass in (0, 1] (1 = off)")
     parser.add_argument("--min-p", type=float, default=None, help="drop tokens below min_p x the top probability")
-    parser.add_argument("--max-new-tokens", type=arguments.positive_int, default=256)
+    parser.add_argument("--max-new-tokens", type=arguments.positive_int, default=256, help="completion limit")
     parser.add_argument("--seed", type=arguments.seed, default=None,
                         help="fix the sampling randomness (an int >= 0)")
-    parser.add_argument("--dtype", default="float32", choices=["float32", "float64"])
+    parser.add_argument("--dtype", default="float32", choices=["float32", "float64"],
+                        help="precision of the weights and the computation")
     parser.add_argument("--bfloat16-decoding", action="store_true",
                         help="round the weights to bfloat16 and decode from 2-byte copies: about twice the "
                              "tokens/s on a bandwidth-bound CPU (needs --backend numba and float32)")

@@ -10,8 +10,9 @@ import minireason.tasks  # noqa: F401 - hands the task families' verifiers to th
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("results", help="results JSONL written by `minireason eval`")
-    parser.add_argument("--write", default=None, metavar="PATH",
+    parser.add_argument("--out", default=None, metavar="PATH",
                         help="also write the re-graded records to PATH (atomically; may be the input)")
+    parser.add_argument("--write", dest="out", default=None, help=argparse.SUPPRESS)  # the old spelling
 
 
 def run(args: argparse.Namespace) -> int:
@@ -26,7 +27,7 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(f"{args.results}: is {kind}; expected a results .jsonl file written by "
                          "`minireason eval`")
     # task records (with family and data) are re-checked by their family's verifier: the one judge
-    records, summary = regrade_file(args.results, args.write)
+    records, summary = regrade_file(args.results, args.out)
     changed = sum(1 for r in records if r.get("correct") is not None)
     print(f"re-graded {changed} records")
     print(format_summary(summary))

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import sys
+import time
 
 from minireason.cli import arguments
 from minireason.run_folder import claim_run_folder, releasing_run_folders
@@ -17,17 +18,18 @@ from minireason.training.run import start_line
 
 # flag -> (GRPOConfig field, type, help); defaults come from GRPOConfig
 FLAGS = {
-    "--steps": ("steps", int, "training steps (each: one batch of rollouts and its updates)"),
-    "--prompts-per-step": ("prompts_per_step", int, "P: prompts per step"),
-    "--group-size": ("group_size", int, "G: completions sampled per prompt"),
+    "--steps": ("steps", arguments.positive_int, "training steps (each: one batch of rollouts and its updates)"),
+    "--prompts-per-step": ("prompts_per_step", arguments.positive_int, "P: prompts per step"),
+    "--group-size": ("group_size", arguments.positive_int, "G: completions sampled per prompt"),
     "--temperature": ("temperature", float, "sampling temperature of the rollouts (the learner uses the same)"),
     "--top-p": ("top_p", float, "nucleus filter of the rollouts (1 = off; then old log-probs are recomputed)"),
-    "--top-k": ("top_k", int, "top-k filter of the rollouts (0 = off)"),
-    "--max-new-tokens": ("max_new_tokens", int, "length limit of a completion"),
-    "--loss": ("loss", str, "policy loss: grpo (the book's sequence-level), ppo (clipped), gspo, cispo"),
-    "--epochs": ("epochs", int, "mu: optimisation passes over each batch of rollouts"),
-    "--minibatches": ("minibatches", int, "optimizer updates per pass"),
-    "--micro-batch-size": ("micro_batch_size", int, "rows per forward/backward (bounds memory)"),
+    "--top-k": ("top_k", arguments.non_negative_int, "top-k filter of the rollouts (0 = off)"),
+    "--max-new-tokens": ("max_new_tokens", arguments.positive_int, "length limit of a completion"),
+    "--loss": ("loss", str, "policy loss: grpo (REINFORCE with group advantages on each completion's summed log-probability), "
+                           "ppo (clipped), gspo, cispo"),
+    "--epochs": ("epochs", arguments.positive_int, "mu: optimisation passes over each batch of rollouts"),
+    "--minibatches": ("minibatches", arguments.positive_int, "optimizer updates per pass"),
+    "--micro-batch-size": ("micro_batch_size", arguments.positive_int, "rows per forward/backward (bounds memory)"),
     "--clip-low": ("clip_low", float, "ratio >= 1 - clip_low (ppo, gspo)"),
     "--clip-high": ("clip_high", float, "ratio <= 1 + clip_high (ppo, gspo; clip-higher: 0.28)"),
     "--dual-clip": ("dual_clip", float, "dual-clip constant c > 1 for negative advantages (ppo)"),
@@ -40,17 +42,17 @@ FLAGS = {
                                           "seq-mean-token-sum-norm (default: the loss's own)"),
     "--reward": ("reward", str, "weighted rewards, e.g. correctness:1,format:0.1,overlong:1"),
     "--reward-combine": ("reward_combine", str, "sum, or gdpo (each reward normalised in its group first)"),
-    "--overlong-buffer": ("overlong_buffer", int, "DAPO's soft overlong penalty ramp, in tokens"),
-    "--max-sampling-tries": ("max_sampling_tries", int, "with --dynamic-sampling: batches of prompts tried per step"),
+    "--overlong-buffer": ("overlong_buffer", arguments.non_negative_int, "DAPO's soft overlong penalty ramp, in tokens"),
+    "--max-sampling-tries": ("max_sampling_tries", arguments.positive_int, "with --dynamic-sampling: batches of prompts tried per step"),
     "--lr": ("learning_rate", float, "learning rate (AdamW)"),
-    "--warmup-steps": ("warmup_steps", int, "linear warmup, in optimizer updates"),
+    "--warmup-steps": ("warmup_steps", arguments.non_negative_int, "linear warmup, in optimizer updates"),
     "--weight-decay": ("weight_decay", float, "AdamW weight decay"),
     "--max-grad-norm": ("max_grad_norm", float, "gradient clipping"),
     "--seed": ("seed", arguments.seed, "seed of prompt choice and sampling (an int in [0, 2**63))"),
-    "--eval-every": ("eval_every", int, "held-out evaluation every N steps (and at step 0 and the end)"),
-    "--eval-max-new-tokens": ("eval_max_new_tokens", int, "length limit of evaluation completions"),
-    "--sample-every": ("sample_every", int, "write a few completions to samples.jsonl every N steps"),
-    "--checkpoint-every": ("checkpoint_every", int, "checkpoint every N steps"),
+    "--eval-every": ("eval_every", arguments.non_negative_int, "held-out evaluation every N steps (and at step 0 and the end)"),
+    "--eval-max-new-tokens": ("eval_max_new_tokens", arguments.positive_int, "length limit of evaluation completions"),
+    "--sample-every": ("sample_every", arguments.non_negative_int, "write a few completions to samples.jsonl every N steps"),
+    "--checkpoint-every": ("checkpoint_every", arguments.positive_int, "checkpoint every N steps"),
 }
 SWITCHES = {
     "--kl-in-reward": ("kl_in_reward", "fold the k1 KL estimate into the reward instead of a loss term"),
@@ -61,14 +63,16 @@ SWITCHES = {
     "--dynamic-sampling": ("dynamic_sampling", "DAPO: sample more prompts until every group has signal"),
 }
 INVERTED = {"--no-std", "--keep-zero-variance"}
+REQUIRED = " (required, here or in --config)"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--model", default=None, help="starting model: builtin:NAME or a Hugging Face Qwen3 directory")
+    parser.add_argument("--model", default=None, help="starting model: builtin:NAME or a Hugging Face Qwen3 directory"
+                        + REQUIRED)
     parser.add_argument("--data", default=None, help="training problems: task:NAME?split=train&... or a "
-                        "MATH-style JSON/JSONL file with problem and answer")
+                        "MATH-style JSON/JSONL file with problem and answer" + REQUIRED)
     parser.add_argument("--eval-data", default=None, help="held-out problems (same forms as --data)")
-    parser.add_argument("--out-dir", default=None, help="run directory (metrics, checkpoints, final model)")
+    parser.add_argument("--out-dir", default=None, help="run directory (metrics, checkpoints, final model)" + REQUIRED)
     parser.add_argument("--config", default=None, help="TOML file with any of the settings below (flags override)")
     parser.add_argument("--no-resume", action="store_true", help="start over even if OUT_DIR has a checkpoint")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -77,6 +81,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     for flag, (field, text) in SWITCHES.items():
         parser.add_argument(flag, dest=field, action="store_const", const=flag not in INVERTED, default=None,
                             help=text)
+
+
+def config_defaults(command: str | None = None) -> dict:
+    """What each flag left out means (GRPOConfig's defaults), for --help."""
+    from minireason.posttrain.grpo import GRPOConfig
+
+    return arguments.dataclass_defaults(GRPOConfig)
 
 
 def settings_from(args: argparse.Namespace) -> tuple[dict, dict]:
@@ -128,6 +139,7 @@ def run(args: argparse.Namespace) -> int:
           f"G={config.group_size}, {config.steps} steps, {len(train_records)} training problems"
           + (f", {len(eval_records)} held-out" if eval_records else "") + f"; run in {places['out_dir']}",
           file=sys.stderr)
+    started = time.perf_counter()
     history = train_grpo(model, tokenizer, train_records, config, places["out_dir"], eval_records,
                          resume=not args.no_resume, progress=not args.no_progress,
                          run_identity={"model": str(places["model"]), "data": str(places["data"]),
@@ -139,7 +151,8 @@ def run(args: argparse.Namespace) -> int:
         return 130
     rows = history["metrics"]
     last = rows[-1] if rows else {}
-    print(f"grpo: {summary['steps']} steps in {summary['seconds'] / 60:.1f} min"
+    print(f"grpo: {summary['steps']} steps in {(time.perf_counter() - started) / 60:.1f} min, held-out evaluation "
+          f"included"
           + (f" (resumed from step {summary['resumed_from']})" if summary["resumed_from"] else ""))
     if last:
         print(f"  last step: reward {last.get('reward_mean', float('nan')):.3f}, training accuracy "

@@ -16,10 +16,12 @@ Output piped into a reader that stops early (``| head``) ends the command quietl
 from __future__ import annotations
 
 import argparse
+import difflib
 import importlib
 import os
 import sys
 
+from minireason.cli import arguments
 from minireason.errors import MinireasonError
 
 # command -> (module, one-line help)
@@ -69,6 +71,31 @@ def debug_requested(flag: bool = False) -> bool:
     return flag or value not in ("", "0", "false", "no")
 
 
+def add_command_arguments(name: str, parser: argparse.ArgumentParser) -> None:
+    """A command's flags: its module's, ``--backend`` for the commands that run a model, and every
+    option's default appended to its help (the config dataclass's for the training commands)."""
+    module = importlib.import_module(COMMANDS[name][0])
+    module.add_arguments(parser)
+    if name in MODEL_COMMANDS or getattr(module, "RUNS_MODEL", False):
+        from minireason.backend import BACKENDS
+
+        parser.add_argument("--backend", choices=list(BACKENDS), default=None,
+                            help="implementation of the hot ops: numpy (the reference), numba "
+                                 "(CPU kernels, extra 'fast') or cupy (the GPU, extra 'gpu') (default: numpy)")
+    config_defaults = getattr(module, "config_defaults", None)
+    arguments.show_defaults(parser, config_defaults(name) if config_defaults is not None else None)
+
+
+def unknown_command(word: str, commands) -> str | None:
+    """The one-line complaint about a word that is no command, naming the closest one if any is close."""
+    if word.startswith("-") or word in commands:
+        return None
+    closest = difflib.get_close_matches(word, list(commands), n=1, cutoff=0.6)
+    if closest:
+        return f"minireason: error: unknown command {word!r}; did you mean {closest[0]}?"
+    return f"minireason: error: unknown command {word!r} (commands: {', '.join(commands)})"
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     commands = _available_commands()
@@ -79,17 +106,15 @@ def main(argv: list[str] | None = None) -> int:
     words = argv[:]
     while words and words[0] == "--debug":
         words = words[1:]
+    complaint = unknown_command(words[0], commands) if words else None
+    if complaint is not None:
+        _report(complaint)
+        return 2
     chosen = words[0] if words and words[0] in commands else None
-    for name, (module, help_text) in commands.items():
+    for name, (_module, help_text) in commands.items():
         sub = subparsers.add_parser(name, help=help_text, description=help_text)
         if name == chosen:  # only the chosen command's module is imported
-            importlib.import_module(module).add_arguments(sub)
-            if name in MODEL_COMMANDS or getattr(sys.modules[module], "RUNS_MODEL", False):
-                from minireason.backend import BACKENDS
-
-                sub.add_argument("--backend", choices=list(BACKENDS), default=None,
-                                 help="implementation of the hot ops: numpy (the reference, default), numba "
-                                      "(CPU kernels, extra 'fast') or cupy (the GPU, extra 'gpu')")
+            add_command_arguments(name, sub)
     args = top.parse_args(argv)
     if args.command is None:
         top.print_help()

@@ -44,7 +44,8 @@ def add_common_arguments(parser, methods_default: str, limit_default: int | None
                              "(auto: plain for builtin:*, else chat)")
     parser.add_argument("--batch-size", type=arguments.positive_int, default=32,
                         help="most prompts per generate call")
-    parser.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
+    parser.add_argument("--no-progress", action="store_true", help="no progress lines on stderr")
+    arguments.add_hidden_alias(parser, "--quiet", dest="no_progress", action="store_true")
 
 
 def add_arguments(parser) -> None:
@@ -89,7 +90,7 @@ def run_scaling_comparison(model_path: str, data: str, methods: str, out_dir: st
 
     specs = parse_methods(methods)  # a bad method name or size (> MAX_METHOD_SIZE) fails before loading anything
     if limit is not None and limit < 1:
-        raise InputError(f"--limit: expected an int >= 1, got {limit}")
+        raise InputError(f"--limit: expected an integer >= 1, got {limit}")
     if Path(out_dir).exists() and not Path(out_dir).is_dir():
         raise InputError(f"--out-dir {out_dir}: exists and is not a directory")
     if prompt_format == "auto":
@@ -127,7 +128,7 @@ def run(args) -> int:
     claim_run_folder(args.out_dir, "scale")  # a user's folder is refused before anything is loaded
     rows, paths = run_scaling_comparison(args.model, args.data, args.methods, args.out_dir, args.limit, args.seed,
                                          args.max_new_tokens, args.temperature, args.top_p, args.prompt_format,
-                                         args.batch_size, args.quiet,
+                                         args.batch_size, args.no_progress,
                                          arguments={key: value for key, value in vars(args).items()
                                                     if isinstance(value, (str, int, float, bool)) or value is None})
     print(format_table(rows))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 
 from minireason.cli import arguments
 from minireason.run_folder import claim_run_folder, releasing_run_folders
@@ -18,7 +19,7 @@ from minireason.training.run import start_line
 # flag -> (config field, type, help); defaults come from the config dataclass
 FLAGS = {
     "--steps": ("steps", arguments.positive_int, "optimizer updates"),
-    "--batch-size": ("batch_size", arguments.positive_int, "sequences per update (DPO: pairs)"),
+    "--batch-size": ("batch_size", arguments.positive_int, "sequences per update"),
     "--micro-batch-size": ("micro_batch_size", arguments.positive_int, "sequences per forward/backward (bounds memory)"),
     "--max-tokens": ("max_tokens", arguments.positive_int, "prompt + completion limit; longer examples are dropped"),
     "--length-buckets": ("length_buckets", arguments.positive_int, "batches are drawn from one of this many length "
@@ -42,12 +43,13 @@ FLAGS = {
     "--eval-batch-size": ("eval_batch_size", arguments.positive_int, "prompts per greedy generation batch"),
     "--checkpoint-every": ("checkpoint_every", arguments.positive_int, "checkpoint every N steps"),
 }
+REQUIRED = " (required, here or in --config)"
 PLACE_HELP = {
-    "model": "starting model: builtin:NAME or a Hugging Face Qwen3 directory",
-    "data": "training records: teacher traces (problem, message_thinking, message_content) or prompt, completion; "
-            "a JSON list or JSONL file",
+    "model": "starting model: builtin:NAME or a Hugging Face Qwen3 directory" + REQUIRED,
+    "data": "training records: teacher traces (problem, message_thinking, message_content; minireason distill-data "
+            "writes them) or prompt, completion; a JSON list or JSONL file" + REQUIRED,
     "eval_data": "held-out problems for greedy accuracy: task:NAME?split=test&... or a MATH-style JSON/JSONL file",
-    "out_dir": "run directory (metrics, checkpoints, final model)",
+    "out_dir": "run directory (metrics, checkpoints, final model)" + REQUIRED,
 }
 
 
@@ -63,6 +65,13 @@ def add_common_arguments(parser: argparse.ArgumentParser, places: dict[str, str]
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_common_arguments(parser, PLACE_HELP, FLAGS)
+
+
+def config_defaults(command: str | None = None) -> dict:
+    """What each flag left out means (SFTConfig's defaults), for --help."""
+    from minireason.posttrain.sft import SFTConfig
+
+    return arguments.dataclass_defaults(SFTConfig)
 
 
 def settings_from(args: argparse.Namespace, places: tuple[str, ...], required: tuple[str, ...],
@@ -113,8 +122,11 @@ def training_problems(source) -> set[str]:
             and isinstance(record.get("problem"), str)}
 
 
-def report_run(command: str, history: dict, out_dir: str, keys: tuple[str, ...]) -> int:
-    """Print the end of a run: time, the last step's figures, the held-out comparison, the files."""
+def report_run(command: str, history: dict, out_dir: str, keys: tuple[str, ...], started: float) -> int:
+    """Print the end of a run: time, the last step's figures, the held-out comparison, the files.
+
+    ``started``: ``time.perf_counter()`` before the training call, so that the time printed is the
+    whole run's (held-out evaluations, step 0's included, and saving), not the loop's steps alone."""
     from minireason.evaluation.paired import format_paired
 
     summary = history["summary"]
@@ -122,7 +134,8 @@ def report_run(command: str, history: dict, out_dir: str, keys: tuple[str, ...])
         print(f"{command}: interrupted after step {summary['last_step']}; the checkpoint in {out_dir} resumes it "
               f"(run the same command again)")
         return 130
-    print(f"{command}: {summary['steps']} steps in {summary['seconds'] / 60:.1f} min"
+    print(f"{command}: {summary['steps']} steps in {(time.perf_counter() - started) / 60:.1f} min, held-out "
+          f"evaluation included"
           + (f" (resumed from step {summary['resumed_from']})" if summary["resumed_from"] else ""))
     rows = history["metrics"]
     if rows:
@@ -152,8 +165,9 @@ def run(args: argparse.Namespace) -> int:
     model, tokenizer = load_pretrained(places["model"])
     print(f"sft: {places['model']} on {places['data']}, {config.steps} steps of {config.batch_size} sequences, "
           f"{config.prompt_format} format; run in {places['out_dir']}", file=sys.stderr)
+    started = time.perf_counter()
     history = train_sft(model, tokenizer, places["data"], config, places["out_dir"], eval_records,
                         resume=not args.no_resume, progress=not args.no_progress,
                         run_identity={key: str(places[key]) for key in ("model", "data", "eval_data")},
                         log=lambda text: print(text, file=sys.stderr))
-    return report_run("sft", history, places["out_dir"], ("loss", "tokens_per_second"))
+    return report_run("sft", history, places["out_dir"], ("loss", "tokens_per_second"), started)

@@ -11,11 +11,12 @@ from minireason.cli import arguments
 
 def add_arguments(parser) -> None:
     parser.add_argument("--preset", default="test-small", help="model preset (see minireason.config.PRESETS)")
-    parser.add_argument("--batch-size", type=arguments.positive_int, default=4)
+    parser.add_argument("--batch-size", type=arguments.positive_int, default=4, help="rows of random tokens")
     parser.add_argument("--seq-len", type=arguments.positive_int, default=64,
                         help="tokens per row, at most the preset's max_position_embeddings")
-    parser.add_argument("--seed", type=arguments.seed, default=0)
-    parser.add_argument("--dtype", default="float32", choices=["float32", "float64"])
+    parser.add_argument("--seed", type=arguments.seed, default=0, help="seed of the weights and the tokens")
+    parser.add_argument("--dtype", default="float32", choices=["float32", "float64"],
+                        help="precision of the weights and the computation")
 
 
 def run(args) -> int:

@@ -107,6 +107,18 @@ def read_records(source, report: DataReport | None = None) -> tuple[list[tuple[s
     return found, report
 
 
+def _nothing_usable(report: DataReport, found: list, what: str, kind: str, command: str) -> str:
+    """One line for a file with nothing to train on: the counts and the first reason; for a file of
+    problems (problem, answer) given where traces or pairs belong, the command that makes them."""
+    problems = [record for _, record in found if isinstance(record, dict) and "answer" in record
+                and not set(record) & {"message_thinking", "completion", "chosen"}]
+    if found and len(problems) == len(found):
+        return (f"{report.source}: {len(found)} problems (problem, answer), not {kind}; make {kind} of them first "
+                f"with `minireason {command} --data {report.source} --out FILE.jsonl`, then train on FILE.jsonl")
+    first = f"; the first: {report.problems[0]}" if report.problems else ""
+    return f"{report.summary().splitlines()[0]}; no usable {what}{first}"
+
+
 def _problem_of(record) -> str:
     text = record.get("problem", record.get("prompt", "")) if isinstance(record, dict) else ""
     text = text if isinstance(text, str) else repr(text)
@@ -271,7 +283,7 @@ def load_sequences(source, tokenizer, prompt_format: str = "plain", max_tokens: 
         side.add(prompt, prompt_ids, completion_ids, record)
     report.train, report.validation = len(train), len(validation)
     if not len(train):
-        raise DataError(f"{report.summary()}\nno usable training example")
+        raise DataError(_nothing_usable(report, found, "training example", "teacher traces", "distill-data --teacher MODEL"))
     return train, validation, report
 
 
@@ -310,7 +322,7 @@ def load_pairs(source, tokenizer, prompt_format: str = "plain", max_tokens: int 
         side.rejected_ids.append(rejected_ids)
     report.train, report.validation = len(train), len(validation)
     if not len(train):
-        raise DataError(f"{report.summary()}\nno usable preference pair")
+        raise DataError(_nothing_usable(report, found, "preference pair", "preference pairs", "dpo-data --model MODEL"))
     return train, validation, report
 
 

@@ -56,7 +56,7 @@ from minireason.training.run import HeldOutEvaluation, run_training
 from minireason.training.step import add_metrics, training_step
 
 LOSS_DEFAULT_AGGREGATION = {
-    "grpo": "seq-mean-token-sum",  # the book's -mean_i A_i sum_t log pi(o_it)
+    "grpo": "seq-mean-token-sum",  # the sequence-level objective -mean_i A_i sum_t log pi(o_it)
     "ppo": "token-mean",  # DAPO's token-level mean
     "gspo": "seq-mean-token-mean",  # GSPO averages sequences
     "cispo": "token-mean",
