@@ -46,7 +46,7 @@ def main(argv=None) -> int:
     parser.add_argument("--batch-sizes", default="1,16,64")
     parser.add_argument("--repeats", type=int, default=7)
     args = parser.parse_args(argv)
-    runtime.apply_process_settings()
+    runtime.activate(runtime.DECODE)  # decoding's process settings, as generate() switches them
     rng = np.random.default_rng(0)
     print(f"vocabulary {args.vocab}, best of {args.repeats}")
     print(f"milliseconds a step: {'B':>4} {'T = 1':>9} {'T = 0.7':>9} {'greedy':>9}   draw alone: {'blocks':>8} {'one sum':>8}")
