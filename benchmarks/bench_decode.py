@@ -27,6 +27,7 @@ import time
 import numpy as np
 from memory_bandwidth import bandwidth_probe, read_bandwidth
 
+from minireason import runtime
 from minireason.config import PRESETS
 from minireason.generation.kv_cache import KVCache
 from minireason.io.safetensors import float32_to_bfloat16_bits
@@ -91,6 +92,7 @@ def main(argv=None) -> int:
     parser.add_argument("--context", type=int, default=64)
     parser.add_argument("--steps", type=int, default=8)
     args = parser.parse_args(argv)
+    runtime.activate(runtime.DECODE)  # decoding's process settings, as generate() switches them
     bandwidth = read_bandwidth()
     print(f"numpy {np.__version__}, {os.cpu_count()} CPU(s), OPENBLAS_NUM_THREADS="
           f"{os.environ.get('OPENBLAS_NUM_THREADS', 'unset')}, read bandwidth {bandwidth / 1e9:.1f} GB/s, "

@@ -36,6 +36,8 @@ import transformers_reference as hf_reference
 from floors import products_seconds
 from timing import best_alternating
 
+from minireason import runtime
+
 
 def resident_bytes() -> int:
     with open("/proc/self/statm") as statm:
@@ -166,7 +168,8 @@ def main(argv=None) -> int:
     parser.add_argument("--child", nargs=2, metavar=("PRESET", "BACKEND"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.runtime_off:
-        os.environ["MINIREASON_RUNTIME"] = "off"  # before the first model: the backend reads it then
+        os.environ["MINIREASON_RUNTIME"] = "off"  # the runtime's switches then change nothing
+    runtime.activate(runtime.TRAIN)  # a training step's process settings, as train() switches them
     if args.child:
         print(json.dumps(measure(args.child[0], args.child[1], args.batch, args.length, args.repeats)))
         return 0
@@ -181,8 +184,6 @@ def main(argv=None) -> int:
     results = alternating_table(args.presets, args.backends, with_hf, args.batch, args.length, args.repeats,
                                 args.threads)
     if args.json:
-        from minireason import runtime
-
         with open(args.json, "w") as file:
             json.dump({"threads": args.threads, "batch": args.batch, "length": args.length, "presets": results,
                        "runtime": runtime.settings(), "load_average_end": _thread_limits.load_average()},

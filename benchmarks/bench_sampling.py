@@ -7,9 +7,8 @@ and its draw against one running sum over the whole row.
 Logits are float32 (as a model hands them over), N(0, 3^2).  Each row prints the whole step at
 temperature 1 (no filter), temperature 0.7, and greedy; then the draw alone, ``inverse_cdf_draw``
 (block sums, a running sum inside one block) against ``np.cumsum`` over the row and the first
-index past the target (the definition), in turns, best of ``--repeats``.  The process settings of
-a CPU backend are applied first (``minireason.runtime``: freed memory kept for reuse), as in
-generation.
+index past the target (the definition), in turns, best of ``--repeats``.  The ``decode`` profile of
+``minireason.runtime`` is switched on first (freed memory kept for reuse), as ``generate`` does.
 """
 
 from __future__ import annotations
@@ -46,7 +45,7 @@ def main(argv=None) -> int:
     parser.add_argument("--batch-sizes", default="1,16,64")
     parser.add_argument("--repeats", type=int, default=7)
     args = parser.parse_args(argv)
-    runtime.apply_process_settings()
+    runtime.activate(runtime.DECODE)  # decoding's process settings, as generate() switches them
     rng = np.random.default_rng(0)
     print(f"vocabulary {args.vocab}, best of {args.repeats}")
     print(f"milliseconds a step: {'B':>4} {'T = 1':>9} {'T = 0.7':>9} {'greedy':>9}   draw alone: {'blocks':>8} {'one sum':>8}")

@@ -8,7 +8,7 @@ the machine's bandwidth, and its small-M products repack the whole weight for ev
 16 bits of a float32, stored as uint16) halves the bytes read per token (``bf16_linear``, the
 same loops).  A bfloat16 value widens to float32 exactly by shifting its bits left by 16.
 Rounding float32 to bfloat16 bits is
-``minireason.io.safetensors.float32_to_bfloat16_bits``; the model side is
+``minireason.bfloat16.float32_to_bfloat16_bits``; the model side is
 ``Qwen3Model.with_bfloat16_decoding`` and ``nn.linear.BFloat16Matrix``.
 """
 

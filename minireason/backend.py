@@ -15,12 +15,9 @@ backend's table.
 
 A backend also says where arrays live: ``get_ops(name).array_module`` is ``numpy`` for the CPU
 backends and ``cupy`` for the GPU one (see ``minireason.device``).  A model keeps its
-parameters in its backend's array module.
-
-A CPU backend also applies the process settings that make it fast (``minireason.runtime``) the
-first time it is used, and switches the runtime's profile (decode, train) as the work changes:
-two of its ops are wrapped for that (``runtime.switching_ops``; ``runtime.implementation(op)``
-is the op underneath).
+parameters in its backend's array module.  The ops are the implementations themselves, unwrapped:
+none of them changes process state (the process-level speed settings are ``minireason.runtime``'s,
+switched where decoding and training start).
 """
 
 from __future__ import annotations
@@ -32,7 +29,6 @@ from types import SimpleNamespace
 
 import numpy as np
 
-from minireason import runtime
 from minireason.errors import ConfigError
 from minireason.nn import attention, linear, loss, rmsnorm, rope, swiglu
 
@@ -189,9 +185,6 @@ def get_ops(name: str | None = None) -> SimpleNamespace:
     if name not in _ops_cache:
         module = _backend_module(name)
         ops = dict(BACKEND_PROPERTIES, **(_ops_of(module) if module is not None else REFERENCE_OPS))
-        if ops["array_module"] is np:  # a CPU backend: the process settings, and the profile switches
-            runtime.apply_process_settings()
-            ops = runtime.switching_ops(ops)
         _ops_cache[name] = SimpleNamespace(name=name, **ops)
     return _ops_cache[name]
 

@@ -11,12 +11,14 @@ from __future__ import annotations
 import numpy as np
 
 from minireason.backend import get_ops
+from minireason.bfloat16 import bfloat16_bits_to_float32, float32_to_bfloat16_bits
 from minireason.config import ModelConfig
 from minireason.device import array_module_of, to_host, to_module
 from minireason.errors import ConfigError, InputError
 from minireason.nn.block import BLOCK_PARAMETERS, block_backward, block_forward
 from minireason.nn.embedding import embedding_backward, embedding_forward
 from minireason.nn.linear import BFloat16Matrix
+from minireason.nn.loss import masked_mean_nll
 from minireason.nn.rope import rope_tables
 
 SUPPORTED_DTYPES = ("float32", "float64")
@@ -151,8 +153,6 @@ class Qwen3Model:
         model on a backend whose linear layer reads bfloat16 bits without widening the matrix
         (numba); the reference would widen it on every call.
         """
-        from minireason.io.safetensors import bfloat16_bits_to_float32
-
         if self.dtype != np.float32:
             raise ConfigError(f"bfloat16 decoding needs a float32 model, this one is {self.dtype}")
         if not getattr(self.ops, "reads_bfloat16_weights", False):
@@ -174,8 +174,6 @@ class Qwen3Model:
         starting on a 64-byte line: a step then streams one region front to back, which the
         hardware prefetchers follow better than 197 separate arrays (benchmarks/bf16_layout.py;
         docs/kernels.md has the measurements)."""
-        from minireason.io.safetensors import float32_to_bfloat16_bits
-
         head = head_parameter_name(self.config)
         order = [layer_prefix(layer) + name for layer in range(self.config.num_hidden_layers)
                  for name in BLOCK_PARAMETERS if self.params[layer_prefix(layer) + name].ndim == 2]
@@ -426,8 +424,6 @@ class Qwen3Model:
         Cross-entropy is one loss of the seam (``token_loss_and_grads``): -mean of masked logp.
         Returns (loss: float, grads: dict with exactly the parameter keys).
         """
-        from minireason.nn.loss import masked_mean_nll
-
         token_ids = self._check_token_ids(token_ids)
         loss_mask = self._check_mask(loss_mask, token_ids.shape, "loss_mask")
         device_mask = None if loss_mask is None else to_module(loss_mask, self.array_module)

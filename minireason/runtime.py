@@ -1,11 +1,12 @@
 """Process-level speed settings, in one place: what each is, when it is applied, how to turn it off.
 
 A CPU backend runs fastest with a few settings that belong to the whole process, not to one op.
-They are gathered here and applied by ``minireason.backend`` the first time a CPU backend is
-used, so every entry point (``generate``, evaluation, scaling, the trainers, a direct
-``model.loss_and_grads``) runs with them; docs/kernels.md ("Process settings") has the why.
+They are switched explicitly, by the name of the kind of work, where that work starts: the
+decoding entry points (``generation.generate``, ``stream_generate``) run in ``use_profile(DECODE)``
+and the training loop's ``train()`` in ``use_profile(TRAIN)``; docs/kernels.md ("Process settings")
+has the why.  Nothing else changes process state: no config field, no op, no backend.
 
-Once per process (``apply_process_settings``):
+Once per process (``apply_process_settings``, by the first switch):
 
 - OpenMP's wait between parallel regions (numba backend): ``GOMP_SPINCOUNT=20000``, a short spin
   and then sleep (``KMP_BLOCKTIME=0`` for Intel's runtime).  Must be in the environment before
@@ -14,7 +15,7 @@ Once per process (``apply_process_settings``):
 - glibc keeps freed memory for reuse (``mallopt``): the same multi-megabyte arrays are
   made and freed every step, and are otherwise page-faulted and zero-filled again each time.
 
-By the kind of work (profiles, switched by the backend's ops as the work changes):
+By the kind of work (profiles):
 
 - ``decode``: OpenBLAS's worker threads poll for new work for its default 2^28 cycles after a
   product: a decoding step runs hundreds of small products back to back and would pay a wake-up
@@ -23,17 +24,17 @@ By the kind of work (profiles, switched by the backend's ops as the work changes
   so that the numba kernels between the products have the cores to themselves
   (``set_blas_thread_timeout``).
 
-Every process starts in ``decode`` (OpenBLAS's own default: nothing to change).  The first
-backward pass switches to ``train``; a run of one-token attention calls (decoding, e.g. GRPO's
-rollouts after its learner step) switches back.  A switch restarts OpenBLAS's threads (about a
-millisecond, plus the threads' start at the next product), so it happens on a change of kind of
-work, never per call: prefill and evaluation forwards leave the profile as it is.
+A switch restarts OpenBLAS's threads (about a millisecond, plus the threads' start at the next
+product), so it happens once per block of work (a ``generate`` call, a training run), never per op;
+switching to the profile already in force changes nothing.  ``use_profile`` gives the previous
+profile back after its block: GRPO's rollouts inside a training run decode in ``decode`` and return
+to ``train`` for the learner step.
 
 While one thread multiplies inside a parallel kernel (numba attention's tiles), the OpenBLAS
 behind numba is held to one thread: ``single_threaded_blas``.
 
-``MINIREASON_RUNTIME=off`` in the environment (before the first model is built) leaves every
-setting at the libraries' defaults: for measuring what the settings are worth.
+``MINIREASON_RUNTIME=off`` in the environment leaves every setting at the libraries' defaults:
+for measuring what the settings are worth.
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ import contextlib
 import ctypes
 import functools
 import os
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 DECODE, TRAIN = "decode", "train"
 SHORTEST_TIMEOUT = 4  # OpenBLAS clamps OPENBLAS_THREAD_TIMEOUT to 4..30 (2^4 to 2^30 cycles)
@@ -52,11 +53,7 @@ M_TRIM_THRESHOLD = -1  # glibc's mallopt parameter numbers (malloc.h)
 M_MMAP_THRESHOLD = -3
 MMAP_THRESHOLD_BYTES = 32 * 2**20  # glibc's maximum: blocks up to 32 MiB come from the heap
 TRIM_THRESHOLD_BYTES = 2**30  # keep up to 1 GiB of free heap top
-DEFAULT_MMAP_THRESHOLD_BYTES = DEFAULT_TRIM_THRESHOLD_BYTES = 128 * 2**10  # glibc's starting values
 OPENMP_SPIN_COUNT = "20000"
-# one-token attention calls in a row (a call per layer per step) before a process in the train
-# profile switches to decode: a dozen steps of a small model; one stray call does not switch
-DECODE_SWITCH_CALLS = 64
 
 
 @dataclass(frozen=True)
@@ -64,13 +61,12 @@ class Profile:
     """The settings one kind of work runs with."""
 
     name: str
-    keep_freed_memory: bool  # glibc keeps freed memory for reuse (``_mallopt``)
     blas_threads_sleep: bool  # OpenBLAS's workers sleep as soon as a product ends (``set_blas_thread_timeout``)
 
 
 PROFILES = {
-    DECODE: Profile(DECODE, keep_freed_memory=True, blas_threads_sleep=False),
-    TRAIN: Profile(TRAIN, keep_freed_memory=True, blas_threads_sleep=True),
+    DECODE: Profile(DECODE, blas_threads_sleep=False),
+    TRAIN: Profile(TRAIN, blas_threads_sleep=True),
 }
 
 
@@ -80,29 +76,27 @@ def enabled() -> bool:
 
 
 class _State:
-    """What is applied now.  ``applied`` holds the settings taken (None: the library's default)."""
+    """What is applied now (None: the library's default, untouched)."""
 
     def __init__(self) -> None:
         self.process_settings_applied = False
-        self.active: str | None = None  # profile name; None until a backend applied one
-        self.overrides: dict[str, bool] = {}  # forced values (TrainConfig's switches) for every profile
+        self.active: str | None = None  # profile name; None until the first switch (or with the runtime off)
         self.keep_freed_memory: bool | None = None
         self.blas_threads_sleep: bool | None = None
-        self.one_token_calls = 0
 
 
 _state = _State()
 
 
 def current_profile() -> str | None:
-    """The active profile's name, or None before any backend applied one (or with the runtime off)."""
+    """The active profile's name, or None before the first switch (or with the runtime off)."""
     return _state.active
 
 
 def settings() -> dict:
     """What is in force now, for logs and benchmark records."""
     return {"enabled": enabled(), "profile": _state.active, "keep_freed_memory": _state.keep_freed_memory,
-            "blas_threads_sleep": _state.blas_threads_sleep, "overrides": dict(_state.overrides),
+            "blas_threads_sleep": _state.blas_threads_sleep,
             "GOMP_SPINCOUNT": os.environ.get("GOMP_SPINCOUNT"), "OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY")}
 
 
@@ -117,141 +111,50 @@ def set_openmp_wait_policy() -> None:
 
 
 def apply_process_settings() -> None:
-    """The process-wide settings, once, and the ``decode`` profile (the libraries' defaults for
-    OpenBLAS).  Called by the backend when a CPU backend is first used."""
+    """The process-wide settings, once (the first profile switch calls it)."""
     if _state.process_settings_applied or not enabled():
         return
     _state.process_settings_applied = True
     set_openmp_wait_policy()
-    activate(_state.active or DECODE)
+    _state.keep_freed_memory = _mallopt(MMAP_THRESHOLD_BYTES, TRIM_THRESHOLD_BYTES)
 
 
 # ----------------------------------------------------------------------------- profiles
-def _set_keep_freed_memory(keep: bool) -> None:
-    if _state.keep_freed_memory is keep:
-        return
-    if keep:
-        _mallopt(MMAP_THRESHOLD_BYTES, TRIM_THRESHOLD_BYTES)
-    elif _state.keep_freed_memory:  # only undo what this module set
-        _mallopt(DEFAULT_MMAP_THRESHOLD_BYTES, DEFAULT_TRIM_THRESHOLD_BYTES)
-    _state.keep_freed_memory = keep
-
-
 def _set_blas_threads_sleep(sleep: bool) -> None:
     if _state.blas_threads_sleep is sleep or (_state.blas_threads_sleep is None and not sleep):
         _state.blas_threads_sleep = sleep  # OpenBLAS's default is the not-sleeping one: nothing to change
         return
-    timeout = SHORTEST_TIMEOUT if sleep else DEFAULT_TIMEOUT
-    set_blas_thread_timeout(timeout)
+    set_blas_thread_timeout(SHORTEST_TIMEOUT if sleep else DEFAULT_TIMEOUT)
     _state.blas_threads_sleep = sleep
 
 
 def activate(name: str) -> None:
-    """Switch to profile ``name`` (with the overrides in force); nothing happens if it is active."""
+    """Switch to profile ``name`` from now on (the process settings first, once); nothing happens if
+    it is active."""
     if name not in PROFILES:
         raise ValueError(f"unknown runtime profile {name!r}; expected one of {', '.join(PROFILES)}")
     if not enabled():
         return
-    profile = replace(PROFILES[name], **_state.overrides)
-    _set_keep_freed_memory(profile.keep_freed_memory)
-    _set_blas_threads_sleep(profile.blas_threads_sleep)
+    apply_process_settings()
+    _set_blas_threads_sleep(PROFILES[name].blas_threads_sleep)
     _state.active = name
-    _state.one_token_calls = 0
 
 
 @contextlib.contextmanager
-def use_profile(name: str, **overrides: bool):
-    """Profile ``name`` for the block, with some of its settings forced (for every profile the
-    backend switches to inside the block: GRPO's rollouts inside a training run keep them); the
-    previous profile and overrides afterwards.  Yields the profile in force."""
-    unknown = set(overrides) - {"keep_freed_memory", "blas_threads_sleep"}
-    if unknown:
-        raise ValueError(f"unknown runtime settings {sorted(unknown)}")
-    previous_active, previous_overrides = _state.active, dict(_state.overrides)
-    _state.overrides = {**previous_overrides, **overrides}
+def use_profile(name: str):
+    """Profile ``name`` for the block, the previous one afterwards (also when the block raises).
+    Yields the profile in force."""
+    previous = _state.active
+    activate(name)
     try:
-        activate(name)
-        yield replace(PROFILES[name], **_state.overrides)
+        yield PROFILES[name]
     finally:
-        _state.overrides = previous_overrides
         if enabled():
-            if previous_active is None:  # before the block nothing was applied: the libraries' defaults
+            if previous is None:  # before the block nothing was switched: OpenBLAS's default polling
                 _set_blas_threads_sleep(False)
                 _state.active = None
             else:
-                activate(previous_active)
-
-
-@contextlib.contextmanager
-def training_profile(enabled: bool = True):
-    """The training loop's block: the ``train`` profile, with OpenBLAS's threads sleeping between
-    products unless ``enabled`` is False (``TrainConfig.blas_threads_sleep``)."""
-    with use_profile(TRAIN, blas_threads_sleep=enabled) as profile:
-        yield profile.blas_threads_sleep
-
-
-def keep_freed_memory_for_reuse() -> bool:
-    """glibc keeps freed memory for reuse from now on (every profile has it; this applies it now).
-    True when glibc took the settings, False where there is no ``mallopt``."""
-    taken = _mallopt(MMAP_THRESHOLD_BYTES, TRIM_THRESHOLD_BYTES)
-    _state.keep_freed_memory = True
-    _state.overrides.pop("keep_freed_memory", None)
-    return taken
-
-
-def restore_default_memory_settings() -> bool:
-    """glibc's own thresholds from now on, in every profile (``TrainConfig(keep_freed_memory=False)``);
-    untouched if this module had not changed them.  True when it changed them back."""
-    taken = bool(_state.keep_freed_memory) and _mallopt(DEFAULT_MMAP_THRESHOLD_BYTES, DEFAULT_TRIM_THRESHOLD_BYTES)
-    _state.keep_freed_memory = False
-    _state.overrides["keep_freed_memory"] = False
-    return taken
-
-
-@contextlib.contextmanager
-def blas_threads_sleeping(enabled: bool = True):
-    """Within the block, OpenBLAS's workers sleep as soon as a product ends; OpenBLAS's default
-    polling (2^28 cycles) is restored after it, whatever profile was in force (the plain mechanism;
-    the training loop uses :func:`training_profile`).  Yields whether the setting was taken."""
-    changed = enabled and set_blas_thread_timeout(SHORTEST_TIMEOUT)
-    try:
-        yield changed
-    finally:
-        if changed:
-            set_blas_thread_timeout(DEFAULT_TIMEOUT)
-
-
-# ----------------------------------------------------------------------------- the backend's switches
-def switching_ops(ops: dict) -> dict:
-    """``ops`` (op name -> function) with the two ops that mark a change of work wrapped: a backward
-    pass (``rmsnorm_backward``, which every backward runs) switches to ``train``; a run of
-    one-token ``attention_forward`` calls (decoding) switches to ``decode``.  The wrappers cost
-    a comparison per call; ``__wrapped__`` is the op itself."""
-    if not enabled():
-        return ops
-    attention_forward, rmsnorm_backward = ops["attention_forward"], ops["rmsnorm_backward"]
-    state = _state
-
-    @functools.wraps(attention_forward)
-    def attention_forward_switching(q, k, v, key_mask, scale):
-        if state.active != DECODE and q.shape[2] == 1:
-            state.one_token_calls += 1
-            if state.one_token_calls >= DECODE_SWITCH_CALLS:
-                activate(DECODE)
-        return attention_forward(q, k, v, key_mask, scale)
-
-    @functools.wraps(rmsnorm_backward)
-    def rmsnorm_backward_switching(dout, cache):
-        if state.active != TRAIN:
-            activate(TRAIN)
-        return rmsnorm_backward(dout, cache)
-
-    return dict(ops, attention_forward=attention_forward_switching, rmsnorm_backward=rmsnorm_backward_switching)
-
-
-def implementation(op):
-    """The op a backend wrapper calls (the op itself if it is not wrapped)."""
-    return getattr(op, "__wrapped__", op)
+                activate(previous)
 
 
 # ----------------------------------------------------------------------------- OpenBLAS thread count

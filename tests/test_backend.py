@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from minireason import backend, runtime
+from minireason import backend
 from minireason.errors import ConfigError
 from minireason.nn import attention, linear, loss, rmsnorm, swiglu
 
@@ -24,8 +24,8 @@ def restore_backend():
 def test_numpy_backend_is_the_reference():
     ops = backend.get_ops("numpy")
     assert ops.name == "numpy"
-    assert runtime.implementation(ops.attention_forward) is attention.attention_forward  # wrapped: profile switch
-    assert runtime.implementation(ops.rmsnorm_backward) is rmsnorm.rmsnorm_backward
+    assert ops.attention_forward is attention.attention_forward
+    assert ops.rmsnorm_backward is rmsnorm.rmsnorm_backward
     assert ops.token_logprobs_forward is loss.token_logprobs_forward
     assert not hasattr(ops, "cross_entropy_forward")  # one loss over the seam, not an op of its own
 
@@ -53,7 +53,7 @@ def test_numba_backend_replaces_only_the_ops_that_measured_faster():
 
     ops = backend.get_ops("numba")
     # a single choice is the kernel itself, no wrapper
-    assert runtime.implementation(ops.rmsnorm_backward) is numba_fused.rmsnorm_backward  # wrapped: profile switch
+    assert ops.rmsnorm_backward is numba_fused.rmsnorm_backward
     assert ops.rmsnorm_forward is numba_fused.rmsnorm_forward
     assert ops.swiglu_forward is numba_fused.swiglu_forward
     assert ops.swiglu_backward is numba_fused.swiglu_backward
@@ -108,7 +108,7 @@ def test_numba_attention_uses_the_fused_kernel_only_for_long_inputs():
     from minireason.nn import attention as reference_attention
 
     ops = backend.get_ops("numba")
-    attention_forward = runtime.implementation(ops.attention_forward)  # the dispatch, under the profile switch
+    attention_forward = ops.attention_forward  # the dispatch
     table = backend.dispatch_table("numba")["attention"]
     rng = np.random.default_rng(0)
     for length, keys, made_by in ((8, 8, reference_attention.attention_forward),

@@ -7,14 +7,14 @@ import os
 import numpy as np
 import pytest
 
-from minireason import runtime as blas_threads
+from minireason import runtime
 
 
 @pytest.fixture
 def openblas():
-    libraries = blas_threads._loaded_openblas_libraries()
+    libraries = runtime._loaded_openblas_libraries()
     if not libraries:  # NumPy built on another BLAS (Accelerate, MKL): the call is a no-op there
-        assert not blas_threads.set_blas_thread_timeout(blas_threads.SHORTEST_TIMEOUT)
+        assert not runtime.set_blas_thread_timeout(runtime.SHORTEST_TIMEOUT)
         pytest.skip("this NumPy does not use OpenBLAS")
     numpy_library = np.__file__.rsplit("/", 2)[0]  # site-packages: NumPy's copy lives beside numpy/
     assert any(numpy_library in library._name for library in libraries)
@@ -32,28 +32,18 @@ def test_timeout_is_set_and_restored_and_products_are_unchanged(openblas):
     a, b = rng.standard_normal((300, 200)), rng.standard_normal((200, 250))
     expected = a @ b
     environment = os.environ.get("OPENBLAS_THREAD_TIMEOUT")
-    with blas_threads.blas_threads_sleeping() as changed:
-        assert changed and _timeout(openblas) == blas_threads.SHORTEST_TIMEOUT
+    try:
+        assert runtime.set_blas_thread_timeout(runtime.SHORTEST_TIMEOUT)
+        assert _timeout(openblas) == runtime.SHORTEST_TIMEOUT
         assert os.environ.get("OPENBLAS_THREAD_TIMEOUT") == environment  # the process's environment untouched
         np.testing.assert_array_equal(a @ b, expected)  # the threads restart on the next product
-    assert _timeout(openblas) == blas_threads.DEFAULT_TIMEOUT
+    finally:
+        assert runtime.set_blas_thread_timeout(runtime.DEFAULT_TIMEOUT)
+    assert _timeout(openblas) == runtime.DEFAULT_TIMEOUT
     np.testing.assert_array_equal(a @ b, expected)
-
-
-def test_default_is_restored_when_the_block_raises(openblas):
-    with pytest.raises(RuntimeError), blas_threads.blas_threads_sleeping():
-        assert _timeout(openblas) == blas_threads.SHORTEST_TIMEOUT
-        raise RuntimeError("a failed training run")
-    assert _timeout(openblas) == blas_threads.DEFAULT_TIMEOUT
-
-
-def test_disabled_changes_nothing(openblas):
-    before = [library.openblas_thread_timeout() for library in openblas]  # 0 until a value was read
-    with blas_threads.blas_threads_sleeping(enabled=False) as changed:
-        assert not changed and [library.openblas_thread_timeout() for library in openblas] == before
 
 
 @pytest.mark.parametrize("exponent", [3, 31])
 def test_a_timeout_outside_what_openblas_takes_is_refused(exponent):
     with pytest.raises(ValueError, match="4 to 30"):
-        blas_threads.set_blas_thread_timeout(exponent)
+        runtime.set_blas_thread_timeout(exponent)

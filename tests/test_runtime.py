@@ -1,4 +1,4 @@
-"""minireason/runtime.py: the process settings, their profiles, the backend's switches, restoring."""
+"""minireason/runtime.py: the process settings, their profiles, where decoding and training switch them."""
 
 from __future__ import annotations
 
@@ -8,22 +8,23 @@ import platform
 
 import numpy as np
 import pytest
+from byte_tokenizer import ByteTokenizer
 
 from minireason import backend, runtime
 from minireason.config import PRESETS
+from minireason.generation.generate import generate, stream_generate
 from minireason.model import Qwen3Model
+from minireason.nn import attention, rmsnorm
+from minireason.training.loop import TrainConfig, train
 
 
 @pytest.fixture(autouse=True)
 def runtime_state():
     """Each test starts from the state the earlier ones left and gives it back, OpenBLAS included."""
     saved = copy.copy(runtime._state)
-    saved.overrides = dict(runtime._state.overrides)
     yield runtime._state
-    runtime._state.overrides = saved.overrides
     if runtime.enabled():
         runtime._set_blas_threads_sleep(bool(saved.blas_threads_sleep))
-        runtime._set_keep_freed_memory(bool(saved.keep_freed_memory))
     runtime._state.__dict__.update(saved.__dict__)
 
 
@@ -39,33 +40,43 @@ def tiny_model(backend_name: str = "numpy") -> Qwen3Model:
     return Qwen3Model.from_config(PRESETS["test-tiny"], seed=0, backend=backend_name)
 
 
-def one_token_steps(model: Qwen3Model, steps: int) -> None:
-    from minireason.generation.kv_cache import KVCache
-
-    cache = KVCache(model.config, 2, steps + 4, dtype=model.dtype)
-    tokens = np.array([[1], [2]])
-    for _ in range(steps):
-        logits, _ = model.forward(tokens, kv_cache=cache, last_only=True)
-        tokens = logits[:, -1].argmax(-1)[:, None]
-
-
 def a_backward(model: Qwen3Model) -> float:
     ids = np.random.default_rng(0).integers(0, model.config.vocab_size, (2, 9))
     return model.loss_and_grads(ids[:, :-1], ids[:, 1:])[0]
 
 
-def test_the_profiles_say_what_each_kind_of_work_runs_with():
-    assert set(runtime.PROFILES) == {"decode", "train"}
-    decode, train = runtime.PROFILES["decode"], runtime.PROFILES["train"]
-    assert not decode.blas_threads_sleep and train.blas_threads_sleep  # decoding's many small products keep them polling
-    assert decode.keep_freed_memory and train.keep_freed_memory
+def recording_forwards(model: Qwen3Model, monkeypatch) -> list[tuple[str | None, frozenset]]:
+    """(profile, OpenBLAS timeouts) at every forward of ``model`` from now on."""
+    seen = []
+    forward = model.forward
+
+    def recorded(*args, **kwargs):
+        seen.append((runtime.current_profile(), frozenset(openblas_timeouts())))
+        return forward(*args, **kwargs)
+
+    monkeypatch.setattr(model, "forward", recorded)
+    return seen
 
 
-def test_a_cpu_backend_applies_the_process_settings_and_starts_in_decode():
-    tiny_model("numpy")
+@pytest.mark.parametrize(("name", "timeout"), [("decode", runtime.DEFAULT_TIMEOUT),
+                                               ("train", runtime.SHORTEST_TIMEOUT)])
+def test_each_profile_sets_openblas_polling_for_its_kind_of_work(name, timeout):
+    """Decoding's many small products keep OpenBLAS's threads polling; training lets them sleep at once
+    (read back from OpenBLAS itself, not from the table)."""
+    if not has_openblas():
+        pytest.skip("this NumPy does not use OpenBLAS")
+    other = "train" if name == "decode" else "decode"
+    runtime.activate(other)
+    runtime.activate(name)
+    assert openblas_timeouts() == {timeout} and runtime.current_profile() == name
+
+
+def test_the_first_switch_applies_the_process_settings_once():
+    runtime.activate("decode")
     state = runtime.settings()
-    assert state["enabled"] and state["profile"] in {"decode", "train"}
-    assert state["keep_freed_memory"] is True
+    assert state["enabled"] and state["profile"] == "decode"
+    glibc = platform.system() == "Linux" and platform.libc_ver()[0] == "glibc"
+    assert state["keep_freed_memory"] is glibc  # mallopt found and both settings taken
     if "OMP_WAIT_POLICY" not in os.environ:
         assert os.environ.get("GOMP_SPINCOUNT")  # numba's OpenMP threads: a short spin, then sleep
     runtime.apply_process_settings()  # once: a second call changes nothing
@@ -73,58 +84,75 @@ def test_a_cpu_backend_applies_the_process_settings_and_starts_in_decode():
 
 
 @pytest.mark.parametrize("backend_name", ["numpy", "numba"])
-def test_a_backward_switches_to_train_and_decoding_back_to_decode(backend_name):
+def test_no_op_changes_process_state(backend_name):
+    """The backend's ops are the implementations: a backward or a forward leaves the profile alone."""
     if backend_name == "numba":
         pytest.importorskip("numba")
     model = tiny_model(backend_name)
+    ops = backend.get_ops(backend_name)
+    if backend_name == "numpy":
+        assert ops.attention_forward is attention.attention_forward
+        assert ops.rmsnorm_backward is rmsnorm.rmsnorm_backward
     runtime.activate("decode")
+    before = openblas_timeouts()
     a_backward(model)
-    assert runtime.current_profile() == "train"
+    model.logits(np.array([[1, 2, 3]]))
+    assert runtime.current_profile() == "decode" and openblas_timeouts() == before
+
+
+def decode(model: Qwen3Model, streaming: bool) -> None:
+    if streaming:
+        list(stream_generate(model, ByteTokenizer(), "ab", 6, stop_token_ids=[]))
+    else:
+        generate(model, None, [[1, 2, 3], [4, 5]], 6, stop_token_ids=[])
+
+
+@pytest.mark.parametrize("streaming", [False, True])
+@pytest.mark.parametrize("before", [None, "train"])
+def test_decoding_runs_in_the_decode_profile_and_gives_the_previous_one_back(streaming, before, monkeypatch):
+    model = Qwen3Model.from_config(PRESETS["test-tiny"].replace(vocab_size=258), seed=0)
+    if before is None:  # nothing switched yet in this process
+        runtime._set_blas_threads_sleep(False)
+        runtime._state.active = None
+    else:
+        runtime.activate(before)
+    timeouts_before = openblas_timeouts()
+    seen = recording_forwards(model, monkeypatch)
+    decode(model, streaming)
+    steps = seen[1:]  # after the prefill
+    assert steps and all(profile == "decode" for profile, _ in steps)
     if has_openblas():
-        assert openblas_timeouts() == {runtime.SHORTEST_TIMEOUT}
-    # a few one-token calls (a stray short decode) do not switch; a run of them does
-    layers = model.config.num_hidden_layers
-    one_token_steps(model, runtime.DECODE_SWITCH_CALLS // layers - 1)
-    assert runtime.current_profile() == "train"
-    one_token_steps(model, 2)
-    assert runtime.current_profile() == "decode"
+        assert all(runtime.SHORTEST_TIMEOUT not in timeouts for _, timeouts in steps)  # polling (0: never set)
+        assert openblas_timeouts() == timeouts_before
+    assert runtime.current_profile() == before
+
+
+def test_training_runs_in_the_train_profile_and_rollouts_inside_it_decode(tmp_path):
+    """GRPO's shape: a training step that decodes (rollouts), then learns."""
+    model = Qwen3Model.from_config(PRESETS["test-tiny"].replace(vocab_size=258), seed=0)
+    runtime.activate("decode")
+    seen = []
+
+    def step(model, rng, step):
+        seen.append(("start", runtime.current_profile(), frozenset(openblas_timeouts())))
+        generate(model, None, [[1, 2, 3]], 4, stop_token_ids=[])
+        seen.append(("learn", runtime.current_profile(), frozenset(openblas_timeouts())))
+        ids = rng.integers(0, 64, size=(2, 6))
+        loss, grads = model.loss_and_grads(ids[:, :-1], ids[:, 1:])
+        return loss, grads, {}
+
+    train(model, step, TrainConfig(steps=2, warmup_steps=1), tmp_path, progress=False)
+    assert [(where, profile) for where, profile, _ in seen] == [("start", "train"), ("learn", "train")] * 2
     if has_openblas():
+        assert all(timeouts == {runtime.SHORTEST_TIMEOUT} for _, _, timeouts in seen)
         assert openblas_timeouts() == {runtime.DEFAULT_TIMEOUT}
+    assert runtime.current_profile() == "decode"
 
 
-def test_the_switches_do_not_change_any_number():
-    model = tiny_model("numpy")
-    ops = backend.get_ops("numpy")
-    assert runtime.implementation(ops.attention_forward) is not ops.attention_forward  # wrapped
-    with_switches = a_backward(model)
-    saved = ops.attention_forward, ops.rmsnorm_backward
-    try:
-        ops.attention_forward = runtime.implementation(saved[0])
-        ops.rmsnorm_backward = runtime.implementation(saved[1])
-        assert a_backward(model) == with_switches
-    finally:
-        ops.attention_forward, ops.rmsnorm_backward = saved
-
-
-def test_use_profile_forces_settings_for_every_switch_inside_and_restores_after():
-    model = tiny_model("numpy")
+def test_use_profile_gives_the_previous_profile_back_when_the_block_raises():
     runtime.activate("decode")
-    with runtime.use_profile("train", blas_threads_sleep=False) as profile:
-        assert profile.name == "train" and not profile.blas_threads_sleep
-        assert runtime.current_profile() == "train" and runtime.settings()["blas_threads_sleep"] is False
-        one_token_steps(model, runtime.DECODE_SWITCH_CALLS)  # rollouts inside a training run
-        assert runtime.current_profile() == "decode"
-        a_backward(model)
-        assert runtime.current_profile() == "train" and runtime.settings()["blas_threads_sleep"] is False
-        if has_openblas():
-            assert openblas_timeouts() != {runtime.SHORTEST_TIMEOUT}
-    assert runtime.current_profile() == "decode" and runtime.settings()["overrides"] == {}
-
-
-def test_training_profile_is_restored_when_the_block_raises():
-    runtime.activate("decode")
-    with pytest.raises(RuntimeError), runtime.training_profile() as sleeping:
-        assert sleeping and runtime.current_profile() == "train"
+    with pytest.raises(RuntimeError), runtime.use_profile("train") as profile:
+        assert profile.name == "train" and runtime.current_profile() == "train"
         if has_openblas():
             assert openblas_timeouts() == {runtime.SHORTEST_TIMEOUT}
         raise RuntimeError("a failed training run")
@@ -133,37 +161,21 @@ def test_training_profile_is_restored_when_the_block_raises():
         assert openblas_timeouts() == {runtime.DEFAULT_TIMEOUT}
 
 
-def test_keep_freed_memory_off_holds_in_every_profile_until_turned_on(runtime_state):
-    runtime.activate("train")
-    runtime.restore_default_memory_settings()
-    for name in ("decode", "train"):
-        runtime.activate(name)
-        assert runtime.settings()["keep_freed_memory"] is False
-    glibc = platform.system() == "Linux" and platform.libc_ver()[0] == "glibc"
-    assert runtime.keep_freed_memory_for_reuse() is glibc
-    runtime.activate("decode")
-    assert runtime.settings()["keep_freed_memory"] is True
-
-
-def test_an_unknown_profile_or_setting_is_refused():
+def test_an_unknown_profile_is_refused():
     with pytest.raises(ValueError, match="unknown runtime profile 'serve'"):
         runtime.activate("serve")
-    with pytest.raises(ValueError, match="unknown runtime settings"), runtime.use_profile("train", threads=3):
+    with pytest.raises(ValueError, match="unknown runtime profile 'serve'"), runtime.use_profile("serve"):
         pass
 
 
 def test_turned_off_the_runtime_leaves_everything_to_the_libraries(monkeypatch):
     monkeypatch.setenv("MINIREASON_RUNTIME", "off")
     assert not runtime.enabled()
-    ops = {name: object() for name in ("attention_forward", "rmsnorm_backward")}
-    assert runtime.switching_ops(ops) is ops
-    before = runtime.settings()
+    before, timeouts = runtime.settings(), openblas_timeouts()
     runtime.activate("train")
     with runtime.use_profile("train"):
         pass
-    after = runtime.settings()
-    assert {key: after[key] for key in ("profile", "blas_threads_sleep")} == \
-        {key: before[key] for key in ("profile", "blas_threads_sleep")}
+    assert runtime.settings() == before and openblas_timeouts() == timeouts
 
 
 def test_single_threaded_blas_restores_the_thread_count():
@@ -180,8 +192,6 @@ def test_single_threaded_blas_restores_the_thread_count():
 
 
 def test_blas_threads_limits_every_openblas_and_restores_it():
-    import numpy  # noqa: F401
-
     libraries = [library for library in runtime._loaded_openblas_libraries() if runtime._thread_controls(library)]
     if not libraries:
         pytest.skip("no OpenBLAS with thread controls loaded")

@@ -17,7 +17,7 @@ the structure reader (:mod:`minireason.evaluation.structure`) and the whitelist 
 6. a lone ``\\text{word}`` is unwrapped to ``word``;
 7. trailing punctuation goes, and a whole-answer thousands-separated number ``10,080`` becomes
    ``10080`` (inside brackets a comma always separates items: ``(1,000)`` is a pair);
-8. the rules of issue 17, each a named function below: :func:`halve_doubled_backslashes`
+8. the written-out forms, each a named function below: :func:`halve_doubled_backslashes`
    (``\\\\frac`` written by a JSON escaper), :func:`plain_math_to_latex` (``sqrt(3)``, ``2*pi*r``,
    ``x**2``), :func:`scientific_to_latex` (``1.5e6``), :func:`list_words_to_commas` (``2 or -3``,
    ``1; 2``, ``19, 46, and 82``), :func:`drop_unit_words` (``125 miles``, ``28 percent``) and

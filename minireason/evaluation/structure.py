@@ -22,7 +22,7 @@ An inequality in one variable with constant bounds becomes the interval it descr
 intervals; ``\\mathbb{R}`` is ``(-\\infty,\\infty)`` and ``A \\setminus \\{2\\}`` the union left when
 the points are cut out of the interval ``A``.
 
-Issue 17's rules, each a small function with its policy in docs/grading.md: a labelled answer
+The answer shapes, each a small function with its policy in docs/grading.md: a labelled answer
 (``(a,b)=(5,1)``, ``\\frac{PQ}{RS}=\\frac23``, ``f(2)=9``) is its value (:func:`is_label`); an
 equality chain ``t=2+3=5`` is its first and last side, and an approximation after an exact side
 is dropped (:func:`_reduce_chain`); a ratio ``3:8`` is compared by the value of its parts

@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from minireason import runtime
 from minireason.device import to_host
 from minireason.errors import InputError
 from minireason.generation.incremental_text import TrackedText, longest_partial_suffix
@@ -591,13 +592,14 @@ def generate(model, tokenizer, prompts, max_new_tokens: int, temperature: float 
     with its own Generator gives the same result in any batch.
     Raises InputError naming the argument for anything outside its allowed range.
     """
-    states, decoder = _prepare(model, tokenizer, prompts, max_new_tokens, temperature, top_k, top_p, min_p,
-                               seed, stop_token_ids, stop_strings, rng, thinking_budget)
-    while True:
-        feed, keep, retract = _decode_step(decoder, states)
-        if not keep.any():
-            break
-        decoder.advance(feed, keep, retract)
+    with runtime.use_profile(runtime.DECODE):  # where decoding starts: the process settings for it
+        states, decoder = _prepare(model, tokenizer, prompts, max_new_tokens, temperature, top_k, top_p, min_p,
+                                   seed, stop_token_ids, stop_strings, rng, thinking_budget)
+        while True:
+            feed, keep, retract = _decode_step(decoder, states)
+            if not keep.any():
+                break
+            decoder.advance(feed, keep, retract)
     return [state.result(_final_text(tokenizer, state.token_ids, state.finish_reason, state.stops,
                                      state.stop_strings)) for state in states]
 
@@ -642,17 +644,18 @@ class TextStream:
         state = self._state
         emitted: list[str] = []
         shown = 0  # characters of the row's text already yielded
-        while True:
-            feed, keep, retract = _decode_step(self._decoder, [state])
-            if not keep[0]:
-                break
-            text = state.text.text
-            safe = len(text) - state.hold_back()
-            if safe > shown:
-                emitted.append(text[shown:safe])
-                shown = safe
-                yield emitted[-1]
-            self._decoder.advance(feed, keep, retract)
+        with runtime.use_profile(runtime.DECODE):  # where decoding starts: the process settings for it
+            while True:
+                feed, keep, retract = _decode_step(self._decoder, [state])
+                if not keep[0]:
+                    break
+                text = state.text.text
+                safe = len(text) - state.hold_back()
+                if safe > shown:
+                    emitted.append(text[shown:safe])
+                    shown = safe
+                    yield emitted[-1]
+                self._decoder.advance(feed, keep, retract)
         text = state.text.text
         cut = find_stop_string(text, state.stop_strings) if state.stop_strings else -1
         if cut >= 0:

@@ -112,7 +112,7 @@ def top_k_mask(logits: np.ndarray, k: int) -> np.ndarray:
 # Top-p looks for its nucleus among this many most likely tokens first, and among eight times as
 # many while some row's nucleus is not closed yet: a nucleus is usually a few tokens of a
 # vocabulary of 10^5, and a partial sort of the candidates costs O(V) where a full sort costs
-# O(V log V) (a batch of 16 rows of Qwen3's 151,936 logits: 242 ms with the full sort, measured).
+# O(V log V) (measured in docs/generation.md, "Sampling").
 NUCLEUS_FIRST_CANDIDATES = 64
 
 
@@ -246,13 +246,12 @@ def sample_next_tokens(logits: np.ndarray, settings: SamplingSettings, rng) -> S
 
 # The inverse-CDF draw goes through the vocabulary in blocks: block sums, then the running sum
 # inside the one block the draw lands in.  A running sum over all V (NumPy's cumsum: one addition
-# after another, no SIMD) took 8 ms for 16 rows of Qwen3's 151,936 tokens.  A block of about
-# sqrt(V) tokens (a power of two, at least CDF_SMALLEST_BLOCK) keeps both running sums short: 512
-# for Qwen3's vocabulary, 128 for 8,192.
+# after another, no SIMD) is slow over a vocabulary of 10^5.  A block of about sqrt(V) tokens (a
+# power of two, at least CDF_SMALLEST_BLOCK) keeps both running sums short: 512 for Qwen3's
+# vocabulary, 128 for 8,192.
 # Up to CDF_ONE_SUM_VOCAB tokens one running sum is taken: the blocks' extra NumPy calls cost
-# more than they save at small batches (one row of 343: 0.03 ms with one running sum, 0.06 ms by
-# blocks; 128 rows: 0.40 and 0.25 ms).  The choice depends on V alone, never on the batch, so a
-# row's draw is the same numbers in any batch.
+# more than they save at small batches.  The choice depends on V alone, never on the batch, so a
+# row's draw is the same numbers in any batch.  (Figures: docs/generation.md, "Sampling".)
 CDF_SMALLEST_BLOCK = 16
 CDF_ONE_SUM_VOCAB = 1024
 

@@ -30,6 +30,7 @@ from typing import Any
 
 import numpy as np
 
+import minireason.builtin as builtin_package
 from minireason.atomic import atomic_write
 from minireason.config import ModelConfig
 from minireason.device import array_module_of
@@ -41,6 +42,8 @@ from minireason.io.safetensors import (
     read_safetensors_header,
     save_safetensors,
 )
+from minireason.io.tokenizer import Tokenizer
+from minireason.model import SUPPORTED_DTYPES, Qwen3Model, parameter_shapes
 
 CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"
@@ -65,9 +68,7 @@ GENERATION_FIELDS = ("do_sample", "temperature", "top_p", "top_k", "min_p", "rep
 # ---------------------------------------------------------------------- paths
 def builtin_directory() -> Path:
     """The folder that holds the shipped checkpoints, one sub-folder each."""
-    import minireason.builtin
-
-    return Path(minireason.builtin.__file__).parent
+    return Path(builtin_package.__file__).parent
 
 
 def builtin_names() -> list[str]:
@@ -219,8 +220,6 @@ def weight_headers(directory: Path) -> dict[str, tuple[Path, SafetensorsHeader]]
 
 def check_weights(located: dict[str, tuple[Path, SafetensorsHeader]], config: ModelConfig, directory: Path) -> None:
     """Every expected tensor present, with its shape and a float dtype; nothing unexpected."""
-    from minireason.model import parameter_shapes
-
     expected = parameter_shapes(config)
     allowed = set(expected)
     if config.tie_word_embeddings:
@@ -323,8 +322,6 @@ def load_tokenizer(directory: Path):
     path = directory / TOKENIZER_NAME
     if not path.is_file():
         return None
-    from minireason.io.tokenizer import Tokenizer
-
     tokenizer = Tokenizer.from_file(path)
     config_path = directory / TOKENIZER_CONFIG_NAME
     if config_path.is_file():
@@ -346,8 +343,6 @@ def load_pretrained(path: str | os.PathLike, dtype: str = "float32"):
     ``model.generation_config`` holds the sampling defaults of generation_config.json
     (``eos_token_id`` as a list, falling back to config.json's eos ids).
     """
-    from minireason.model import SUPPORTED_DTYPES, Qwen3Model
-
     if dtype not in SUPPORTED_DTYPES:
         raise InputError(f"load_pretrained: argument dtype must be one of {SUPPORTED_DTYPES}, got {dtype!r}")
     directory = resolve_checkpoint_path(path)

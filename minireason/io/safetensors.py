@@ -15,9 +15,8 @@ so a truncated, corrupted or hostile file raises ``CheckpointError`` instead of 
 hanging or allocating memory it names. Tensors are then views on a memory map of the
 file: a 16 GB checkpoint costs no memory until its pages are used.
 
-bfloat16 has no NumPy dtype. It is the top 16 bits of a float32, so reading is exact
-(shift the bits left by 16, see ``bfloat16_bits_to_float32``) and writing rounds to
-nearest, ties to even (``float32_to_bfloat16_bits``). BF16 tensors load as float32.
+bfloat16 has no NumPy dtype: BF16 tensors are read as their uint16 bit patterns and load as
+float32, exactly; writing rounds to nearest, ties to even (the conversions: ``minireason.bfloat16``).
 
 Writes are atomic: the file is written to a temporary name in the same directory,
 flushed to disk, then renamed over the target, so an interrupted save leaves the
@@ -36,6 +35,7 @@ from typing import Any
 import numpy as np
 
 from minireason.atomic import atomic_write
+from minireason.bfloat16 import bfloat16_bits_to_float32, float32_to_bfloat16_bits, round_to_bfloat16
 from minireason.device import to_host
 from minireason.errors import CheckpointError
 
@@ -68,46 +68,6 @@ FLOAT_DTYPES = ("float64", "float32", "float16", "bfloat16")
 HEADER_LENGTH_BYTES = 8
 MAX_HEADER_BYTES = 100_000_000  # the reference implementation's limit; real headers are kilobytes
 METADATA_KEY = "__metadata__"
-
-
-# ---------------------------------------------------------------------- bfloat16
-def bfloat16_bits_to_float32(bits: np.ndarray) -> np.ndarray:
-    """bfloat16 bit patterns (uint16) -> float32 values, exactly.
-
-    A bfloat16 is the upper half of a float32 (1 sign, 8 exponent, 7 mantissa bits), so
-    shifting its bits into the upper half of a 32-bit word gives the same number.
-    """
-    words = np.asarray(bits, dtype=np.uint16).astype(np.uint32)  # a new array, also for 0-d input
-    words <<= np.uint32(16)
-    return words.view(np.float32)
-
-
-def float32_to_bfloat16_bits(values: np.ndarray) -> np.ndarray:
-    """float32 values -> bfloat16 bit patterns (uint16), rounding to nearest, ties to even.
-
-    Dropping the low 16 bits would truncate (round toward zero). Adding ``0x7FFF`` plus the
-    lowest kept bit before dropping them rounds to nearest, and a tie (low half exactly
-    ``0x8000``) goes up only when the kept part is odd: ties to even. A carry out of the
-    mantissa bumps the exponent, which is right too (and the largest floats become inf, as
-    IEEE rounding says). NaN is the one case the trick breaks (a NaN whose payload lives in
-    the low bits would truncate to inf), so NaNs become a quiet NaN with the same sign.
-    """
-    values = np.asarray(values, dtype=np.float32)
-    bits = values.view(np.uint32)
-    rounded = np.right_shift(bits, np.uint32(16), out=np.empty_like(bits))  # then in place: one temporary
-    rounded &= np.uint32(1)  # the lowest kept bit
-    rounded += np.uint32(0x7FFF)
-    rounded += bits  # wraps around only for NaN patterns, fixed below
-    rounded >>= np.uint32(16)
-    is_nan = np.isnan(values)
-    if is_nan.any():
-        rounded[is_nan] = (bits[is_nan] >> np.uint32(16)) | np.uint32(0x0040)  # quiet NaN, same sign
-    return rounded.astype(np.uint16)
-
-
-def round_to_bfloat16(values: np.ndarray) -> np.ndarray:
-    """float32 values rounded to the nearest bfloat16, returned as float32."""
-    return bfloat16_bits_to_float32(float32_to_bfloat16_bits(values))
 
 
 # ---------------------------------------------------------------------- header

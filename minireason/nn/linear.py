@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from minireason.bfloat16 import bfloat16_bits_to_float32
+
 
 class BFloat16Matrix:
     """A weight matrix held as bfloat16 bit patterns: uint16 (out, in), the top half of each float32.
@@ -24,8 +26,6 @@ class BFloat16Matrix:
         return self.bits.shape
 
     def to_float32(self) -> np.ndarray:
-        from minireason.io.safetensors import bfloat16_bits_to_float32
-
         return bfloat16_bits_to_float32(self.bits)
 
 

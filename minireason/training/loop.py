@@ -24,7 +24,7 @@ from minireason.device import to_module
 from minireason.errors import CheckpointError, InputError, MinireasonError
 from minireason.identity import describe_differences
 from minireason.optim import AdamW, clip_grad_norm, cosine_schedule
-from minireason.runtime import keep_freed_memory_for_reuse, restore_default_memory_settings, training_profile
+from minireason.runtime import TRAIN, use_profile
 from minireason.seeds import check_seed
 from minireason.training.checkpoint import load_checkpoint, save_checkpoint
 from minireason.training.metrics import MetricsWriter
@@ -62,8 +62,6 @@ class TrainConfig:
     log_every: int = 10
     checkpoint_every: int = 200
     max_bad_steps: int = 5  # non-finite updates in a row before the run stops (1: stop at the first)
-    keep_freed_memory: bool = True  # glibc keeps freed activation memory for the next step (minireason/runtime.py)
-    blas_threads_sleep: bool = True  # the train profile's OpenBLAS threads sleep between products (minireason/runtime.py)
 
     def __post_init__(self):
         if isinstance(self.steps, bool) or not isinstance(self.steps, int) or self.steps < 1:
@@ -83,7 +81,7 @@ class TrainConfig:
 
     def identity(self) -> dict:
         """The settings that change what a run computes (everything but its length and bookkeeping)."""
-        skip = {"steps", "log_every", "checkpoint_every", "keep_freed_memory", "blas_threads_sleep", "max_bad_steps"}
+        skip = {"steps", "log_every", "checkpoint_every", "max_bad_steps"}
         return {key: (list(value) if isinstance(value, tuple) else value)
                 for key, value in self.__dict__.items() if key not in skip}
 
@@ -183,14 +181,9 @@ def train(model, step_fn, config: TrainConfig, out_dir, resume: bool = True, pro
     run_identity: JSON-able facts that make this run what it is (data, model, trainer settings); a
     checkpoint written with other facts, or with another TrainConfig.identity(), is refused on resume.
     """
-    # process settings (minireason/runtime.py) are the backend's for every entry point; TrainConfig
-    # can turn glibc's kept memory off (from here on) and OpenBLAS's sleeping threads (for the run)
-    if config.keep_freed_memory:
-        keep_freed_memory_for_reuse()
-    else:
-        restore_default_memory_settings()
     trainer = step_fn if isinstance(step_fn, Trainer) else FunctionTrainer(step_fn, config.accumulation_steps)
-    with training_profile(config.blas_threads_sleep), _InterruptFlag() as interrupt:
+    # where training starts: the process settings for it (minireason/runtime.py), the previous ones after
+    with use_profile(TRAIN), _InterruptFlag() as interrupt:
         return _train_steps(model, trainer, config, out_dir, resume, progress, eval_fn, eval_every,
                             {"train_config": config.identity(), **(run_identity or {})}, interrupt)
 

@@ -92,57 +92,6 @@ def test_resuming_a_different_model_is_refused_with_a_clear_error(tmp_path):
         train(wider, _step_fn(), TrainConfig(steps=4), tmp_path, progress=False)
 
 
-def test_training_keeps_freed_memory_for_reuse_unless_told_not_to(tmp_path, monkeypatch):
-    import platform
-
-    from minireason import runtime
-    from minireason.training import loop
-
-    if platform.system() == "Linux" and platform.libc_ver()[0] == "glibc":
-        assert runtime.keep_freed_memory_for_reuse() is True  # mallopt found and both settings taken
-    calls = []
-    monkeypatch.setattr(loop, "keep_freed_memory_for_reuse", lambda: calls.append(1) or True)
-    model = Qwen3Model.from_config(PRESETS["test-tiny"], seed=0)
-
-    def step(model, rng, step):
-        ids = rng.integers(0, 64, size=(2, 5))
-        loss, grads = model.loss_and_grads(ids[:, :-1], ids[:, 1:])
-        return loss, grads, {}
-
-    train(model, step, TrainConfig(steps=1, warmup_steps=1), tmp_path / "a", progress=False)
-    train(model, step, TrainConfig(steps=1, warmup_steps=1, keep_freed_memory=False), tmp_path / "b", progress=False)
-    assert calls == [1]
-
-
-def test_blas_threads_sleep_for_the_run_only_unless_told_not_to(tmp_path, monkeypatch):
-    import contextlib
-
-    from minireason.training import loop
-
-    states = []  # (enabled, inside the run?) as the training loop enters and leaves the setting
-
-    @contextlib.contextmanager
-    def recording(enabled=True):
-        states.append((enabled, "enter"))
-        yield enabled
-        states.append((enabled, "exit"))
-
-    monkeypatch.setattr(loop, "training_profile", recording)
-    model = Qwen3Model.from_config(PRESETS["test-tiny"], seed=0)
-    seen_inside = []
-
-    def step(model, rng, step):
-        seen_inside.append(list(states))
-        ids = rng.integers(0, 64, size=(2, 5))
-        loss, grads = model.loss_and_grads(ids[:, :-1], ids[:, 1:])
-        return loss, grads, {}
-
-    train(model, step, TrainConfig(steps=1, warmup_steps=1), tmp_path / "a", progress=False)
-    train(model, step, TrainConfig(steps=1, warmup_steps=1, blas_threads_sleep=False), tmp_path / "b", progress=False)
-    assert seen_inside == [[(True, "enter")], [(True, "enter"), (True, "exit"), (False, "enter")]]
-    assert states[-1] == (False, "exit")
-
-
 class _TwoUpdateTrainer:
     """A trainer making two optimizer updates per step and carrying a counter through checkpoints."""
 
