@@ -31,6 +31,9 @@ from pathlib import Path
 
 import numpy as np
 
+from minireason import __version__
+from minireason.atomic import atomic_write_text
+from minireason.device import to_host
 from minireason.errors import DataError, InputError
 
 MANIFEST_SUFFIX = ".manifest.json"
@@ -40,7 +43,6 @@ MANIFEST_FORMAT = 1
 
 def weights_sha256(params: dict) -> str:
     """A model's identity: sha256 over its parameter names, shapes, dtypes and bytes (in name order)."""
-    from minireason.device import to_host
 
     digest = hashlib.sha256()
     for name in sorted(params):
@@ -57,7 +59,6 @@ def json_sha256(value) -> str:
 
 
 def project_version() -> str:
-    from minireason import __version__
 
     return __version__
 
@@ -78,7 +79,6 @@ def make_manifest(command: str, identity: dict, run: dict | None = None) -> dict
 
 def write_manifest(results_path: str | os.PathLike, manifest: dict) -> Path:
     """Write ``manifest`` beside ``results_path`` (atomically); returns its path."""
-    from minireason.atomic import atomic_write_text
 
     path = manifest_path(results_path)
     atomic_write_text(path, json.dumps(manifest, indent=1, ensure_ascii=True) + "\n")

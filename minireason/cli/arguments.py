@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import argparse
 
+from minireason.errors import InputError
+
 MAX_SEED = 2**63 - 1  # seeds are one non-negative number; larger ones would not fit the records' int64
 
 
@@ -124,7 +126,6 @@ def text(value: str) -> str:
 def read_toml_config(path: str) -> dict:
     """The settings of a ``--config FILE.toml`` (``grpo``, ``sft``, ``distill``, ``dpo``); flags given on the
     command line override them."""
-    from minireason.errors import InputError
 
     try:
         import tomllib

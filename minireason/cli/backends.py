@@ -6,14 +6,15 @@ dependency is missing is listed with the extra that installs it.
 
 from __future__ import annotations
 
+from minireason.backend import BACKENDS, describe
+from minireason.errors import ConfigError
+
 
 def add_arguments(parser) -> None:
     parser.add_argument("names", nargs="*", metavar="BACKEND", help="backends to describe (default: all)")
 
 
 def run(args) -> int:
-    from minireason.backend import BACKENDS, describe
-    from minireason.errors import ConfigError
 
     names = args.names or list(BACKENDS)
     for name in names:

@@ -22,6 +22,8 @@ from minireason.cli.generate import (
     sampling_settings,
     thinking_budget_from,
 )
+from minireason.errors import InputError
+from minireason.generation.generate import stream_generate
 
 THINK_OPEN, THINK_CLOSE = "<think>", "</think>"
 DIM, RESET = "\x1b[2m", "\x1b[0m"
@@ -91,8 +93,6 @@ class ThinkingPrinter:
 def run(args) -> int:
     import numpy as np
 
-    from minireason.errors import InputError
-    from minireason.generation.generate import stream_generate
 
     budget = thinking_budget_from(args, answer_prefix="\n\n")  # Qwen3 writes a blank line after </think>
     model, tokenizer = load_model(args)

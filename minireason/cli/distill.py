@@ -13,7 +13,17 @@ import time
 
 from minireason.cli import arguments
 from minireason.cli.sft import FLAGS as SFT_FLAGS
-from minireason.cli.sft import PLACE_HELP, REQUIRED
+from minireason.cli.sft import (
+    PLACE_HELP,
+    REQUIRED,
+    add_common_arguments,
+    load_eval_records,
+    report_run,
+    settings_from,
+    training_problems,
+)
+from minireason.io.pretrained import load_pretrained
+from minireason.posttrain.distill import DistillConfig, train_distill
 from minireason.run_folder import claim_run_folder, releasing_run_folders
 from minireason.training.run import start_line
 
@@ -37,23 +47,18 @@ PLACES = {"student": "the model to train: builtin:NAME or a Hugging Face Qwen3 d
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from minireason.cli.sft import add_common_arguments
 
     add_common_arguments(parser, PLACES, FLAGS)
 
 
 def config_defaults(command: str | None = None) -> dict:
     """What each flag left out means (DistillConfig's defaults), for --help."""
-    from minireason.posttrain.distill import DistillConfig
 
     return arguments.dataclass_defaults(DistillConfig)
 
 
 @releasing_run_folders
 def run(args: argparse.Namespace) -> int:
-    from minireason.cli.sft import load_eval_records, report_run, settings_from, training_problems
-    from minireason.io.pretrained import load_pretrained
-    from minireason.posttrain.distill import DistillConfig, train_distill
 
     places, values = settings_from(args, tuple(PLACES), ("student", "teacher", "data", "out_dir"), FLAGS,
                                    model_place="student")

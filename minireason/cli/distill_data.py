@@ -13,6 +13,10 @@ from __future__ import annotations
 import argparse
 
 from minireason.cli import arguments
+from minireason.evaluation.prompts import default_prompt_format
+from minireason.io.pretrained import load_pretrained
+from minireason.posttrain.teacher_data import SamplingSettings, sample_traces
+from minireason.tasks.export import resolve_data
 
 
 def add_sampling_arguments(parser: argparse.ArgumentParser, model_flag: str, out_help: str) -> None:
@@ -38,8 +42,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def sampling_settings(args: argparse.Namespace, **extra):
-    from minireason.evaluation.prompts import default_prompt_format
-    from minireason.posttrain.teacher_data import SamplingSettings
 
     return SamplingSettings(model=str(args.model), data=str(args.data), samples=args.samples,
                             temperature=args.temperature, top_p=args.top_p, top_k=args.top_k,
@@ -49,9 +51,6 @@ def sampling_settings(args: argparse.Namespace, **extra):
 
 
 def run(args: argparse.Namespace) -> int:
-    from minireason.io.pretrained import load_pretrained
-    from minireason.posttrain.teacher_data import sample_traces
-    from minireason.tasks.export import resolve_data
 
     settings = sampling_settings(args)
     records = resolve_data(args.data)

@@ -17,7 +17,17 @@ import time
 
 from minireason.cli import arguments
 from minireason.cli.sft import FLAGS as SFT_FLAGS
-from minireason.cli.sft import PLACE_HELP, REQUIRED
+from minireason.cli.sft import (
+    PLACE_HELP,
+    REQUIRED,
+    add_common_arguments,
+    load_eval_records,
+    report_run,
+    settings_from,
+    training_problems,
+)
+from minireason.io.pretrained import load_pretrained
+from minireason.posttrain.dpo import train_preference
 from minireason.run_folder import claim_run_folder, releasing_run_folders
 from minireason.training.run import start_line
 
@@ -43,7 +53,6 @@ def method_flags(config_class) -> dict:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from minireason.cli.sft import add_common_arguments
 
     command = parser.prog.split()[-1]
     add_common_arguments(parser, PLACES, method_flags(method_module(command).CONFIG))
@@ -57,9 +66,6 @@ def config_defaults(command: str = "dpo") -> dict:
 
 @releasing_run_folders
 def run(args: argparse.Namespace) -> int:
-    from minireason.cli.sft import load_eval_records, report_run, settings_from, training_problems
-    from minireason.io.pretrained import load_pretrained
-    from minireason.posttrain.dpo import train_preference
 
     command = args.command
     method = method_module(command)

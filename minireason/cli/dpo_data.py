@@ -13,10 +13,13 @@ from __future__ import annotations
 import argparse
 
 from minireason.cli import arguments
+from minireason.cli.distill_data import add_sampling_arguments, sampling_settings
+from minireason.io.pretrained import load_pretrained
+from minireason.posttrain.teacher_data import sample_pairs
+from minireason.tasks.export import resolve_data
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from minireason.cli.distill_data import add_sampling_arguments
 
     add_sampling_arguments(parser, "--model", "output JSONL of pairs (resumed after its last complete problem if it exists with its manifest)")
     parser.add_argument("--pairs-per-problem", type=arguments.positive_int, default=1,
@@ -24,10 +27,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from minireason.cli.distill_data import sampling_settings
-    from minireason.io.pretrained import load_pretrained
-    from minireason.posttrain.teacher_data import sample_pairs
-    from minireason.tasks.export import resolve_data
 
     settings = sampling_settings(args, pairs_per_problem=args.pairs_per_problem)
     records = resolve_data(args.data)

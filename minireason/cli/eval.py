@@ -7,10 +7,15 @@ from pathlib import Path
 
 from minireason.cli import arguments
 from minireason.cli.generate import add_thinking_budget_arguments
+from minireason.errors import InputError
+from minireason.evaluation.prompts import TEMPLATES
+from minireason.evaluation.runs import EvalSettings, format_summary, run_evaluation
+from minireason.evaluation.timeouts import warm_up
+from minireason.io.pretrained import load_pretrained
+from minireason.tasks.export import resolve_data
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from minireason.evaluation.prompts import TEMPLATES
 
     parser.add_argument("--model", required=True, help="checkpoint directory or builtin:NAME")
     parser.add_argument("--data", required=True, help="problems: JSON list or JSONL (problem, answer, ...), or a built-in task "
@@ -40,9 +45,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from minireason.evaluation.runs import EvalSettings, format_summary, run_evaluation
-    from minireason.evaluation.timeouts import warm_up
-    from minireason.io.pretrained import load_pretrained
 
     check_results_path(args.out)
     problems = _load(args.data)
@@ -64,7 +66,6 @@ def run(args: argparse.Namespace) -> int:
 
 def check_results_path(out: str) -> None:
     """--out is read back to resume, then appended to: a regular file, or a path not there yet."""
-    from minireason.errors import InputError
 
     path = Path(out)
     if path.is_dir():
@@ -75,7 +76,6 @@ def check_results_path(out: str) -> None:
 
 
 def _load(data: str) -> list[dict]:
-    from minireason.tasks.export import resolve_data
 
     return resolve_data(data)  # a task:NAME, or a problem file
 

@@ -15,6 +15,9 @@ import sys
 import time
 
 from minireason.cli import arguments
+from minireason.errors import InputError
+from minireason.generation.generate import ThinkingBudget, generate, stream_generate
+from minireason.io.pretrained import load_pretrained
 
 
 def add_sampling_arguments(parser) -> None:
@@ -50,8 +53,6 @@ def thinking_budget_from(args, answer_prefix: str = "\n"):
 
     ``answer_prefix``: what is forced after ``</think>`` at the cap: ``"\n"`` as in the built-in
     models' ``\n</think>\n\boxed{..}``, ``"\n\n"`` in Qwen3's chat format (``chat``)."""
-    from minireason.errors import InputError
-    from minireason.generation.generate import ThinkingBudget
 
     cap, least, waits = args.max_thinking_tokens, args.min_thinking_tokens, args.max_wait
     if waits is not None and not least:
@@ -83,8 +84,6 @@ def sampling_settings(args, model) -> dict:
 
 
 def load_model(args):
-    from minireason.errors import InputError
-    from minireason.io.pretrained import load_pretrained
 
     model, tokenizer = load_pretrained(args.model, dtype=args.dtype)
     if tokenizer is None:
@@ -100,7 +99,6 @@ def print_speed(n_tokens: int, seconds: float) -> None:
 
 
 def run(args) -> int:
-    from minireason.generation.generate import generate, stream_generate
 
     budget = thinking_budget_from(args)  # bad flags fail before the model loads
     model, tokenizer = load_model(args)

@@ -6,6 +6,8 @@ import argparse
 from pathlib import Path
 
 import minireason.tasks  # noqa: F401 - hands the task families' verifiers to the judge (task records)
+from minireason.errors import InputError
+from minireason.evaluation.runs import format_summary, regrade_file
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -16,8 +18,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from minireason.errors import InputError
-    from minireason.evaluation.runs import format_summary, regrade_file
 
     path = Path(args.results)
     if not path.exists():

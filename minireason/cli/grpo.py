@@ -13,7 +13,12 @@ import sys
 import time
 
 from minireason.cli import arguments
+from minireason.errors import DataError, InputError
+from minireason.evaluation.paired import format_paired
+from minireason.io.pretrained import load_pretrained
+from minireason.posttrain.grpo import GRPOConfig, train_grpo
 from minireason.run_folder import claim_run_folder, releasing_run_folders
+from minireason.tasks.export import resolve_data
 from minireason.training.run import start_line
 
 # flag -> (GRPOConfig field, type, help); defaults come from GRPOConfig
@@ -85,14 +90,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def config_defaults(command: str | None = None) -> dict:
     """What each flag left out means (GRPOConfig's defaults), for --help."""
-    from minireason.posttrain.grpo import GRPOConfig
 
     return arguments.dataclass_defaults(GRPOConfig)
 
 
 def settings_from(args: argparse.Namespace) -> tuple[dict, dict]:
     """(the run's places: model, data, eval_data, out_dir) and (GRPOConfig fields), file then flags."""
-    from minireason.errors import InputError
 
     values = arguments.read_toml_config(args.config) if args.config else {}
     places = {key: values.pop(key, None) for key in ("model", "data", "eval_data", "out_dir")}
@@ -117,11 +120,6 @@ def settings_from(args: argparse.Namespace) -> tuple[dict, dict]:
 
 @releasing_run_folders
 def run(args: argparse.Namespace) -> int:
-    from minireason.errors import DataError
-    from minireason.evaluation.paired import format_paired
-    from minireason.io.pretrained import load_pretrained
-    from minireason.posttrain.grpo import GRPOConfig, train_grpo
-    from minireason.tasks.export import resolve_data
 
     places, values = settings_from(args)
     config = GRPOConfig.from_dict(values, where="grpo settings")
@@ -165,6 +163,5 @@ def run(args: argparse.Namespace) -> int:
 
 
 def config_fields() -> list[str]:
-    from minireason.posttrain.grpo import GRPOConfig
 
     return [field.name for field in dataclasses.fields(GRPOConfig)]

@@ -10,6 +10,9 @@ import json
 from collections import Counter
 from pathlib import Path
 
+from minireason.io.pretrained import describe_checkpoint
+from minireason.io.safetensors import read_safetensors_header
+
 
 def add_arguments(parser) -> None:
     parser.add_argument("path", metavar="PATH", help="checkpoint directory, builtin:NAME, or a .safetensors file")
@@ -27,7 +30,6 @@ def human_bytes(size: int) -> str:
 
 
 def describe_safetensors_file(path: Path) -> dict:
-    from minireason.io.safetensors import read_safetensors_header
 
     header = read_safetensors_header(path)
     values = Counter()
@@ -44,7 +46,6 @@ def describe_safetensors_file(path: Path) -> dict:
 
 
 def run(args) -> int:
-    from minireason.io.pretrained import describe_checkpoint
 
     path = Path(args.path)
     if path.suffix == ".safetensors" and path.is_file():

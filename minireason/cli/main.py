@@ -21,6 +21,7 @@ import importlib
 import os
 import sys
 
+from minireason.backend import BACKENDS, set_backend
 from minireason.cli import arguments
 from minireason.errors import MinireasonError
 
@@ -77,7 +78,6 @@ def add_command_arguments(name: str, parser: argparse.ArgumentParser) -> None:
     module = importlib.import_module(COMMANDS[name][0])
     module.add_arguments(parser)
     if name in MODEL_COMMANDS or getattr(module, "RUNS_MODEL", False):
-        from minireason.backend import BACKENDS
 
         parser.add_argument("--backend", choices=list(BACKENDS), default=None,
                             help="implementation of the hot ops: numpy (the reference), numba "
@@ -123,8 +123,6 @@ def main(argv: list[str] | None = None) -> int:
     debug = debug_requested(args.debug)
     try:
         if getattr(args, "backend", None) is not None:
-            from minireason.backend import set_backend
-
             set_backend(args.backend)  # models made from here on use it (and live on the GPU for cupy)
         code = int(module.run(args) or 0)
         sys.stdout.flush()  # a closed pipe shows here, not at exit

@@ -6,8 +6,13 @@ import json
 import shutil
 from pathlib import Path
 
+from minireason.atomic import atomic_write_text
 from minireason.cli import arguments
+from minireason.errors import InputError
+from minireason.io.pretrained import load_pretrained
 from minireason.run_folder import claim_run_folder, releasing_run_folders
+from minireason.tasks.accuracy import format_accuracy_table, task_accuracy
+from minireason.training.pretrain import RECIPES, pretrain
 
 
 def add_arguments(parser) -> None:
@@ -32,9 +37,6 @@ def record_accuracy(model_dir, families, eval_n: int, difficulties: dict | None 
     "held_out": the first ``eval_n`` test-split problems of each family (seed 1234);
     "test_sample": the first TEST_SAMPLE_SIZE of them, which the test suite re-measures.
     """
-    from minireason.atomic import atomic_write_text
-    from minireason.io.pretrained import load_pretrained
-    from minireason.tasks.accuracy import task_accuracy
 
     model, tokenizer = load_pretrained(model_dir)
     record = {
@@ -53,9 +55,6 @@ def record_accuracy(model_dir, families, eval_n: int, difficulties: dict | None 
 def run(args) -> int:
     import dataclasses
 
-    from minireason.errors import InputError
-    from minireason.tasks.accuracy import format_accuracy_table
-    from minireason.training.pretrain import RECIPES, pretrain
 
     if Path(args.out_dir).exists() and not Path(args.out_dir).is_dir():
         raise InputError(f"--out-dir {args.out_dir}: exists and is not a directory")

@@ -20,7 +20,22 @@ import time
 from pathlib import Path
 
 from minireason.cli import arguments
+from minireason.errors import InputError
+from minireason.identity import make_manifest
+from minireason.io.pretrained import load_pretrained
 from minireason.run_folder import claim_run_folder, releasing_run_folders
+from minireason.scaling.outcome import ScalingSettings
+from minireason.scaling.prompts import PromptSpec, default_prompt_format
+from minireason.scaling.runner import (
+    comparison_identity,
+    format_table,
+    parse_methods,
+    run_comparison,
+    save_plot,
+    write_summary,
+)
+from minireason.scaling.sampler import ModelSampler
+from minireason.tasks.export import resolve_data
 
 DEFAULT_METHODS = "greedy,cot,sc@4,sc@16,bon@8,refine@2"
 
@@ -73,20 +88,6 @@ def run_scaling_comparison(model_path: str, data: str, methods: str, out_dir: st
                            arguments: dict | None = None):
     """Load, run, save; returns (summary rows, output paths). Shared by ``scale`` and ``demo``
     (``command`` and ``arguments``: what the manifest says made the records)."""
-    from minireason.errors import InputError
-    from minireason.identity import make_manifest
-    from minireason.io.pretrained import load_pretrained
-    from minireason.scaling.outcome import ScalingSettings
-    from minireason.scaling.prompts import PromptSpec, default_prompt_format
-    from minireason.scaling.runner import (
-        comparison_identity,
-        parse_methods,
-        run_comparison,
-        save_plot,
-        write_summary,
-    )
-    from minireason.scaling.sampler import ModelSampler
-    from minireason.tasks.export import resolve_data
 
     specs = parse_methods(methods)  # a bad method name or size (> MAX_METHOD_SIZE) fails before loading anything
     if limit is not None and limit < 1:
@@ -122,7 +123,6 @@ def run_scaling_comparison(model_path: str, data: str, methods: str, out_dir: st
 
 @releasing_run_folders
 def run(args) -> int:
-    from minireason.scaling.runner import format_table, parse_methods
 
     parse_methods(args.methods)  # a bad method is refused before anything is made
     claim_run_folder(args.out_dir, "scale")  # a user's folder is refused before anything is loaded

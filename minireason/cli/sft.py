@@ -13,7 +13,14 @@ import sys
 import time
 
 from minireason.cli import arguments
+from minireason.errors import DataError, InputError
+from minireason.evaluation.paired import format_paired
+from minireason.evaluation.prompts import default_prompt_format
+from minireason.io.pretrained import load_pretrained
+from minireason.posttrain.data import read_records
+from minireason.posttrain.sft import SFTConfig, train_sft
 from minireason.run_folder import claim_run_folder, releasing_run_folders
+from minireason.tasks.export import resolve_data
 from minireason.training.run import start_line
 
 # flag -> (config field, type, help); defaults come from the config dataclass
@@ -69,7 +76,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def config_defaults(command: str | None = None) -> dict:
     """What each flag left out means (SFTConfig's defaults), for --help."""
-    from minireason.posttrain.sft import SFTConfig
 
     return arguments.dataclass_defaults(SFTConfig)
 
@@ -78,8 +84,6 @@ def settings_from(args: argparse.Namespace, places: tuple[str, ...], required: t
                   flags: dict, model_place: str = "model") -> tuple[dict, dict]:
     """(the run's places, config fields): the TOML file's, then the flags'; the prompt format defaults
     from the model (plain for builtin:*, chat otherwise)."""
-    from minireason.errors import InputError
-    from minireason.evaluation.prompts import default_prompt_format
 
     values = arguments.read_toml_config(args.config) if args.config else {}
     found = {key: values.pop(key, None) for key in places}
@@ -100,8 +104,6 @@ def settings_from(args: argparse.Namespace, places: tuple[str, ...], required: t
 
 def load_eval_records(places: dict, train_problems: set[str]):
     """Held-out problems (or None), refusing any that the training records share."""
-    from minireason.errors import DataError
-    from minireason.tasks.export import resolve_data
 
     if not places.get("eval_data"):
         return None
@@ -115,7 +117,6 @@ def load_eval_records(places: dict, train_problems: set[str]):
 
 def training_problems(source) -> set[str]:
     """The problem texts of a training file's records (for the held-out overlap check)."""
-    from minireason.posttrain.data import read_records
 
     found, _ = read_records(source)
     return {record["problem"] for _, record in found if isinstance(record, dict)
@@ -127,7 +128,6 @@ def report_run(command: str, history: dict, out_dir: str, keys: tuple[str, ...],
 
     ``started``: ``time.perf_counter()`` before the training call, so that the time printed is the
     whole run's (held-out evaluations, step 0's included, and saving), not the loop's steps alone."""
-    from minireason.evaluation.paired import format_paired
 
     summary = history["summary"]
     if summary["interrupted"]:
@@ -153,8 +153,6 @@ def report_run(command: str, history: dict, out_dir: str, keys: tuple[str, ...],
 
 @releasing_run_folders
 def run(args: argparse.Namespace) -> int:
-    from minireason.io.pretrained import load_pretrained
-    from minireason.posttrain.sft import SFTConfig, train_sft
 
     places, values = settings_from(args, ("model", "data", "eval_data", "out_dir"), ("model", "data", "out_dir"),
                                    FLAGS)

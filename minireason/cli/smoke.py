@@ -7,6 +7,10 @@ import time
 import numpy as np
 
 from minireason.cli import arguments
+from minireason.config import PRESETS
+from minireason.errors import ConfigError
+from minireason.model import Qwen3Model
+from minireason.optim import global_grad_norm
 
 
 def add_arguments(parser) -> None:
@@ -20,10 +24,6 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> int:
-    from minireason.config import PRESETS
-    from minireason.errors import ConfigError
-    from minireason.model import Qwen3Model
-    from minireason.optim import global_grad_norm
 
     if args.preset not in PRESETS:
         raise ConfigError(f"unknown preset {args.preset!r}; choose from {', '.join(PRESETS)}")

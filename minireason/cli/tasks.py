@@ -11,6 +11,10 @@ import argparse
 import random
 
 from minireason.cli import arguments
+from minireason.errors import InputError
+from minireason.evaluation.prompts import PromptSpec
+from minireason.tasks import FAMILIES, flawed_copy, generate_problems, to_record, write_jsonl
+from minireason.tasks.export import MAX_TASK_PROBLEMS
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -43,22 +47,12 @@ def add_problem_arguments(parser: argparse.ArgumentParser, count_default: int | 
 
 
 def run(args: argparse.Namespace) -> int:
-    from minireason.tasks import (
-        FAMILIES,
-        flawed_copy,
-        generate_problems,
-        to_record,
-        write_jsonl,
-    )
 
     if args.verb == "list":
         for name, family in FAMILIES.items():
             print(f"{name:16} difficulty 1..{family.max_difficulty} (default {family.default_difficulty})  "
                   f"{family.description}")
         return 0
-    from minireason.errors import InputError
-    from minireason.evaluation.prompts import PromptSpec
-    from minireason.tasks.export import MAX_TASK_PROBLEMS
 
     if args.limit is None:
         raise InputError("--limit N is required: how many problems to export")

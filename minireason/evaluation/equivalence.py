@@ -33,6 +33,9 @@ import random
 import re
 from fractions import Fraction
 
+from minireason.evaluation.normalize import rewrite_mixed_number
+from minireason.evaluation.safe_parse import ParseRefused, parse_expression
+
 DECIMAL_RELATIVE_TOLERANCE = 1e-6
 SAMPLE_POINTS = 5
 EVALUATION_DIGITS = 40
@@ -170,8 +173,6 @@ def _agreeing_values(x, y, points: list[dict], decimal: bool) -> tuple | None:
 
 
 def _parse_pair(predicted: str, gold: str):
-    from minireason.evaluation.normalize import rewrite_mixed_number
-    from minireason.evaluation.safe_parse import parse_expression
 
     return parse_expression(rewrite_mixed_number(predicted)), parse_expression(rewrite_mixed_number(gold))
 
@@ -187,7 +188,6 @@ def symbolic_leaf_equal(predicted: str, gold: str) -> bool:
         return exact_leaf_equal(predicted, gold)
     except NeedsSymbolic:
         pass
-    from minireason.evaluation.safe_parse import ParseRefused
 
     try:
         parsed_p, parsed_g = _parse_pair(predicted, gold)
@@ -221,7 +221,6 @@ def symbolic_proportional(predicted: str, gold: str, positive: bool = False) -> 
     ``positive=True`` asks for a positive multiple (inequalities: ``-x > -1`` is ``1-x > 0``, a
     positive multiple of ``x < 1``'s ``1-x``, while ``x > -1``'s ``x+1`` is not a multiple at all).
     """
-    from minireason.evaluation.safe_parse import ParseRefused
 
     try:
         parsed_p, parsed_g = _parse_pair(predicted, gold)

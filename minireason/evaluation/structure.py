@@ -42,6 +42,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from minireason.errors import InputError
+from minireason.evaluation.equivalence import plain_number
 
 MAX_ITEMS = 64
 MAX_STRUCTURE_DEPTH = 8
@@ -286,7 +287,6 @@ def _reduce_chain(operators: list[str], parts: list[str]) -> tuple[list[str], li
 
 def _scaled_variable(part: str) -> tuple[str, object] | None:
     """``-2x`` -> ("x", Fraction(-2)); ``x`` -> ("x", 1); None when ``part`` is not a multiple of one variable."""
-    from minireason.evaluation.equivalence import plain_number
 
     match = _COEFFICIENT_VARIABLE.fullmatch(part)
     if match is None:
@@ -300,7 +300,6 @@ def _scaled_variable(part: str) -> tuple[str, object] | None:
 
 def _divided(bound: str, factor) -> str:
     """``bound / factor`` as text, exact when the bound is a plain number."""
-    from minireason.evaluation.equivalence import plain_number
 
     if factor == 1:
         return bound
@@ -345,7 +344,6 @@ def _relation(operators: list[str], parts: list[str], depth: int):
 
 def _bound_value(text: str):
     """An interval end or a removed point as a number: a Fraction, +-inf; None when not a plain number."""
-    from minireason.evaluation.equivalence import plain_number
 
     compact = text.replace(" ", "")
     if compact in (r"\infty", r"+\infty"):

@@ -11,6 +11,8 @@ from __future__ import annotations
 import json
 import sys
 
+from minireason.evaluation.grader import grade_symbolic
+
 MEMORY_LIMIT_BYTES = 2 * 1024**3
 
 
@@ -25,7 +27,6 @@ def _limit_memory() -> None:
 
 def main() -> int:
     _limit_memory()
-    from minireason.evaluation.grader import grade_symbolic
 
     grade_symbolic("x+1", "1+x")  # import sympy and the parser now, before saying ready
 

@@ -14,6 +14,8 @@ tokenizer is minireason's ``Tokenizer``.
 
 from __future__ import annotations
 
+from minireason.io.tokenizer import IncrementalDecoder, Tokenizer
+
 REPLACEMENT_CHARACTER = "\ufffd"
 
 
@@ -45,10 +47,6 @@ class TextStreamDecoder:
 
 def make_incremental_decoder(tokenizer):
     """The tokenizer's own IncrementalDecoder if it is minireason's Tokenizer, else a TextStreamDecoder."""
-    try:
-        from minireason.io.tokenizer import IncrementalDecoder, Tokenizer
-    except ImportError:
-        return TextStreamDecoder(tokenizer)
     if isinstance(tokenizer, Tokenizer):
         return IncrementalDecoder(tokenizer)
     return TextStreamDecoder(tokenizer)

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from minireason.errors import InputError
+from minireason.generation.generate import generate
 from minireason.generation.sequences import pack_completions
 
 
@@ -74,7 +75,6 @@ def sample_rollouts(model, tokenizer, records: list[dict], prompts: list[str], g
 
     ``rng`` drives the sampling; the rows are drawn in order, so the same rng state gives the same rollouts.
     """
-    from minireason.generation.generate import generate
 
     if len(records) != len(prompts) or not prompts:
         raise InputError(f"need one prompt per record (>= 1), got {len(prompts)} prompts and {len(records)} records")

@@ -36,6 +36,7 @@ import regex
 
 from minireason.atomic import atomic_write_text
 from minireason.errors import InputError, TokenizerError
+from minireason.io.chat_template import render_chat
 
 # The Qwen2/Qwen3 pre-tokenizer pattern: contractions, a word with at most one leading
 # non-letter (usually a space), one digit at a time, punctuation runs, and whitespace runs.
@@ -839,7 +840,6 @@ class Tokenizer:
     def apply_chat_template(self, messages: Sequence[dict], add_generation_prompt: bool = True,
                             enable_thinking: bool = True) -> str:
         """The Qwen3 chat prompt for ``messages`` (see :mod:`minireason.io.chat_template`)."""
-        from minireason.io.chat_template import render_chat
 
         return render_chat(messages, add_generation_prompt=add_generation_prompt, enable_thinking=enable_thinking)
 

@@ -34,7 +34,9 @@ from typing import Any
 import numpy as np
 
 from minireason.errors import DataError, InputError
-from minireason.evaluation.prompts import CHAT_STOP_STRINGS, PromptSpec
+from minireason.evaluation.datasets import _line_of_list_items
+from minireason.evaluation.prompts import CHAT_STOP_STRINGS, PromptSpec, check_prompt_format
+from minireason.io.chat_template import THINK_CLOSE, THINK_OPEN, render_chat
 
 TRACE_FIELDS = ("problem", "message_thinking", "message_content")
 PAIR_FIELDS = ("prompt", "completion")
@@ -86,7 +88,6 @@ def read_records(source, report: DataReport | None = None) -> tuple[list[tuple[s
     except (OSError, UnicodeDecodeError) as error:
         raise DataError(f"{path}: cannot read data: {error}") from None
     if text.lstrip().startswith("["):
-        from minireason.evaluation.datasets import _line_of_list_items
 
         try:
             records = json.loads(text)
@@ -152,11 +153,9 @@ def end_text(tokenizer, prompt_format: str) -> str:
 def assistant_turn(thinking: str, content: str, prompt_format: str) -> str:
     """The completion a model writes after the prompt: reasoning in ``<think>``, then the answer
     (without the end marker in the plain format; the chat turn includes its ``<|im_end|>``)."""
-    from minireason.io.chat_template import THINK_CLOSE, THINK_OPEN
 
     if prompt_format == "plain":  # the task trace format (tasks.base.format_trace)
         return f"{THINK_OPEN}\n{thinking.strip(chr(10))}\n{THINK_CLOSE}\n{content.strip(chr(10))}"
-    from minireason.io.chat_template import render_chat
 
     question = [{"role": "user", "content": "?"}]  # the assistant turn does not depend on it
     head = render_chat(question, add_generation_prompt=True, enable_thinking=True)
@@ -261,7 +260,6 @@ def _check_split_settings(max_tokens: int, validation_fraction: float) -> None:
 def load_sequences(source, tokenizer, prompt_format: str = "plain", max_tokens: int = 512,
                    validation_fraction: float = 0.05) -> tuple[SequenceSet, SequenceSet, DataReport]:
     """(train, validation, report) from a file of traces or plain pairs, or a list of such records."""
-    from minireason.evaluation.prompts import check_prompt_format
 
     check_prompt_format(prompt_format)
     _check_split_settings(max_tokens, validation_fraction)
@@ -291,7 +289,6 @@ def load_pairs(source, tokenizer, prompt_format: str = "plain", max_tokens: int 
                validation_fraction: float = 0.05) -> tuple[PairSet, PairSet, DataReport]:
     """(train, validation, report) of preference pairs ``{"prompt", "chosen", "rejected"}``; each
     completion gets the end marker (see :func:`end_text`) unless it already ends with it."""
-    from minireason.evaluation.prompts import check_prompt_format
 
     check_prompt_format(prompt_format)
     _check_split_settings(max_tokens, validation_fraction)

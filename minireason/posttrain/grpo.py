@@ -30,6 +30,7 @@ from typing import ClassVar
 import numpy as np
 
 from minireason.errors import InputError
+from minireason.evaluation.prompts import PromptSpec
 from minireason.generation.generate import pad_token_id
 from minireason.generation.rollout import Rollouts, pack_rows, sample_rollouts
 from minireason.identity import json_sha256, weights_sha256
@@ -142,7 +143,6 @@ class GRPOTrainer(Trainer):
 
     def __init__(self, model, tokenizer, train_records: list[dict], config: GRPOConfig, out_dir=None,
                  custom_rewards: dict | None = None, reference=None, log=None):
-        from minireason.evaluation.prompts import PromptSpec
 
         if not train_records:
             raise InputError("training data: expected at least one problem, got none")

@@ -18,6 +18,8 @@ import json
 from pathlib import Path
 
 from minireason.errors import DataError
+from minireason.evaluation.paired import paired_comparison
+from minireason.tasks.export import resolve_data
 
 
 def read_verdicts(spec: str) -> tuple[str, int, list[bool], float | None]:
@@ -40,7 +42,6 @@ def read_verdicts(spec: str) -> tuple[str, int, list[bool], float | None]:
 
 def paired_by_family(before: list[bool], after: list[bool], records: list[dict]) -> dict[str, dict]:
     """The paired comparison over all problems ("all") and within each record's ``family`` (or "problems")."""
-    from minireason.evaluation.paired import paired_comparison
 
     if not (len(before) == len(after) == len(records)):
         raise DataError(f"the evaluations cover {len(before)} and {len(after)} problems, the eval data {len(records)}; "
@@ -82,7 +83,6 @@ def markdown_table(baseline: str, control: str | None, runs: list[str], records:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from minireason.tasks.export import resolve_data
 
     parser = argparse.ArgumentParser(prog="python -m minireason.posttrain.report", description=__doc__.split("\n")[0])
     parser.add_argument("--eval-data", required=True, help="the held-out problems every run was evaluated on")

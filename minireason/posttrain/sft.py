@@ -18,6 +18,7 @@ from typing import ClassVar
 import numpy as np
 
 from minireason.device import to_module
+from minireason.errors import InputError
 from minireason.generation.generate import pad_token_id
 from minireason.generation.sequences import pack_completions
 from minireason.identity import weights_sha256
@@ -45,7 +46,6 @@ class SFTConfig(TrainerConfig):
                                                 "validation_max_examples")
 
     def __post_init__(self):
-        from minireason.errors import InputError
 
         super().__post_init__()
         if not (isinstance(self.validation_fraction, (int, float)) and 0 <= self.validation_fraction < 1):

@@ -14,6 +14,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from minireason.errors import InputError
+from minireason.evaluation.extract import extract_answer
+from minireason.evaluation.grader import grade_answer
 
 Extractor = Callable[[str], "str | None"]
 Judge = Callable[["str | None"], bool]
@@ -21,13 +23,11 @@ Judge = Callable[["str | None"], bool]
 
 def default_extractor() -> Extractor:
     """``extract_answer`` from the evaluation package: the last boxed answer, else the last number."""
-    from minireason.evaluation.extract import extract_answer
 
     return extract_answer
 
 
 def default_equivalence() -> Callable[[str, str], bool]:
-    from minireason.evaluation.grader import grade_answer
 
     return grade_answer
 

@@ -26,6 +26,8 @@ import numpy as np
 
 from minireason.device import to_host
 from minireason.errors import InputError
+from minireason.generation.generate import generate
+from minireason.generation.sampling import chosen_logprobs
 
 
 @dataclass(frozen=True)
@@ -90,7 +92,6 @@ class ModelSampler:
 
     def sample(self, prompts: Sequence[str], max_new_tokens: int, temperature: float,
                seed: int | None) -> list[Sample]:
-        from minireason.generation.generate import generate
 
         samples: list[Sample] = []
         for start in range(0, len(prompts), self.batch_size):
@@ -106,7 +107,6 @@ class ModelSampler:
         return samples
 
     def score(self, prompts: Sequence[str], completions: Sequence[str]) -> list[float]:
-        from minireason.generation.sampling import chosen_logprobs
 
         if len(prompts) != len(completions):
             raise InputError(f"ModelSampler.score: expected as many completions as prompts, "

@@ -15,8 +15,8 @@ from collections.abc import Callable
 
 from minireason.evaluation.core import Sampling, judge_with_fallback, judged_batches
 from minireason.evaluation.prompts import PromptSpec
-from minireason.tasks import generate_problems
 from minireason.tasks.export import to_record
+from minireason.tasks.families import generate_problems
 
 
 def task_accuracy(model, tokenizer, families, n: int = 50, styles=("direct", "cot"), seed: int = 1234,

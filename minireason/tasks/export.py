@@ -22,7 +22,10 @@ from typing import Any
 
 from minireason.atomic import atomic_write_jsonl
 from minireason.errors import DataError, InputError
+from minireason.evaluation.datasets import load_problems
+from minireason.jsonl import read_jsonl as read_jsonl_records
 from minireason.tasks.base import Problem
+from minireason.tasks.families import generate_problems, verify
 
 TASK_PREFIX = "task:"
 TASK_OPTIONS = {"n": int, "split": str, "seed": int, "difficulty": int}
@@ -73,7 +76,6 @@ def verify_record(record: dict[str, Any], answer_text: str | None, where: str = 
     against the given numbers, which only the family's verifier does. A record lacking a field
     the verifier needs is a DataError naming it (``where`` says which record).
     """
-    from minireason.tasks import verify
 
     return verify(problem_from_record(record, where), answer_text)
 
@@ -89,7 +91,6 @@ def write_jsonl(records: list[dict[str, Any]], path: str | os.PathLike) -> Path:
 def read_jsonl(path: str | os.PathLike) -> list[dict[str, Any]]:
     """Read a JSONL file written by :func:`write_jsonl`; DataError names the file and line
     (a line that is not UTF-8, not JSON or not an object)."""
-    from minireason.jsonl import read_jsonl as read_jsonl_records
 
     return read_jsonl_records(path)
 
@@ -121,13 +122,11 @@ def resolve_data(name: str | os.PathLike) -> list[dict[str, Any]]:
     """
     text = os.fspath(name)
     if text.startswith(TASK_PREFIX):
-        from minireason.tasks import generate_problems
 
         family, options = parse_task_name(text)
         problems = generate_problems(family, options["n"], split=options["split"], seed=options["seed"],
                                      difficulty=options["difficulty"])
         return [to_record(problem) for problem in problems]
     # a file: read, checked (a non-UTF-8 one is a DataError) and turned into records there
-    from minireason.evaluation.datasets import load_problems
 
     return load_problems(text)

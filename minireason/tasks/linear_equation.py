@@ -26,6 +26,7 @@ import random
 import re
 from fractions import Fraction
 
+from minireason.evaluation.grader import grade_answer
 from minireason.tasks.base import Problem, check_difficulty, format_trace, make_problem
 
 # difficulty -> (largest |coefficient|, largest |constant|, signed?, x on both sides?, fractional x?)
@@ -116,10 +117,6 @@ class LinearEquationTask:
         return make_problem(self, f"Solve {side(a, b)}={side(c, d)}.", fraction_text(value), difficulty, data, rng)
 
     def verify(self, problem: Problem, answer_text: str) -> bool:
-        try:
-            from minireason.evaluation.grader import grade_answer
-        except ImportError:  # the grader is optional here; fall back to exact rational comparison
-            return fraction_answer(answer_text) == Fraction(problem.answer)
         return bool(grade_answer(answer_text, problem.answer))
 
     def write_trace(self, problem: Problem, rng: random.Random, mistake: bool = False) -> str:

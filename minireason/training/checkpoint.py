@@ -22,7 +22,9 @@ from pathlib import Path
 
 import numpy as np
 
+from minireason.atomic import current_umask
 from minireason.errors import CheckpointError
+from minireason.io.safetensors import load_safetensors, save_safetensors
 
 OLD_PREFIX = ".checkpoint.old."
 STAGING_PREFIX = ".checkpoint."
@@ -30,8 +32,6 @@ REQUIRED_STATE = {"step": int, "rng_state": dict}  # what every resume reads; th
 
 
 def save_checkpoint(directory, params, optimizer_state, state: dict) -> Path:
-    from minireason.atomic import current_umask
-    from minireason.io.safetensors import save_safetensors
 
     directory = Path(directory)
     if directory.exists() and not directory.is_dir():
@@ -73,7 +73,6 @@ def load_checkpoint(directory):
     parameters / optimizer moments that are not finite (a diverged run: resuming it would
     only train NaN further).
     """
-    from minireason.io.safetensors import load_safetensors
 
     directory = Path(directory)
     target = directory / "checkpoint"

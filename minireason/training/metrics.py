@@ -9,6 +9,7 @@ import os
 from pathlib import Path
 
 from minireason.atomic import atomic_write, atomic_write_jsonl
+from minireason.jsonl import read_jsonl_tolerant
 
 
 class MetricsWriter:
@@ -53,7 +54,6 @@ class MetricsWriter:
 def read_metrics(path: str | os.PathLike) -> list[dict]:
     """Rows of a metrics.jsonl file; a torn last line (from an interrupt, even one cut inside a
     multi-byte character) is ignored, a bad line elsewhere is a DataError naming file and line."""
-    from minireason.jsonl import read_jsonl_tolerant
 
     rows, _ = read_jsonl_tolerant(path)
     return rows
@@ -68,7 +68,6 @@ def plot_panels(out_png: str | os.PathLike, panels: list[tuple[str, list[tuple[s
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from minireason.atomic import atomic_write
 
     figure, axes = plt.subplots(max(len(panels), 1), 1, figsize=(7, panel_height * max(len(panels), 1)),
                                 sharex=True, squeeze=False)

@@ -31,10 +31,16 @@ import numpy as np
 from minireason.atomic import atomic_write_text
 from minireason.config import ModelConfig
 from minireason.errors import CheckpointError
+from minireason.evaluation.prompts import PromptSpec
 from minireason.generation.sequences import pack_completions
 from minireason.identity import describe_differences
+from minireason.io.bpe_trainer import train_bpe
+from minireason.io.pretrained import save_pretrained
+from minireason.io.tokenizer import Tokenizer
 from minireason.model import Qwen3Model
 from minireason.run_folder import claim_run_folder
+from minireason.tasks import get_family
+from minireason.tasks.base import make_flawed, split_of
 from minireason.training.checkpoint import OLD_PREFIX, checkpoint_step
 from minireason.training.loop import TrainConfig, train
 
@@ -81,9 +87,6 @@ RECIPES = {
 
 def build_examples(recipe: PretrainRecipe) -> list[tuple[str, str, dict]]:
     """(prompt, completion, info) triples from train-split problems of every family."""
-    from minireason.evaluation.prompts import PromptSpec
-    from minireason.tasks import get_family
-    from minireason.tasks.base import make_flawed, split_of
 
     rng = random.Random(recipe.seed)
     examples = []
@@ -112,7 +115,6 @@ def build_examples(recipe: PretrainRecipe) -> list[tuple[str, str, dict]]:
 
 
 def build_tokenizer(examples, vocab_size: int):
-    from minireason.io.bpe_trainer import train_bpe
 
     texts = [prompt + completion.replace(END_OF_TEXT, "") for prompt, completion, _ in examples]
     tokenizer = train_bpe(texts, vocab_size)
@@ -165,8 +167,6 @@ def pretrain(recipe: PretrainRecipe, out_dir, resume: bool = True, progress: boo
 
 
 def _pretrain(recipe: PretrainRecipe, out_dir: Path, resume: bool, progress: bool, log) -> dict:
-    from minireason.io.pretrained import save_pretrained
-    from minireason.io.tokenizer import Tokenizer
 
     run_dir, model_dir = out_dir / "run", out_dir / "model"
     run_dir.mkdir(parents=True, exist_ok=True)

@@ -20,15 +20,19 @@ from collections.abc import Callable
 from pathlib import Path
 
 import minireason.tasks  # noqa: F401 - hands the task families' verifiers to the judge (rewards, held-out records)
+from minireason.atomic import atomic_write_text
 from minireason.evaluation.held_out import (  # noqa: F401 - re-exported: the trainers' eval hook
     HeldOutEvaluation,
     paired_before_after,
     read_eval_details,
 )
+from minireason.evaluation.paired import format_paired
 from minireason.identity import json_sha256
-from minireason.io.pretrained import check_finite_weights
+from minireason.io.pretrained import check_finite_weights, save_pretrained
 from minireason.run_folder import RunFolder, claim_run_folder
 from minireason.training.checkpoint import checkpoint_step
+from minireason.training.loop import train
+from minireason.training.metrics import read_metrics
 
 
 def start_line(command: str, folder: RunFolder, steps: int, resume: bool = True) -> str:
@@ -67,11 +71,6 @@ def run_training(model, tokenizer, trainer, train_config, out_dir, *, eval_fn=No
     Returns the run's history: {"summary", "metrics" (rows), "eval" (rows), "paired" (the held-out
     before/after comparison, or None without held-out evaluations at step 0 and later)}.
     """
-    from minireason.atomic import atomic_write_text
-    from minireason.evaluation.paired import format_paired
-    from minireason.io.pretrained import save_pretrained
-    from minireason.training.loop import train
-    from minireason.training.metrics import read_metrics
 
     out_dir = Path(out_dir)
     with claim_run_folder(out_dir, command or _method_name(identity)):
