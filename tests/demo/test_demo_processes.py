@@ -11,10 +11,10 @@ import time
 from pathlib import Path
 
 import pytest
+from paths import REPOSITORY
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="fork and /proc: Linux")
 
-REPOSITORY = Path(__file__).resolve().parents[2]
 
 
 def process_gone(pid: int) -> bool:

@@ -3,10 +3,10 @@ completion-only loss mask, malformed records skipped and reported, the length fi
 length buckets, preference pairs; the real teacher traces of ../shared/data when present."""
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
+from paths import SHARED_DATA
 
 from minireason.errors import DataError, InputError
 from minireason.evaluation.prompts import PromptSpec
@@ -25,7 +25,7 @@ from minireason.posttrain.data import (
 )
 from minireason.tasks import generate_problems
 
-SHARED_TRACES = Path(__file__).resolve().parents[3] / "shared" / "data" / "sample_openrouter_outputs.json"
+SHARED_TRACES = SHARED_DATA / "sample_openrouter_outputs.json"
 
 
 @pytest.fixture(scope="module")

@@ -4,10 +4,10 @@ tokenizer check, bad settings, SFT end to end on the real teacher traces with a 
 model and a Qwen-layout tokenizer, and the commands writing the run files that `minireason plot` reads."""
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
+from paths import SHARED_DATA
 
 from minireason.cli.main import main
 from minireason.config import ModelConfig
@@ -24,7 +24,7 @@ from minireason.posttrain.sft import SequenceTrainer, SFTConfig, train_sft
 from minireason.tasks import flawed_copy, generate_problems
 from minireason.training.metrics import read_metrics
 
-SHARED_TRACES = Path(__file__).resolve().parents[3] / "shared" / "data" / "sample_openrouter_outputs.json"
+SHARED_TRACES = SHARED_DATA / "sample_openrouter_outputs.json"
 FAST = dict(warmup_steps=0, schedule="constant", eval_every=0, validation_fraction=0.25, checkpoint_every=100,
             max_new_tokens=24)
 

@@ -1,14 +1,14 @@
 """MATH-500: the last boxed answer of every reference solution grades equivalent to its answer."""
 
 import json
-from pathlib import Path
 
 import pytest
+from paths import SHARED_DATA
 
 from minireason.evaluation.extract import extract_answer
 from minireason.evaluation.grader import grade_answer, grade_batch
 
-PATH = Path(__file__).resolve().parents[2] / "shared" / "data" / "math500_test.json"
+PATH = SHARED_DATA / "math500_test.json"
 
 # unique_id -> reason; empty: every one of the 500 passes
 KNOWN_EXCEPTIONS: dict[str, str] = {}

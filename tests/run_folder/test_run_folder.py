@@ -9,6 +9,7 @@ import textwrap
 
 import numpy as np
 import pytest
+from cli_support import assert_one_line_error, run_cli
 
 from minireason.errors import CheckpointError, InputError
 from minireason.evaluation.runs import run_evaluation
@@ -25,7 +26,6 @@ from minireason.run_folder import (
 )
 from minireason.tasks.export import resolve_data
 from minireason.training.run import start_line
-from tests.test_reliability import assert_one_line_error, run_cli
 
 HOLDER = textwrap.dedent("""
     import sys

@@ -1,14 +1,14 @@
 """extract_answer: boxes first, then phrases, math spans and numbers; None when a box is cut off."""
 
 import json
-from pathlib import Path
 
 import pytest
+from paths import SHARED_DATA
 
 from minireason.errors import InputError
 from minireason.evaluation.extract import extract_answer
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+DATA = SHARED_DATA
 
 CASES = [
     (r"so $x = \boxed{\frac{1}{2}}$.", r"\frac{1}{2}"),

@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-import pathlib
 import sys
 
 import pytest
+from paths import REPOSITORY
 
 from minireason import backend
 from minireason.errors import ConfigError
 from minireason.nn import attention, linear, loss, rmsnorm, swiglu
 
-ROOT = pathlib.Path(__file__).resolve().parent.parent
+ROOT = REPOSITORY
 
 
 @pytest.fixture(autouse=True)
