@@ -114,3 +114,21 @@ def test_table_lists_every_model_best_first():
     text = format_leaderboard(rows)
     assert text.index("strong") < text.index("weak")
     assert rows[0]["wins"] + rows[0]["ties"] + rows[0]["losses"] == 50
+
+
+def test_leaderboard_command_ranks_builtin_models_and_resumes(tmp_path, capsys):
+    import json
+
+    from minireason.cli.main import main
+
+    argv = ["leaderboard", "--models", "builtin:base", "builtin:student", "--data", "task:arithmetic?n=6&difficulty=1",
+            "--out-dir", str(tmp_path), "--template", "short-direct", "--max-new-tokens", "8", "--bootstrap", "10",
+            "--no-progress"]
+    assert main(argv) == 0
+    first = json.loads((tmp_path / "leaderboard.json").read_text())
+    assert sorted(row["model"] for row in first["rows"]) == ["base", "student"]
+    assert len((tmp_path / "comparisons.jsonl").read_text().splitlines()) == 6
+    assert main(argv) == 0  # the answers are read back, not generated again
+    assert json.loads((tmp_path / "leaderboard.json").read_text())["rows"] == first["rows"]
+    assert "rank" in capsys.readouterr().out
+    assert main(argv[:2] + ["builtin:base"] + argv[4:]) == 1  # one model is no leaderboard
