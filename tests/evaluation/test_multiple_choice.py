@@ -150,3 +150,18 @@ def test_logprob_run_records_per_option_scores(tmp_path):
     assert all(r["correct"] == (r["predicted"] == r["gold"]) for r in written)
     assert {"accuracy", "accuracy_mean_logprob", "chance"} <= set(summary)
     assert summary["chance"] == pytest.approx((1 / 3 + 1 / 2) / 2)
+
+
+def test_eval_command_scores_builtin_choices_and_resumes(tmp_path, capsys):
+    from minireason.cli.main import main
+
+    out = tmp_path / "mc.jsonl"
+    argv = ["eval", "--model", "builtin:base", "--data", "task:all?n=4", "--mode", "mc-logprob",
+            "--template", "short-direct", "--out", str(out), "--no-progress"]
+    assert main(argv + ["--limit", "2"]) == 0
+    assert main(argv) == 0
+    written = read_records(out)
+    assert [r["index"] for r in written] == [0, 1, 2, 3]
+    assert all(len(r["option_logprobs"]) == 4 for r in written)
+    assert "chance 25.0%" in capsys.readouterr().out
+    assert main(argv[:-5] + ["--template", "short-cot", "--out", str(out), "--no-progress"]) == 1  # another run
