@@ -8,11 +8,17 @@ from pathlib import Path
 from minireason.cli import arguments
 from minireason.cli.generate import add_thinking_budget_arguments
 from minireason.errors import InputError
+from minireason.evaluation.multiple_choice import (
+    format_choice_summary,
+    load_choice_records,
+    run_multiple_choice,
+)
 from minireason.evaluation.prompts import TEMPLATES
 from minireason.evaluation.runs import EvalSettings, format_summary, run_evaluation
 from minireason.evaluation.timeouts import warm_up
 from minireason.io.pretrained import load_pretrained
-from minireason.tasks.export import resolve_data
+from minireason.tasks.export import TASK_PREFIX, parse_task_name, resolve_data
+from minireason.tasks.multiple_choice import choice_problems
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -41,18 +47,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=arguments.seed, default=None,
                         help="fix the sampling randomness (an integer >= 0)")
     add_thinking_budget_arguments(parser)
+    parser.add_argument("--mode", choices=("generate", "mc-letter", "mc-logprob"), default="generate",
+                        help="generate: answers checked by the verifier; mc-letter: multiple choice, the model writes "
+                             "the letter; mc-logprob: multiple choice, each option scored by its log-probability "
+                             "(--data: MMLU-style JSON/JSONL/CSV, or task:NAME / task:all for the built-in "
+                             "multiple-choice tasks)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
 def run(args: argparse.Namespace) -> int:
 
     check_results_path(args.out)
+    if args.mode != "generate":
+        return _run_multiple_choice(args)
     problems = _load(args.data)
-    settings = EvalSettings(template=args.template, chat=args.prompt_format == "chat", enable_thinking=args.thinking,
-                            batch_size=args.batch_size, max_new_tokens=args.max_new_tokens,
-                            temperature=args.temperature, top_k=args.top_k, top_p=args.top_p, seed=args.seed,
-                            max_thinking_tokens=args.max_thinking_tokens,
-                            min_thinking_tokens=args.min_thinking_tokens, max_wait=args.max_wait)
+    settings = _settings(args)
     settings.check()
     warm_up(1, wait_seconds=0.0)  # start the sympy worker while the model loads
     model, tokenizer = load_pretrained(args.model)
@@ -61,6 +70,33 @@ def run(args: argparse.Namespace) -> int:
                              progress=not args.no_progress, force_new=args.force_new,
                              run_info={"arguments": _arguments(args)})
     print(format_summary(summary))
+    return 0
+
+
+def _settings(args: argparse.Namespace):
+
+    return EvalSettings(template=args.template, chat=args.prompt_format == "chat", enable_thinking=args.thinking,
+                        batch_size=args.batch_size, max_new_tokens=args.max_new_tokens,
+                        temperature=args.temperature, top_k=args.top_k, top_p=args.top_p, seed=args.seed,
+                        max_thinking_tokens=args.max_thinking_tokens,
+                        min_thinking_tokens=args.min_thinking_tokens, max_wait=args.max_wait)
+
+
+def _run_multiple_choice(args: argparse.Namespace) -> int:
+
+    settings = _settings(args)
+    settings.check()
+    if args.data.startswith(TASK_PREFIX):
+        family, options = parse_task_name(args.data)
+        records = choice_problems(family, options["n"], split=options["split"], seed=options["seed"],
+                                  difficulty=options["difficulty"])
+    else:
+        records = load_choice_records(args.data)
+    model, tokenizer = load_pretrained(args.model)
+    summary = run_multiple_choice(model, tokenizer, records, args.out, args.mode, settings, limit=args.limit,
+                                  progress=not args.no_progress, force_new=args.force_new,
+                                  run_info={"arguments": _arguments(args)})
+    print(format_choice_summary(summary))
     return 0
 
 

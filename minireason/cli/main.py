@@ -33,6 +33,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "generate": ("minireason.cli.generate", "generate text from a prompt"),
     "chat": ("minireason.cli.chat", "multi-turn chat with the Qwen3 chat template"),
     "eval": ("minireason.cli.eval", "evaluate a model on a problem set with verifiable answers"),
+    "leaderboard": ("minireason.cli.leaderboard", "rank models from pairwise comparisons: Bradley-Terry with "
+                    "bootstrap intervals, online Elo; decided by the verifier or a judge model"),
     "grade": ("minireason.cli.grade", "re-grade a results JSONL file and print the summary"),
     "tasks": ("minireason.cli.tasks", "synthetic verifiable tasks: export problem sets"),
     "pretrain": ("minireason.cli.pretrain", "train the tiny built-in models on the task corpus"),

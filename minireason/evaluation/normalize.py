@@ -21,7 +21,10 @@ the structure reader (:mod:`minireason.evaluation.structure`) and the whitelist 
    (``\\\\frac`` written by a JSON escaper), :func:`plain_math_to_latex` (``sqrt(3)``, ``2*pi*r``,
    ``x**2``), :func:`scientific_to_latex` (``1.5e6``), :func:`list_words_to_commas` (``2 or -3``,
    ``1; 2``, ``19, 46, and 82``), :func:`drop_unit_words` (``125 miles``, ``28 percent``) and
-   :func:`drop_expression_thousands` (``1,234/2``).
+   :func:`drop_expression_thousands` (``1,234/2``);
+9. the rules of issue 32: :func:`solution_groups_to_tuples` (``a=3,b=5; a=5,b=3`` is the list of
+   tuples ``(3,5),(5,3)``) and the unit ``m`` after a measured number (``2,500.75 m²``, in
+   :func:`drop_unit_words`).
 
 Every regular expression here is linear in the input (no nested quantifiers), so megabyte
 strings cost milliseconds; the grader caps lengths before calling in anyway.
@@ -92,6 +95,9 @@ _INEQUALITY = re.compile(r"[<>]|\\(?:le|ge|lt|gt|leq|geq)(?![a-zA-Z])")
 _REPEATED_COMMAS = re.compile(r",(?:\s*,)+")
 # rule "unit words": trailing words after a value (125 miles, 28 percent, 15 cm^2, 12 sq. units)
 _UNIT_WORDS = re.compile(r"(?:\s+(?:[A-Za-z]{2,}\.?(?:\^\{?[23]\}?)?))+\s*$")
+# the one-letter unit m (m, m^2, m^3) after a number written with a thousands separator or a decimal
+# point: such a number is a measurement (2,500.75 m^2), where 3 m^2 could be a monomial
+_METRE_UNIT = re.compile(r"(-?\d{1,3}(?:,\d{3})+(?:\.\d+)?|-?\d+\.\d+)\s+m(?:\^\{?[23]\}?)?")
 _NOT_UNITS = frozenset({"sin", "cos", "tan", "cot", "sec", "csc", "ln", "log", "exp", "sqrt", "pi", "mod",
                         "and", "or", "arcsin", "arccos", "arctan", "infty", "inf", "infinity", "to"})
 # rule "thousands inside an expression": 1,234/2 (every comma sits between groups of three digits)
@@ -165,6 +171,32 @@ def scientific_to_latex(text: str) -> str:
     return _SCIENTIFIC.sub(lambda m: m.group(1) + r"\times10^{" + m.group(2) + "}", text)
 
 
+# rule "solution groups": a=3,b=5; a=5,b=3 (groups split by ";" or "or", each assigning the same variables)
+_GROUP_SEPARATOR = re.compile(r"\s*;\s*|\s+or\s+|\s*\\text\{\s*or\s*\}\s*")
+_ASSIGNMENT = re.compile(r"\s*([A-Za-z](?:_\{?[A-Za-z0-9]+\}?)?)\s*=\s*([^=;]+?)\s*")
+
+
+def solution_groups_to_tuples(text: str) -> str:
+    """``a=3,b=5; a=5,b=3`` -> ``(3,5),(5,3)``: groups of assignments to the same variables (two or more,
+    in the first group's order) become tuples of their values; anything else is left as it is."""
+    if "=" not in text or len(text) > 500:
+        return text
+    groups = _GROUP_SEPARATOR.split(text.strip())
+    if len(groups) < 2:
+        return text
+    tuples, names = [], None
+    for group in groups:
+        pieces = [_ASSIGNMENT.fullmatch(piece) for piece in group.split(",")]
+        if len(pieces) < 2 or any(piece is None for piece in pieces):
+            return text
+        values = {piece.group(1): piece.group(2) for piece in pieces}
+        if len(values) != len(pieces) or (names is not None and set(values) != set(names)):
+            return text
+        names = names or list(values)
+        tuples.append("(" + ",".join(values[name] for name in names) + ")")
+    return ",".join(tuples)
+
+
 def list_words_to_commas(text: str) -> str:
     r"""``2 or -3``, ``2 \text{ and } -3``, ``2; -3``, ``19, 46, and 82`` -> items separated by commas.
 
@@ -173,6 +205,9 @@ def list_words_to_commas(text: str) -> str:
     """
     if ";" not in text and "and" not in text and "or" not in text:
         return text
+    grouped = solution_groups_to_tuples(text)
+    if grouped != text:
+        return grouped
     if _INEQUALITY.search(text):  # x<-3 or x>5 is a union; "and" between inequalities is not a list
         text = _LIST_TEXT_WORD.sub(lambda m: r" \cup " if "or" in m.group(0) else m.group(0), text)
         return re.sub(r"(?:(?<=\s)|(?<=\$))or(?=\s|\$)", r"\\cup", text)
@@ -189,6 +224,9 @@ def drop_unit_words(text: str) -> str:
     Words are two letters or more (a single letter is a variable: ``2 x`` stays), and never a
     function name or a list word; what stays must hold a digit, so ``no solution`` stays.
     """
+    metres = _METRE_UNIT.fullmatch(text) if len(text) <= 200 else None
+    if metres is not None:
+        return metres.group(1)
     match = _UNIT_WORDS.search(text) if len(text) <= 200 else None
     if match is None:
         return text

@@ -236,24 +236,8 @@ def run_evaluation(model, tokenizer, problems: Sequence[dict], out_path: str | P
     problems = list(problems)
     identity = eval_identity(model, problems, settings, verify_function)
     problems = problems[:limit]
-    records, torn = ([], False) if force_new else _read_results(out_path)
-    if records:
-        check_same_run(out_path, len(records), identity, "eval")
-        if torn:  # drop the cut-off last line before appending (atomically: temp file + replace)
-            atomic_write_jsonl(out_path, records)
-    else:  # a new run: the records file first (emptied), then its manifest; a crash between leaves no records
-        if out_path.is_file() and out_path.stat().st_size > 0 and read_manifest(out_path) is None:
-            raise InputError(f"{out_path}: exists and was not written by `minireason eval` (no "
-                             f"{manifest_path(out_path).name} beside it); choose another output file or remove it")
-        out_path.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write_text(out_path, "")
-        write_manifest(out_path, make_manifest("eval", identity, run_info))
-    start = records[-1]["index"] + 1 if records else 0
-    for expected, record in enumerate(records):
-        if record["index"] != expected:
-            raise DataError(f"{out_path}: record {expected} has index {record['index']}; not a results file of this run")
-    if start > len(problems):
-        raise DataError(f"{out_path}: has {start} records, more than the {len(problems)} problems asked for")
+    records = open_results(out_path, identity, len(problems), force_new, run_info)
+    start = len(records)
 
     def judge(problem: dict, generated: str) -> tuple[str | None, bool]:
         graded = grade_record({"generated": generated}, verify_function, problem)
@@ -286,6 +270,34 @@ def run_evaluation(model, tokenizer, problems: Sequence[dict], out_path: str | P
             handle.write("".join(lines))
             handle.flush()
     return summarize(records)
+
+
+def open_results(out_path: Path, identity: dict, total: int, force_new: bool = False,
+                 run_info: dict | None = None) -> list[dict]:
+    """The records already in ``out_path`` of the run ``identity`` (a new run: none, the file emptied
+    and its manifest written); the next problem to answer is ``len(records)``.
+
+    A resume compares the manifest (InputError naming the settings that differ) and drops a cut-off
+    last line; a file of records not numbered 0, 1, ... or holding more than ``total`` is a DataError.
+    """
+    records, torn = ([], False) if force_new else _read_results(out_path)
+    if records:
+        check_same_run(out_path, len(records), identity, "eval")
+        if torn:  # drop the cut-off last line before appending (atomically: temp file + replace)
+            atomic_write_jsonl(out_path, records)
+    else:  # a new run: the records file first (emptied), then its manifest; a crash between leaves no records
+        if out_path.is_file() and out_path.stat().st_size > 0 and read_manifest(out_path) is None:
+            raise InputError(f"{out_path}: exists and was not written by `minireason eval` (no "
+                             f"{manifest_path(out_path).name} beside it); choose another output file or remove it")
+        out_path.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(out_path, "")
+        write_manifest(out_path, make_manifest("eval", identity, run_info))
+    for expected, record in enumerate(records):
+        if record["index"] != expected:
+            raise DataError(f"{out_path}: record {expected} has index {record['index']}; not a results file of this run")
+    if len(records) > total:
+        raise DataError(f"{out_path}: has {len(records)} records, more than the {total} problems asked for")
+    return records
 
 
 def regrade_file(path: str | Path, out_path: str | Path | None = None,

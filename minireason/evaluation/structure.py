@@ -20,7 +20,9 @@ An inequality in one variable with constant bounds becomes the interval it descr
 (``x>3`` is ``(3,\\infty)``, ``3<x\\le4`` is ``(3,4]``, ``-2x<6`` is ``(-3,\\infty)``, ``x\\ne2`` is
 ``(-\\infty,2)\\cup(2,\\infty)``), so ``x \\ge 3`` against ``[3,\\infty)`` is decided like two
 intervals; ``\\mathbb{R}`` is ``(-\\infty,\\infty)`` and ``A \\setminus \\{2\\}`` the union left when
-the points are cut out of the interval ``A``.
+the points are cut out of the interval ``A``. A condition on ``|x|`` with constant bounds is the set
+it describes too (``1 \\le |x| \\le 2`` is ``[-2,-1]\\cup[1,2]``, ``|x|>3`` two rays), and an equality
+whose every side is a constant is a computation whose value is its last side (``2+3=5`` is ``5``).
 
 The answer shapes, each a small function with its policy in docs/grading.md: a labelled answer
 (``(a,b)=(5,1)``, ``\\frac{PQ}{RS}=\\frac23``, ``f(2)=9``) is its value (:func:`is_label`); an
@@ -311,10 +313,57 @@ def _divided(bound: str, factor) -> str:
     return rf"\frac{{{bound}}}{{{factor}}}" if factor > 0 else rf"-\frac{{{bound}}}{{{-factor}}}"
 
 
+_ABSOLUTE_VARIABLE = re.compile(r"\|\s*([A-Za-z](?:_\{?[A-Za-z0-9]+\}?)?)\s*\|")
+
+
+def _negated(bound: str) -> str:
+    """``-bound`` as text: exact for a plain number, else ``-(bound)``."""
+
+    number = plain_number(bound.replace(" ", ""))
+    return str(-number[0]) if number is not None and not number[1] else f"-({bound})"
+
+
+def _absolute_value_condition(operators: list[str], parts: list[str]):
+    """Rule "absolute value": ``1 \\le |x| \\le 2`` is ``[-2,-1]\\cup[1,2]``, ``|x|<3`` is ``(-3,3)``,
+    ``|x|>3`` is ``(-\\infty,-3)\\cup(3,\\infty)``; None unless one side is ``|variable|`` and the
+    others are plain numbers >= 0 (``|x-1|<3`` is another set and stays a relation)."""
+    if operators[0] in (">", ">="):  # read right to left: 2 >= |x| >= 1 is 1 <= |x| <= 2
+        parts, operators = parts[::-1], [_FLIP[o] for o in operators[::-1]]
+    positions = [i for i, p in enumerate(parts) if _ABSOLUTE_VARIABLE.fullmatch(p.replace(" ", ""))]
+    if len(positions) != 1 or len(parts) > 3:
+        return None
+    position = positions[0]
+    bounds = [_bound_value(p) for i, p in enumerate(parts) if i != position]
+    if any(b is None or b == float("inf") or b < 0 for b in bounds):
+        return None
+    lower = parts[position - 1] if position > 0 else None
+    upper = parts[position + 1] if position + 1 < len(parts) else None
+    lower_closed = position > 0 and operators[position - 1] == "<="
+    upper_closed = upper is not None and operators[position] == "<="
+    if upper is None:  # |x| > a: two rays
+        return Union((Bracketed("(", "]" if lower_closed else ")", (Leaf(r"-\infty"), Leaf(_negated(lower)))),
+                      Bracketed("[" if lower_closed else "(", ")", (Leaf(lower), Leaf(r"\infty")))))
+    closing = "]" if upper_closed else ")"
+    opening = "[" if upper_closed else "("
+    if lower is None or (_bound_value(lower) == 0 and lower_closed):  # |x| < b: one interval around 0
+        return Bracketed(opening, closing, (Leaf(_negated(upper)), Leaf(upper)))
+    inner_open = "]" if lower_closed else ")"
+    inner_close = "[" if lower_closed else "("
+    return Union((Bracketed(opening, inner_open, (Leaf(_negated(upper)), Leaf(_negated(lower)))),
+                  Bracketed(inner_close, closing, (Leaf(lower), Leaf(upper)))))
+
+
 def _relation(operators: list[str], parts: list[str], depth: int):
     """A relation node; an inequality in one variable with constant bounds becomes an interval."""
     parts = [p.strip() for p in parts]
     operators, parts = _reduce_chain(operators, parts)
+    if operators == ["="] and all(_is_constant(p) for p in parts):
+        # rule "computation": 2+3=5 or \frac34 \$ = \frac78 states a value: its last side
+        return read_structure(parts[-1], depth + 1)
+    if all(o in ("<", "<=") for o in operators) or all(o in (">", ">=") for o in operators):
+        condition = _absolute_value_condition(list(operators), list(parts))
+        if condition is not None:
+            return condition
     if operators == ["!="] and any(_LONE_VARIABLE.fullmatch(p) for p in parts):
         constant = parts[1] if _LONE_VARIABLE.fullmatch(parts[0]) else parts[0]
         if _is_constant(constant):  # x \ne 2: every real number but 2

@@ -261,6 +261,67 @@ CASES = [
     ("intervals", A, "x < -3 \\text{ or } x > 5", "(-\\infty,-3)\\cup(5,\\infty)", True),
     ("intervals", A, "x < -3 or x > 5", "(-\\infty,-3]\\cup(5,\\infty)", False),
     ("intervals", A, "x > -3 \\text{ and } x < 5", "-3, 5", False),  # "and" between inequalities is no list
+    # ---- issue 32: the last misses on held-out pairs, each kind in both directions ------------
+    # a number with thousands separators, then a unit, in prose or as the answer
+    ("units", R, "so the total is 2,500.75 m²", "2500.75", True),
+    ("units", R, "so the total is 2,500.75 m^2.", "2500.75", True),
+    ("units", A, "2,500.75 m²", "2500.75", True),
+    ("units", A, "2,500.75 \\text{ m}^2", "2500.75", True),
+    ("units", A, "1,250 m", "1250", True),
+    ("units", R, "so the total is 2,500.75 m²", "2500.57", False),
+    ("units", A, "2,500.75 m²", "250075", False),
+    ("units", A, "2,500.75 m²", "2500", False),
+    ("units", A, "3 m^2", "3", False),  # a lone number before a power of m is a monomial, not a unit
+    ("units", A, "2.5 x^2", "2.5", False),
+    # an escaped dollar inside inline math: a computation whose value is its last side
+    ("extraction", R, "$ \\frac{3}{4} \\$ = \\frac{7}{8} $", "7/8", True),
+    ("extraction", R, "So it costs $ \\frac{3}{4} \\$ = \\frac{7}{8} $", "\\frac78", True),
+    ("equations", A, "2+3 = 5", "5", True),
+    ("extraction", R, "$ \\frac{3}{4} \\$ = \\frac{7}{8} $", "3/4", False),
+    ("extraction", R, "$ \\frac{7}{8} \\$ = \\frac{3}{4} $", "7/8", False),
+    ("equations", A, "2+3 = 6", "5", False),
+    ("equations", A, "2+3 = 5", "2", False),
+    # matrices written with pmatrix / bmatrix against the same matrix written otherwise
+    ("matrices", A, "\\begin{bmatrix}1 & 2 \\\\ 3 & 4\\end{bmatrix}", "[[1,2],[3,4]]", True),
+    ("matrices", A, "\\begin{pmatrix}1 & 2 \\\\ 3 & 4\\end{pmatrix}", "\\begin{bmatrix}1&2\\\\3&4\\end{bmatrix}", True),
+    ("matrices", A, "\\begin{bmatrix}1 & 0 \\\\ 0 & 1\\end{bmatrix}",
+     "\\left(\\begin{array}{cc}1&0\\\\0&1\\end{array}\\right)", True),
+    ("matrices", A, "\\begin{pmatrix}-1 \\\\ \\frac{1}{2}\\end{pmatrix}", "\\begin{bmatrix}-1\\\\0.5\\end{bmatrix}", True),
+    ("matrices", A, "\\begin{bmatrix}1 & 2 \\\\ 3 & 4\\end{bmatrix}", "[[1,3],[2,4]]", False),  # transposed
+    ("matrices", A, "\\begin{pmatrix}1 & 2 \\\\ 3 & 4\\end{pmatrix}", "\\begin{bmatrix}1&2&3&4\\end{bmatrix}", False),
+    ("matrices", A, "\\begin{pmatrix}-1 \\\\ \\frac{1}{2}\\end{pmatrix}", "\\begin{bmatrix}-1\\\\2\\end{bmatrix}", False),
+    # intervals against the equivalent inequality or absolute-value condition
+    ("intervals", A, "[-2,-1] \\cup [1,2]", "1 \\le |x| \\le 2", True),
+    ("intervals", A, "1 \\le |x| \\le 2", "[-2,-1] \\cup [1,2]", True),
+    ("intervals", A, "(0,1)", "0 < y < 1", True),
+    ("intervals", A, "(-3,3)", "|x| < 3", True),
+    ("intervals", A, "[-3,3]", "\\left| x \\right| \\leq 3", True),
+    ("intervals", A, "(-\\infty,-3) \\cup (3,\\infty)", "|x| > 3", True),
+    ("intervals", A, "(-\\infty,-3] \\cup [3,\\infty)", "3 \\le |t|", True),
+    ("intervals", A, "(-2,-1) \\cup (1,2)", "1 \\le |x| \\le 2", False),  # open ends against closed
+    ("intervals", A, "[1,2]", "1 \\le |x| \\le 2", False),  # half of the set
+    ("intervals", A, "[-3,3]", "|x| < 3", False),
+    ("intervals", A, "(-\\infty,-3) \\cup (3,\\infty)", "|x| < 3", False),
+    ("intervals", A, "[0,1]", "0 < y < 1", False),
+    ("intervals", A, "(-3,3)", "|x - 1| < 3", False),  # |x-1| < 3 is (-2,4): not read as |x|
+    # several solutions joined by "or" or ";" against a list of tuples
+    ("lists", A, "(3,5) or (5,3)", "(3,5),(5,3)", True),
+    ("lists", A, "a=3,b=5; a=5,b=3", "(3,5),(5,3)", True),
+    ("lists", A, "a=5, b=3; a=3, b=5", "(3,5),(5,3)", True),
+    ("lists", A, "x = 3, y = 5 \\text{ or } x = 5, y = 3", "(3,5),(5,3)", True),
+    ("lists", A, "(3,5) or (5,4)", "(3,5),(5,3)", False),
+    ("lists", A, "a=3,b=5; a=5,b=4", "(3,5),(5,3)", False),
+    ("lists", A, "a=3,b=5", "(3,5),(5,3)", False),
+    ("lists", A, "a=3,b=5; a=5,b=3", "(3,5),(3,5)", False),
+    ("lists", A, "a=3,b=5; a=5,b=3", "3,5", False),
+    # a final answer stated in prose without a box
+    ("extraction", R, "the interest earned is $1,234", "1234", True),
+    ("extraction", R, "So the interest earned is \\$1,234.", "1234", True),
+    ("extraction", R, "This gives an error of 25%", "25\\%", True),
+    ("extraction", R, "This gives an error of 25%.", "25", True),
+    ("extraction", R, "the interest earned is $1,234", "1243", False),
+    ("extraction", R, "the interest earned is $1,234", "234", False),
+    ("extraction", R, "This gives an error of 25%.", "0.5", False),
     ("plusminus", A, "\\pm 2021", "\\{-2021, 2021\\}", True),
     ("plusminus", A, "\\pm 2021", "{-2021, 2021}", True),
     ("plusminus", A, "\\pm\\sqrt{3}", "\\sqrt3, -\\sqrt3", True),
