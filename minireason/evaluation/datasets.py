@@ -42,16 +42,21 @@ def _line_of_list_items(text: str) -> list[int]:
         _, index = decoder.raw_decode(text, index)
 
 
-def load_problems(path: str | Path) -> list[dict]:
-    """Read problems from a JSON list or a JSONL file (see the module docstring)."""
-    path = Path(path)
+def read_text_file(path: Path, what: str) -> str:
+    """The UTF-8 text of a data file; DataError naming the file (and the line of a byte that is not UTF-8)."""
     try:
-        text = path.read_text(encoding="utf-8")
+        return path.read_text(encoding="utf-8")
     except OSError as error:
-        raise DataError(f"{path}: cannot read problems: {error}") from error
+        raise DataError(f"{path}: cannot read {what}: {error}") from error
     except UnicodeDecodeError as error:
         line = error.object[: error.start].count(b"\n") + 1
         raise DataError(f"{path}:{line}: not UTF-8 text ({error.reason} at byte {error.start})") from None
+
+
+def load_problems(path: str | Path) -> list[dict]:
+    """Read problems from a JSON list or a JSONL file (see the module docstring)."""
+    path = Path(path)
+    text = read_text_file(path, "problems")
     stripped = text.lstrip()
     if stripped.startswith("["):
         try:

@@ -40,6 +40,7 @@ import numpy as np
 from minireason.device import to_host, to_module
 from minireason.errors import DataError, InputError
 from minireason.evaluation.core import judged_batches
+from minireason.evaluation.datasets import read_text_file
 from minireason.evaluation.extract import last_boxed
 from minireason.evaluation.runs import EvalSettings, eval_identity, open_results, summarize
 from minireason.generation.kv_cache import KVCache
@@ -91,12 +92,7 @@ def _from_object(item, where: str) -> dict:
 def load_choice_records(path: str | Path) -> list[dict]:
     """Multiple-choice records from a JSON list, JSONL or CSV file (see the module docstring)."""
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as error:
-        raise DataError(f"{path}: cannot read multiple-choice records: {error}") from None
-    except UnicodeDecodeError as error:
-        raise DataError(f"{path}: not UTF-8 text ({error.reason} at byte {error.start})") from None
+    text = read_text_file(path, "multiple-choice records")
     records = []
     if path.suffix.lower() == ".csv":
         rows = list(csv.reader(io.StringIO(text)))
