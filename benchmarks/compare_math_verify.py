@@ -3,9 +3,9 @@
     pip install math-verify          # in your own environment; never a minireason dependency
     python benchmarks/compare_math_verify.py [--data PATH] [--all]
 
-1. The labelled suite: the (pred, gold) pairs of ``tests/test_grader.py`` (``EQUIVALENT`` and
+1. The labelled suite: the (pred, gold) pairs of ``tests/evaluation/test_grader.py`` (``EQUIVALENT`` and
    ``NOT_EQUIVALENT``, category "core") and the categorised cases of
-   ``tests/test_grader_categories.py`` (``CASES``), imported from the test files, not copied.
+   ``tests/evaluation/test_grader_categories.py`` (``CASES``), imported from the test files, not copied.
    For each grader and category: accuracy against the labels, false positives (graded equal,
    labelled unequal) and false negatives (the other way round); then a table of every case where
    either grader is wrong (``--all``: every case), and the wall time of each grader.

@@ -2,7 +2,7 @@
 argparse's one-line error ("minireason CMD: error: argument --seed: ...", exit 2) before any
 model is loaded.
 
-The vocabulary every command uses (``tests/test_cli_vocabulary.py`` walks the parsers for it):
+The vocabulary every command uses (``tests/cli/test_cli_vocabulary.py`` walks the parsers for it):
 a file a command writes is ``--out``, a folder ``--out-dir``; the input records ``--data``; a subset
 or count of problems ``--limit``; the prompt form ``--prompt-format plain|chat``; no progress output
 ``--no-progress``; integers fail as "expected an integer ...". Old spellings still parse, hidden

@@ -28,7 +28,7 @@ def add_arguments(parser) -> None:
                         help="copy the trained model into the package (minireason/builtin/NAME)")
 
 
-TEST_SAMPLE_SIZE = 12  # problems per family in the fixed sample tests/test_builtin_models.py re-checks
+TEST_SAMPLE_SIZE = 12  # problems per family in the fixed sample tests/builtin/test_builtin_models.py re-checks
 
 
 def record_accuracy(model_dir, families, eval_n: int, difficulties: dict | None = None) -> dict:

@@ -15,7 +15,7 @@ A ``tokenizer.json`` (the Hugging Face ``tokenizers`` format) names a pipeline. 
 This module reads that description and refuses, with a ``TokenizerError`` naming the component,
 anything it does not implement, so that it never encodes differently from ``tokenizers`` in silence.
 Every component supported here is checked token for token against ``tokenizers`` in
-``tests/test_tokenizer.py``. The guide is ``docs/tokenizer.md``.
+``tests/io/test_tokenizer.py``. The guide is ``docs/tokenizer.md``.
 """
 
 from __future__ import annotations

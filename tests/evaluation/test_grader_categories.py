@@ -9,7 +9,7 @@ must stay unequal, so that no rule buys recall with false positives.
 The cases are written from the categories of issue 17, from MATH-500 answers
 (``../shared/data/math500_test.json``) and from the forms of the real outputs in
 ``../shared/data/sample_*_outputs.json``. ``benchmarks/compare_math_verify.py`` reads them
-(with the 199 pairs of tests/test_grader.py) and reports each category.
+(with the 199 pairs of tests/evaluation/test_grader.py) and reports each category.
 """
 
 import pytest
