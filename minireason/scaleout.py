@@ -31,6 +31,7 @@ not a second copy of it.  ``publish(model)`` ships new weights to every actor (o
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import time
@@ -269,13 +270,22 @@ def _host_params(params: dict) -> dict:
     return {name: to_host(value) for name, value in params.items()}
 
 
-def ray_executor(model, tokenizer, enabled: bool, workers: int = 2, address: str | None = None):
-    """A :class:`RayExecutor` when ``enabled`` (the ``--ray`` flag), else None (the single process)."""
-    if not enabled:
-        if address is not None:
-            raise InputError("--address needs --ray")
-        return None
-    return RayExecutor(model, tokenizer, workers=workers, address=address)
+@contextlib.contextmanager
+def scale_out(model, tokenizer, ray: bool, workers: int | None = None, address: str | None = None,
+              workers_flag: str = "--workers") -> Iterator[RayExecutor | None]:
+    """A :class:`RayExecutor` while the block runs when ``ray`` (the ``--ray`` flag), else None (this
+    process); closed however the block ends (an exception, Ctrl-C)."""
+    if not ray:
+        for flag, value in (("--address", address), (workers_flag, workers)):
+            if value is not None:
+                raise InputError(f"{flag} needs --ray")
+        yield None
+        return
+    executor = RayExecutor(model, tokenizer, workers=2 if workers is None else workers, address=address)
+    try:
+        yield executor
+    finally:
+        executor.close()
 
 
 def add_ray_arguments(parser, workers_flag: str = "--workers") -> None:
@@ -285,5 +295,5 @@ def add_ray_arguments(parser, workers_flag: str = "--workers") -> None:
     parser.add_argument("--address", default=None,
                         help="with --ray: a running Ray cluster (HEAD:6379, ray://HEAD:10001 or auto); "
                              "default: start a local instance")
-    parser.add_argument(workers_flag, dest="workers", type=int, default=2,
+    parser.add_argument(workers_flag, dest="workers", type=int, default=None,
                         help="with --ray: actors, one model replica and one BLAS thread each (default 2)")

@@ -16,6 +16,8 @@ from minireason.cli import arguments
 
 
 def add_sampling_arguments(parser: argparse.ArgumentParser, model_flag: str, out_help: str) -> None:
+    from minireason.scaleout import add_ray_arguments
+
     parser.add_argument(model_flag, dest="model", required=True, help="builtin:NAME or a Hugging Face Qwen3 directory")
     parser.add_argument("--data", required=True, help="problems with answers: task:NAME?split=train&... or a "
                         "MATH-style JSON/JSONL file")
@@ -31,6 +33,7 @@ def add_sampling_arguments(parser: argparse.ArgumentParser, model_flag: str, out
     parser.add_argument("--prompt-format", choices=("plain", "chat"), default=None,
                         help="default: plain for builtin:*, chat otherwise")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_ray_arguments(parser)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -51,12 +54,15 @@ def sampling_settings(args: argparse.Namespace, **extra):
 def run(args: argparse.Namespace) -> int:
     from minireason.io.pretrained import load_pretrained
     from minireason.posttrain.teacher_data import sample_traces
+    from minireason.scaleout import scale_out
     from minireason.tasks.export import resolve_data
 
     settings = sampling_settings(args)
     records = resolve_data(args.data)
     model, tokenizer = load_pretrained(args.model)
-    counts = sample_traces(model, tokenizer, records, settings, args.out, progress=not args.no_progress)
+    with scale_out(model, tokenizer, args.ray, args.workers, args.address) as executor:
+        counts = sample_traces(model, tokenizer, records, settings, args.out, progress=not args.no_progress,
+                               executor=executor)
     resumed = f" (resumed after {counts['resumed_after']})" if counts["resumed_after"] else ""
     print(f"distill-data: {counts['problems']} problems{resumed} x {settings.samples} samples: {counts['verified']} verified "
           f"({counts['verified'] / max(counts['sampled'], 1):.1%}), {counts['written']} traces written after "

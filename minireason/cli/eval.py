@@ -11,6 +11,7 @@ from minireason.cli.generate import add_thinking_budget_arguments
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     from minireason.evaluation.prompts import TEMPLATES
+    from minireason.scaleout import add_ray_arguments
 
     parser.add_argument("--model", required=True, help="checkpoint directory or builtin:NAME")
     parser.add_argument("--data", required=True, help="problems: JSON list or JSONL (problem, answer, ...), or a built-in task "
@@ -32,12 +33,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=arguments.seed, default=None, help="an int >= 0")
     add_thinking_budget_arguments(parser)
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_ray_arguments(parser)
 
 
 def run(args: argparse.Namespace) -> int:
     from minireason.evaluation.runs import EvalSettings, format_summary, run_evaluation
     from minireason.evaluation.timeouts import warm_up
     from minireason.io.pretrained import load_pretrained
+    from minireason.scaleout import scale_out
 
     check_results_path(args.out)
     problems = _load(args.data)
@@ -50,9 +53,10 @@ def run(args: argparse.Namespace) -> int:
     warm_up(1, wait_seconds=0.0)  # start the sympy worker while the model loads
     model, tokenizer = load_pretrained(args.model)
     # task problems are graded by their family's verifier: the one judge does that by default
-    summary = run_evaluation(model, tokenizer, problems, args.out, settings, limit=args.limit,
-                             progress=not args.no_progress, force_new=args.force_new,
-                             run_info={"arguments": _arguments(args)})
+    with scale_out(model, tokenizer, args.ray, args.workers, args.address) as executor:
+        summary = run_evaluation(model, tokenizer, problems, args.out, settings, limit=args.limit,
+                                 progress=not args.no_progress, force_new=args.force_new,
+                                 run_info={"arguments": _arguments(args)}, executor=executor)
     print(format_summary(summary))
     return 0
 
