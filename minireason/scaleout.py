@@ -48,6 +48,11 @@ INSTALL_HINT = "pip install 'minireason[ray]'"
 # the thread pools of the libraries a replica's NumPy and numba may start
 THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS")
 PROBE_SECONDS = 5.0  # how long an --address gets to answer before it is called unreachable
+# the client's hello of HTTP/2 (what gRPC speaks): the preface and an empty settings frame; a server
+# answers with a frame of its own settings (type 4)
+HTTP2_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
+HTTP2_EMPTY_SETTINGS = b"\x00\x00\x00\x04\x00\x00\x00\x00\x00"
+HTTP2_SETTINGS = 4
 JOBS_PER_WORKER = 2  # one running and one queued on each actor: no round trip between jobs
 
 
@@ -67,18 +72,31 @@ def check_workers(workers, name: str = "workers") -> int:
 
 
 def probe_address(address: str, seconds: float = PROBE_SECONDS) -> None:
-    """A ConfigError within ``seconds`` when nothing listens at ``address`` (``host:port``, or
-    ``ray://host:port``); ``auto`` and other forms are left to Ray."""
+    """A ConfigError within about ``seconds`` unless a gRPC server (what a Ray head's GCS and client
+    server are) answers at ``address`` (``host:port`` or ``ray://host:port``; ``auto`` and other forms
+    are left to Ray).  Ray itself would wait minutes for an address that takes the connection but
+    never answers as Ray, so the probe says hello in HTTP/2 and waits for the server's settings."""
     target = address.removeprefix("ray://")
     host, _, port = target.rpartition(":")
     if not host or not port.isdigit():
         return
+    header = b""
     try:
-        with socket.create_connection((host, int(port)), timeout=seconds):
-            pass
+        with socket.create_connection((host.strip("[]"), int(port)), timeout=seconds) as connection:
+            connection.settimeout(seconds)
+            connection.sendall(HTTP2_PREFACE + HTTP2_EMPTY_SETTINGS)
+            while len(header) < 9:
+                chunk = connection.recv(9 - len(header))
+                if not chunk:
+                    break
+                header += chunk
     except OSError as error:
-        raise ConfigError(f"--address {address}: no Ray cluster answers there ({error.strerror or error}); "
-                          f"start one with 'ray start --head' or check the address") from None
+        reason = "no answer" if isinstance(error, TimeoutError) else (error.strerror or str(error))
+        raise ConfigError(f"--address {address}: no Ray cluster answers there ({reason}); start one with "
+                          f"'ray start --head' or check the address") from None
+    if len(header) < 9 or header[3] != HTTP2_SETTINGS:
+        raise ConfigError(f"--address {address}: no Ray cluster answers there (something else listens on that "
+                          f"port); give the head's GCS address (ray start --head prints it)")
 
 
 def _package_root() -> str:
@@ -119,18 +137,22 @@ class RayExecutor:
 
     address: a running cluster (``host:port`` of its head, ``ray://host:port`` or ``auto``); None
     starts a local instance with ``num_cpus`` CPUs (default: ``workers``).  blas_threads: threads of
-    each actor's BLAS and numba.  max_restarts: actors replaced in all before the run gives up.
+    each actor's BLAS and numba; cpus_per_worker: the Ray CPUs each actor holds while it lives (0 lets
+    actors share CPUs that other actors hold).  max_restarts: actors replaced in all before the run
+    gives up.
     Use as a context manager, or call :meth:`close`.
     """
 
     def __init__(self, model, tokenizer, workers: int = 2, address: str | None = None,
-                 num_cpus: int | None = None, blas_threads: int = 1, max_restarts: int | None = None):
+                 num_cpus: int | None = None, blas_threads: int = 1, cpus_per_worker: float = 1,
+                 max_restarts: int | None = None):
         ray = import_ray()
         self.ray = ray
         self.workers = check_workers(workers)
         check_workers(blas_threads, "blas_threads")
         self.max_restarts = 2 * self.workers + 2 if max_restarts is None else max_restarts
         self.restarts = 0
+        self.cpus_per_worker = cpus_per_worker
         self.started_ray = False
         self._actors: list = []
         if not ray.is_initialized():
@@ -160,7 +182,7 @@ class RayExecutor:
 
     # ------------------------------------------------------------------ actors
     def _new_actor(self):
-        options = {"num_cpus": 1, "max_restarts": 0, "runtime_env": {"env_vars": self._environment}}
+        options = {"num_cpus": self.cpus_per_worker, "max_restarts": 0, "runtime_env": {"env_vars": self._environment}}
         return self._actor_class.options(**options).remote(self._config, self._params, self._model,
                                                            self._tokenizer, self._backend)
 
