@@ -158,7 +158,12 @@ class RayExecutor:
         if not ray.is_initialized():
             if address is not None:
                 probe_address(address)
-                ray.init(address=address, log_to_driver=False)
+                try:
+                    ray.init(address=address, log_to_driver=False)
+                except ConnectionError as error:  # e.g. a cluster with token authentication, no token here
+                    raise ConfigError(f"--address {address}: Ray could not connect ({error}); a cluster with "
+                                      f"token authentication needs RAY_AUTH_MODE=token and its token here "
+                                      f"(docs/scale_out.md)") from None
             else:
                 ray.init(num_cpus=num_cpus or self.workers, include_dashboard=False, log_to_driver=False)
             self.started_ray = True
