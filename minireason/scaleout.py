@@ -210,14 +210,17 @@ class RayExecutor:
     def publish(self, model) -> float:
         """Ship ``model``'s current parameters to every actor (one ``ray.put``); returns the seconds it took."""
         started = time.perf_counter()
-        if self._params is None:
+        if self._params is None:  # a stand-in model: fresh actors holding the new object
             self._model = self.ray.put(model)
-            self._actors = [self._new_actor() for _ in self._actors]
+            for slot in range(len(self._actors)):
+                self.ray.kill(self._actors[slot])
+                self._actors[slot] = self._new_actor()
         else:
             self._params = self.ray.put(_host_params(model.params))
-            for slot in range(len(self._actors)):
+            loading = [actor.load.remote(self._params) for actor in self._actors]
+            for slot, ref in enumerate(loading):
                 try:
-                    self.ray.get(self._actors[slot].load.remote(self._params))
+                    self.ray.get(ref)
                 except self.ray.exceptions.RayActorError:
                     self._replace(slot)  # the fresh actor is built from the new parameters
         return time.perf_counter() - started
