@@ -1,9 +1,10 @@
 """minireason.scaleout on a local Ray instance (2 CPUs, 2 workers, the built-in student): evaluation,
 scaling and teacher data write the same records as the single process; an actor killed mid-run has
-its work redone (nothing lost or written twice); an interrupted run resumes to the same records; a
-GRPO run with 2 rollout workers ends with the same parameters as with 1; no Ray process is left
-behind (after the session, and after a Ctrl-C of ``minireason eval --ray``); without Ray, or with an
-address where nothing listens, a one-line error."""
+its work redone (nothing lost or written twice), and a rollout worker that dies has its groups drawn
+again, the same; an interrupted run resumes to the same records; a GRPO run with 2 rollout workers
+ends with the same parameters as with 1; no Ray process is left behind (after the session, and after
+a Ctrl-C of ``minireason eval --ray``); without Ray, or with an address where nothing listens, a
+one-line error."""
 
 import http.server
 import json
@@ -21,6 +22,7 @@ import pytest
 from minireason.errors import ConfigError, InputError
 from minireason.evaluation.runs import EvalSettings, read_records, run_evaluation
 from minireason.generation.generate import generate
+from minireason.generation.rollout import sample_groups
 from minireason.identity import weights_sha256
 from minireason.io.pretrained import load_pretrained
 from minireason.posttrain.grpo import GRPOConfig, train_grpo
@@ -220,6 +222,29 @@ def test_grpo_with_two_rollout_workers_ends_where_one_does(workers, student, tmp
         last = history["metrics"][-1]
         assert last["weight_sync_seconds"] > 0 and last["reward_seconds"] > 0 and last["rollout_seconds"] > 0
     assert hashes[0] == hashes[1] != initial
+
+
+def test_a_rollout_worker_that_dies_mid_step_gives_the_same_rollouts(workers, student, tmp_path):
+    train = resolve_data("task:addition?n=6&split=train&difficulty=1")
+    prompts = [record["problem"] for record in train]
+    marker = tmp_path / "died-once"
+
+    def count_tokens_dying_once(rollouts):  # the first actor to score the third prompt's group dies
+        if rollouts.records[0]["problem"] == prompts[2] and not marker.exists():
+            marker.write_text("")
+            os._exit(1)
+        return int(rollouts.num_tokens.sum())
+
+    def draw(executor):
+        return sample_groups(*student, train, prompts, 3, 16, seed=11, score=count_tokens_dying_once,
+                             executor=executor)
+
+    restarts = workers.restarts
+    spread, spread_scores, _ = draw(workers)
+    assert marker.exists() and workers.restarts == restarts + 1
+    single, single_scores, _ = draw(None)
+    assert spread.completions == single.completions and spread_scores == single_scores
+    assert all((a == b).all() for a, b in zip(spread.sampling_logprobs, single.sampling_logprobs))
 
 
 def test_without_ray_a_one_line_error_names_the_extra(monkeypatch):
