@@ -21,7 +21,7 @@ ROOMS = [
     "errors", "seeds", "jsonl", "atomic", "device", "runtime", "bfloat16",
     "config", "optim", "identity", "run_folder",
     "nn", "backend", "kernels", "model", "builtin", "io",
-    "generation", "evaluation", "tasks", "scaling",
+    "generation", "evaluation", "tasks", "scaling", "scaleout",
     "training", "posttrain", "demo", "cli", "__main__",
 ]
 

@@ -16,10 +16,12 @@ from minireason.cli import arguments
 from minireason.evaluation.prompts import default_prompt_format
 from minireason.io.pretrained import load_pretrained
 from minireason.posttrain.teacher_data import SamplingSettings, sample_traces
+from minireason.scaleout import add_ray_arguments, scale_out
 from minireason.tasks.export import resolve_data
 
 
 def add_sampling_arguments(parser: argparse.ArgumentParser, model_flag: str, out_help: str) -> None:
+
     parser.add_argument(model_flag, dest="model", required=True, help="builtin:NAME or a Hugging Face Qwen3 directory")
     parser.add_argument("--data", required=True, help="problems with answers: task:NAME?split=train&... or a "
                         "MATH-style JSON/JSONL file")
@@ -35,6 +37,7 @@ def add_sampling_arguments(parser: argparse.ArgumentParser, model_flag: str, out
     parser.add_argument("--prompt-format", choices=("plain", "chat"), default=None,
                         help="default: plain for builtin:*, chat otherwise")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_ray_arguments(parser)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -55,7 +58,9 @@ def run(args: argparse.Namespace) -> int:
     settings = sampling_settings(args)
     records = resolve_data(args.data)
     model, tokenizer = load_pretrained(args.model)
-    counts = sample_traces(model, tokenizer, records, settings, args.out, progress=not args.no_progress)
+    with scale_out(model, tokenizer, args.ray, args.workers, args.address) as executor:
+        counts = sample_traces(model, tokenizer, records, settings, args.out, progress=not args.no_progress,
+                               executor=executor)
     resumed = f" (resumed after {counts['resumed_after']})" if counts["resumed_after"] else ""
     print(f"distill-data: {counts['problems']} problems{resumed} x {settings.samples} samples: {counts['verified']} verified "
           f"({counts['verified'] / max(counts['sampled'], 1):.1%}), {counts['written']} traces written after "

@@ -16,6 +16,7 @@ from minireason.cli import arguments
 from minireason.cli.distill_data import add_sampling_arguments, sampling_settings
 from minireason.io.pretrained import load_pretrained
 from minireason.posttrain.teacher_data import sample_pairs
+from minireason.scaleout import scale_out
 from minireason.tasks.export import resolve_data
 
 
@@ -31,7 +32,9 @@ def run(args: argparse.Namespace) -> int:
     settings = sampling_settings(args, pairs_per_problem=args.pairs_per_problem)
     records = resolve_data(args.data)
     model, tokenizer = load_pretrained(args.model)
-    counts = sample_pairs(model, tokenizer, records, settings, args.out, progress=not args.no_progress)
+    with scale_out(model, tokenizer, args.ray, args.workers, args.address) as executor:
+        counts = sample_pairs(model, tokenizer, records, settings, args.out, progress=not args.no_progress,
+                              executor=executor)
     resumed = f" (resumed after {counts['resumed_after']})" if counts["resumed_after"] else ""
     print(f"dpo-data: {counts['problems']} problems{resumed} x {settings.samples} samples: {counts['verified']} verified "
           f"({counts['verified'] / max(counts['sampled'], 1):.1%}), {counts['written']} pairs from "

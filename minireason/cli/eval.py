@@ -17,6 +17,7 @@ from minireason.evaluation.prompts import TEMPLATES
 from minireason.evaluation.runs import EvalSettings, format_summary, run_evaluation
 from minireason.evaluation.timeouts import warm_up
 from minireason.io.pretrained import load_pretrained
+from minireason.scaleout import add_ray_arguments, scale_out
 from minireason.tasks.export import TASK_PREFIX, parse_task_name, resolve_data
 from minireason.tasks.multiple_choice import choice_problems
 
@@ -53,6 +54,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "(--data: MMLU-style JSON/JSONL/CSV, or task:NAME / task:all for the built-in "
                              "multiple-choice tasks)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_ray_arguments(parser)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -66,9 +68,10 @@ def run(args: argparse.Namespace) -> int:
     warm_up(1, wait_seconds=0.0)  # start the sympy worker while the model loads
     model, tokenizer = load_pretrained(args.model)
     # task problems are graded by their family's verifier: the one judge does that by default
-    summary = run_evaluation(model, tokenizer, problems, args.out, settings, limit=args.limit,
-                             progress=not args.no_progress, force_new=args.force_new,
-                             run_info={"arguments": _arguments(args)})
+    with scale_out(model, tokenizer, args.ray, args.workers, args.address) as executor:
+        summary = run_evaluation(model, tokenizer, problems, args.out, settings, limit=args.limit,
+                                 progress=not args.no_progress, force_new=args.force_new,
+                                 run_info={"arguments": _arguments(args)}, executor=executor)
     print(format_summary(summary))
     return 0
 

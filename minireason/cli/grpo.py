@@ -18,6 +18,7 @@ from minireason.evaluation.paired import format_paired
 from minireason.io.pretrained import load_pretrained
 from minireason.posttrain.grpo import GRPOConfig, train_grpo
 from minireason.run_folder import claim_run_folder, releasing_run_folders
+from minireason.scaleout import add_ray_arguments, scale_out
 from minireason.tasks.export import resolve_data
 from minireason.training.run import start_line
 
@@ -72,6 +73,7 @@ REQUIRED = " (required, here or in --config)"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+
     parser.add_argument("--model", default=None, help="starting model: builtin:NAME or a Hugging Face Qwen3 directory"
                         + REQUIRED)
     parser.add_argument("--data", default=None, help="training problems: task:NAME?split=train&... or a "
@@ -81,6 +83,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", default=None, help="TOML file with any of the settings below (flags override)")
     parser.add_argument("--no-resume", action="store_true", help="start over even if OUT_DIR has a checkpoint")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_ray_arguments(parser, "--rollout-workers")
     for flag, (field, kind, text) in FLAGS.items():
         parser.add_argument(flag, dest=field, type=kind, default=None, help=text)
     for flag, (field, text) in SWITCHES.items():
@@ -138,10 +141,11 @@ def run(args: argparse.Namespace) -> int:
           + (f", {len(eval_records)} held-out" if eval_records else "") + f"; run in {places['out_dir']}",
           file=sys.stderr)
     started = time.perf_counter()
-    history = train_grpo(model, tokenizer, train_records, config, places["out_dir"], eval_records,
-                         resume=not args.no_resume, progress=not args.no_progress,
-                         run_identity={"model": str(places["model"]), "data": str(places["data"]),
-                                       "eval_data": str(places["eval_data"])})
+    with scale_out(model, tokenizer, args.ray, args.workers, args.address, "--rollout-workers") as executor:
+        history = train_grpo(model, tokenizer, train_records, config, places["out_dir"], eval_records,
+                             resume=not args.no_resume, progress=not args.no_progress,
+                             run_identity={"model": str(places["model"]), "data": str(places["data"]),
+                                           "eval_data": str(places["eval_data"])}, rollout_executor=executor)
     summary = history["summary"]
     if summary["interrupted"]:
         print(f"grpo: interrupted after step {summary['last_step']}; the checkpoint in {places['out_dir']} resumes "

@@ -24,6 +24,7 @@ from minireason.errors import InputError
 from minireason.identity import make_manifest
 from minireason.io.pretrained import load_pretrained
 from minireason.run_folder import claim_run_folder, releasing_run_folders
+from minireason.scaleout import add_ray_arguments, scale_out
 from minireason.scaling.outcome import ScalingSettings
 from minireason.scaling.prompts import PromptSpec, default_prompt_format
 from minireason.scaling.runner import (
@@ -64,11 +65,13 @@ def add_common_arguments(parser, methods_default: str, limit_default: int | None
 
 
 def add_arguments(parser) -> None:
+
     parser.add_argument("--model", required=True, help="checkpoint directory or builtin:NAME")
     parser.add_argument("--data", required=True,
                         help="problem file (JSONL/JSON with problem and answer) or task:NAME?n=..&split=test")
     parser.add_argument("--out-dir", default="runs/scale", help="where records.jsonl, summary.json and the plot go")
     add_common_arguments(parser, DEFAULT_METHODS, None, 256)
+    add_ray_arguments(parser)
 
 
 def _progress_printer(quiet: bool):
@@ -85,9 +88,11 @@ def _progress_printer(quiet: bool):
 def run_scaling_comparison(model_path: str, data: str, methods: str, out_dir: str, limit: int | None, seed: int,
                            max_new_tokens: int, temperature: float, top_p: float, prompt_format: str,
                            batch_size: int, quiet: bool, title: str | None = None, command: str = "scale",
-                           arguments: dict | None = None):
+                           arguments: dict | None = None, ray: bool = False, workers: int | None = None,
+                           address: str | None = None):
     """Load, run, save; returns (summary rows, output paths). Shared by ``scale`` and ``demo``
-    (``command`` and ``arguments``: what the manifest says made the records)."""
+    (``command`` and ``arguments``: what the manifest says made the records; ``ray``, ``workers``,
+    ``address``: the samples on Ray actors, :mod:`minireason.scaleout`)."""
 
     specs = parse_methods(methods)  # a bad method name or size (> MAX_METHOD_SIZE) fails before loading anything
     if limit is not None and limit < 1:
@@ -110,8 +115,9 @@ def run_scaling_comparison(model_path: str, data: str, methods: str, out_dir: st
             "seed": seed, "max_new_tokens": max_new_tokens, "temperature": temperature, "top_p": top_p,
             "prompt_format": prompt_format, "batch_size": batch_size}})
     started = time.perf_counter()
-    rows = run_comparison(sampler, records, specs, settings, seed=seed, records_path=out / "records.jsonl",
-                          on_progress=_progress_printer(quiet), manifest=manifest)
+    with scale_out(model, tokenizer, ray, workers, address) as executor:
+        rows = run_comparison(sampler, records, specs, settings, seed=seed, records_path=out / "records.jsonl",
+                              on_progress=_progress_printer(quiet), manifest=manifest, executor=executor)
     elapsed = time.perf_counter() - started
     plot = save_plot(rows, out / "accuracy_vs_tokens.png", title=title or f"{model_path} on {data}")
     summary = write_summary(rows, out / "summary.json", extra={
@@ -130,7 +136,8 @@ def run(args) -> int:
                                          args.max_new_tokens, args.temperature, args.top_p, args.prompt_format,
                                          args.batch_size, args.no_progress,
                                          arguments={key: value for key, value in vars(args).items()
-                                                    if isinstance(value, (str, int, float, bool)) or value is None})
+                                                    if isinstance(value, (str, int, float, bool)) or value is None},
+                                         ray=args.ray, workers=args.workers, address=args.address)
     print(format_table(rows))
     print(f"\n{rows[0].problems} problems, {paths['seconds']:.1f} s in all")
     print(f"records: {paths['records']}\nsummary: {paths['summary']}\nplot:    {paths['plot']}")

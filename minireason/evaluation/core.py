@@ -12,7 +12,10 @@ accuracy on the built-in tasks (``minireason.tasks.accuracy``).  One loop means 
 * judge an answer (the one judge, :func:`minireason.evaluation.judge.judge_completion`),
 * show progress (a tqdm bar on stderr, off with ``progress=False``), and
 * stop early: ``should_stop()`` is asked before every batch, so a loop that caught a Ctrl-C
-  (the training loop's first Ctrl-C) ends the evaluation after the batch in flight.
+  (the training loop's first Ctrl-C) ends the evaluation after the batch in flight, and
+* run a batch where it is sent: each batch is the plain function :func:`judge_batch`, run in this
+  process or, with an ``executor`` (:mod:`minireason.scaleout`), on actors holding model replicas;
+  the batches are cut the same way either way, so the answers do not depend on where they ran.
 
 The generation function is injectable (``generate_function``, the signature of
 :func:`minireason.generation.generate.generate`); tests pass fake ones.
@@ -70,7 +73,7 @@ def judge_with_fallback(fallback: str | None) -> CompletionJudge:
 def judged_batches(model, tokenizer, problems: Sequence[dict], spec: PromptSpec, sampling: Sampling, *,
                    batch_size: int, start: int = 0, judge: CompletionJudge | None = None,
                    generate_function: Callable | None = None, progress: bool = False, desc: str = "eval",
-                   should_stop: Callable[[], bool] | None = None) -> Iterator[list[dict]]:
+                   should_stop: Callable[[], bool] | None = None, executor=None) -> Iterator[list[dict]]:
     """Generate and judge answers to ``problems[start:]``, yielding each batch's answers as it is done.
 
     An answer is ``{"index", "generated", "generated_tokens", "finish_reason", "seconds",
@@ -78,13 +81,20 @@ def judged_batches(model, tokenizer, problems: Sequence[dict], spec: PromptSpec,
     ``forced_tokens``); ``index`` is the problem's position in ``problems``.  ``judge`` defaults to
     the one judge with the number fallback.  The iteration ends early, after a whole batch, when
     ``should_stop()`` says so.
+
+    ``executor``: where the batches run (:class:`minireason.scaleout.RayExecutor`: on actors, each
+    with its own model replica); None runs them here.  Either way each batch is
+    :func:`judge_batch` on the same problems with the same generators, so the answers are the same.
     """
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise InputError(f"batch_size: expected an int >= 1, got {batch_size!r}")
-    judge = judge or judge_with_fallback("number")
-    generate_function = generate_function or generate
-    budget = sampling.thinking_budget
-    stop_strings = list(spec.stop_strings) or None
+    jobs = [BatchJob(batch_start, list(problems[batch_start:batch_start + batch_size]), spec, sampling,
+                     judge or judge_with_fallback("number"), generate_function)
+            for batch_start in range(start, len(problems), batch_size)]
+    if executor is None:
+        batches = (judge_batch(model, tokenizer, job) for job in jobs)
+    else:
+        batches = executor.map(judge_batch, jobs)
     bar = None
     if progress:
         from tqdm import tqdm
@@ -92,37 +102,58 @@ def judged_batches(model, tokenizer, problems: Sequence[dict], spec: PromptSpec,
         bar = tqdm(total=len(problems), initial=start, unit="problem", desc=desc, dynamic_ncols=True)
     correct, judged = 0, 0
     try:
-        for batch_start in range(start, len(problems), batch_size):
+        for _ in jobs:
             if should_stop is not None and should_stop():
                 return
-            batch = problems[batch_start:batch_start + batch_size]
-            indices = range(batch_start, batch_start + len(batch))
-            started = time.perf_counter()
-            results = generate_function(model, tokenizer, [spec.text(problem["problem"]) for problem in batch],
-                                        max_new_tokens=sampling.max_new_tokens, temperature=sampling.temperature,
-                                        top_k=sampling.top_k, top_p=sampling.top_p,
-                                        rng=sampling.generators(indices), stop_strings=stop_strings,
-                                        **({"thinking_budget": budget} if budget is not None else {}))
-            seconds = time.perf_counter() - started
-            if len(results) != len(batch):
-                raise InputError(f"generate returned {len(results)} results for {len(batch)} prompts")
-            answers = []
-            for index, problem, result in zip(indices, batch, results):
-                extracted, right = judge(problem, result.text)
-                answers.append({
-                    "index": index, "generated": result.text, "generated_tokens": len(result.token_ids),
-                    "finish_reason": getattr(result, "finish_reason", None), "seconds": seconds / len(batch),
-                    "extracted": extracted, "correct": bool(right),
-                    # with a thinking budget: the tokens spent inside <think> and those forced in
-                    **({"thinking_tokens": getattr(result, "thinking_tokens", None),
-                        "forced_tokens": int(np.sum(getattr(result, "forced", 0)))} if budget is not None else {}),
-                })
+            answers = next(batches)
             correct += sum(answer["correct"] for answer in answers)
             judged += len(answers)
             if bar is not None:
-                bar.update(len(batch))
+                bar.update(len(answers))
                 bar.set_postfix(accuracy=f"{correct / judged:.1%}")
             yield answers
     finally:
+        batches.close()  # an executor's jobs still in flight are cancelled
         if bar is not None:
             bar.close()
+
+
+@dataclass(frozen=True)
+class BatchJob:
+    """One batch of the evaluation core: problems ``first, first + 1, ...`` and how to answer them."""
+
+    first: int
+    problems: list[dict]
+    spec: PromptSpec
+    sampling: Sampling
+    judge: CompletionJudge
+    generate_function: Callable | None = None
+
+
+def judge_batch(model, tokenizer, job: BatchJob) -> list[dict]:
+    """Generate and judge the answers of one batch (see :func:`judged_batches`): a plain function that
+    runs the same in this process or on an executor's actor."""
+    sampling, batch, budget = job.sampling, job.problems, job.sampling.thinking_budget
+    generate_function = job.generate_function or generate
+    indices = range(job.first, job.first + len(batch))
+    started = time.perf_counter()
+    results = generate_function(model, tokenizer, [job.spec.text(problem["problem"]) for problem in batch],
+                                max_new_tokens=sampling.max_new_tokens, temperature=sampling.temperature,
+                                top_k=sampling.top_k, top_p=sampling.top_p,
+                                rng=sampling.generators(indices), stop_strings=list(job.spec.stop_strings) or None,
+                                **({"thinking_budget": budget} if budget is not None else {}))
+    seconds = time.perf_counter() - started
+    if len(results) != len(batch):
+        raise InputError(f"generate returned {len(results)} results for {len(batch)} prompts")
+    answers = []
+    for index, problem, result in zip(indices, batch, results):
+        extracted, right = job.judge(problem, result.text)
+        answers.append({
+            "index": index, "generated": result.text, "generated_tokens": len(result.token_ids),
+            "finish_reason": getattr(result, "finish_reason", None), "seconds": seconds / len(batch),
+            "extracted": extracted, "correct": bool(right),
+            # with a thinking budget: the tokens spent inside <think> and those forced in
+            **({"thinking_tokens": getattr(result, "thinking_tokens", None),
+                "forced_tokens": int(np.sum(getattr(result, "forced", 0)))} if budget is not None else {}),
+        })
+    return answers

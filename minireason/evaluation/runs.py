@@ -217,7 +217,8 @@ def run_evaluation(model, tokenizer, problems: Sequence[dict], out_path: str | P
                    settings: EvalSettings = EvalSettings(), limit: int | None = None,
                    generate_function: Callable | None = None, progress: bool = True,
                    verify_function: Callable | None = None, force_new: bool = False,
-                   run_info: dict | None = None, should_stop: Callable[[], bool] | None = None) -> dict:
+                   run_info: dict | None = None, should_stop: Callable[[], bool] | None = None,
+                   executor=None) -> dict:
     """Generate, grade and record answers for ``problems[:limit]``; return the summary of all records.
 
     The answers come from the one evaluation core (:func:`minireason.evaluation.core.judged_batches`),
@@ -227,7 +228,8 @@ def run_evaluation(model, tokenizer, problems: Sequence[dict], out_path: str | P
 
     Resumes after the last complete record in ``out_path`` when its manifest shows the same run
     (else InputError); ``force_new`` starts over. ``run_info``: JSON-able facts for the manifest
-    that a resume does not compare (the command's arguments). See the module docstring.
+    that a resume does not compare (the command's arguments). ``executor``: run the batches on
+    actors (:class:`minireason.scaleout.RayExecutor`); the records are the same. See the module docstring.
     """
     settings.check()
     if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 0):
@@ -246,7 +248,7 @@ def run_evaluation(model, tokenizer, problems: Sequence[dict], out_path: str | P
     batches = judged_batches(model, tokenizer, problems, settings.prompt_spec(), settings.sampling(),
                              batch_size=settings.batch_size, start=start, judge=judge,
                              generate_function=generate_function, progress=progress, desc="eval",
-                             should_stop=should_stop)
+                             should_stop=should_stop, executor=executor)
     with out_path.open("a", encoding="utf-8") as handle:
         for answers in batches:
             lines = []

@@ -5,6 +5,8 @@
 
 Every trainer that learns from its own samples (GRPO and its variants, on-policy distillation)
 goes through here, so the alignment of log-probabilities with training positions is written once.
+:func:`sample_groups` draws group by group, each from its own generators, in this process or on an
+executor's actors (:mod:`minireason.scaleout`), with the same rollouts either way.
 
 Alignment: a packed row is prompt + completion; position t predicts token t + 1
 (``minireason.generation.sequences.pack_completions``), so completion token k is the target at
@@ -22,6 +24,8 @@ update (docs/rl.md, "Sampler and learner").
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -29,6 +33,7 @@ import numpy as np
 from minireason.errors import InputError
 from minireason.generation.generate import generate
 from minireason.generation.sequences import pack_completions
+from minireason.seeds import check_seed, item_generator
 
 
 @dataclass
@@ -124,3 +129,58 @@ def pack_rows(rollouts: Rollouts, rows, pad_id: int) -> PackedRows:
         start = len(rollouts.prompt_ids[row]) - 1  # the position whose target is completion token 0
         old_logp[index, start:start + len(logprobs)] = logprobs
     return PackedRows(input_ids, targets, loss_mask, attention_mask, old_logp)
+
+
+@dataclass(frozen=True)
+class GroupJob:
+    """One prompt's group of samples, each from its own generator ``item_generator(seed, item, sample)``,
+    and what to compute from them where they were drawn (``score(rollouts)``, e.g. the rewards)."""
+
+    record: dict
+    prompt: str
+    item: int
+    seed: int
+    group_size: int
+    max_new_tokens: int
+    temperature: float = 1.0
+    top_p: float = 1.0
+    top_k: int = 0
+    stop_strings: tuple = ()
+    score: Callable | None = None
+
+
+def sample_group(model, tokenizer, job: GroupJob) -> tuple[Rollouts, object, float]:
+    """(the group's rollouts, ``job.score`` of them or None, the seconds the score took): a plain function
+    that runs the same in this process or on an executor's actor."""
+    generators = [item_generator(job.seed, job.item, sample) for sample in range(job.group_size)]
+    rollouts = sample_rollouts(model, tokenizer, [job.record], [job.prompt], job.group_size, job.max_new_tokens,
+                               job.temperature, job.top_p, job.top_k, generators, job.stop_strings,
+                               max_rows=job.group_size)
+    if job.score is None:
+        return rollouts, None, 0.0
+    started = time.perf_counter()
+    scored = job.score(rollouts)
+    return rollouts, scored, time.perf_counter() - started
+
+
+def sample_groups(model, tokenizer, records: list[dict], prompts: list[str], group_size: int, max_new_tokens: int,
+                  temperature: float = 1.0, top_p: float = 1.0, top_k: int = 0, *, seed: int, stop_strings=(),
+                  score: Callable | None = None, executor=None) -> tuple[Rollouts, list, float]:
+    """``group_size`` completions of every prompt, group by group, prompt ``j``'s samples from
+    ``item_generator(seed, j, sample)``: the rollouts do not depend on which process drew which group.
+
+    ``executor`` (:class:`minireason.scaleout.RayExecutor`): the groups are drawn, and scored by
+    ``score(group's rollouts)``, on its actors; None: here.  Returns (all rollouts, each group's score
+    (None without ``score``), the seconds the scores took in all).
+    """
+    if len(records) != len(prompts) or not prompts:
+        raise InputError(f"need one prompt per record (>= 1), got {len(prompts)} prompts and {len(records)} records")
+    check_seed(seed, allow_none=False)
+    jobs = [GroupJob(record, prompt, item, seed, group_size, max_new_tokens, temperature, top_p, top_k,
+                     tuple(stop_strings), score) for item, (record, prompt) in enumerate(zip(records, prompts))]
+    if executor is None:
+        groups = [sample_group(model, tokenizer, job) for job in jobs]
+    else:
+        groups = list(executor.map(sample_group, jobs))
+    return (Rollouts.concatenate([group[0] for group in groups]), [group[1] for group in groups],
+            sum(group[2] for group in groups))

@@ -32,7 +32,7 @@ import numpy as np
 from minireason.errors import InputError
 from minireason.evaluation.prompts import PromptSpec
 from minireason.generation.generate import pad_token_id
-from minireason.generation.rollout import Rollouts, pack_rows, sample_rollouts
+from minireason.generation.rollout import Rollouts, pack_rows, sample_groups, sample_rollouts
 from minireason.identity import json_sha256, weights_sha256
 from minireason.posttrain.advantages import (
     ADVANTAGE_MODES,
@@ -49,7 +49,14 @@ from minireason.posttrain.policy_losses import (
     policy_loss,
 )
 from minireason.posttrain.reference import FrozenReference, check_reference
-from minireason.posttrain.rewards import Rollout, compute_rewards, correctness_reward, parse_reward_spec
+from minireason.posttrain.rewards import (
+    RewardSpec,
+    Rollout,
+    compute_rewards,
+    correctness_reward,
+    parse_reward_spec,
+)
+from minireason.seeds import MAX_SEED
 from minireason.training.config import TrainerConfig
 from minireason.training.loop import Trainer
 from minireason.training.metrics import MetricsWriter
@@ -138,11 +145,37 @@ class GRPOConfig(TrainerConfig, PolicyLossSettings):
         return PolicyLossSettings(**{**values, "kl_beta": 0.0 if self.kl_in_reward else self.kl_beta})
 
 
+@dataclass(frozen=True)
+class GroupRewards:
+    """The rewards (N,) and their components of whole groups of rollouts, as a step computes them: a plain
+    callable that a rollout actor runs on the groups it drew."""
+
+    spec: RewardSpec
+    group_size: int
+    max_new_tokens: int
+    overlong_buffer: int
+    custom: dict
+    combine: str
+
+    def __call__(self, rollouts: Rollouts) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        items = [Rollout(record=record, prompt=prompt, completion=completion, num_tokens=len(ids),
+                         truncated=bool(cut))
+                 for record, prompt, completion, ids, cut in zip(rollouts.records, rollouts.prompts,
+                                                                 rollouts.completions, rollouts.completion_ids,
+                                                                 rollouts.truncated)]
+        rewards, components = compute_rewards(items, self.spec, self.group_size, self.max_new_tokens,
+                                              overlong_buffer=self.overlong_buffer, custom=self.custom,
+                                              combine=self.combine)
+        if "correctness" not in components:  # accuracy is always reported
+            components = {**components, "_correct": np.array([correctness_reward(item) for item in items])}
+        return np.asarray(rewards, dtype=np.float64), components
+
+
 class GRPOTrainer(Trainer):
     """The GRPO step on the shared loop (see the module docstring)."""
 
     def __init__(self, model, tokenizer, train_records: list[dict], config: GRPOConfig, out_dir=None,
-                 custom_rewards: dict | None = None, reference=None, log=None):
+                 custom_rewards: dict | None = None, reference=None, log=None, rollout_executor=None):
 
         if not train_records:
             raise InputError("training data: expected at least one problem, got none")
@@ -164,6 +197,9 @@ class GRPOTrainer(Trainer):
         self.out_dir = Path(out_dir) if out_dir is not None else None
         self.samples = None
         self.log = log
+        # rollouts on actors (minireason.scaleout.RayExecutor): each step publishes the weights to them once
+        self.rollout_executor = rollout_executor
+        self._reward_seconds = 0.0
 
     # ------------------------------------------------------------------ Trainer protocol
     @property
@@ -186,11 +222,15 @@ class GRPOTrainer(Trainer):
     # ------------------------------------------------------------------ one step
     def step(self, model, rng: np.random.Generator, step: int, apply_update) -> tuple[float, dict]:
         config = self.config
+        weight_sync_seconds = self.rollout_executor.publish(model) if self.rollout_executor is not None else 0.0
+        self._reward_seconds = 0.0
         started = time.perf_counter()
         rollouts, rewards, components, tries, groups_seen, groups_dropped = self._collect(model, rng)
         rollout_seconds = time.perf_counter() - started
         metrics = self._rollout_metrics(rollouts, rewards, components, groups_seen, groups_dropped, tries)
-        metrics["rollout_seconds"] = rollout_seconds
+        metrics["rollout_seconds"] = rollout_seconds  # sampling and rewards, as the driver waited for them
+        metrics["reward_seconds"] = self._reward_seconds  # on actors: their seconds added up
+        metrics["weight_sync_seconds"] = weight_sync_seconds
         metrics["rollout_tokens_per_second"] = metrics.pop("_generated_tokens") / max(rollout_seconds, 1e-9)
         if self.samples is not None and config.sample_every and step % config.sample_every == 0:
             self._log_samples(step + 1, rollouts, rewards)
@@ -213,8 +253,7 @@ class GRPOTrainer(Trainer):
             tries += 1
             chosen = rng.choice(len(self.records), size=config.prompts_per_step,
                                 replace=len(self.records) < config.prompts_per_step)
-            rollouts = self._sample(model, rng, chosen)
-            rewards, components = self._rewards(rollouts)
+            rollouts, rewards, components = self._sample(model, rng, chosen)
             if first_rollouts is None:
                 first_rollouts, first_rewards, first_components = rollouts, rewards, components
             groups_seen += config.prompts_per_step
@@ -240,26 +279,39 @@ class GRPOTrainer(Trainer):
         return rollouts, rewards, components, tries, groups_seen, groups_dropped
 
     def _sample(self, model, rng, chosen):
+        """The rollouts of the chosen prompts and their rewards (components too).
 
+        In this process: one rollout batch drawn from ``rng`` (the stream of every earlier version).
+        On the rollout executor's actors: a step seed drawn from ``rng``, then each prompt's group from
+        its own generators (``sample_groups``) and rewarded where it was drawn, so the step does not
+        depend on the number of workers nor on which of them died.
+        """
         config = self.config
-        return sample_rollouts(model, self.tokenizer, [self.records[i] for i in chosen],
-                               [self.prompts[i] for i in chosen], config.group_size, config.max_new_tokens,
-                               config.temperature, config.top_p, config.top_k, rng, self.stop_strings)
+        records, prompts = [self.records[i] for i in chosen], [self.prompts[i] for i in chosen]
+        if self.rollout_executor is None:
+            rollouts = sample_rollouts(model, self.tokenizer, records, prompts, config.group_size,
+                                       config.max_new_tokens, config.temperature, config.top_p, config.top_k, rng,
+                                       self.stop_strings)
+            started = time.perf_counter()
+            rewards, components = self._rewards(rollouts)
+            self._reward_seconds += time.perf_counter() - started
+            return rollouts, rewards, components
+        step_seed = int(rng.integers(MAX_SEED))
+        score = GroupRewards(self.reward_spec, config.group_size, config.max_new_tokens, config.overlong_buffer,
+                             self.custom_rewards, config.reward_combine)
+        rollouts, scores, seconds = sample_groups(model, self.tokenizer, records, prompts, config.group_size,
+                                                  config.max_new_tokens, config.temperature, config.top_p,
+                                                  config.top_k, seed=step_seed, stop_strings=self.stop_strings,
+                                                  score=score, executor=self.rollout_executor)
+        self._reward_seconds += seconds
+        rewards = np.concatenate([rewards for rewards, _ in scores])
+        components = {name: np.concatenate([part[name] for _, part in scores]) for name in scores[0][1]}
+        return rollouts, rewards, components
 
     def _rewards(self, rollouts):
-
         config = self.config
-        items = [Rollout(record=record, prompt=prompt, completion=completion, num_tokens=len(ids), truncated=bool(cut))
-                 for record, prompt, completion, ids, cut in zip(rollouts.records, rollouts.prompts,
-                                                                 rollouts.completions, rollouts.completion_ids,
-                                                                 rollouts.truncated)]
-        rewards, components = compute_rewards(items, self.reward_spec, config.group_size, config.max_new_tokens,
-                                              overlong_buffer=config.overlong_buffer, custom=self.custom_rewards,
-                                              combine=config.reward_combine)
-        if "correctness" not in components:  # accuracy is always reported
-
-            components = {**components, "_correct": np.array([correctness_reward(item) for item in items])}
-        return np.asarray(rewards, dtype=np.float64), components
+        return GroupRewards(self.reward_spec, config.group_size, config.max_new_tokens, config.overlong_buffer,
+                            self.custom_rewards, config.reward_combine)(rollouts)
 
     def _rollout_metrics(self, rollouts, rewards, components, groups_seen, groups_dropped, tries) -> dict:
 
@@ -384,7 +436,8 @@ class GRPOTrainer(Trainer):
 
 def train_grpo(model, tokenizer, train_records: list[dict], config: GRPOConfig, out_dir,
                eval_records: list[dict] | None = None, resume: bool = True, progress: bool = True,
-               custom_rewards: dict | None = None, run_identity: dict | None = None, log=None) -> dict:
+               custom_rewards: dict | None = None, run_identity: dict | None = None, log=None,
+               rollout_executor=None) -> dict:
     """Train ``model`` in place with GRPO (or a variant) and return the run's history.
 
     Writes into ``out_dir``: metrics.jsonl/.csv (a row per step), eval.jsonl/.csv and eval/ (held-out
@@ -392,10 +445,13 @@ def train_grpo(model, tokenizer, train_records: list[dict], config: GRPOConfig, 
     every sample_every steps), checkpoint/ (for resume), final/ (a Hugging Face directory) and
     summary.json.  ``run_identity``: facts about the data and model source that a resume must match
     (the CLI passes the --model and --data it was given); the initial weights' hash is always added.
+    ``rollout_executor`` (:class:`minireason.scaleout.RayExecutor`): rollouts and rewards on its actors,
+    the weights published to them once per step; the learner stays here.
     Returns {"summary", "metrics" (rows), "eval" (rows), "paired" (before/after comparison or None)}.
     """
 
-    trainer = GRPOTrainer(model, tokenizer, train_records, config, out_dir, custom_rewards)
+    trainer = GRPOTrainer(model, tokenizer, train_records, config, out_dir, custom_rewards,
+                          rollout_executor=rollout_executor)
     identity = {"grpo": config.identity(), "initial_weights_sha256": weights_sha256(model.params),
                 "train_data_sha256": json_sha256(train_records),
                 "custom_rewards": sorted(trainer.custom_rewards), **(run_identity or {})}

@@ -30,7 +30,7 @@ from minireason.atomic import atomic_write_jsonl, atomic_write_text
 from minireason.errors import DataError, InputError
 from minireason.evaluation.judge import judge_completion
 from minireason.evaluation.prompts import PromptSpec
-from minireason.generation.rollout import sample_rollouts
+from minireason.generation.rollout import Rollouts, sample_rollouts
 from minireason.identity import (
     check_same_run,
     json_sha256,
@@ -138,9 +138,31 @@ def _record_key(record: dict) -> tuple:
             record.get("chosen"), record.get("rejected"))
 
 
+@dataclass(frozen=True)
+class TeacherBatch:
+    """The problems ``first, first + 1, ...`` of one batch, and how to sample them."""
+
+    first: int
+    records: list[dict]
+    settings: SamplingSettings
+
+
+def sample_batch(model, tokenizer, job: TeacherBatch) -> tuple[list[str], Rollouts]:
+    """(prompts, K rollouts of each) of one batch, every sample from its own generator: a plain function
+    that runs the same in this process or on an executor's actor."""
+    settings, spec, K = job.settings, job.settings.prompt_spec(), job.settings.samples
+    prompts = spec.texts(record["problem"] for record in job.records)
+    generators = [item_generator(settings.seed, job.first + offset, sample)
+                  for offset in range(len(job.records)) for sample in range(K)]
+    rollouts = sample_rollouts(model, tokenizer, job.records, prompts, K, settings.max_new_tokens,
+                               settings.temperature, settings.top_p, settings.top_k, generators,
+                               spec.stop_strings, max_rows=len(generators))
+    return prompts, rollouts
+
+
 @holding_results_file("out_path")  # one writer at a time: FILE.lock beside it
 def _sample_to_file(model, tokenizer, records: list[dict], settings: SamplingSettings, out_path, kind: str,
-                    make_records, progress: bool = True) -> dict:
+                    make_records, progress: bool = True, executor=None) -> dict:
     if not records:
         raise InputError("expected at least one problem, got none")
     out_path = Path(out_path)
@@ -153,47 +175,51 @@ def _sample_to_file(model, tokenizer, records: list[dict], settings: SamplingSet
         raise DataError(f"{out_path}: has records of problem {start - 1}, past the {len(records)} problems given")
     counts = {"sampled": 0, "finished": 0, "verified": 0, "written": 0, "duplicates": 0, "problems_with_output": 0}
     seen = {_record_key(record) for record in written}
-    spec, K = settings.prompt_spec(), settings.samples
+    K = settings.samples
     bar = None
     if progress:
         from tqdm import tqdm
 
         bar = tqdm(total=len(records), initial=start, unit="problem", desc=kind)
-    with out_path.open("a", encoding="utf-8") as handle:
-        for batch_start in range(start, len(records), settings.problems_per_batch):
-            batch = records[batch_start:batch_start + settings.problems_per_batch]
-            prompts = spec.texts(record["problem"] for record in batch)
-            generators = [item_generator(settings.seed, batch_start + offset, sample)
-                          for offset in range(len(batch)) for sample in range(K)]
-            rollouts = sample_rollouts(model, tokenizer, batch, prompts, K, settings.max_new_tokens,
-                                       settings.temperature, settings.top_p, settings.top_k, generators,
-                                       spec.stop_strings, max_rows=len(generators))
-            lines = []
-            for offset, record in enumerate(batch):
-                index = batch_start + offset
-                group = range(offset * K, (offset + 1) * K)
-                finished = [rollouts.completions[row] for row in group if not rollouts.truncated[row]]
-                verdicts = [judge_completion(record, text, fallback=None)[1] for text in finished]
-                counts["sampled"] += K
-                counts["finished"] += len(finished)
-                counts["verified"] += sum(verdicts)
-                made = make_records(index, record, prompts[offset], finished, verdicts,
-                                    item_generator(settings.seed, index, K))
-                fresh = []
-                for item in made:
-                    if _record_key(item) in seen:
-                        counts["duplicates"] += 1
-                        continue
-                    seen.add(_record_key(item))
-                    fresh.append(item)
-                counts["written"] += len(fresh)
-                counts["problems_with_output"] += bool(fresh)
-                lines += [jsonl_line(item) for item in fresh]
-            handle.write("".join(lines))
-            handle.flush()
-            if bar is not None:
-                bar.update(len(batch))
-                bar.set_postfix(written=len(seen))
+    jobs = [TeacherBatch(batch_start, records[batch_start:batch_start + settings.problems_per_batch], settings)
+            for batch_start in range(start, len(records), settings.problems_per_batch)]
+    if executor is None:
+        sampled = (sample_batch(model, tokenizer, job) for job in jobs)
+    else:
+        sampled = executor.map(sample_batch, jobs)
+    try:
+        with out_path.open("a", encoding="utf-8") as handle:
+            for job in jobs:
+                batch_start, batch = job.first, job.records
+                prompts, rollouts = next(sampled)
+                lines = []
+                for offset, record in enumerate(batch):
+                    index = batch_start + offset
+                    group = range(offset * K, (offset + 1) * K)
+                    finished = [rollouts.completions[row] for row in group if not rollouts.truncated[row]]
+                    verdicts = [judge_completion(record, text, fallback=None)[1] for text in finished]
+                    counts["sampled"] += K
+                    counts["finished"] += len(finished)
+                    counts["verified"] += sum(verdicts)
+                    made = make_records(index, record, prompts[offset], finished, verdicts,
+                                        item_generator(settings.seed, index, K))
+                    fresh = []
+                    for item in made:
+                        if _record_key(item) in seen:
+                            counts["duplicates"] += 1
+                            continue
+                        seen.add(_record_key(item))
+                        fresh.append(item)
+                    counts["written"] += len(fresh)
+                    counts["problems_with_output"] += bool(fresh)
+                    lines += [jsonl_line(item) for item in fresh]
+                handle.write("".join(lines))
+                handle.flush()
+                if bar is not None:
+                    bar.update(len(batch))
+                    bar.set_postfix(written=len(seen))
+    finally:
+        sampled.close()  # an executor's jobs still in flight are cancelled
     if bar is not None:
         bar.close()
     return {"problems": len(records) - start, "resumed_after": start, "records": len(seen), "out": str(out_path),
@@ -209,12 +235,13 @@ def _base_fields(index: int, record: dict) -> dict:
 
 
 def sample_traces(model, tokenizer, records: list[dict], settings: SamplingSettings, out_path,
-                  progress: bool = True) -> dict:
+                  progress: bool = True, executor=None) -> dict:
     """Rejection sampling: K completions per problem from ``model`` (the teacher), the verified and
     finished ones, deduplicated, written as teacher traces (see the module docstring).
     Returns counts of this call: problems (sampled now), sampled, finished, verified, written,
     duplicates, problems_with_output; resumed_after (problems kept from an earlier call), records
-    (in the file now)."""
+    (in the file now).  ``executor``: sample the batches on actors (:mod:`minireason.scaleout`); the
+    records are the same."""
 
     def make_records(index, record, prompt, finished, verdicts, rng):
         made = []
@@ -226,14 +253,15 @@ def sample_traces(model, tokenizer, records: list[dict], settings: SamplingSetti
                              "sampling": settings.recorded()})
         return made
 
-    return _sample_to_file(model, tokenizer, records, settings, out_path, "traces", make_records, progress)
+    return _sample_to_file(model, tokenizer, records, settings, out_path, "traces", make_records, progress, executor)
 
 
 def sample_pairs(model, tokenizer, records: list[dict], settings: SamplingSettings, out_path,
-                 progress: bool = True) -> dict:
+                 progress: bool = True, executor=None) -> dict:
     """Preference pairs from a model's own samples: per problem, up to ``pairs_per_problem`` pairs of a
     verified completion (chosen) and a wrong one (rejected), both finished, drawn at random among the
-    distinct texts; a problem whose K samples are all right or all wrong gives none."""
+    distinct texts; a problem whose K samples are all right or all wrong gives none.  ``executor``: as
+    :func:`sample_traces`."""
 
     def make_records(index, record, prompt, finished, verdicts, rng):
         right = sorted({text for text, correct in zip(finished, verdicts) if correct})
@@ -245,4 +273,4 @@ def sample_pairs(model, tokenizer, records: list[dict], settings: SamplingSettin
         return [{**_base_fields(index, record), "prompt": prompt, "chosen": right[c], "rejected": wrong[r],
                  "model": settings.model, "sampling": settings.recorded()} for c, r in zip(chosen, rejected)]
 
-    return _sample_to_file(model, tokenizer, records, settings, out_path, "pairs", make_records, progress)
+    return _sample_to_file(model, tokenizer, records, settings, out_path, "pairs", make_records, progress, executor)

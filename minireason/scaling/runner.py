@@ -28,6 +28,7 @@ sampling setting, so a reader knows what made the records. A comparison starts o
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import time
@@ -46,7 +47,7 @@ from minireason.scaling.compute import ComputeMeter, MeteredSampler
 from minireason.scaling.metrics import pass_at_k
 from minireason.scaling.outcome import Judge, MethodOutcome, ScalingSettings
 from minireason.scaling.prompts import PromptSpec
-from minireason.scaling.sampler import derive_seed
+from minireason.scaling.sampler import ModelSampler, derive_seed
 from minireason.scaling.self_consistency import self_consistency
 from minireason.scaling.self_refine import ACCEPTANCE_SCORERS, self_refine
 from minireason.scaling.thinking_budget import thinking_budget
@@ -243,27 +244,38 @@ def _open_records(records_path, manifest: dict) -> TextIO:
 def run_comparison(sampler, records: Sequence[dict], specs: Sequence[MethodSpec], settings: ScalingSettings,
                    seed: int | None = 0, records_path: str | os.PathLike | None = None,
                    on_progress: Callable[[str, int, int], None] | None = None,
-                   manifest: dict | None = None) -> list[SummaryRow]:
+                   manifest: dict | None = None, executor=None) -> list[SummaryRow]:
     """Every method on every record; one summary row per method, in the order given.
 
     records: MATH-style dicts with ``problem`` and ``answer`` (task records are graded by their
     family's verifier). records_path: JSONL file receiving one flushed line per (method, problem),
     with a manifest beside it (``manifest``, by default one made from :func:`comparison_identity`).
-    on_progress(method_label, done, total) is called after each problem.
+    on_progress(method_label, done, total) is called after each problem.  ``executor``: run each
+    (method, problem) on actors (:class:`minireason.scaleout.RayExecutor`, with a
+    :class:`ModelSampler`, whose settings the actors' samplers take); the records are the same.
     """
     check_records(records)
+    if executor is not None and not isinstance(sampler, ModelSampler):
+        raise InputError(f"run_comparison: an executor needs a ModelSampler (its actors rebuild it on their "
+                         f"model replicas), got {type(sampler).__name__}")
     rows = []
     log = None
     if records_path is not None:
         if manifest is None:
             manifest = make_manifest("scale", comparison_identity(sampler, records, specs, settings, seed))
         log = _open_records(records_path, manifest)
+    jobs = [MethodJob(spec, record, settings, derive_seed(seed, index)) for spec in specs
+            for index, record in enumerate(records)]
+    if executor is None:
+        outcomes_in_order = (run_job(sampler, job) for job in jobs)
+    else:
+        outcomes_in_order = executor.map(run_job_on_replica, [
+            dataclasses.replace(job, sampler_settings=sampler_settings(sampler)) for job in jobs])
     try:
         for spec in specs:
             outcomes = []
             for index, record in enumerate(records):
-                is_correct = judge_for(record, settings.equivalent)
-                outcome = run_method(spec, sampler, record["problem"], is_correct, settings, derive_seed(seed, index))
+                outcome = next(outcomes_in_order)
                 outcomes.append(outcome)
                 if log is not None:
                     line = {"method": spec.label, "problem_index": index, "unique_id": record.get("unique_id"),
@@ -276,9 +288,38 @@ def run_comparison(sampler, records: Sequence[dict], specs: Sequence[MethodSpec]
                     on_progress(spec.label, index + 1, len(records))
             rows.append(summarize(spec.label, outcomes))
     finally:
+        outcomes_in_order.close()  # an executor's jobs still in flight are cancelled
         if log is not None:
             log.close()
     return rows
+
+
+@dataclass(frozen=True)
+class MethodJob:
+    """One method on one problem: the unit of a comparison, run here or on an executor's actor."""
+
+    spec: MethodSpec
+    record: dict
+    settings: ScalingSettings
+    seed: int | None
+    sampler_settings: dict | None = None  # on an actor: the ModelSampler to build on its replica
+
+
+def run_job(sampler, job: MethodJob) -> MethodOutcome:
+    """The outcome of one (method, problem) with ``sampler``."""
+    is_correct = judge_for(job.record, job.settings.equivalent)
+    return run_method(job.spec, sampler, job.record["problem"], is_correct, job.settings, job.seed)
+
+
+def run_job_on_replica(model, tokenizer, job: MethodJob) -> MethodOutcome:
+    """:func:`run_job` with a :class:`ModelSampler` of the job's settings on ``model`` (an actor's replica)."""
+    return run_job(ModelSampler(model, tokenizer, **job.sampler_settings), job)
+
+
+def sampler_settings(sampler: ModelSampler) -> dict:
+    """What rebuilds ``sampler`` on another copy of its model."""
+    return {"top_k": sampler.top_k, "top_p": sampler.top_p, "min_p": sampler.min_p,
+            "stop_strings": sampler.stop_strings, "batch_size": sampler.batch_size}
 
 
 def format_table(rows: Sequence[SummaryRow]) -> str:
