@@ -202,8 +202,9 @@ class ServerState:
             seed = check_seed(seed)
         except InputError as error:
             raise APIError(400, str(error), param="seed") from None
+        ignore_eos = _field(body, "ignore_eos", (bool,), False)  # vLLM's extension: exactly max_tokens tokens
         request = CompletionRequest(tuple(prompt_ids), max_tokens, _sampling(body, self.settings.default_sampling),
-                                    seed, _stop_strings(body), self.stop_token_ids, n)
+                                    seed, _stop_strings(body), frozenset() if ignore_eos else self.stop_token_ids, n)
         return request, thinking
 
 

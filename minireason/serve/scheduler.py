@@ -118,7 +118,7 @@ class Scheduler:
         self.cache: KVCache | None = None
         self.next_logits: np.ndarray | None = None  # (B, V) on the host, B = len(self.rows)
         self.counts = {"admitted": 0, "finished": 0, "cancelled": 0, "rejected": 0, "steps": 0,
-                       "generated_tokens": 0}
+                       "generated_tokens": 0, "peak_running_rows": 0}
         self._running = False
         self._thread: threading.Thread | None = None
 
@@ -225,6 +225,7 @@ class Scheduler:
             self.cache.join(cache)
             self.next_logits = np.concatenate([self.next_logits, logits])
         self.counts["admitted"] += 1
+        self.counts["peak_running_rows"] = max(self.counts["peak_running_rows"], len(self.rows))
 
     def _sample_and_push(self) -> tuple[np.ndarray, np.ndarray]:
         """One token per running row, sampled with its request's settings from its own Generator and

@@ -1,0 +1,116 @@
+"""The continuous-batching scheduler, driven step by step: rows that join and leave at different
+times get what `generate` gives each prompt alone; cancelling frees the slot; a full queue refuses."""
+
+import pytest
+
+from minireason.errors import InputError
+from minireason.generation.generate import eos_token_ids, generate
+from minireason.generation.sampling import SamplingSettings
+from minireason.io.pretrained import load_pretrained
+from minireason.serve.scheduler import CompletionRequest, QueueFull, Scheduler
+
+
+@pytest.fixture(scope="module")
+def base():
+    return load_pretrained("builtin:base")
+
+
+class Collector:
+    """A listener: the text and the finish of each choice."""
+
+    def __init__(self):
+        self.pieces, self.finish, self.tokens = {}, {}, {}
+
+    def __call__(self, event):
+        self.pieces.setdefault(event.choice, []).append(event.text)
+        if event.finish_reason is not None:
+            self.finish[event.choice], self.tokens[event.choice] = event.finish_reason, event.completion_tokens
+
+    def text(self, choice=0):
+        return "".join(self.pieces.get(choice, []))
+
+
+def request_for(tokenizer, model, prompt, max_tokens, **options):
+    options.setdefault("stop_token_ids", frozenset(eos_token_ids(tokenizer, model)))
+    return CompletionRequest(tuple(tokenizer.encode(prompt)), max_tokens, **options)
+
+
+PROMPTS = [f"Compute {a}+{b}. Think step by step." for a, b in [(12, 34), (482, 397), (5, 7), (90, 9), (131, 2),
+                                                                 (7, 700), (64, 36), (1, 1)]]
+
+
+def test_rows_joining_at_different_steps_get_their_text_alone(base):
+    model, tokenizer = base
+    scheduler = Scheduler(model, tokenizer, max_rows=5, max_waiting=16)
+    lengths = [3, 40, 17, 25, 8, 33, 12, 30]
+    listeners = []
+    for index, (prompt, length) in enumerate(zip(PROMPTS, lengths)):
+        listener = Collector()
+        scheduler.submit(request_for(tokenizer, model, prompt, length), listener)
+        listeners.append(listener)
+        for _ in range(index % 3):  # requests arrive while others decode
+            scheduler.step()
+    while scheduler.step():
+        pass
+    assert scheduler.stats()["peak_running_rows"] == 5  # the batch was full at some step
+    for prompt, length, listener in zip(PROMPTS, lengths, listeners):
+        (alone,) = generate(model, tokenizer, [prompt], length)  # greedy
+        assert listener.text() == alone.text
+        assert listener.finish[0] == alone.finish_reason
+        assert listener.tokens[0] == len(alone.token_ids)
+    assert scheduler.stats()["running_rows"] == 0 and scheduler.cache is None
+
+
+def test_seeded_sampling_matches_generate_and_n_choices_differ(base):
+    model, tokenizer = base
+    scheduler = Scheduler(model, tokenizer)
+    settings = SamplingSettings(temperature=1.0, top_p=0.9)
+    listener = Collector()
+    scheduler.submit(request_for(tokenizer, model, PROMPTS[1], 30, settings=settings, seed=7, n=3), listener)
+    other = Collector()  # another request decoding in the same batch changes nothing
+    scheduler.submit(request_for(tokenizer, model, PROMPTS[2], 30, settings=SamplingSettings(0.5), seed=1), other)
+    while scheduler.step():
+        pass
+    (alone,) = generate(model, tokenizer, [PROMPTS[1]], 30, temperature=1.0, top_p=0.9, seed=7)
+    assert listener.text(0) == alone.text
+    assert len({listener.text(choice) for choice in range(3)}) > 1
+    (alone,) = generate(model, tokenizer, [PROMPTS[2]], 30, temperature=0.5, seed=1)
+    assert other.text() == alone.text
+
+
+def test_a_cancelled_request_leaves_the_batch_and_frees_its_slot(base):
+    model, tokenizer = base
+    scheduler = Scheduler(model, tokenizer, max_rows=2)
+    long_one, other = Collector(), Collector()
+    ticket = scheduler.submit(request_for(tokenizer, model, PROMPTS[0], 200, stop_token_ids=frozenset()), long_one)
+    scheduler.submit(request_for(tokenizer, model, PROMPTS[3], 200, stop_token_ids=frozenset()), other)
+    waiting = Collector()
+    scheduler.submit(request_for(tokenizer, model, PROMPTS[4], 5), waiting)
+    for _ in range(3):
+        scheduler.step()
+    assert scheduler.stats()["running_rows"] == 2 and scheduler.stats()["waiting_requests"] == 1
+    ticket.cancel()
+    scheduler.step()
+    stats = scheduler.stats()
+    assert stats["cancelled"] == 1 and stats["waiting_requests"] == 0 and stats["running_rows"] == 2
+    assert 0 not in long_one.finish  # a cancelled request is told nothing more
+    while scheduler.step():
+        pass
+    (alone,) = generate(model, tokenizer, [PROMPTS[4]], 5)
+    assert waiting.text() == alone.text
+
+
+def test_a_full_queue_refuses_and_limits_are_checked(base):
+    model, tokenizer = base
+    scheduler = Scheduler(model, tokenizer, max_rows=2, max_waiting=2, max_context=64)
+    for _ in range(2):
+        scheduler.submit(request_for(tokenizer, model, PROMPTS[0], 5), Collector())
+    with pytest.raises(QueueFull, match="queue is full"):
+        scheduler.submit(request_for(tokenizer, model, PROMPTS[0], 5), Collector())
+    with pytest.raises(InputError, match="exceeds the context of 64"):
+        scheduler.submit(request_for(tokenizer, model, PROMPTS[0], 60), Collector())
+    with pytest.raises(InputError, match="at most 2 rows"):
+        scheduler.submit(request_for(tokenizer, model, PROMPTS[0], 5, n=3), Collector())
+    while scheduler.step():
+        pass
+    assert scheduler.stats()["finished"] == 2 and scheduler.stats()["rejected"] == 1
