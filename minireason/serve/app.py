@@ -244,27 +244,28 @@ def create_app(scheduler: Scheduler, settings: ServerSettings):
         return error_response(APIError(error.status_code, f"{request.method} {request.url.path}: {error.detail}",
                                        code=code))
 
-    @app.middleware("http")
-    async def require_api_key(request, call_next):
-        path = request.url.path
-        if settings.api_key is not None and (path.startswith("/v1/") or path == "/stats"):
-            given = request.headers.get("authorization", "")
-            if not hmac.compare_digest(given.encode(), f"Bearer {settings.api_key}".encode()):
-                return error_response(APIError(401, "a valid API key is required: 'Authorization: Bearer KEY'",
-                                               code="invalid_api_key"))
-        return await call_next(request)
+    def authorize(request) -> None:
+        # a route-level check, not an HTTP middleware: Starlette's BaseHTTPMiddleware makes a streaming
+        # route's client look disconnected once the response has started
+        if settings.api_key is None:
+            return
+        given = request.headers.get("authorization", "")
+        if not hmac.compare_digest(given.encode(), f"Bearer {settings.api_key}".encode()):
+            raise APIError(401, "a valid API key is required: 'Authorization: Bearer KEY'", code="invalid_api_key")
 
     @app.get("/")
     async def chat_page():
         return FileResponse(str(static / "index.html"))
 
     @app.get("/v1/models")
-    async def models():
+    async def models(request: fastapi.Request):
+        authorize(request)
         return {"object": "list", "data": [{"id": settings.model_name, "object": "model", "created": 0,
                                             "owned_by": "minireason", "max_model_len": scheduler.max_context}]}
 
     @app.get("/stats")
-    async def stats():
+    async def stats(request: fastapi.Request):
+        authorize(request)
         return scheduler.stats()
 
     async def read_body(request) -> dict:
@@ -282,6 +283,7 @@ def create_app(scheduler: Scheduler, settings: ServerSettings):
         return body
 
     async def answer(request, chat: bool):
+        authorize(request)
         body = await read_body(request)
         completion, thinking = state.completion_request(body, chat)
         stream = _field(body, "stream", (bool,), False)

@@ -35,7 +35,7 @@ def request_for(tokenizer, model, prompt, max_tokens, **options):
     return CompletionRequest(tuple(tokenizer.encode(prompt)), max_tokens, **options)
 
 
-PROMPTS = [f"Compute {a}+{b}. Think step by step." for a, b in [(12, 34), (482, 397), (5, 7), (90, 9), (131, 2),
+PROMPTS = [f"Compute {a}+{b}. Think step by step.\n" for a, b in [(12, 34), (482, 397), (5, 7), (90, 9), (131, 2),
                                                                  (7, 700), (64, 36), (1, 1)]]
 
 
