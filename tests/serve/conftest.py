@@ -6,12 +6,8 @@ import time
 import pytest
 
 from minireason.io.pretrained import load_pretrained
-
-pytest.importorskip("fastapi", reason="the server tests need the extra 'serve' (fastapi, uvicorn)")
-pytest.importorskip("uvicorn", reason="the server tests need the extra 'serve' (fastapi, uvicorn)")
-
-from minireason.serve.app import BackgroundServer, ServerSettings, create_app  # noqa: E402
-from minireason.serve.scheduler import Scheduler  # noqa: E402
+from minireason.serve.app import BackgroundServer, ServerSettings, create_app
+from minireason.serve.scheduler import Scheduler
 
 MODEL_NAME = "builtin:base"
 
@@ -24,7 +20,9 @@ def base():
 @pytest.fixture(scope="session")
 def start_server(base):
     """start_server(**limits) -> a context manager giving (url, scheduler) of a fresh server on
-    127.0.0.1 (a free port), greedy by default, shut down on exit."""
+    127.0.0.1 (a free port), greedy by default, shut down on exit. Skips without the extra 'serve'."""
+    pytest.importorskip("fastapi", reason="the server tests need the extra 'serve' (fastapi, uvicorn)")
+    pytest.importorskip("uvicorn", reason="the server tests need the extra 'serve' (fastapi, uvicorn)")
 
     @contextlib.contextmanager
     def start(api_key=None, default_sampling=None, model=None, **limits):
