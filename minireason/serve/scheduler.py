@@ -34,7 +34,7 @@ from minireason.errors import InputError, MinireasonError
 from minireason.generation.generate import RowDecoding
 from minireason.generation.kv_cache import KVCache
 from minireason.generation.sampling import SamplingSettings, sample_next_tokens
-from minireason.runtime import DECODE, use_profile
+from minireason.runtime import DECODE, thread_switch_interval, use_profile
 from minireason.seeds import check_seed
 
 
@@ -161,7 +161,7 @@ class Scheduler:
             self._thread.join()
 
     def _run(self) -> None:
-        with use_profile(DECODE):
+        with use_profile(DECODE), thread_switch_interval():
             while True:
                 with self.lock:
                     while self._running and not self.rows and not self.waiting:
