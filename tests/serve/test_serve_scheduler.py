@@ -64,14 +64,14 @@ def test_rows_joining_at_different_steps_get_their_text_alone(base):
 def test_seeded_sampling_matches_generate_and_n_choices_differ(base):
     model, tokenizer = base
     scheduler = Scheduler(model, tokenizer)
-    settings = SamplingSettings(temperature=1.0, top_p=0.9)
+    settings = SamplingSettings(temperature=3.0, top_p=0.9)
     listener = Collector()
     scheduler.submit(request_for(tokenizer, model, PROMPTS[1], 30, settings=settings, seed=7, n=3), listener)
     other = Collector()  # another request decoding in the same batch changes nothing
     scheduler.submit(request_for(tokenizer, model, PROMPTS[2], 30, settings=SamplingSettings(0.5), seed=1), other)
     while scheduler.step():
         pass
-    (alone,) = generate(model, tokenizer, [PROMPTS[1]], 30, temperature=1.0, top_p=0.9, seed=7)
+    (alone,) = generate(model, tokenizer, [PROMPTS[1]], 30, temperature=3.0, top_p=0.9, seed=7)
     assert listener.text(0) == alone.text
     assert len({listener.text(choice) for choice in range(3)}) > 1
     (alone,) = generate(model, tokenizer, [PROMPTS[2]], 30, temperature=0.5, seed=1)
