@@ -21,8 +21,10 @@ admission. The rules the code keeps (docs/serving.md explains them):
 
 from __future__ import annotations
 
+import sys
 import threading
 import time
+import traceback
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -168,7 +170,11 @@ class Scheduler:
                         self.work.wait()
                     if not self._running:
                         return
-                self.step()
+                try:
+                    self.step()
+                except Exception:  # a bug or a device error: end the running requests, keep serving
+                    traceback.print_exc(file=sys.stderr)
+                    self._fail_running()
 
     # ------------------------------------------------------------------ the engine
 
@@ -188,6 +194,17 @@ class Scheduler:
             self.next_logits = to_host(logits[:, -1])  # (B, V)
         self.counts["steps"] += 1
         return True
+
+    def _fail_running(self) -> None:
+        """End every running row with finish_reason "error" and empty the batch."""
+        for row in self.rows:
+            try:
+                row.ticket.on_event(RowEvent(row.choice, "", "error", len(row.state.token_ids)))
+            except Exception:  # the listener is gone (its event loop closed): nothing to tell
+                pass
+        with self.lock:
+            self.rows = []
+        self.cache, self.next_logits = None, None
 
     def _admit(self) -> None:
         """Prefill the waiting requests that fit, oldest first, and join their rows to the batch."""

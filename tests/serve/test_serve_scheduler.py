@@ -1,6 +1,8 @@
 """The continuous-batching scheduler, driven step by step: rows that join and leave at different
 times get what `generate` gives each prompt alone; cancelling frees the slot; a full queue refuses."""
 
+import queue
+
 import pytest
 
 from minireason.errors import InputError
@@ -114,3 +116,43 @@ def test_a_full_queue_refuses_and_limits_are_checked(base):
     while scheduler.step():
         pass
     assert scheduler.stats()["finished"] == 2 and scheduler.stats()["rejected"] == 1
+
+
+class FailingModel:
+    """The model, with forward raising while ``fail`` is set: a bug in the engine's path."""
+
+    def __init__(self, model):
+        self.model, self.fail = model, False
+
+    def __getattr__(self, name):
+        return getattr(self.model, name)
+
+    def forward(self, *args, **kwargs):
+        if self.fail:
+            raise RuntimeError("the device fell over")
+        return self.model.forward(*args, **kwargs)
+
+
+def test_an_engine_error_ends_the_running_requests_and_the_engine_goes_on(base, capfd):
+    model, tokenizer = base
+    failing = FailingModel(model)
+    scheduler = Scheduler(failing, tokenizer)
+    events = queue.Queue()
+    scheduler.start()
+    try:
+        scheduler.submit(request_for(tokenizer, model, PROMPTS[0], 300, stop_token_ids=frozenset()), events.put)
+        first = events.get(timeout=10)
+        assert first.finish_reason is None
+        failing.fail = True
+        while (event := events.get(timeout=10)).finish_reason is None:
+            pass
+        assert event.finish_reason == "error"
+        failing.fail = False
+        listener = queue.Queue()
+        scheduler.submit(request_for(tokenizer, model, PROMPTS[4], 5), listener.put)
+        while (event := listener.get(timeout=10)).finish_reason is None:
+            pass
+        assert event.finish_reason in ("stop", "length")
+    finally:
+        scheduler.stop()
+    assert "the device fell over" in capfd.readouterr().err
