@@ -210,12 +210,12 @@ class Scheduler:
         """Prefill the waiting requests that fit, oldest first, and join their rows to the batch."""
         while True:
             with self.lock:
+                while self.waiting and self.waiting[0].cancelled.is_set():  # gone before its turn
+                    self.waiting.popleft()
+                    self.counts["cancelled"] += 1
                 if not self.waiting or len(self.rows) + self.waiting[0].request.n > self.max_rows:
                     return
                 ticket = self.waiting.popleft()
-            if ticket.cancelled.is_set():
-                self.counts["cancelled"] += 1
-                continue
             self._join(ticket)
 
     def _join(self, ticket: Ticket) -> None:

@@ -86,15 +86,17 @@ def test_a_cancelled_request_leaves_the_batch_and_frees_its_slot(base):
     long_one, other = Collector(), Collector()
     ticket = scheduler.submit(request_for(tokenizer, model, PROMPTS[0], 200, stop_token_ids=frozenset()), long_one)
     scheduler.submit(request_for(tokenizer, model, PROMPTS[3], 200, stop_token_ids=frozenset()), other)
-    waiting = Collector()
+    gone, waiting = Collector(), Collector()
+    scheduler.submit(request_for(tokenizer, model, PROMPTS[5], 5, n=2), gone).cancel()  # before its turn
     scheduler.submit(request_for(tokenizer, model, PROMPTS[4], 5), waiting)
     for _ in range(3):
         scheduler.step()
-    assert scheduler.stats()["running_rows"] == 2 and scheduler.stats()["waiting_requests"] == 1
+    assert scheduler.stats()["running_rows"] == 2 and scheduler.stats()["waiting_requests"] == 2
     ticket.cancel()
     scheduler.step()
     stats = scheduler.stats()
-    assert stats["cancelled"] == 1 and stats["waiting_requests"] == 0 and stats["running_rows"] == 2
+    assert stats["cancelled"] == 2 and stats["waiting_requests"] == 0 and stats["running_rows"] == 2
+    assert not gone.pieces
     assert 0 not in long_one.finish  # a cancelled request is told nothing more
     while scheduler.step():
         pass
