@@ -91,7 +91,8 @@ def test_a_cancelled_request_leaves_the_batch_and_frees_its_slot(base):
     scheduler.submit(request_for(tokenizer, model, PROMPTS[4], 5), waiting)
     for _ in range(3):
         scheduler.step()
-    assert scheduler.stats()["running_rows"] == 2 and scheduler.stats()["waiting_requests"] == 2
+    stats = scheduler.stats()  # the batch is full, and the cancelled request left the queue anyway
+    assert stats["running_rows"] == 2 and stats["waiting_requests"] == 1 and stats["cancelled"] == 1
     ticket.cancel()
     scheduler.step()
     stats = scheduler.stats()
