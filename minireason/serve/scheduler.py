@@ -216,7 +216,12 @@ class Scheduler:
                 if not self.waiting or len(self.rows) + self.waiting[0].request.n > self.max_rows:
                     return
                 ticket = self.waiting.popleft()
-            self._join(ticket)
+            try:
+                self._join(ticket)
+            except Exception:  # its rows never joined: tell its listener here, then fail as a step does
+                for choice in range(ticket.request.n):
+                    ticket.on_event(RowEvent(choice, "", "error", 0))
+                raise
 
     def _join(self, ticket: Ticket) -> None:
         request, model = ticket.request, self.model
@@ -229,18 +234,20 @@ class Scheduler:
             cache.select_rows([0] * request.n)
             logits = np.repeat(logits, request.n, axis=0)  # (n, V)
         seed = request.seed if request.seed is not None else int(self.seeds.integers(2**63 - 1))
-        prompt_ids = list(request.prompt_ids)
+        prompt_ids, rows = list(request.prompt_ids), []
         for choice in range(request.n):
             # choice 0 with seed s draws what `generate(seed=s)` draws for one prompt
             generator = np.random.default_rng(seed if choice == 0 else [seed, choice])
             state = RowDecoding(prompt_ids, request.max_tokens, request.stop_token_ids, request.stop_strings,
                                 self.tokenizer, None, keep_text=True)
-            self.rows.append(Row(ticket, choice, state, generator))
+            rows.append(Row(ticket, choice, state, generator))
         if self.cache is None:
             self.cache, self.next_logits = cache, logits
         else:
             self.cache.join(cache)
             self.next_logits = np.concatenate([self.next_logits, logits])
+        with self.lock:  # rows, cache and logits change together (invariant 1)
+            self.rows = self.rows + rows
         self.counts["admitted"] += 1
         self.counts["peak_running_rows"] = max(self.counts["peak_running_rows"], len(self.rows))
 

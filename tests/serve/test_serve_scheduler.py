@@ -150,6 +150,9 @@ def test_an_engine_error_ends_the_running_requests_and_the_engine_goes_on(base, 
         while (event := events.get(timeout=10)).finish_reason is None:
             pass
         assert event.finish_reason == "error"
+        refused = queue.Queue()  # a prefill that fails: its request is told too
+        scheduler.submit(request_for(tokenizer, model, PROMPTS[2], 5, n=2), refused.put)
+        assert [refused.get(timeout=10).finish_reason for _ in range(2)] == ["error", "error"]
         failing.fail = False
         listener = queue.Queue()
         scheduler.submit(request_for(tokenizer, model, PROMPTS[4], 5), listener.put)
