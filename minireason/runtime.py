@@ -33,6 +33,10 @@ to ``train`` for the learner step.
 While one thread multiplies inside a parallel kernel (numba attention's tiles), the OpenBLAS
 behind numba is held to one thread: ``single_threaded_blas``.
 
+A server decodes in one thread while another answers HTTP (``thread_switch_interval``): the HTTP
+thread gives up the interpreter lock at every socket call and, with the default 5 ms switch
+interval, waits that long to get it back from the decoding thread after each one.
+
 ``MINIREASON_RUNTIME=off`` in the environment leaves every setting at the libraries' defaults:
 for measuring what the settings are worth.
 """
@@ -43,6 +47,7 @@ import contextlib
 import ctypes
 import functools
 import os
+import sys
 from dataclasses import dataclass
 
 DECODE, TRAIN = "decode", "train"
@@ -307,3 +312,21 @@ def set_blas_thread_timeout(exponent: int) -> bool:
     for library in libraries:
         library.blas_thread_shutdown_()  # the next product starts the threads with the new timeout
     return all(library.openblas_thread_timeout() == exponent for library in libraries)
+
+
+# How often (seconds) Python makes a running thread hand the interpreter lock over while a server
+# decodes: short, so the HTTP thread's wait after each socket call stays short.
+SERVER_SWITCH_INTERVAL = 0.0005
+
+
+@contextlib.contextmanager
+def thread_switch_interval(seconds: float = SERVER_SWITCH_INTERVAL):
+    """Python's thread switch interval set to ``seconds`` for the block (the previous one afterwards);
+    nothing changes when the runtime settings are off."""
+    previous = sys.getswitchinterval()
+    if enabled():
+        sys.setswitchinterval(seconds)
+    try:
+        yield
+    finally:
+        sys.setswitchinterval(previous)

@@ -22,7 +22,7 @@ ROOMS = [
     "config", "optim", "identity", "run_folder",
     "nn", "backend", "kernels", "model", "builtin", "io",
     "generation", "evaluation", "tasks", "scaling", "scaleout",
-    "training", "posttrain", "demo", "cli", "__main__",
+    "training", "posttrain", "serve", "demo", "cli", "__main__",
 ]
 
 

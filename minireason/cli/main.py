@@ -47,6 +47,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "simpo": ("minireason.cli.dpo", "reference-free preference tuning: SimPO (length-normalised, target margin)"),
     "distill-data": ("minireason.cli.distill_data", "rejection-sampled teacher traces for sft and distill"),
     "dpo-data": ("minireason.cli.dpo_data", "preference pairs (verified vs wrong) from a model's own samples"),
+    "serve": ("minireason.cli.serve", "an OpenAI-compatible HTTP server with continuous batching, and a chat page"),
     "backends": ("minireason.cli.backends", "which implementation of each op every backend runs (numpy, numba, cupy)"),
 }
 

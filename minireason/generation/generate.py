@@ -288,12 +288,13 @@ def _check_thinking_budgets(thinking_budget, count: int) -> list[ThinkingBudget 
                      f"got {type(thinking_budget).__name__}")
 
 
-class _RowDecoding:
+class RowDecoding:
     """One row's generated tokens and what ends or steers them: stop token, stop strings, length
     limit and thinking budget. The decoding engine gives it one token per step (sampled, or the
     next of ``pending``, the tokens a budget forces) through ``push``, which answers with the token
     to feed the model next and how many of the row's last cache slots to forget first (a "Wait"
-    taking back a ``</think>``), or None once the row is finished."""
+    taking back a ``</think>``), or None once the row is finished. A stream (``TextStream``, the
+    server's scheduler) shows ``text.text`` up to ``hold_back()`` while it runs, then ``final_text()``."""
 
     def __init__(self, prompt_ids: list[int], limit: int, stops: frozenset[int], stop_strings: tuple[str, ...],
                  tokenizer, budget: ThinkingBudget | None, keep_text: bool = False):
@@ -424,6 +425,17 @@ class _RowDecoding:
                 held = max(held, len(text) - self.text.end_before(first))
         return held
 
+    def final_text(self) -> str:
+        """The whole text of a finished row (built with ``keep_text``): cut before its first stop
+        string, else with the bytes of an unfinished character as U+FFFD (once: this flushes)."""
+        text = self.text.text
+        cut = find_stop_string(text, self.stop_strings) if self.stop_strings else -1
+        if cut >= 0:
+            return text[:cut]
+        if not (self.finish_reason == "stop" and self.token_ids[-1] not in self.stops):
+            text += self.text.flush()
+        return text
+
     def result(self, text: str) -> GenerationResult:
         return GenerationResult(
             token_ids=self.token_ids, text=text,
@@ -523,7 +535,7 @@ def _prepare(model, tokenizer, prompts, max_new_tokens, temperature, top_k, top_
     rng = _make_rng(seed, rng, len(rows))
     # a row may add tokens until the context window (max_position_embeddings) is full
     limits = [min(max_new_tokens, model.config.max_position_embeddings - len(row)) for row in rows]
-    states = [_RowDecoding(row, limit, stops, stop_strings, tokenizer, budget, keep_text)
+    states = [RowDecoding(row, limit, stops, stop_strings, tokenizer, budget, keep_text)
               for row, limit, budget in zip(rows, limits, budgets)]
     # every "Wait" takes back a few tokens whose cache slots stay behind as holes
     extra_steps = max((budget.max_wait * (budget.max_removed_tokens + 1) for budget in budgets
@@ -532,7 +544,7 @@ def _prepare(model, tokenizer, prompts, max_new_tokens, temperature, top_k, top_
     return states, decoder
 
 
-def _decode_step(decoder: BatchDecoder, states: list[_RowDecoding]):
+def _decode_step(decoder: BatchDecoder, states: list[RowDecoding]):
     """One token for every active row (the next forced one, else the sampled one), given to its
     row; returns (tokens to feed, keep, retract), one entry per active row."""
     sampled = decoder.sample()
@@ -656,12 +668,7 @@ class TextStream:
                     shown = safe
                     yield emitted[-1]
                 self._decoder.advance(feed, keep, retract)
-        text = state.text.text
-        cut = find_stop_string(text, state.stop_strings) if state.stop_strings else -1
-        if cut >= 0:
-            text = text[:cut]
-        elif not (state.finish_reason == "stop" and state.token_ids[-1] not in state.stops):
-            text += state.text.flush()
+        text = state.final_text()
         if len(text) > shown:
             emitted.append(text[shown:])
             yield emitted[-1]

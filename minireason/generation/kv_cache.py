@@ -9,6 +9,11 @@ The model talks to the cache through three calls per forward:
     k_all, v_all = cache.write(layer_index, k, v)       # once per layer
     cache.commit(T)                                     # the T slots are now filled
 
+A server's batch changes while it decodes (continuous batching): ``join(other)`` adds the rows of a
+cache their prompts were just prefilled into, aligned at the end of the shared slots, and
+``make_room(n)`` keeps n free slots at the end by dropping the leading slots no row uses any more
+(the rows that owned them have left), growing the buffers only when that is not enough.
+
 The key/value buffers live where the model's arrays live (``array_module``: numpy, or cupy on
 a GPU); the slot bookkeeping (``key_mask``, ``next_positions``) stays on the host, and the
 model sends the key mask to the device once per forward.
@@ -75,6 +80,69 @@ class KVCache:
         self.values = [v[rows_on_device] for v in self.values]
         self.key_mask = self.key_mask[rows]
         self.next_positions = self.next_positions[rows]
+
+    def join(self, other: KVCache) -> None:
+        """Add the rows of ``other`` after this cache's rows (a request prefilled alone joins a running batch).
+
+        Slots are shared, so rows are aligned at their ends: with L = max(self.length, other.length),
+        other's filled slots go to [L - other.length, L) and this cache's to [L - self.length, L);
+        the slots in front of a row are masked out. Each row keeps its own next position, so a joined
+        row is fed the positions it would be fed alone. Both caches must be committed (no reserved
+        slots) and hold keys of the same shape and dtype.
+        """
+        if not isinstance(other, KVCache):
+            raise InputError(f"KVCache.join takes a KVCache, got {type(other).__name__}")
+        if len(other.keys) != len(self.keys) or other.keys[0].shape[1::2] != self.keys[0].shape[1::2]:
+            raise InputError("KVCache.join: the caches belong to models of different shapes")
+        length = max(self.length, other.length)
+        capacity = max(self.max_len, length)
+        module = self.array_module
+        own_rows, rows = self.batch_size, self.batch_size + other.batch_size
+        Hkv, Dh = self.keys[0].shape[1], self.keys[0].shape[3]
+        for buffers, others in ((self.keys, other.keys), (self.values, other.values)):
+            for layer_index, (own, theirs) in enumerate(zip(buffers, others)):
+                joined = module.zeros((rows, Hkv, capacity, Dh), dtype=own.dtype)  # (B, Hkv, max_len, Dh)
+                joined[:own_rows, :, length - self.length:length] = own[:, :, :self.length]
+                joined[own_rows:, :, length - other.length:length] = theirs[:, :, :other.length]
+                buffers[layer_index] = joined
+        key_mask = np.zeros((rows, capacity), dtype=bool)  # (B, max_len)
+        key_mask[:own_rows, length - self.length:length] = self.key_mask[:, :self.length]
+        key_mask[own_rows:, length - other.length:length] = other.key_mask[:, :other.length]
+        self.key_mask = key_mask
+        self.next_positions = np.concatenate([self.next_positions, other.next_positions])
+        self._pending_counts = np.zeros(rows, dtype=np.int64)
+        self.length, self.max_len = length, capacity
+
+    def unused_leading_slots(self) -> int:
+        """How many filled slots at the front no row uses (their rows have left the batch)."""
+        used = self.key_mask[:, :self.length].any(axis=0)  # (length,)
+        return int(np.argmax(used)) if used.any() else self.length
+
+    def make_room(self, n_slots: int) -> None:
+        """Make sure ``n_slots`` more tokens fit: drop the unused leading slots (every row keeps its
+        keys, positions and mask, moved to the front), then grow the buffers if still short."""
+        if self.length + n_slots <= self.max_len:
+            return
+        drop = self.unused_leading_slots()
+        if drop:
+            kept = self.length - drop
+            for buffers in (self.keys, self.values):
+                for buffer in buffers:
+                    buffer[:, :, :kept] = buffer[:, :, drop:self.length].copy()
+            self.key_mask[:, :kept] = self.key_mask[:, drop:self.length].copy()
+            self.key_mask[:, kept:] = False
+            self.length = kept
+        if self.length + n_slots > self.max_len:
+            capacity = max(2 * self.max_len, self.length + n_slots)
+            module = self.array_module
+            for buffers in (self.keys, self.values):
+                for layer_index, buffer in enumerate(buffers):
+                    grown = module.zeros(buffer.shape[:2] + (capacity,) + buffer.shape[3:], dtype=buffer.dtype)
+                    grown[:, :, :self.length] = buffer[:, :, :self.length]
+                    buffers[layer_index] = grown
+            key_mask = np.zeros((self.batch_size, capacity), dtype=bool)  # (B, max_len)
+            key_mask[:, :self.length] = self.key_mask[:, :self.length]
+            self.key_mask, self.max_len = key_mask, capacity
 
     def nbytes(self) -> int:
         return sum(k.nbytes + v.nbytes for k, v in zip(self.keys, self.values))
