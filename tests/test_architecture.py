@@ -18,7 +18,7 @@ ROOT = Path(__file__).resolve().parents[1]
 # bottom to top; a room may import only rooms listed before it (and itself)
 ROOMS = [
     "__init__",  # the public API: names resolved lazily by a table, no import of its own rooms
-    "errors", "seeds", "jsonl", "atomic", "device", "runtime", "bfloat16",
+    "errors", "seeds", "jsonl", "atomic", "device", "runtime", "bfloat16", "plotting",
     "config", "optim", "identity", "run_folder",
     "nn", "backend", "kernels", "model", "builtin", "io",
     "generation", "evaluation", "tasks", "scaling", "scaleout",

@@ -7,7 +7,7 @@
 Decode speed with and without the KV cache; direct answers; chain of thought, self-consistency,
 best-of-N and self-refinement against the tokens they spend; GRPO before and after; the student
 distilled from the base model against the student as shipped.  Progress goes to stderr; the results
-table, the issue's targets against what was measured, and the output folder (report.json, run.json,
+table, the demo's targets against what was measured, and the output folder (report.json, run.json,
 the plots, each stage's folder) go to stdout.  A thin layer over :func:`minireason.demo.run_demo`.
 """
 

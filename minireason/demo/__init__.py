@@ -24,7 +24,7 @@ the two evaluations see the same problems, so only the problems that changed say
 
 :func:`run_demo` is the Python API; ``minireason demo`` is a thin layer over it.  It writes, into
 the output folder, ``report.json`` (``{"stages": [{"stage", "method", "problems", "accuracy",
-"tokens_per_problem", "seconds", ...}], "total_seconds"}``), ``run.json`` (the settings, the issue's
+"tokens_per_problem", "seconds", ...}], "total_seconds"}``), ``run.json`` (the settings, the demo's
 targets against what was measured, the machine's load), the plots, and each stage's own folder.
 """
 

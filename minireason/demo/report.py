@@ -104,7 +104,8 @@ class DemoReport:
     plots: dict
 
     def as_report(self) -> dict:
-        """report.json: exactly the issue's schema, with each row's extra fields beside the six."""
+        """report.json: every row (stage, method, problems, accuracy, tokens_per_problem, seconds, and
+        the row's extra fields) and the total time."""
         return {"stages": [row.as_dict() for row in self.rows], "total_seconds": self.total_seconds}
 
     def write(self, settings, stages: Sequence[str]) -> None:

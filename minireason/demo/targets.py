@@ -1,4 +1,4 @@
-"""The issue's targets of the full demo, judged from the rows a run measured."""
+"""The demo's targets (what each stage should show on the built-in models), judged from the rows a run measured."""
 
 from __future__ import annotations
 

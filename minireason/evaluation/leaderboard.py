@@ -33,6 +33,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from minireason.errors import InputError
+from minireason.plotting import pyplot
 
 ELO_BASE = 1000.0
 ELO_SCALE = 400.0 / math.log(10.0)  # rating points per unit of Bradley-Terry strength
@@ -225,10 +226,7 @@ def format_leaderboard(rows: Sequence[dict]) -> str:
 
 def plot_leaderboard(rows: Sequence[dict], path) -> None:
     """Ratings with their intervals (Bradley-Terry) and Elo beside them, one row per model, to a PNG."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     rows = list(rows)[::-1]  # best at the top
     positions = np.arange(len(rows))

@@ -22,7 +22,7 @@ the structure reader (:mod:`minireason.evaluation.structure`) and the whitelist 
    ``x**2``), :func:`scientific_to_latex` (``1.5e6``), :func:`list_words_to_commas` (``2 or -3``,
    ``1; 2``, ``19, 46, and 82``), :func:`drop_unit_words` (``125 miles``, ``28 percent``) and
    :func:`drop_expression_thousands` (``1,234/2``);
-9. the rules of issue 32: :func:`solution_groups_to_tuples` (``a=3,b=5; a=5,b=3`` is the list of
+9. several solutions and measured units: :func:`solution_groups_to_tuples` (``a=3,b=5; a=5,b=3`` is the list of
    tuples ``(3,5),(5,3)``) and the unit ``m`` after a measured number (``2,500.75 m²``, in
    :func:`drop_unit_words`).
 

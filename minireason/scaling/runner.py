@@ -42,6 +42,7 @@ from minireason.errors import DataError, InputError
 from minireason.evaluation import judge
 from minireason.identity import json_sha256, make_manifest, weights_sha256, write_manifest
 from minireason.jsonl import jsonl_line
+from minireason.plotting import pyplot, ticker
 from minireason.scaling.best_of_n import SCORERS, best_of_n
 from minireason.scaling.compute import ComputeMeter, MeteredSampler
 from minireason.scaling.metrics import pass_at_k
@@ -346,10 +347,7 @@ def format_table(rows: Sequence[SummaryRow]) -> str:
 
 def save_plot(rows: Sequence[SummaryRow], path: str | os.PathLike, title: str = "Accuracy versus compute") -> Path:
     """Accuracy against generated tokens per problem (log scale), one labelled point per method; PNG, atomic."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -362,12 +360,11 @@ def save_plot(rows: Sequence[SummaryRow], path: str | os.PathLike, title: str = 
             if row.pass_at_n is not None:
                 axes.scatter([tokens], [100 * row.pass_at_n], s=20, marker="_", color="grey")
         if all(row.tokens_per_problem > 0 for row in rows):
-            from matplotlib.ticker import FormatStrFormatter, LogLocator, NullFormatter
-
+            ticks = ticker()
             axes.set_xscale("log")  # ticks at 1, 2, 5 x 10^k, written as plain numbers
-            axes.xaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
-            axes.xaxis.set_major_formatter(FormatStrFormatter("%g"))
-            axes.xaxis.set_minor_formatter(NullFormatter())
+            axes.xaxis.set_major_locator(ticks.LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+            axes.xaxis.set_major_formatter(ticks.FormatStrFormatter("%g"))
+            axes.xaxis.set_minor_formatter(ticks.NullFormatter())
         axes.set_xlabel("generated tokens per problem")
         axes.set_ylabel("accuracy (%)")
         axes.set_ylim(-2, 102)

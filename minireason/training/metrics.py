@@ -10,6 +10,7 @@ from pathlib import Path
 
 from minireason.atomic import atomic_write, atomic_write_jsonl
 from minireason.jsonl import read_jsonl_tolerant
+from minireason.plotting import pyplot
 
 
 class MetricsWriter:
@@ -63,10 +64,7 @@ def plot_panels(out_png: str | os.PathLike, panels: list[tuple[str, list[tuple[s
                 title: str | None = None, panel_height: float = 2.2) -> Path:
     """Curves against step, one panel per ``(panel title, [(label, steps, values), ...])``, into one
     PNG written atomically.  Non-finite values are left out; a panel with nothing to draw says so."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
 
     figure, axes = plt.subplots(max(len(panels), 1), 1, figsize=(7, panel_height * max(len(panels), 1)),

@@ -180,6 +180,33 @@ def test_ctrl_c_finishes_the_step_and_checkpoints_it(tmp_path):
     assert signal.getsignal(signal.SIGINT) is before  # restored after the run
 
 
+def test_ctrl_c_during_the_first_evaluation_ends_it_and_takes_no_step(tmp_path):
+    """The first Ctrl-C reaches a running evaluation through should_stop (it ends between its batches),
+    and a run interrupted in its step-0 evaluation stops before any step: no update, no checkpoint."""
+    import os
+    import signal
+
+    model = Qwen3Model.from_config(PRESETS["test-tiny"], seed=0)
+    start = {name: value.copy() for name, value in model.params.items()}
+    batches_done = []
+
+    def evaluate(model, step, should_stop=None):
+        for batch in range(5):  # an evaluation of five batches, checking between them as the core does
+            if should_stop():
+                break
+            if batch == 1:
+                os.kill(os.getpid(), signal.SIGINT)  # Ctrl-C while the second batch runs
+            batches_done.append(batch)
+        return {"batches": len(batches_done)}
+
+    summary = train(model, _step_fn(), TrainConfig(steps=3, log_every=1), tmp_path, progress=False,
+                    eval_fn=evaluate)
+    assert batches_done == [0, 1]  # the batch in flight finished, the next three never started
+    assert summary["interrupted"] and summary["last_step"] == 0
+    assert load_checkpoint(tmp_path) is None
+    assert all(np.array_equal(model.params[name], start[name]) for name in start)
+
+
 def test_evaluations_at_step_zero_every_n_and_the_last(tmp_path):
     model = Qwen3Model.from_config(PRESETS["test-tiny"], seed=0)
     seen = []
