@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 
 import pytest
+from cli_support import run_cli
 from paths import REPOSITORY
 
 from minireason import backend
@@ -16,9 +17,40 @@ ROOT = REPOSITORY
 
 @pytest.fixture(autouse=True)
 def restore_backend():
-    before = backend.get_backend()
+    before = backend._current_backend  # None (the default) stays None
     yield
-    backend.set_backend(before)
+    backend._current_backend = before
+
+
+def test_the_default_backend_is_numba_where_it_imports(monkeypatch):
+    monkeypatch.delenv(backend.BACKEND_VARIABLE, raising=False)
+    backend._current_backend = None
+    assert backend.default_backend() == "numba"
+    assert backend.get_backend() == "numba"
+    assert backend.get_ops().name == "numba"
+    backend.set_backend("numpy")  # the reference one call (one flag) away
+    assert backend.get_ops().name == "numpy"
+
+
+def test_the_default_falls_back_to_the_reference_without_numba(monkeypatch):
+    monkeypatch.delenv(backend.BACKEND_VARIABLE, raising=False)
+    monkeypatch.setitem(backend.BACKENDS, "numba", ("minireason.kernels.no_such_module_for_test", "fast"))
+    backend._first_loadable.cache_clear()
+    try:
+        assert backend.default_backend() == "numpy"
+    finally:
+        backend._first_loadable.cache_clear()  # numba's module back for the tests after this one
+
+
+def test_the_environment_names_the_default_and_a_wrong_name_is_refused(monkeypatch):
+    backend._current_backend = None
+    monkeypatch.setenv(backend.BACKEND_VARIABLE, "numpy")
+    assert backend.get_backend() == "numpy"
+    monkeypatch.setenv(backend.BACKEND_VARIABLE, "torch")
+    with pytest.raises(ConfigError, match="MINIREASON_BACKEND='torch' names no backend"):
+        backend.get_backend()
+    backend.set_backend("numba")  # an explicit choice wins over the environment
+    assert backend.get_backend() == "numba"
 
 
 def test_numpy_backend_is_the_reference():
@@ -242,3 +274,13 @@ def test_every_package_folder_is_listed_in_pyproject():
     assert not missing, f"add these packages to [tool.setuptools] packages in pyproject.toml: {missing}"
     assert config["package-dir"]["minireason.kernels"] == "kernels"
     assert "minireason.kernels" in listed and (ROOT / "kernels" / "__init__.py").exists()
+
+
+def test_backends_command_names_the_default(monkeypatch):
+    monkeypatch.delenv(backend.BACKEND_VARIABLE, raising=False)
+    backend._current_backend = None
+    code, out, _ = run_cli(["backends", "numpy"])
+    assert code == 0 and out.splitlines()[0].startswith("default: numba ")
+    monkeypatch.setenv(backend.BACKEND_VARIABLE, "numpy")
+    code, out, _ = run_cli(["backends", "numpy"])
+    assert out.splitlines()[0].startswith("default: numpy ")
