@@ -191,6 +191,7 @@ class GRPOTrainer(Trainer):
         rollout_seconds = time.perf_counter() - started
         metrics = self._rollout_metrics(rollouts, rewards, components, groups_seen, groups_dropped, tries)
         metrics["rollout_seconds"] = rollout_seconds
+        metrics["grading_seconds"] = self._grading_seconds
         metrics["rollout_tokens_per_second"] = metrics.pop("_generated_tokens") / max(rollout_seconds, 1e-9)
         if self.samples is not None and config.sample_every and step % config.sample_every == 0:
             self._log_samples(step + 1, rollouts, rewards)
@@ -208,13 +209,16 @@ class GRPOTrainer(Trainer):
         config = self.config
         kept_rollouts, kept_rewards, kept_components = [], [], []
         groups_seen = groups_dropped = tries = 0
+        grading_seconds = 0.0
         first_rollouts = first_rewards = first_components = None
         while tries < (config.max_sampling_tries if config.dynamic_sampling else 1):
             tries += 1
             chosen = rng.choice(len(self.records), size=config.prompts_per_step,
                                 replace=len(self.records) < config.prompts_per_step)
             rollouts = self._sample(model, rng, chosen)
+            grading_started = time.perf_counter()
             rewards, components = self._rewards(rollouts)
+            grading_seconds += time.perf_counter() - grading_started
             if first_rollouts is None:
                 first_rollouts, first_rewards, first_components = rollouts, rewards, components
             groups_seen += config.prompts_per_step
@@ -237,6 +241,7 @@ class GRPOTrainer(Trainer):
                       for name in kept_components[0]}
         # the reported reward, accuracy and lengths describe what was sampled (before dropping)
         self._sampled = (first_rollouts, first_rewards, first_components)
+        self._grading_seconds = grading_seconds  # part of the rollout's time: grading the completions
         return rollouts, rewards, components, tries, groups_seen, groups_dropped
 
     def _sample(self, model, rng, chosen):
