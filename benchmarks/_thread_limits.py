@@ -1,10 +1,10 @@
 """Thread counts of a benchmark, fixed before NumPy loads its BLAS: import this module first.
 
-``--threads N`` on the command line (default 1) goes to OpenBLAS, OpenMP and Numba through their
-environment variables, which they read once, when they load; PyTorch is told the same count by
-``transformers_reference``.  One thread on both sides is the default because the measuring
-machine is shared with single-threaded work; a value already exported wins over the default, and
-``--threads`` wins over both.  ``machine_line`` records what else was running.
+``--threads N`` on the command line goes to OpenBLAS, OpenMP and Numba through their environment
+variables, which they read once, when they load; PyTorch is told the same count by
+``transformers_reference``.  Without it every side runs with the threads the user has (the
+libraries' defaults, or what is exported): what users run.  ``machine_line`` records what else
+was running.
 """
 
 from __future__ import annotations
@@ -25,12 +25,10 @@ def _threads_from_argv(argv: list[str]) -> int | None:
 
 
 _asked = _threads_from_argv(sys.argv)
-for _variable in VARIABLES:
-    if _asked is not None:
+if _asked is not None:
+    for _variable in VARIABLES:
         os.environ[_variable] = str(_asked)
-    else:
-        os.environ.setdefault(_variable, "1")
-THREADS = int(os.environ["OPENBLAS_NUM_THREADS"])
+THREADS = int(os.environ.get("OPENBLAS_NUM_THREADS") or os.cpu_count() or 1)
 
 
 def machine_line() -> str:

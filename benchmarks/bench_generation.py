@@ -4,7 +4,7 @@ machine's limit.
     python benchmarks/bench_generation.py                     # tiny and small, B = 1, 16, 64; GRPO rollout batch
     python benchmarks/bench_generation.py --presets small --batch-sizes 1 --repeats 5 --json out.json
     python benchmarks/bench_generation.py --cache-table       # cached vs uncached decoding and peak memory
-    python benchmarks/bench_generation.py --threads 2         # default 1 thread on every side (_thread_limits.py)
+    python benchmarks/bench_generation.py --threads 2         # default: the user's threads (_thread_limits.py)
 
 Decode rows: greedy generation of ``--new-tokens`` (64) tokens after a ``--prompt`` (32) token
 random prompt for each of B rows, never stopping early, timed whole (prompt and steps):
@@ -231,7 +231,8 @@ def main() -> None:
     parser.add_argument("--prompt", type=int, default=32)
     parser.add_argument("--new-tokens", type=int, default=64)
     parser.add_argument("--repeats", type=int, default=3, help="timed runs of each side, in turns; the best counts")
-    parser.add_argument("--threads", type=int, default=1, help="threads of every side (set before NumPy loads)")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="threads of every side, set before NumPy loads (default: the user's, _thread_limits.py)")
     parser.add_argument("--no-transformers", action="store_true")
     parser.add_argument("--no-rollout", action="store_true", help="skip the GRPO rollout row")
     parser.add_argument("--no-decode", action="store_true", help="skip the decode rows")
@@ -248,12 +249,12 @@ def main() -> None:
     with_hf = hf_reference.available() and not args.no_transformers
     print(f"numpy {np.__version__}; {hf_reference.versions() if with_hf else 'transformers: not installed, skipped'}")
     print(_thread_limits.machine_line())
-    report = {"threads": args.threads, "load_average_start": _thread_limits.load_average(), "decode": {},
+    report = {"threads": _thread_limits.THREADS, "load_average_start": _thread_limits.load_average(), "decode": {},
               "numpy": np.__version__, "transformers": hf_reference.versions() if with_hf else None}
     if not args.no_decode:
         bandwidth = read_bandwidth()
         report["read_bandwidth_bytes_per_second"] = bandwidth
-        print(f"read bandwidth ({args.threads} thread(s)): {bandwidth / 1e9:.1f} GB/s")
+        print(f"read bandwidth ({_thread_limits.THREADS} thread(s)): {bandwidth / 1e9:.1f} GB/s")
         print(f"\ndecode: prompt {args.prompt}, {args.new_tokens} new tokens, greedy, best of {args.repeats} in turns")
         print(f"{'preset':<6} {'B':>3}  {'side':<12} {'seconds':>8} {'tok/s':>9} {'x hf loop/gen':>15} {'of limit':>8}")
         for preset in args.presets.split(","):

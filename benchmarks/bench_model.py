@@ -10,7 +10,7 @@ A step is ``model.loss_and_grads`` on random tokens (mean cross-entropy, gradien
 parameter), against transformers' ``Qwen3ForCausalLM`` on the same weights (float32, PyTorch
 eager, ``loss.backward()``; transformers_reference.py) when torch and transformers are installed.
 Every side runs in one process, in turns, best of ``--repeats`` (timing.best_alternating), with
-``--threads`` threads each (default 1, _thread_limits.py).  "x hf" is transformers' step time over
+``--threads`` threads each (default: the user's, _thread_limits.py).  "x hf" is transformers' step time over
 minireason's; "of floor" is the step's products alone (floors.py) over the step.
 
 ``--peak-memory``: each (preset, backend) in a fresh subprocess, so that peak memory is that run's
@@ -158,7 +158,8 @@ def main(argv=None) -> int:
     parser.add_argument("--batch", type=int, default=4)
     parser.add_argument("--length", type=int, default=256)
     parser.add_argument("--repeats", "--steps", type=int, default=3, help="timed steps per side; the best counts")
-    parser.add_argument("--threads", type=int, default=1, help="threads of every side (set before NumPy loads)")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="threads of every side, set before NumPy loads (default: the user's, _thread_limits.py)")
     parser.add_argument("--no-transformers", action="store_true")
     parser.add_argument("--runtime-off", action="store_true",
                         help="MINIREASON_RUNTIME=off: none of minireason/runtime.py's process settings")
@@ -185,7 +186,7 @@ def main(argv=None) -> int:
                                 args.threads)
     if args.json:
         with open(args.json, "w") as file:
-            json.dump({"threads": args.threads, "batch": args.batch, "length": args.length, "presets": results,
+            json.dump({"threads": _thread_limits.THREADS, "batch": args.batch, "length": args.length, "presets": results,
                        "runtime": runtime.settings(), "load_average_end": _thread_limits.load_average()},
                       file, indent=1)
     return 0
@@ -197,7 +198,8 @@ def peak_memory_table(args, with_hf: bool) -> None:
         numpy_seconds = None
         for backend in [*args.backends, *(["transformers"] if with_hf else [])]:
             command = [sys.executable, __file__, "--child", preset, backend, "--batch", str(args.batch),
-                       "--length", str(args.length), "--repeats", str(args.repeats), "--threads", str(args.threads)]
+                       "--length", str(args.length), "--repeats", str(args.repeats)]
+            command += ["--threads", str(args.threads)] if args.threads is not None else []
             command += ["--runtime-off"] if args.runtime_off else []
             result = json.loads(subprocess.run(command, check=True, capture_output=True, text=True).stdout)
             if backend == "numpy":

@@ -116,7 +116,8 @@ def main(argv=None) -> int:
     parser.add_argument("--generate", action="store_true", help="split a whole generate call instead")
     parser.add_argument("--sample", action="store_true", help="with --generate: temperature 1 sampling")
     parser.add_argument("--profile", action="store_true", help="with --generate: cProfile's top functions")
-    parser.add_argument("--threads", type=int, default=1, help="threads (set before NumPy loads)")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="threads, set before NumPy loads (default: the user's, _thread_limits.py)")
     args = parser.parse_args(argv)
     model = Qwen3Model.from_config(PRESETS[args.preset], seed=0, backend=args.backend)
     if args.bfloat16_decoding:

@@ -23,6 +23,7 @@ from minireason.kernels.numba_attention import FusedAttentionCache
 from minireason.backend import Choice
 from minireason.nn import attention as reference_attention
 from minireason.nn import linear as reference_linear
+from minireason.runtime import serial_blas
 
 # Below this many keys the reference's batched BLAS products are as fast as the fused attention
 # (its tiles are 64 keys long, so short sequences leave them mostly empty).
@@ -31,7 +32,23 @@ FUSED_ATTENTION_MIN_KEYS = 128
 reads_bfloat16_weights = True  # the linear op multiplies BFloat16Matrix weights as they are
 
 
+# A BLAS product of at most this many multiply-adds runs on one thread: OpenBLAS itself splits
+# from 2^19, where waking its second thread costs more than the half it saves, and much more on
+# cores that other work keeps busy (docs/kernels.md, "Threads").  Prefills of a few hundred
+# tokens on the built-in models' widths stay below; a training step's products are far above.
+SERIAL_BLAS_MAX_WORK = 1 << 25
+
 _FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+def _multiply_adds(x, weight) -> int:
+    return math.prod(x.shape) * weight.shape[0]
+
+
+def _serial_blas_linear_forward(x, weight):
+    """y = x W^T by BLAS on one thread (a product too small to share); the reference's cache."""
+    with serial_blas():
+        return reference_linear.linear_forward(x, weight)
 
 
 def _bfloat16_linear_forward(x, weight):
@@ -61,7 +78,10 @@ DISPATCH = {
                "x and W of one float dtype",
                _small_batch_linear_forward, reference_linear.linear_backward,
                applies=lambda x, weight: _few_rows(x) and x.dtype == weight.dtype and x.dtype in _FLOAT_DTYPES),
-        Choice("otherwise (BLAS)", reference_linear.linear_forward, reference_linear.linear_backward),
+        Choice(f"at most {SERIAL_BLAS_MAX_WORK:,} multiply-adds (SERIAL_BLAS_MAX_WORK): BLAS on one thread",
+               _serial_blas_linear_forward, reference_linear.linear_backward,
+               applies=lambda x, weight: _multiply_adds(x, weight) <= SERIAL_BLAS_MAX_WORK),
+        Choice("otherwise (BLAS, its own threads)", reference_linear.linear_forward, reference_linear.linear_backward),
     ),
     "attention": (
         Choice("one query per row (decoding)", numba_attention.decode_attention_forward,
@@ -81,4 +101,4 @@ DISPATCH = {
     "token_logprobs": (Choice("always", numba_loss.token_logprobs_forward, numba_loss.token_logprobs_backward),),
 }
 
-__all__ = ["DISPATCH", "FUSED_ATTENTION_MIN_KEYS", "reads_bfloat16_weights"]
+__all__ = ["DISPATCH", "FUSED_ATTENTION_MIN_KEYS", "SERIAL_BLAS_MAX_WORK", "reads_bfloat16_weights"]

@@ -4,7 +4,9 @@ Every backend provides the same functions with the reference's exact contracts (
 dtypes, cache contents as far as the matching backward needs them). The NumPy reference in
 ``minireason.nn`` is always complete; an accelerated backend may replace any subset, and the
 rest falls back to the reference. Kernels live in ``minireason.kernels`` and are imported
-lazily, only when their backend is chosen.
+lazily, only when their backend is chosen.  A model given no backend runs ``get_backend()``: the
+last ``set_backend``'s, else ``default_backend()``, which is numba (a core dependency) wherever it
+imports; the reference is one ``set_backend("numpy")`` (``--backend numpy``) away.
 
 A backend module says what it replaces in one table, ``DISPATCH``: op name -> its choices in
 order (``Choice``: the condition in words and as a test of the forward's arguments, the forward,
@@ -22,7 +24,9 @@ switched where decoding and training start).
 
 from __future__ import annotations
 
+import functools
 import importlib
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from types import SimpleNamespace
@@ -55,13 +59,18 @@ BACKEND_PROPERTIES = {
     "reads_bfloat16_weights": False,  # linear_forward multiplies BFloat16Matrix weights without widening them
 }
 
-# backend name -> (kernel module, the extra that installs its dependency)
+# backend name -> (kernel module, the extra that installs its dependency; numba and scipy are core
+# dependencies, "fast" stays as the name older install commands used)
 BACKENDS = {
     "numpy": (None, None),
     "numba": ("minireason.kernels.numba_cpu", "fast"),
     "cupy": ("minireason.kernels.gpu", "gpu"),
 }
 
+# The backend of models given none, before any set_backend: the first of these that loads.
+# ``MINIREASON_BACKEND`` in the environment names another (for scripts and subprocesses).
+DEFAULT_BACKENDS = ("numba", "numpy")
+BACKEND_VARIABLE = "MINIREASON_BACKEND"
 
 
 @dataclass(frozen=True)
@@ -145,7 +154,7 @@ def _reference_choice(op: str) -> Choice:
 
 def dispatch_table(name: str | None = None) -> dict[str, tuple[Choice, ...]]:
     """Backend ``name``'s choices for every op (the reference's single choice where it keeps it)."""
-    name = _current_backend if name is None else name
+    name = get_backend() if name is None else name
     _check_name(name)
     module = _backend_module(name)
     table = getattr(module, "DISPATCH", {}) if module is not None else {}
@@ -169,7 +178,7 @@ def describe(name: str | None = None) -> str:
                       for row in rows)
 
 
-_current_backend = "numpy"
+_current_backend: str | None = None  # None: default_backend(), resolved at first use
 _ops_cache: dict[str, SimpleNamespace] = {}
 
 
@@ -178,9 +187,32 @@ def _check_name(name: str) -> None:
         raise ConfigError(f"unknown backend {name!r}; expected one of {', '.join(BACKENDS)}")
 
 
+def default_backend() -> str:
+    """The backend used when none was chosen: ``MINIREASON_BACKEND`` if set, else the first of
+    ``DEFAULT_BACKENDS`` whose dependencies import (numba, with the NumPy reference where numba is
+    missing)."""
+    chosen = os.environ.get(BACKEND_VARIABLE, "").strip()
+    if chosen:
+        if chosen not in BACKENDS:
+            raise ConfigError(f"{BACKEND_VARIABLE}={chosen!r} names no backend; expected one of {', '.join(BACKENDS)}")
+        return chosen
+    return _first_loadable(DEFAULT_BACKENDS)
+
+
+@functools.cache
+def _first_loadable(names: tuple[str, ...]) -> str:
+    for name in names[:-1]:
+        try:
+            _backend_module(name)
+        except ConfigError:
+            continue
+        return name
+    return names[-1]
+
+
 def get_ops(name: str | None = None) -> SimpleNamespace:
     """The op namespace of backend ``name`` (default: the current backend)."""
-    name = _current_backend if name is None else name
+    name = get_backend() if name is None else name
     _check_name(name)
     if name not in _ops_cache:
         module = _backend_module(name)
@@ -212,4 +244,5 @@ def set_backend(name: str) -> None:
 
 
 def get_backend() -> str:
-    return _current_backend
+    """The backend of models given none: the last ``set_backend``'s, else ``default_backend()``."""
+    return default_backend() if _current_backend is None else _current_backend

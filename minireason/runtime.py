@@ -31,7 +31,9 @@ profile back after its block: GRPO's rollouts inside a training run decode in ``
 to ``train`` for the learner step.
 
 While one thread multiplies inside a parallel kernel (numba attention's tiles), the OpenBLAS
-behind numba is held to one thread: ``single_threaded_blas``.
+behind numba is held to one thread: ``single_threaded_blas``.  A product too small to gain from a
+second thread runs on one (``serial_blas``, chosen by its size in the numba backend's table): a
+thread hand-off costs more than such a product, and far more where the cores are busy.
 
 A server decodes in one thread while another answers HTTP (``thread_switch_interval``): the HTTP
 thread gives up the interpreter lock at every socket call and, with the default 5 ms switch
@@ -215,6 +217,37 @@ def _thread_controls(library) -> tuple | None:
             set_threads.argtypes = (ctypes.c_int,)
             return get_threads, set_threads
     return None
+
+
+@functools.cache
+def _numpy_blas_thread_control():
+    """(get, set) of the thread count of the OpenBLAS behind NumPy's products, or None."""
+    import numpy  # noqa: F401  (loads NumPy's OpenBLAS)
+
+    for library in _loaded_openblas_libraries():
+        if "numpy" in library._name:  # NumPy's own copy (numpy.libs, or numpy/.dylibs)
+            return _thread_controls(library)
+    return None
+
+
+@contextlib.contextmanager
+def serial_blas():
+    """NumPy's OpenBLAS runs one thread in the block, its previous count after (a few microseconds:
+    the thread pool is kept, only the count used changes)."""
+    control = _numpy_blas_thread_control()
+    if control is None:
+        yield
+        return
+    get_threads, set_threads = control
+    previous = get_threads()
+    if previous == 1:
+        yield
+        return
+    set_threads(1)
+    try:
+        yield
+    finally:
+        set_threads(previous)
 
 
 @contextlib.contextmanager

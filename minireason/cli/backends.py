@@ -1,12 +1,13 @@
 """``minireason backends``: which implementation of each op every backend runs, and for which inputs.
 
-Prints each backend's dispatch table (``minireason.backend.describe``); a backend whose optional
-dependency is missing is listed with the extra that installs it.
+Prints which backend runs without ``--backend`` (``minireason.backend.get_backend``), then each
+backend's dispatch table (``minireason.backend.describe``); a backend whose optional dependency is
+missing is listed with the extra that installs it.
 """
 
 from __future__ import annotations
 
-from minireason.backend import BACKENDS, describe
+from minireason.backend import BACKEND_VARIABLE, BACKENDS, describe, get_backend
 from minireason.errors import ConfigError
 
 
@@ -15,11 +16,12 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> int:
-
     names = args.names or list(BACKENDS)
     for name in names:
         if name not in BACKENDS:
             raise ConfigError(f"unknown backend {name!r}; expected one of {', '.join(BACKENDS)}")
+    print(f"default: {get_backend()} (without --backend; {BACKEND_VARIABLE} or --backend names another)")
+    print()
     for index, name in enumerate(names):
         if index:
             print()

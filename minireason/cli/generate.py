@@ -34,7 +34,7 @@ def add_sampling_arguments(parser) -> None:
                         help="precision of the weights and the computation")
     parser.add_argument("--bfloat16-decoding", action="store_true",
                         help="round the weights to bfloat16 and decode from 2-byte copies: about twice the "
-                             "tokens/s on a bandwidth-bound CPU (needs --backend numba and float32)")
+                             "tokens/s on a bandwidth-bound CPU (needs the numba backend, the default, and float32)")
     add_thinking_budget_arguments(parser)
 
 

@@ -21,7 +21,7 @@ import importlib
 import os
 import sys
 
-from minireason.backend import BACKENDS, set_backend
+from minireason.backend import BACKEND_VARIABLE, BACKENDS, set_backend
 from minireason.cli import arguments
 from minireason.errors import MinireasonError
 
@@ -84,7 +84,8 @@ def add_command_arguments(name: str, parser: argparse.ArgumentParser) -> None:
 
         parser.add_argument("--backend", choices=list(BACKENDS), default=None,
                             help="implementation of the hot ops: numpy (the reference), numba "
-                                 "(CPU kernels, extra 'fast') or cupy (the GPU, extra 'gpu') (default: numpy)")
+                                 "(CPU kernels) or cupy (the GPU, extra 'gpu') (default: numba where it "
+                                 f"imports, else numpy; {BACKEND_VARIABLE} in the environment names another)")
     config_defaults = getattr(module, "config_defaults", None)
     arguments.show_defaults(parser, config_defaults(name) if config_defaults is not None else None)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 
 import pytest
+from cli_support import run_cli
 from paths import REPOSITORY
 
 from minireason import backend
@@ -16,9 +17,40 @@ ROOT = REPOSITORY
 
 @pytest.fixture(autouse=True)
 def restore_backend():
-    before = backend.get_backend()
+    before = backend._current_backend  # None (the default) stays None
     yield
-    backend.set_backend(before)
+    backend._current_backend = before
+
+
+def test_the_default_backend_is_numba_where_it_imports(monkeypatch):
+    monkeypatch.delenv(backend.BACKEND_VARIABLE, raising=False)
+    backend._current_backend = None
+    assert backend.default_backend() == "numba"
+    assert backend.get_backend() == "numba"
+    assert backend.get_ops().name == "numba"
+    backend.set_backend("numpy")  # the reference one call (one flag) away
+    assert backend.get_ops().name == "numpy"
+
+
+def test_the_default_falls_back_to_the_reference_without_numba(monkeypatch):
+    monkeypatch.delenv(backend.BACKEND_VARIABLE, raising=False)
+    monkeypatch.setitem(backend.BACKENDS, "numba", ("minireason.kernels.no_such_module_for_test", "fast"))
+    backend._first_loadable.cache_clear()
+    try:
+        assert backend.default_backend() == "numpy"
+    finally:
+        backend._first_loadable.cache_clear()  # numba's module back for the tests after this one
+
+
+def test_the_environment_names_the_default_and_a_wrong_name_is_refused(monkeypatch):
+    backend._current_backend = None
+    monkeypatch.setenv(backend.BACKEND_VARIABLE, "numpy")
+    assert backend.get_backend() == "numpy"
+    monkeypatch.setenv(backend.BACKEND_VARIABLE, "torch")
+    with pytest.raises(ConfigError, match="MINIREASON_BACKEND='torch' names no backend"):
+        backend.get_backend()
+    backend.set_backend("numba")  # an explicit choice wins over the environment
+    assert backend.get_backend() == "numba"
 
 
 def test_numpy_backend_is_the_reference():
@@ -133,10 +165,11 @@ def test_numba_attention_uses_the_fused_kernel_only_for_long_inputs():
         numba_attention.attention_backward(dout, reference_cache)
 
 
-def test_numba_linear_chooses_its_product_by_the_number_of_rows():
+def test_numba_linear_chooses_its_product_by_the_number_of_rows(monkeypatch):
     """Decoding's few rows go to the small-batch kernel (each weight read once; up to 128 rows of
-    wide inputs), more rows (training, prefill) to the reference's BLAS product; both give the
-    reference's numbers, and the kernel's cache meets the reference's backward."""
+    wide inputs), more rows (training, prefill) to the reference's BLAS product, on one thread up to
+    SERIAL_BLAS_MAX_WORK multiply-adds; all give the reference's numbers, and the kernel's cache
+    meets the reference's backward."""
     pytest.importorskip("numba")
     import numpy as np
     from minireason.kernels import numba_cpu, numba_decode
@@ -147,19 +180,24 @@ def test_numba_linear_chooses_its_product_by_the_number_of_rows():
     table = backend.dispatch_table("numba")["linear"]
     rng = np.random.default_rng(0)
     limit, wide_limit, wide = numba_decode.SMALL_BATCH_ROWS, numba_decode.WIDE_INPUT_ROWS, numba_decode.WIDE_INPUT_FEATURES
-    for dtype in (np.float32, np.float64):
+    serial_blas, blas = numba_cpu._serial_blas_linear_forward, reference_linear.linear_forward
+    # at most 9 * (wide_limit + 1) * wide multiply-adds below: one-thread BLAS unless the limit is lowered
+    large_work = 9 * (limit + 1) * 6
+    for dtype, serial_limit in ((np.float32, numba_cpu.SERIAL_BLAS_MAX_WORK), (np.float64, large_work - 1)):
+        monkeypatch.setattr(numba_cpu, "SERIAL_BLAS_MAX_WORK", serial_limit)
+        above_serial = blas if serial_limit < large_work else serial_blas
         for leading, n_in, made_by in (((1, 1), 6, numba_cpu._small_batch_linear_forward),
                                        ((3, 2), 6, numba_cpu._small_batch_linear_forward),
                                        ((limit, 1), 6, numba_cpu._small_batch_linear_forward),
-                                       ((limit + 1,), 6, reference_linear.linear_forward),
-                                       ((limit + 1,), wide - 1, reference_linear.linear_forward),
+                                       ((limit + 1,), 6, above_serial),
+                                       ((limit + 1,), wide - 1, above_serial),
                                        ((limit + 1,), wide, numba_cpu._small_batch_linear_forward),
                                        ((2, wide_limit // 2), wide, numba_cpu._small_batch_linear_forward),
-                                       ((wide_limit + 1,), wide, reference_linear.linear_forward)):
+                                       ((wide_limit + 1,), wide, above_serial)):
             weight = rng.standard_normal((9, n_in)).astype(dtype)  # (out, in)
             x = rng.standard_normal((*leading, n_in)).astype(dtype)
             chosen = next(c for c in table if c.applies is None or c.applies(x, weight))
-            assert chosen.forward is made_by, (dtype, leading)
+            assert chosen.forward is made_by, (dtype, leading, n_in)
             out, cache = ops.linear_forward(x, weight)
             expected, reference_cache = reference_linear.linear_forward(x, weight)
             assert out.shape == expected.shape and out.dtype == expected.dtype and out.flags.c_contiguous
@@ -168,11 +206,33 @@ def test_numba_linear_chooses_its_product_by_the_number_of_rows():
             dout = rng.standard_normal(out.shape).astype(dtype)
             for got, want in zip(ops.linear_backward(dout, cache), reference_linear.linear_backward(dout, reference_cache)):
                 np.testing.assert_allclose(got, want, **tolerance)
-    # mixed dtypes are the reference's promotion, not the kernel's
+    # mixed dtypes are the reference's promotion (BLAS), not the kernel's
     weight = rng.standard_normal((9, 6))  # float64
     x = rng.standard_normal((1, 6)).astype(np.float32)
     chosen = next(c for c in table if c.applies is None or c.applies(x, weight))
-    assert chosen.forward is reference_linear.linear_forward
+    assert chosen.forward in (serial_blas, blas)
+
+
+def test_serial_blas_holds_numpys_blas_to_one_thread_and_restores_it():
+    """The one-thread BLAS choice: NumPy's OpenBLAS on one thread inside, its count back after (also
+    when the block raises)."""
+    from minireason import runtime
+
+    control = runtime._numpy_blas_thread_control()
+    if control is None:
+        pytest.skip("NumPy's BLAS is not an OpenBLAS with thread controls")
+    get_threads, set_threads = control
+    before = get_threads()
+    set_threads(2)
+    try:
+        if get_threads() != 2:
+            pytest.skip("this OpenBLAS runs one thread at most")
+        with pytest.raises(RuntimeError), runtime.serial_blas():
+            assert get_threads() == 1
+            raise RuntimeError("a product failed")
+        assert get_threads() == 2
+    finally:
+        set_threads(before)
 
 
 def test_numba_rmsnorm_and_swiglu_run_on_one_thread_on_small_inputs(monkeypatch):
@@ -242,3 +302,13 @@ def test_every_package_folder_is_listed_in_pyproject():
     assert not missing, f"add these packages to [tool.setuptools] packages in pyproject.toml: {missing}"
     assert config["package-dir"]["minireason.kernels"] == "kernels"
     assert "minireason.kernels" in listed and (ROOT / "kernels" / "__init__.py").exists()
+
+
+def test_backends_command_names_the_default(monkeypatch):
+    monkeypatch.delenv(backend.BACKEND_VARIABLE, raising=False)
+    backend._current_backend = None
+    code, out, _ = run_cli(["backends", "numpy"])
+    assert code == 0 and out.splitlines()[0].startswith("default: numba ")
+    monkeypatch.setenv(backend.BACKEND_VARIABLE, "numpy")
+    code, out, _ = run_cli(["backends", "numpy"])
+    assert out.splitlines()[0].startswith("default: numpy ")

@@ -165,8 +165,9 @@ def test_every_variant_runs_a_step_with_finite_figures(student, records, tmp_pat
     history = train_grpo(model, tokenizer, train, tiny_config(steps=1, **changes), tmp_path, progress=False)
     row = history["metrics"][-1]
     for key in ("reward_mean", "accuracy", "zero_std_fraction", "advantage_mean", "response_length_mean",
-                "truncated_fraction", "grad_norm", "rollout_seconds", "learner_seconds"):
+                "truncated_fraction", "grad_norm", "rollout_seconds", "reward_seconds", "learner_seconds"):
         assert np.isfinite(row[key]), (key, row[key])
+    assert 0 <= row["reward_seconds"] <= row["rollout_seconds"]  # the rewards are part of the rollout's time
     if row["groups_trained"]:
         assert row["logprob_mismatch_max"] < (5.0 if changes.get("top_p") else 1e-3)
         assert np.isfinite(row["entropy"]) and np.isfinite(row["ratio_mean"])
