@@ -72,7 +72,9 @@ def timing(key: str) -> bool:
 
 
 def run(checkout: Path, argv: list[str], log: Path) -> int:
-    environment = {**os.environ, "OPENBLAS_NUM_THREADS": "1", "PYTHONPATH": str(checkout)}
+    # both sides on the NumPy reference (the base commit's only default; numba is today's)
+    environment = {**os.environ, "OPENBLAS_NUM_THREADS": "1", "PYTHONPATH": str(checkout),
+                   "MINIREASON_BACKEND": "numpy"}
     with open(log, "w") as handle:
         return subprocess.run([sys.executable, "-m", "minireason", *argv], cwd=checkout, env=environment,
                               stdout=handle, stderr=subprocess.STDOUT).returncode
