@@ -212,4 +212,5 @@ def set_backend(name: str) -> None:
 
 
 def get_backend() -> str:
+    """The name of the backend now in use: ``numpy``, ``numba`` or ``cupy`` (see :func:`set_backend`)."""
     return _current_backend
