@@ -12,15 +12,3 @@ window.MathJax = {
     processHtmlClass: "arithmatex",
   },
 };
-
-// Material's instant navigation swaps pages without a reload; typeset each new page.
-if (typeof document$ !== "undefined") {
-  document$.subscribe(() => {
-    if (window.MathJax && MathJax.typesetPromise) {
-      MathJax.startup.output.clearCache();
-      MathJax.typesetClear();
-      MathJax.texReset();
-      MathJax.typesetPromise();
-    }
-  });
-}

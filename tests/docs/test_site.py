@@ -66,10 +66,20 @@ def test_math_is_rendered_in_headless_chromium(site):
                 page.goto(f"http://127.0.0.1:{server.server_port}/{path}")
                 page.wait_for_function("() => window.MathJax && MathJax.startup && MathJax.startup.promise", timeout=30000)
                 page.evaluate("() => MathJax.startup.promise")
+                page.evaluate("() => document.fonts.ready")
                 text = page.inner_text("article")
                 rendered = page.locator("mjx-container").count()
+                # typeset but unstyled math takes no room and shows nothing: every formula must have a width,
+                # and its glyphs come from MathJax's own web fonts, served from the site
+                empty = page.evaluate("() => [...document.querySelectorAll('mjx-container')]"
+                                      ".filter(c => c.getBoundingClientRect().width === 0).length")
+                fonts = page.evaluate("() => [...document.fonts].filter(f => f.family.startsWith('MJXTEX'))"
+                                      ".map(f => [f.family, f.status])")
                 page.screenshot(path=str(screenshots / f"{name}.png"), full_page=False)
                 assert rendered > 0, f"{path}: no math was typeset"
+                assert empty == 0, f"{path}: {empty} of {rendered} formulas take no room (not styled)"
+                assert any(status == "loaded" for _, status in fonts), f"{path}: no MathJax font loaded: {fonts}"
+                assert all(status != "error" for _, status in fonts), f"{path}: a MathJax font failed: {fonts}"
                 assert "$$" not in text and "\\frac" not in text and "\\(" not in text, f"{path}: raw TeX in the page"
             browser.close()
     finally:
