@@ -38,6 +38,7 @@ def add_sampling_arguments(parser: argparse.ArgumentParser, model_flag: str, out
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Adds the options of ``minireason distill-data`` to its parser."""
     add_sampling_arguments(parser, "--teacher", "output JSONL of traces (resumed after its last complete problem if it exists with its manifest)")
 
 
@@ -51,7 +52,7 @@ def sampling_settings(args: argparse.Namespace, **extra):
 
 
 def run(args: argparse.Namespace) -> int:
-
+    """Runs ``minireason distill-data`` on the parsed arguments; returns the exit status (0 on success)."""
     settings = sampling_settings(args)
     records = resolve_data(args.data)
     model, tokenizer = load_pretrained(args.model)

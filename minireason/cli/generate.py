@@ -65,6 +65,7 @@ def thinking_budget_from(args, answer_prefix: str = "\n"):
 
 
 def add_arguments(parser) -> None:
+    """Adds the options of ``minireason generate`` to its parser."""
     add_sampling_arguments(parser)
     parser.add_argument("--prompt", required=True, type=arguments.text, help="the text to continue")
     parser.add_argument("--no-stream", action="store_true", help="print the text once, at the end")
@@ -99,7 +100,7 @@ def print_speed(n_tokens: int, seconds: float) -> None:
 
 
 def run(args) -> int:
-
+    """Runs ``minireason generate`` on the parsed arguments; returns the exit status (0 on success)."""
     budget = thinking_budget_from(args)  # bad flags fail before the model loads
     model, tokenizer = load_model(args)
     settings = sampling_settings(args, model)

@@ -71,6 +71,7 @@ def add_common_arguments(parser: argparse.ArgumentParser, places: dict[str, str]
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Adds the options of ``minireason sft`` to its parser."""
     add_common_arguments(parser, PLACE_HELP, FLAGS)
 
 
@@ -153,7 +154,7 @@ def report_run(command: str, history: dict, out_dir: str, keys: tuple[str, ...],
 
 @releasing_run_folders
 def run(args: argparse.Namespace) -> int:
-
+    """Runs ``minireason sft`` on the parsed arguments; returns the exit status (0 on success)."""
     places, values = settings_from(args, ("model", "data", "eval_data", "out_dir"), ("model", "data", "out_dir"),
                                    FLAGS)
     config = SFTConfig.from_dict(values, where="sft settings")
