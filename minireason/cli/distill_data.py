@@ -20,6 +20,7 @@ from minireason.tasks.export import resolve_data
 
 
 def add_sampling_arguments(parser: argparse.ArgumentParser, model_flag: str, out_help: str) -> None:
+    """Adds the sampling options that ``distill-data`` and ``dpo-data`` share (model, data, samples, temperature, ...)."""
     parser.add_argument(model_flag, dest="model", required=True, help="builtin:NAME or a Hugging Face Qwen3 directory")
     parser.add_argument("--data", required=True, help="problems with answers: task:NAME?split=train&... or a "
                         "MATH-style JSON/JSONL file")
@@ -43,7 +44,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def sampling_settings(args: argparse.Namespace, **extra):
-
+    """The ``SamplingSettings`` the parsed sampling options describe (``extra``: fields of the command's own)."""
     return SamplingSettings(model=str(args.model), data=str(args.data), samples=args.samples,
                             temperature=args.temperature, top_p=args.top_p, top_k=args.top_k,
                             max_new_tokens=args.max_new_tokens, seed=args.seed,

@@ -85,7 +85,7 @@ def sampling_settings(args, model) -> dict:
 
 
 def load_model(args):
-
+    """The model and tokenizer ``--model`` names, in ``--dtype``; a checkpoint without a tokenizer raises ``InputError``."""
     model, tokenizer = load_pretrained(args.model, dtype=args.dtype)
     if tokenizer is None:
         raise InputError(f"--model {args.model}: the checkpoint has no tokenizer.json; generation needs one")
@@ -95,6 +95,7 @@ def load_model(args):
 
 
 def print_speed(n_tokens: int, seconds: float) -> None:
+    """Prints the tokens generated, the seconds and the rate to stderr."""
     rate = n_tokens / seconds if seconds > 0 else float("inf")
     print(f"[{n_tokens} tokens in {seconds:.2f} s, {rate:.1f} tokens/s]", file=sys.stderr)
 

@@ -164,5 +164,5 @@ def run(args: argparse.Namespace) -> int:
 
 
 def config_fields() -> list[str]:
-
+    """The names of every ``GRPOConfig`` field (the keys a ``--config`` TOML file may set)."""
     return [field.name for field in dataclasses.fields(GRPOConfig)]

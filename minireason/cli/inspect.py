@@ -31,7 +31,7 @@ def human_bytes(size: int) -> str:
 
 
 def describe_safetensors_file(path: Path) -> dict:
-
+    """A summary of a safetensors file from its header alone: tensors, parameters, values per dtype, size on disk, metadata."""
     header = read_safetensors_header(path)
     values = Counter()
     for info in header.tensors.values():

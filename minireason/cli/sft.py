@@ -61,6 +61,7 @@ PLACE_HELP = {
 
 
 def add_common_arguments(parser: argparse.ArgumentParser, places: dict[str, str], flags: dict) -> None:
+    """Adds the options every sequence trainer (sft, distill, dpo, simpo) shares: its input places, ``--config``, ``--no-resume`` and the trainer settings in ``flags``."""
     for place, text in places.items():
         parser.add_argument("--" + place.replace("_", "-"), dest=place, default=None, help=text)
     parser.add_argument("--config", default=None, help="TOML file with any of the settings below (flags override)")
