@@ -172,6 +172,7 @@ def fsync_directory(directory: Path) -> None:
 
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> None:
+    """Writes ``text`` to ``path`` atomically: readers see the old file or the whole new one, never a torn one."""
     with atomic_write(path, "w") as handle:
         handle.write(text)
 

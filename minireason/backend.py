@@ -244,5 +244,6 @@ def set_backend(name: str) -> None:
 
 
 def get_backend() -> str:
-    """The backend of models given none: the last ``set_backend``'s, else ``default_backend()``."""
+    """The name of the backend models given none use (``numpy``, ``numba`` or ``cupy``): the last
+    :func:`set_backend`'s, else :func:`default_backend`."""
     return default_backend() if _current_backend is None else _current_backend

@@ -15,6 +15,12 @@ from minireason.errors import ConfigError
 
 @dataclass(frozen=True)
 class ModelConfig:
+    """The shape of a Qwen3 decoder, with Hugging Face's field names (so a ``config.json`` loads as is).
+
+    The dimension letters of the docs: ``hidden_size`` is D, ``intermediate_size`` F, ``num_attention_heads``
+    H, ``num_key_value_heads`` Hkv, ``head_dim`` Dh, ``vocab_size`` V. Fields Hugging Face writes that the
+    model does not use are kept in ``extra``. A field of the wrong type or out of range raises ``ConfigError``.
+    """
     vocab_size: int
     hidden_size: int  # D
     intermediate_size: int  # F

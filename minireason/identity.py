@@ -59,7 +59,7 @@ def json_sha256(value) -> str:
 
 
 def project_version() -> str:
-
+    """The version of minireason recorded in run manifests."""
     return __version__
 
 

@@ -25,6 +25,7 @@ SUPPORTED_DTYPES = ("float32", "float64")
 
 
 def layer_prefix(layer_index: int) -> str:
+    """The Hugging Face name prefix of block ``layer_index``'s parameters (``model.layers.3.``)."""
     return f"model.layers.{layer_index}."
 
 

@@ -15,6 +15,7 @@ from minireason.errors import InputError
 
 
 def global_grad_norm(grads: dict[str, np.ndarray]) -> float:
+    """The L2 norm of all gradients together, accumulated in float64."""
     return float(math.sqrt(sum(float(np.sum(np.square(g, dtype=np.float64))) for g in grads.values())))
 
 
@@ -33,6 +34,7 @@ def clip_grad_norm(grads: dict[str, np.ndarray], max_norm: float) -> tuple[dict[
 
 
 def constant_schedule(step: int, learning_rate: float) -> float:
+    """A flat learning rate: ``learning_rate`` at every step."""
     return learning_rate
 
 

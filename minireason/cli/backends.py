@@ -12,10 +12,12 @@ from minireason.errors import ConfigError
 
 
 def add_arguments(parser) -> None:
+    """Adds the options of ``minireason backends`` to its parser."""
     parser.add_argument("names", nargs="*", metavar="BACKEND", help="backends to describe (default: all)")
 
 
 def run(args) -> int:
+    """Runs ``minireason backends`` on the parsed arguments; returns the exit status (0 on success)."""
     names = args.names or list(BACKENDS)
     for name in names:
         if name not in BACKENDS:

@@ -30,6 +30,7 @@ DIM, RESET = "\x1b[2m", "\x1b[0m"
 
 
 def add_arguments(parser) -> None:
+    """Adds the options of ``minireason chat`` to its parser."""
     add_sampling_arguments(parser)
     parser.add_argument("--thinking", dest="thinking", action="store_true", default=True,
                         help="let the model reason in <think> ... </think> before answering (default)")
@@ -91,6 +92,7 @@ class ThinkingPrinter:
 
 
 def run(args) -> int:
+    """Runs ``minireason chat`` on the parsed arguments; returns the exit status (0 on success)."""
     import numpy as np
 
 

@@ -21,6 +21,7 @@ from minireason.errors import InputError
 
 
 def add_arguments(parser) -> None:
+    """Adds the options of ``minireason demo`` to its parser."""
     full, quick = DemoSettings(), DemoSettings.quick()
 
     def both(name: str) -> str:
@@ -78,6 +79,7 @@ def settings_from(args):
 
 
 def run(args) -> int:
+    """Runs ``minireason demo`` on the parsed arguments; returns the exit status (0 on success)."""
     settings = settings_from(args)
     budget = "quick" if args.quick else "full"
     print(f"minireason demo ({budget}): {settings.model} on held-out {settings.held_out_data()}", flush=True)

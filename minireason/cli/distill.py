@@ -47,7 +47,7 @@ PLACES = {"student": "the model to train: builtin:NAME or a Hugging Face Qwen3 d
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-
+    """Adds the options of ``minireason distill`` to its parser."""
     add_common_arguments(parser, PLACES, FLAGS)
 
 
@@ -59,7 +59,7 @@ def config_defaults(command: str | None = None) -> dict:
 
 @releasing_run_folders
 def run(args: argparse.Namespace) -> int:
-
+    """Runs ``minireason distill`` on the parsed arguments; returns the exit status (0 on success)."""
     places, values = settings_from(args, tuple(PLACES), ("student", "teacher", "data", "out_dir"), FLAGS,
                                    model_place="student")
     config = DistillConfig.from_dict(values, where="distill settings")

@@ -21,7 +21,7 @@ from minireason.tasks.export import resolve_data
 
 
 def add_sampling_arguments(parser: argparse.ArgumentParser, model_flag: str, out_help: str) -> None:
-
+    """Adds the sampling options that ``distill-data`` and ``dpo-data`` share (model, data, samples, temperature, ...)."""
     parser.add_argument(model_flag, dest="model", required=True, help="builtin:NAME or a Hugging Face Qwen3 directory")
     parser.add_argument("--data", required=True, help="problems with answers: task:NAME?split=train&... or a "
                         "MATH-style JSON/JSONL file")
@@ -41,11 +41,12 @@ def add_sampling_arguments(parser: argparse.ArgumentParser, model_flag: str, out
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Adds the options of ``minireason distill-data`` to its parser."""
     add_sampling_arguments(parser, "--teacher", "output JSONL of traces (resumed after its last complete problem if it exists with its manifest)")
 
 
 def sampling_settings(args: argparse.Namespace, **extra):
-
+    """The ``SamplingSettings`` the parsed sampling options describe (``extra``: fields of the command's own)."""
     return SamplingSettings(model=str(args.model), data=str(args.data), samples=args.samples,
                             temperature=args.temperature, top_p=args.top_p, top_k=args.top_k,
                             max_new_tokens=args.max_new_tokens, seed=args.seed,
@@ -54,7 +55,7 @@ def sampling_settings(args: argparse.Namespace, **extra):
 
 
 def run(args: argparse.Namespace) -> int:
-
+    """Runs ``minireason distill-data`` on the parsed arguments; returns the exit status (0 on success)."""
     settings = sampling_settings(args)
     records = resolve_data(args.data)
     model, tokenizer = load_pretrained(args.model)

@@ -53,7 +53,7 @@ def method_flags(config_class) -> dict:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-
+    """Adds the options of ``minireason dpo`` to its parser."""
     command = parser.prog.split()[-1]
     add_common_arguments(parser, PLACES, method_flags(method_module(command).CONFIG))
     arguments.add_hidden_alias(parser, "--pairs", dest="data", default=None)
@@ -66,7 +66,7 @@ def config_defaults(command: str = "dpo") -> dict:
 
 @releasing_run_folders
 def run(args: argparse.Namespace) -> int:
-
+    """Runs ``minireason dpo`` on the parsed arguments; returns the exit status (0 on success)."""
     command = args.command
     method = method_module(command)
     places, values = settings_from(args, tuple(PLACES), ("model", "data", "out_dir"), method_flags(method.CONFIG))

@@ -21,14 +21,14 @@ from minireason.tasks.export import resolve_data
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-
+    """Adds the options of ``minireason dpo-data`` to its parser."""
     add_sampling_arguments(parser, "--model", "output JSONL of pairs (resumed after its last complete problem if it exists with its manifest)")
     parser.add_argument("--pairs-per-problem", type=arguments.positive_int, default=1,
                         help="at most this many (chosen, rejected) pairs per problem")
 
 
 def run(args: argparse.Namespace) -> int:
-
+    """Runs ``minireason dpo-data`` on the parsed arguments; returns the exit status (0 on success)."""
     settings = sampling_settings(args, pairs_per_problem=args.pairs_per_problem)
     records = resolve_data(args.data)
     model, tokenizer = load_pretrained(args.model)

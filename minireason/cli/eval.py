@@ -23,7 +23,7 @@ from minireason.tasks.multiple_choice import choice_problems
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-
+    """Adds the options of ``minireason eval`` to its parser."""
     parser.add_argument("--model", required=True, help="checkpoint directory or builtin:NAME")
     parser.add_argument("--data", required=True, help="problems: JSON list or JSONL (problem, answer, ...), or a built-in task "
                         "such as task:addition or task:countdown?n=200&split=test")
@@ -58,7 +58,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-
+    """Runs ``minireason eval`` on the parsed arguments; returns the exit status (0 on success)."""
     check_results_path(args.out)
     if args.mode != "generate":
         return _run_multiple_choice(args)

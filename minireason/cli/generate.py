@@ -65,6 +65,7 @@ def thinking_budget_from(args, answer_prefix: str = "\n"):
 
 
 def add_arguments(parser) -> None:
+    """Adds the options of ``minireason generate`` to its parser."""
     add_sampling_arguments(parser)
     parser.add_argument("--prompt", required=True, type=arguments.text, help="the text to continue")
     parser.add_argument("--no-stream", action="store_true", help="print the text once, at the end")
@@ -84,7 +85,7 @@ def sampling_settings(args, model) -> dict:
 
 
 def load_model(args):
-
+    """The model and tokenizer ``--model`` names, in ``--dtype``; a checkpoint without a tokenizer raises ``InputError``."""
     model, tokenizer = load_pretrained(args.model, dtype=args.dtype)
     if tokenizer is None:
         raise InputError(f"--model {args.model}: the checkpoint has no tokenizer.json; generation needs one")
@@ -94,12 +95,13 @@ def load_model(args):
 
 
 def print_speed(n_tokens: int, seconds: float) -> None:
+    """Prints the tokens generated, the seconds and the rate to stderr."""
     rate = n_tokens / seconds if seconds > 0 else float("inf")
     print(f"[{n_tokens} tokens in {seconds:.2f} s, {rate:.1f} tokens/s]", file=sys.stderr)
 
 
 def run(args) -> int:
-
+    """Runs ``minireason generate`` on the parsed arguments; returns the exit status (0 on success)."""
     budget = thinking_budget_from(args)  # bad flags fail before the model loads
     model, tokenizer = load_model(args)
     settings = sampling_settings(args, model)

@@ -11,6 +11,7 @@ from minireason.evaluation.runs import format_summary, regrade_file
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Adds the options of ``minireason grade`` to its parser."""
     parser.add_argument("results", help="results JSONL written by `minireason eval`")
     parser.add_argument("--out", default=None, metavar="PATH",
                         help="also write the re-graded records to PATH (atomically; may be the input)")
@@ -18,7 +19,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-
+    """Runs ``minireason grade`` on the parsed arguments; returns the exit status (0 on success)."""
     path = Path(args.results)
     if not path.exists():
         raise InputError(f"{args.results}: no such file")

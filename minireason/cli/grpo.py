@@ -73,7 +73,7 @@ REQUIRED = " (required, here or in --config)"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-
+    """Adds the options of ``minireason grpo`` to its parser."""
     parser.add_argument("--model", default=None, help="starting model: builtin:NAME or a Hugging Face Qwen3 directory"
                         + REQUIRED)
     parser.add_argument("--data", default=None, help="training problems: task:NAME?split=train&... or a "
@@ -123,7 +123,7 @@ def settings_from(args: argparse.Namespace) -> tuple[dict, dict]:
 
 @releasing_run_folders
 def run(args: argparse.Namespace) -> int:
-
+    """Runs ``minireason grpo`` on the parsed arguments; returns the exit status (0 on success)."""
     places, values = settings_from(args)
     config = GRPOConfig.from_dict(values, where="grpo settings")
     folder = claim_run_folder(places["out_dir"], "grpo")  # before loading anything: a user's folder is refused
@@ -167,5 +167,5 @@ def run(args: argparse.Namespace) -> int:
 
 
 def config_fields() -> list[str]:
-
+    """The names of every ``GRPOConfig`` field (the keys a ``--config`` TOML file may set)."""
     return [field.name for field in dataclasses.fields(GRPOConfig)]

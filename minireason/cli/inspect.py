@@ -15,6 +15,7 @@ from minireason.io.safetensors import read_safetensors_header
 
 
 def add_arguments(parser) -> None:
+    """Adds the options of ``minireason inspect`` to its parser."""
     parser.add_argument("path", metavar="PATH", help="checkpoint directory, builtin:NAME, or a .safetensors file")
     parser.add_argument("--json", action="store_true", help="print the description as JSON")
 
@@ -30,7 +31,7 @@ def human_bytes(size: int) -> str:
 
 
 def describe_safetensors_file(path: Path) -> dict:
-
+    """A summary of a safetensors file from its header alone: tensors, parameters, values per dtype, size on disk, metadata."""
     header = read_safetensors_header(path)
     values = Counter()
     for info in header.tensors.values():
@@ -46,7 +47,7 @@ def describe_safetensors_file(path: Path) -> dict:
 
 
 def run(args) -> int:
-
+    """Runs ``minireason inspect`` on the parsed arguments; returns the exit status (0 on success)."""
     path = Path(args.path)
     if path.suffix == ".safetensors" and path.is_file():
         description = describe_safetensors_file(path)

@@ -34,6 +34,7 @@ RUNS_MODEL = True
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Adds the options of ``minireason leaderboard`` to its parser."""
     parser.add_argument("--models", nargs="+", required=True,
                         help="two or more checkpoint directories or builtin:NAME (a run's final/, a checkpoint)")
     parser.add_argument("--names", nargs="+", default=None, help="a short name per model for the table")
@@ -61,7 +62,7 @@ def _slug(text: str) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-
+    """Runs ``minireason leaderboard`` on the parsed arguments; returns the exit status (0 on success)."""
     if len(args.models) < 2:
         raise InputError(f"--models: expected two or more models, got {len(args.models)}")
     names = args.names or [_slug(model.removeprefix("builtin:")) for model in args.models]

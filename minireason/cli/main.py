@@ -101,6 +101,10 @@ def unknown_command(word: str, commands) -> str | None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """The ``minireason`` command: picks the subcommand, parses its options, runs it; returns the exit status.
+
+    An error becomes a one-line ``minireason COMMAND: error: ...`` message (``--debug`` shows the traceback).
+    """
     argv = list(sys.argv[1:] if argv is None else argv)
     commands = _available_commands()
     top = argparse.ArgumentParser(prog="minireason", description="From-scratch reasoning LLMs in NumPy.")

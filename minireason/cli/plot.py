@@ -59,6 +59,7 @@ OPTIONAL_PANELS = {"on-policy sample length", "NLL of the traces"}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Adds the options of ``minireason plot`` to its parser."""
     parser.add_argument("run", help="run directory (holding metrics.jsonl, and eval.jsonl if evaluated)")
     parser.add_argument("--out", default=None, help="PNG path (default: RUN/curves.png)")
 
@@ -106,6 +107,7 @@ def plot_run(run_dir, out_png=None) -> Path:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Runs ``minireason plot`` on the parsed arguments; returns the exit status (0 on success)."""
     path = plot_run(args.run, args.out)
     print(f"wrote {path}")
     return 0

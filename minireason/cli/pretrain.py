@@ -16,6 +16,7 @@ from minireason.training.pretrain import RECIPES, pretrain
 
 
 def add_arguments(parser) -> None:
+    """Adds the options of ``minireason pretrain`` to its parser."""
     parser.add_argument("--model", default="base", help="recipe to train: base, student or all")
     parser.add_argument("--out-dir", default="runs/pretrain", help="where runs and trained models go")
     parser.add_argument("--steps", type=arguments.positive_int, default=None,
@@ -53,6 +54,7 @@ def record_accuracy(model_dir, families, eval_n: int, difficulties: dict | None 
 
 @releasing_run_folders
 def run(args) -> int:
+    """Runs ``minireason pretrain`` on the parsed arguments; returns the exit status (0 on success)."""
     import dataclasses
 
 

@@ -65,7 +65,7 @@ def add_common_arguments(parser, methods_default: str, limit_default: int | None
 
 
 def add_arguments(parser) -> None:
-
+    """Adds the options of ``minireason scale`` to its parser."""
     parser.add_argument("--model", required=True, help="checkpoint directory or builtin:NAME")
     parser.add_argument("--data", required=True,
                         help="problem file (JSONL/JSON with problem and answer) or task:NAME?n=..&split=test")
@@ -129,7 +129,7 @@ def run_scaling_comparison(model_path: str, data: str, methods: str, out_dir: st
 
 @releasing_run_folders
 def run(args) -> int:
-
+    """Runs ``minireason scale`` on the parsed arguments; returns the exit status (0 on success)."""
     parse_methods(args.methods)  # a bad method is refused before anything is made
     claim_run_folder(args.out_dir, "scale")  # a user's folder is refused before anything is loaded
     rows, paths = run_scaling_comparison(args.model, args.data, args.methods, args.out_dir, args.limit, args.seed,

@@ -61,6 +61,7 @@ PLACE_HELP = {
 
 
 def add_common_arguments(parser: argparse.ArgumentParser, places: dict[str, str], flags: dict) -> None:
+    """Adds the options every sequence trainer (sft, distill, dpo, simpo) shares: its input places, ``--config``, ``--no-resume`` and the trainer settings in ``flags``."""
     for place, text in places.items():
         parser.add_argument("--" + place.replace("_", "-"), dest=place, default=None, help=text)
     parser.add_argument("--config", default=None, help="TOML file with any of the settings below (flags override)")
@@ -71,6 +72,7 @@ def add_common_arguments(parser: argparse.ArgumentParser, places: dict[str, str]
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Adds the options of ``minireason sft`` to its parser."""
     add_common_arguments(parser, PLACE_HELP, FLAGS)
 
 
@@ -153,7 +155,7 @@ def report_run(command: str, history: dict, out_dir: str, keys: tuple[str, ...],
 
 @releasing_run_folders
 def run(args: argparse.Namespace) -> int:
-
+    """Runs ``minireason sft`` on the parsed arguments; returns the exit status (0 on success)."""
     places, values = settings_from(args, ("model", "data", "eval_data", "out_dir"), ("model", "data", "out_dir"),
                                    FLAGS)
     config = SFTConfig.from_dict(values, where="sft settings")

@@ -14,6 +14,7 @@ from minireason.optim import global_grad_norm
 
 
 def add_arguments(parser) -> None:
+    """Adds the options of ``minireason smoke`` to its parser."""
     parser.add_argument("--preset", default="test-small", help="model preset (see minireason.config.PRESETS)")
     parser.add_argument("--batch-size", type=arguments.positive_int, default=4, help="rows of random tokens")
     parser.add_argument("--seq-len", type=arguments.positive_int, default=64,
@@ -24,7 +25,7 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> int:
-
+    """Runs ``minireason smoke`` on the parsed arguments; returns the exit status (0 on success)."""
     if args.preset not in PRESETS:
         raise ConfigError(f"unknown preset {args.preset!r}; choose from {', '.join(PRESETS)}")
     config = PRESETS[args.preset]

@@ -18,6 +18,7 @@ from minireason.tasks.export import MAX_TASK_PROBLEMS
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Adds the options of ``minireason tasks`` to its parser."""
     verbs = parser.add_subparsers(dest="verb", metavar="VERB", required=True)
     verbs.add_parser("list", help="the task families and their difficulty ranges")
 
@@ -47,7 +48,7 @@ def add_problem_arguments(parser: argparse.ArgumentParser, count_default: int | 
 
 
 def run(args: argparse.Namespace) -> int:
-
+    """Runs ``minireason tasks`` on the parsed arguments; returns the exit status (0 on success)."""
     if args.verb == "list":
         for name, family in FAMILIES.items():
             print(f"{name:16} difficulty 1..{family.max_difficulty} (default {family.default_difficulty})  "

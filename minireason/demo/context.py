@@ -14,6 +14,7 @@ from minireason.io.pretrained import load_pretrained
 
 
 def stderr_log(text: str) -> None:
+    """The demo's default progress log: one line to stderr, flushed."""
     print(text, file=sys.stderr, flush=True)
 
 

@@ -18,6 +18,7 @@ def direct_answers(context: DemoContext):
 
 
 def run(context: DemoContext) -> list[StageRow]:
+    """The direct-answer stage: held-out accuracy with no chain of thought; one row."""
     result = direct_answers(context)
     context.stage_log("direct")(f"direct answers: {result.accuracy:.1%} of {result.problems} held-out problems")
     return [StageRow("direct", "direct", result.problems, result.accuracy, result.tokens_per_problem, result.seconds)]

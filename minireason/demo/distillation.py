@@ -20,6 +20,7 @@ TITLE = "distillation: the student taught by the base model"
 
 
 def run(context: DemoContext) -> list[StageRow]:
+    """The distillation stage: the student's held-out accuracy before and after distilling from the base model."""
     settings, log = context.settings, context.stage_log("distillation")
     started = time.perf_counter()
     teacher, teacher_tokenizer = context.shipped(settings.model)

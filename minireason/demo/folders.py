@@ -23,11 +23,13 @@ RUN_FOLDER_FILES_PREFIX = ".minireason-run"  # the run folder's own marker and l
 
 
 def stage_command(stage: str) -> str:
+    """The command recorded in a stage's run folder."""
     return f"{DEMO_COMMAND} {stage}"
 
 
 @dataclass
 class DemoFolders:
+    """The demo's run folder and one run folder per stage, held (locked) while the demo runs."""
     out: RunFolder
     stages: dict[str, RunFolder]
 

@@ -49,6 +49,7 @@ def decode_without_cache(model, prompt_rows: list[list[int]], max_new_tokens: in
 
 
 def run(context: DemoContext) -> list[StageRow]:
+    """The generation stage: the same greedy chains with and without the KV cache, their accuracy and speed."""
     settings, log = context.settings, context.stage_log("generation")
     model, tokenizer = context.shipped(settings.model)
     records = context.held_out[:settings.generation_prompts]

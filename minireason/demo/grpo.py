@@ -29,6 +29,7 @@ def trailing_mean(values: Sequence[float], window: int) -> list[float]:
 
 
 def run(context: DemoContext) -> list[StageRow]:
+    """The GRPO stage: held-out accuracy of the base model before and after GRPO, with its curves."""
     settings, log = context.settings, context.stage_log("grpo")
     started = time.perf_counter()
     model, tokenizer = load_pretrained(settings.model)  # its own copy: training changes it in place

@@ -97,6 +97,7 @@ def machine_load() -> dict:
 
 @dataclass
 class DemoReport:
+    """What a demo run measured: the table's rows, the targets judged, the plots and the output folder."""
     rows: list[StageRow]
     total_seconds: float
     out_dir: Path

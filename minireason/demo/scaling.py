@@ -27,6 +27,7 @@ def method_specs(settings):
 
 
 def scaling_settings(settings) -> ScalingSettings:
+    """The scaling settings of the demo's sampled methods."""
     return ScalingSettings(max_new_tokens=settings.max_new_tokens, temperature=settings.temperature,
                            prompt_format=PROMPT_FORMAT)
 
@@ -45,6 +46,7 @@ def votes_where_greedy_errs(greedy_correct: Sequence[bool], samples: list[list[b
 
 
 def run(context: DemoContext) -> list[StageRow]:
+    """The scaling stage: chain of thought, the sampled methods and thinking budgets against the tokens they spend."""
     settings, log = context.settings, context.stage_log("scaling")
     model, tokenizer = context.shipped(settings.model)
     direct = direct_answers(context)  # with --stage scaling alone, computed here

@@ -73,6 +73,7 @@ def plain_number(text: str) -> tuple[Fraction, bool] | None:
 
 
 def numbers_close(a: complex, b: complex, relative_tolerance: float) -> bool:
+    """Whether two numbers agree within ``relative_tolerance`` of the larger magnitude (two zeros agree)."""
     scale = max(abs(a), abs(b))
     if scale == 0:
         return True

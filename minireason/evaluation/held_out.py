@@ -28,6 +28,7 @@ from minireason.evaluation.prompts import PromptSpec
 
 @dataclass
 class HeldOutResult:
+    """A held-out evaluation: accuracy, the problems judged, each one's verdict, tokens and seconds."""
     accuracy: float
     problems: int  # judged; fewer than asked for when the evaluation was stopped
     correct: list[bool]  # (problems,) in the order of the records

@@ -391,6 +391,7 @@ def checked_factorial(value: sympy.Expr) -> sympy.Expr:
 
 
 def checked_binomial(top: sympy.Expr, bottom: sympy.Expr) -> sympy.Expr:
+    """``binomial(top, bottom)``; a numeric argument that is not an integer in ``0..MAX_FACTORIAL`` is refused (``ParseRefused``)."""
     for value in (top, bottom):
         if value.is_number and not (value.is_Integer and 0 <= value <= MAX_FACTORIAL):
             raise ParseRefused(f"answer: binomial argument {value} is refused (limit {MAX_FACTORIAL})")

@@ -56,11 +56,13 @@ class StructureRefused(InputError):
 
 @dataclass(frozen=True)
 class Leaf:
+    """A single expression, compared by a leaf comparator."""
     text: str
 
 
 @dataclass(frozen=True)
 class Bracketed:
+    """A tuple or interval: its brackets and items, compared in order, the ends included."""
     opening: str
     closing: str
     items: tuple
@@ -68,37 +70,44 @@ class Bracketed:
 
 @dataclass(frozen=True)
 class AnswerList:
+    """Several answers separated by commas, compared in any order."""
     items: tuple
 
 
 @dataclass(frozen=True)
 class AnswerSet:
+    """A set ``\\{..\\}``, compared in any order."""
     items: tuple
 
 
 @dataclass(frozen=True)
 class Union:
+    """A union of intervals or sets, compared as a set of parts."""
     parts: tuple
 
 
 @dataclass(frozen=True)
 class Relation:
+    """An equation or inequality: its operators and sides."""
     operators: tuple  # each of "=", "<", "<=", ">", ">=", "!="
     sides: tuple
 
 
 @dataclass(frozen=True)
 class MatrixAnswer:
+    """A matrix: rows of nodes, compared by shape and entries."""
     rows: tuple  # tuple of tuples of nodes
 
 
 @dataclass(frozen=True)
 class Ratio:
+    """A ratio ``a:b``, equal to another with proportional parts."""
     parts: tuple  # ``3:8`` -> (Leaf("3"), Leaf("8")); equal to another ratio with proportional parts
 
 
 @dataclass(frozen=True)
 class Choice:
+    """A multiple-choice answer: its letter and, when written, its value."""
     letter: str  # upper case: ``d. 7`` -> Choice("D", Leaf("7"))
     value: object
 
@@ -439,6 +448,7 @@ def _set_difference(text: str, depth: int):
 
 
 def is_lone_variable(node) -> bool:
+    """Whether the node is a single variable name (``x``), the left side of ``x=5``."""
     return isinstance(node, Leaf) and _LONE_VARIABLE.fullmatch(node.text) is not None
 
 

@@ -26,6 +26,7 @@ def _limit_memory() -> None:
 
 
 def main() -> int:
+    """The worker's loop (see the module's protocol); returns 0 when stdin closes."""
     _limit_memory()
 
     grade_symbolic("x+1", "1+x")  # import sympy and the parser now, before saying ready

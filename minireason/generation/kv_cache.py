@@ -27,6 +27,12 @@ from minireason.errors import InputError
 
 
 class KVCache:
+    """Keys and values of every layer for the tokens already decoded, so a step runs only the new tokens.
+
+    Per layer, keys and values are (B, Hkv, max_len, Dh) arrays of ``dtype`` (on ``array_module``'s device);
+    ``key_mask`` (B, max_len) marks the filled slots that hold real tokens and ``next_positions`` (B,)
+    the position id of each row's next token. ``batch_size`` or ``max_len`` below 1 raises ``InputError``.
+    """
     def __init__(self, config, batch_size: int, max_len: int, dtype=np.float32, array_module=np):
         if batch_size < 1 or max_len < 1:
             raise InputError(f"KVCache needs batch_size >= 1 and max_len >= 1, got {batch_size}, {max_len}")

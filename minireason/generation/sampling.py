@@ -194,6 +194,7 @@ def sampling_distribution(logits: np.ndarray, settings: SamplingSettings) -> np.
 
 @dataclass
 class SampledTokens:
+    """One sampled token per row, with its log-probability under the raw model and under the distribution it was drawn from."""
     token_ids: np.ndarray  # (B,) int64
     logprobs: np.ndarray  # (B,) float64, under the raw model (temperature 1, no filter)
     sampling_logprobs: np.ndarray  # (B,) float64, under the distribution actually sampled from

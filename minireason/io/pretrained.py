@@ -112,6 +112,7 @@ def read_json_object(path: Path) -> dict:
 
 
 def write_json(path: Path, value: dict) -> None:
+    """Writes ``value`` as indented UTF-8 JSON to ``path`` atomically."""
     with atomic_write(path, "w") as handle:
         handle.write(json.dumps(value, indent=2, ensure_ascii=False) + "\n")
 

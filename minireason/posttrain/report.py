@@ -83,7 +83,7 @@ def markdown_table(baseline: str, control: str | None, runs: list[str], records:
 
 
 def main(argv: list[str] | None = None) -> int:
-
+    """The command line of ``python -m minireason.posttrain.report``; returns the exit status."""
     parser = argparse.ArgumentParser(prog="python -m minireason.posttrain.report", description=__doc__.split("\n")[0])
     parser.add_argument("--eval-data", required=True, help="the held-out problems every run was evaluated on")
     parser.add_argument("--baseline", required=True, help="RUN@0: the model before training")

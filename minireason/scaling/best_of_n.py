@@ -31,6 +31,7 @@ Scorer = Callable[[Sample, "str | None", Judge], float]
 
 
 def heuristic_score(sample: Sample, answer: str | None, is_correct: Judge) -> float:
+    """A score without a verifier: a boxed answer beats an unboxed one beats none, and shorter breaks ties."""
     if answer is None:
         has_answer = 0.0
     else:
@@ -39,10 +40,12 @@ def heuristic_score(sample: Sample, answer: str | None, is_correct: Judge) -> fl
 
 
 def logprob_score(sample: Sample, answer: str | None, is_correct: Judge) -> float:
+    """The sample's mean token log-probability under the model (its confidence)."""
     return sample.mean_logprob
 
 
 def oracle_score(sample: Sample, answer: str | None, is_correct: Judge) -> float:
+    """1 when the judge says the sample's answer is right, else 0: the ceiling a perfect verifier gives."""
     return 1.0 if answer is not None and is_correct(answer) else 0.0
 
 
@@ -51,6 +54,7 @@ DEFAULT_SCORER = "logprob"
 
 
 def get_scorer(name: str) -> Scorer:
+    """The best-of-N scorer called ``name``; an unknown name raises ``InputError`` listing the known ones."""
     if name not in SCORERS:
         raise InputError(f"best-of-N scorer: expected one of {sorted(SCORERS)}, got {name!r}")
     return SCORERS[name]

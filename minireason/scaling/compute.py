@@ -24,6 +24,7 @@ from minireason.scaling.sampler import Sample
 
 @dataclass
 class ComputeMeter:
+    """What a method spent: tokens generated, tokens scored, samples drawn and seconds, added up per call."""
     generated_tokens: int = 0
     scored_tokens: int = 0
     samples: int = 0

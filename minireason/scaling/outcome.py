@@ -28,7 +28,7 @@ def default_extractor() -> Extractor:
 
 
 def default_equivalence() -> Callable[[str, str], bool]:
-
+    """The equivalence votes use when none is given: ``grade_answer`` (one answer, however it is written)."""
     return grade_answer
 
 

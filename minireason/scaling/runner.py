@@ -134,6 +134,7 @@ def single_completion(sampler, problem: str, is_correct: Judge, settings: Scalin
 
 def run_method(spec: MethodSpec, sampler, problem: str, is_correct: Judge, settings: ScalingSettings,
                seed: int | None) -> MethodOutcome:
+    """Runs one method (greedy, cot, sc@N, bon@N, refine@N, budget@N) on one problem; returns its outcome and cost."""
     if spec.kind == "greedy":
         return single_completion(sampler, problem, is_correct, settings, seed, "direct")
     if spec.kind == "cot":
@@ -159,6 +160,7 @@ def judge_for(record: dict, equivalent: Callable[[str, str], bool] | None = None
 
 
 def check_records(records: Sequence[dict]) -> None:
+    """Refuses, with a ``DataError`` naming the record, problems without a non-empty ``problem`` and ``answer``."""
     if not records:
         raise DataError("problems: expected at least one record, got none")
     for index, record in enumerate(records):
@@ -188,6 +190,7 @@ class SummaryRow:
 
 
 def summarize(method: str, outcomes: Sequence[MethodOutcome]) -> SummaryRow:
+    """One row of the results table for ``method``: accuracy, tokens and seconds per problem, pass@1 and pass@N."""
     count = len(outcomes)
     pass_1, pass_n, thinking = [], [], []
     for outcome in outcomes:

@@ -47,6 +47,7 @@ class Sample:
 
 
 class Sampler(Protocol):
+    """What the scaling methods need from a model: completions for prompts, and scores of given completions."""
     def sample(self, prompts: Sequence[str], max_new_tokens: int, temperature: float,
                seed: int | None) -> list[Sample]:
         """One completion per prompt; the same seed gives the same completions."""

@@ -55,6 +55,7 @@ def task_accuracy(model, tokenizer, families, n: int = 50, styles=("direct", "co
 
 
 def format_accuracy_table(results: dict) -> str:
+    """The accuracy of each task family under each prompt style, as a text table."""
     styles = sorted({style for family, row in results.items() if family != "_compute" for style in row})
     lines = [f"{'family':16s} " + " ".join(f"{s:>8s}" for s in styles)]
     for family, row in results.items():

@@ -84,6 +84,7 @@ def column_steps(top: int, bottom: int, operator: str, slip: tuple[int, str] | N
 
 
 class AdditionTask:
+    """Multi-digit addition and subtraction; the chain of thought adds column by column with the carry."""
     name = "addition"
     description = "multi-digit addition and subtraction, traced column by column"
     default_difficulty = 4

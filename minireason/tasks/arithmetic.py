@@ -43,6 +43,7 @@ class NotFriendly(ValueError):
 
 
 def render(tokens: list[Token]) -> str:
+    """The expression's text, tokens joined without spaces."""
     return "".join(str(token) for token in tokens)
 
 
@@ -104,6 +105,7 @@ def evaluate_steps(tokens: list[Token], slip: tuple[int, int] | None = None) -> 
 
 
 def random_expression(rng: random.Random, operators: int) -> list[Token]:
+    """A random expression of single-digit numbers with ``operators`` operators (weighted draw), as tokens."""
     numbers = [rng.randint(1, 9) for _ in range(operators + 1)]
     chosen = rng.choices(list(OPERATOR_WEIGHTS), weights=list(OPERATOR_WEIGHTS.values()), k=operators)
     tokens: list[Token] = [numbers[0]]
@@ -118,6 +120,7 @@ def random_expression(rng: random.Random, operators: int) -> list[Token]:
 
 
 class ArithmeticTask:
+    """Multi-step expressions with + - * / and parentheses; the chain of thought does one operation per line."""
     name = "arithmetic"
     description = "multi-step expressions with + - * / and parentheses, one operation per line"
     default_difficulty = 3

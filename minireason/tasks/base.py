@@ -96,16 +96,19 @@ def split_of(text: str) -> str:
 
 
 def unique_id_of(family: str, text: str) -> str:
+    """A problem's stable id: its family and a hash of its text."""
     return f"{family}/{text_hash(text)[:12]}"
 
 
 def check_split(split: str) -> str:
+    """``split`` if it is one of the task splits, else an ``InputError`` naming them."""
     if split not in SPLITS:
         raise InputError(f"split: expected one of {SPLITS}, got {split!r}")
     return split
 
 
 def check_difficulty(family: str, difficulty: Any, max_difficulty: int) -> int:
+    """``difficulty`` if it is an int in ``1..max_difficulty``, else an ``InputError`` naming the family and the range."""
     if isinstance(difficulty, bool) or not isinstance(difficulty, int) or not 1 <= difficulty <= max_difficulty:
         raise InputError(
             f"difficulty of task family {family!r}: expected an integer in 1..{max_difficulty}, got {difficulty!r}"
@@ -117,6 +120,7 @@ def check_difficulty(family: str, difficulty: Any, max_difficulty: int) -> int:
 
 
 def boxed(answer: str) -> str:
+    """``answer`` wrapped in ``\\boxed{}``, the form the graders extract."""
     return "\\boxed{" + answer + "}"
 
 

@@ -70,6 +70,7 @@ class Node:
 
 
 def leaf(number: int) -> Node:
+    """A tree node holding one of the given numbers."""
     return Node(Fraction(number))
 
 
@@ -90,6 +91,7 @@ def combine(left: Node, operator: str, right: Node) -> Node | None:
 
 
 def step_text(node: Node) -> str:
+    """One step of a solution as the chain of thought writes it: ``a+b=c``."""
     return f"{node.left.value}{node.operator}{node.right.value}={node.value}"
 
 
@@ -155,6 +157,7 @@ _TOKEN = re.compile(r"\s*(?:([0-9]{1,9})|([-+*/()]))")
 
 
 def tokenize(text: str) -> list[str]:
+    """The tokens of an answer expression (numbers, operators, parentheses); raises ``ExpressionError`` on anything else or on a too-long answer."""
     if len(text) > MAX_ANSWER_CHARS:
         raise ExpressionError(f"answer longer than {MAX_ANSWER_CHARS} characters")
     tokens, position = [], 0
@@ -262,6 +265,7 @@ def check_countdown_answer(answer_text: str, numbers: list[int], target: int) ->
 
 
 class CountdownTask:
+    """Reach a target with the given numbers, each used at most once, with + - * /; the verifier evaluates the answer's expression exactly, without ``eval``."""
     name = "countdown"
     description = "reach a target with given numbers, each at most once, using + - * /"
     default_difficulty = 2

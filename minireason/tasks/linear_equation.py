@@ -48,6 +48,7 @@ def x_term(coefficient: int, leading: bool) -> str:
 
 
 def number_term(value: int, leading: bool) -> str:
+    """An integer as a term of an equation: as is when leading, else with its sign, and nothing for 0."""
     if leading:
         return str(value)
     return "" if value == 0 else (f"+{value}" if value > 0 else str(value))
@@ -61,6 +62,7 @@ def side(coefficient: int, constant: int) -> str:
 
 
 def fraction_text(value: Fraction) -> str:
+    """A fraction as ``n`` or ``n/d``."""
     return str(value.numerator) if value.denominator == 1 else f"{value.numerator}/{value.denominator}"
 
 
@@ -89,6 +91,7 @@ def solution_steps(a: int, b: int, c: int, d: int, mistake: str | None = None) -
 
 
 class LinearEquationTask:
+    """Solve ``a*x+b=c*x+d`` for x (fractions allowed); graded by ``grade_answer``."""
     name = "linear_equation"
     description = "solve a*x+b=c*x+d for x; fractions allowed; graded by grade_answer"
     default_difficulty = 2

@@ -32,7 +32,9 @@ REQUIRED_STATE = {"step": int, "rng_state": dict}  # what every resume reads; th
 
 
 def save_checkpoint(directory, params, optimizer_state, state: dict) -> Path:
-
+    """Writes parameters, optimizer state and the trainer's ``state`` into ``directory`` atomically
+    (staged beside it, then renamed); returns the checkpoint's folder. Raises ``CheckpointError`` when
+    ``directory`` is not a directory or ``state`` lacks what a resume reads."""
     directory = Path(directory)
     if directory.exists() and not directory.is_dir():
         raise CheckpointError(f"{directory}: exists and is not a directory; checkpoints need a directory")

@@ -49,6 +49,8 @@ def check_checkpoint_fits(saved: dict, params: dict, out_dir) -> None:
 
 @dataclass
 class TrainConfig:
+    """The settings of the shared training loop: steps, learning rate and schedule, optimizer, clipping,
+    evaluation and checkpoint cadence."""
     steps: int
     learning_rate: float = 3e-3
     warmup_steps: int = 100

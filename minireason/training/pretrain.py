@@ -49,6 +49,7 @@ END_OF_TEXT = "<|endoftext|>"
 
 @dataclass
 class PretrainRecipe:
+    """How one built-in model is pretrained from a seed: its shape, its tokenizer's vocabulary, its data and schedule."""
     name: str
     hidden_size: int = 128
     intermediate_size: int = 384
@@ -115,7 +116,7 @@ def build_examples(recipe: PretrainRecipe) -> list[tuple[str, str, dict]]:
 
 
 def build_tokenizer(examples, vocab_size: int):
-
+    """A byte-level BPE tokenizer of ``vocab_size`` trained on the examples' text, with ``<|endoftext|>`` as end and padding token."""
     texts = [prompt + completion.replace(END_OF_TEXT, "") for prompt, completion, _ in examples]
     tokenizer = train_bpe(texts, vocab_size)
     tokenizer.set_special_tokens(eos_token=END_OF_TEXT, pad_token=END_OF_TEXT)
@@ -123,6 +124,7 @@ def build_tokenizer(examples, vocab_size: int):
 
 
 def model_config(recipe: PretrainRecipe, tokenizer) -> ModelConfig:
+    """The ``ModelConfig`` of a recipe's model for ``tokenizer``'s vocabulary."""
     return ModelConfig(
         vocab_size=tokenizer.vocab_size, hidden_size=recipe.hidden_size, intermediate_size=recipe.intermediate_size,
         num_hidden_layers=recipe.num_hidden_layers, num_attention_heads=recipe.num_attention_heads,

@@ -1,0 +1,119 @@
+"""Every script in examples/ runs on the built-in models and prints what it says it does.
+
+The two slowest scripts (about a minute each on 2 cores) run when MINIREASON_EXAMPLES=all, which
+.ci/run sets on its own line; the others run in every test run. The checks compare what a script
+prints with values worked out here, not with the script's own earlier output.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+import subprocess
+import sys
+
+import pytest
+from paths import REPOSITORY
+
+EXAMPLES = REPOSITORY / "examples"
+SLOW = {"07_kernels.py", "12_dpo.py"}  # about a minute each on 2 cores: the rest take seconds
+RUN_SLOW = os.environ.get("MINIREASON_EXAMPLES") == "all"
+
+
+def _numbers(pattern: str, text: str) -> list[float]:
+    match = re.search(pattern, text)
+    assert match, f"no line matching {pattern!r} in:\n{text}"
+    return [float(value) for value in match.groups()]
+
+
+def check_01(out):
+    backward, finite = _numbers(r"backward (-?[\d.e-]+), finite difference (-?[\d.e-]+)", out)
+    assert math.isclose(backward, finite, rel_tol=1e-3, abs_tol=1e-6)
+    first = _numbers(r"step\s+0 loss ([\d.]+)", out)[0]
+    assert _numbers(r"final loss ([\d.]+)", out)[0] < first
+
+
+def check_02(out):
+    assert "identical logits: True" in out
+
+
+def check_03(out):
+    assert "\\boxed{" in out and "tokens" in out
+
+
+def check_04(out):
+    assert re.search(r"^False False$", out, re.M)  # code is never run; a tower of powers is refused
+
+
+def check_05(out):
+    verdicts = re.findall(r"verifier accepts the gold answer: (\w+)", out)
+    assert len(verdicts) >= 3 and set(verdicts) == {"True"}
+
+
+def check_06(out):
+    one, four = _numbers(r"pass@1, pass@4 with 16 samples, 4 correct: ([\d.]+) ([\d.]+)", out)
+    assert math.isclose(one, 4 / 16) and math.isclose(four, 1 - math.comb(12, 4) / math.comb(16, 4))
+    assert re.search(r"^sc@4\s", out, re.M)
+
+
+def check_07(out):
+    assert "the same greedy tokens from both (the same numbers): True" in out
+    assert _numbers(r"largest gradient difference ([\d.e+-]+)", out)[0] < 1e-4
+
+
+def _paired(out):
+    assert re.search(r"'accuracy_before': [\d.]+, 'accuracy_after': [\d.]+, 'gained': \d+, 'lost': \d+", out), out
+
+
+def check_08(out):
+    assert _numbers(r"advantages: \[\s*([-\d.]+)\s+([-\d.]+)", out) == [0.866, -0.866]  # (1 - 1/2) / sample std (0.577)
+    _paired(out)
+
+
+def check_09(out):
+    assert re.search(r"^fkl: D = [\d.]+", out, re.M) and re.search(r"^jsd: D = [\d.]+", out, re.M)
+    _paired(out)
+
+
+def check_10(out):
+    assert "report.json" in out and "run.json" in out
+
+
+def check_11(out):
+    assert _numbers(r"group \(GRPO\): \[([-\d.]+), [-\d.]+, [-\d.]+, ([-\d.]+)\]", out) == [0.5, -1.5]
+    assert _numbers(r"dr \(Dr. GRPO\): \[([-\d.]+), [-\d.]+, [-\d.]+, ([-\d.]+)\]", out) == [0.25, -0.75]
+    assert _numbers(r"seq-mean-token-sum-norm: \[([\d.]+), ([\d.]+)\]", out) == [1 / 16, 1 / 16]
+    _paired(out)
+
+
+def check_12(out):
+    for margin in (1.0, 2.0):
+        loss = _numbers(rf"margin \+{margin:.1f} nats: loss ([\d.]+)", out)[0]
+        assert math.isclose(loss, -math.log(1 / (1 + math.exp(-0.5 * margin))), abs_tol=1e-4)
+    _paired(out)
+
+
+def check_13(out):
+    for budget in (8, 16, 32):
+        assert _numbers(rf"budget@{budget}: ([\d.]+) thinking tokens per problem", out)[0] <= budget
+    assert re.search(r"^budget@64\s", out, re.M)
+
+
+SCRIPTS = sorted(path.name for path in EXAMPLES.glob("*.py"))
+
+
+def test_every_example_has_a_check():
+    assert sorted(name[:2] for name in SCRIPTS) == sorted(name.removeprefix("check_") for name in globals()
+                                                          if name.startswith("check_"))
+
+
+@pytest.mark.parametrize("script", SCRIPTS)
+def test_example_runs_and_prints_what_it_says(script, tmp_path):
+    if script in SLOW and not RUN_SLOW:
+        pytest.skip("about a minute on 2 cores: runs with MINIREASON_EXAMPLES=all (.ci/run)")
+    env = {**os.environ, "PYTHONPATH": str(REPOSITORY) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    result = subprocess.run([sys.executable, str(EXAMPLES / script)], cwd=tmp_path, capture_output=True, text=True,
+                            timeout=600, env=env)
+    assert result.returncode == 0, result.stderr[-3000:]
+    globals()[f"check_{script[:2]}"](result.stdout)
