@@ -67,6 +67,7 @@ def import_ray():
 
 
 def check_workers(workers, name: str = "workers") -> int:
+    """``workers`` if it is an int >= 1 (a count of Ray actors); InputError naming ``name`` otherwise."""
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
         raise InputError(f"{name}: expected an int >= 1, got {workers!r}")
     return workers

@@ -20,6 +20,7 @@ RUNS_MODEL = True  # cli.main adds --backend
 
 
 def add_arguments(parser) -> None:
+    """Adds the options of ``minireason serve`` to its parser."""
     parser.add_argument("--model", required=True, help="checkpoint directory or builtin:NAME")
     parser.add_argument("--host", default="127.0.0.1",
                         help="address to listen on; 0.0.0.0 exposes the server to the network")
@@ -44,6 +45,8 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> int:
+    """Runs ``minireason serve``: loads the model, starts the scheduler and the HTTP server until Ctrl-C; returns
+    the exit status."""
     server_packages()  # a missing extra fails before the model loads
     model, tokenizer = load_model(args)
     scheduler = Scheduler(model, tokenizer, max_rows=args.max_rows, max_waiting=args.max_waiting,
