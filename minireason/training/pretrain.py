@@ -69,6 +69,10 @@ class PretrainRecipe:
     flawed_fraction: float = 0.15  # share of traces with one deliberate mistake
     max_tokens: int = 256
     seed: int = 0
+    # each chain of thought worked in a way drawn at random from those its family knows
+    # (``strategies_for``), not only the family's default: several paths per problem, whose
+    # slips differ, so sampled chains disagree where they err
+    mixed_strategies: bool = False
     # the difficulty of each family's held-out measurement (inside the training range)
     eval_difficulties: dict = field(default_factory=lambda: {
         "addition": 3, "arithmetic": 2, "linear_equation": 2, "countdown": 2})
@@ -103,13 +107,20 @@ def build_examples(recipe: PretrainRecipe) -> list[tuple[str, str, dict]]:
             seen.add(problem.text)
             if rng.random() < recipe.cot_fraction:
                 flawed = rng.random() < recipe.flawed_fraction
-                if flawed:
-                    problem = make_flawed(family, problem, rng)
-                examples.append((PromptSpec("cot").text(problem.text), problem.trace_completion + END_OF_TEXT,
-                                 {"family": family_name, "style": "cot", "flawed": flawed}))
+                strategy = None
+                if recipe.mixed_strategies and hasattr(family, "strategies_for"):
+                    strategy = rng.choice(family.strategies_for(problem))
+                    trace = family.write_trace(problem, rng, mistake=flawed, strategy=strategy)
+                elif flawed:
+                    trace = make_flawed(family, problem, rng).trace_completion
+                else:
+                    trace = problem.trace_completion
+                examples.append((PromptSpec("cot").text(problem.text), trace + END_OF_TEXT,
+                                 {"family": family_name, "style": "cot", "flawed": flawed, "strategy": strategy}))
             else:
                 examples.append((PromptSpec("direct").text(problem.text), problem.direct_completion + END_OF_TEXT,
-                                 {"family": family_name, "style": "direct", "flawed": False}))
+                                 {"family": family_name, "style": "direct", "flawed": False,
+                                  "strategy": None}))
     rng.shuffle(examples)
     return examples
 

@@ -1,0 +1,89 @@
+"""The ways a family can work one problem (``strategies_for`` / ``write_trace(strategy=...)``) and the
+pretraining recipe's random mix of them."""
+
+from __future__ import annotations
+
+import random
+import re
+from dataclasses import replace
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from minireason.errors import InputError
+from minireason.tasks import get_family, verify
+from minireason.tasks.addition import operation_steps, strategy_operations
+from minireason.tasks.base import last_boxed, make_problem, split_of
+from minireason.training.pretrain import RECIPES, build_examples
+
+ADDITION = get_family("addition")
+PROBLEM_TEXT = re.compile(r"Compute (\d+)([+-])(\d+)\.")
+LINE = re.compile(r"(\d+)([+-])(\d+)=(\d+)")
+
+
+def _problem(top: int, bottom: int, operator: str):
+    value = top + bottom if operator == "+" else top - bottom
+    data = {"top": top, "bottom": bottom, "operator": operator}
+    return make_problem(ADDITION, f"Compute {top}{operator}{bottom}.", str(value), len(str(top)), data,
+                        random.Random(0))
+
+
+@settings(max_examples=60, deadline=None)
+@given(top=st.integers(0, 99999), bottom=st.integers(0, 99999), operator=st.sampled_from("+-"),
+       seed=st.integers(0, 2**32 - 1))
+def test_every_strategy_reaches_the_answer_and_every_line_is_true(top, bottom, operator, seed):
+    if len(str(bottom)) > len(str(top)) or (operator == "-" and bottom > top):
+        top, bottom = bottom, top  # as the family writes them: the first number has the most digits
+    problem = _problem(top, bottom, operator)
+    for strategy in ADDITION.strategies_for(problem):
+        trace = ADDITION.write_trace(problem, random.Random(seed), strategy=strategy)
+        assert verify(problem, last_boxed(trace)), (strategy, trace)
+        if strategy != "columns":
+            lines = trace.split("\n")[1:-2]
+            assert lines and all(LINE.fullmatch(line) for line in lines), trace
+            for line in lines:  # each line's arithmetic is right
+                left, op, right, result = LINE.fullmatch(line).groups()
+                assert int(result) == (int(left) + int(right) if op == "+" else int(left) - int(right)), line
+        flawed = ADDITION.write_trace(problem, random.Random(seed), mistake=True, strategy=strategy)
+        assert last_boxed(flawed) is not None and not verify(problem, last_boxed(flawed)), (strategy, flawed)
+
+
+def test_strategies_differ_and_fit_the_problem():
+    addition, subtraction = _problem(478, 356, "+"), _problem(653, 587, "-")
+    assert ADDITION.strategies_for(addition) == ("columns", "split", "rounding", "place values")
+    assert ADDITION.strategies_for(subtraction) == ("columns", "split", "rounding")
+    assert "rounding" not in ADDITION.strategies_for(_problem(57, 55, "-"))  # 57-60 would go below zero
+    assert "rounding" not in ADDITION.strategies_for(_problem(478, 350, "+"))  # already in tens
+    traces = {s: ADDITION.write_trace(addition, random.Random(0), strategy=s) for s in ADDITION.strategies_for(addition)}
+    assert len(set(traces.values())) == 4
+    assert traces["split"] == "<think>\n478+300=778\n778+50=828\n828+6=834\n</think>\n\\boxed{834}"
+    assert traces["rounding"] == "<think>\n478+360=838\n838-4=834\n</think>\n\\boxed{834}"
+    assert traces["columns"] == addition.trace_completion  # the default way, as before
+    with pytest.raises(InputError, match="strategy: expected one of"):
+        ADDITION.write_trace(subtraction, random.Random(0), strategy="place values")
+
+
+def test_a_slip_carries_into_later_lines():
+    operations = strategy_operations(478, 356, "+", "place values")
+    steps, value = operation_steps(operations, slip=(1, 10))  # 70+50 written as 130
+    assert steps[1] == "70+50=130" and steps[3] == "700+130=830" and value == 844
+
+
+def test_the_recipe_mixes_strategies_by_seed_and_keeps_the_split():
+    recipe = replace(RECIPES["base"], families=("addition",), problems_per_family=300, mixed_strategies=True)
+    examples = build_examples(recipe)
+    assert examples == build_examples(recipe)  # the random choice is seeded
+    assert build_examples(replace(recipe, seed=1)) != examples
+    used = {info["strategy"] for _, _, info in examples if info["style"] == "cot"}
+    assert used == {"columns", "split", "rounding", "place values"}
+    texts = [PROBLEM_TEXT.match(prompt).group(0) for prompt, _, _ in examples]
+    assert all(split_of(text) == "train" for text in texts)
+    for text, (_, completion, info) in zip(texts, examples):  # a correct chain verifies, a flawed one does not
+        if info["style"] == "cot":
+            top, operator, bottom = PROBLEM_TEXT.match(text).groups()
+            problem = _problem(int(top), int(bottom), operator)
+            assert verify(problem, last_boxed(completion)) != info["flawed"], completion
+    # without the option, every chain is worked the family's default way
+    plain = build_examples(replace(recipe, mixed_strategies=False))
+    assert {info["strategy"] for _, _, info in plain} == {None}
