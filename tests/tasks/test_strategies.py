@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from minireason.errors import InputError
 from minireason.tasks import get_family, verify
 from minireason.tasks.addition import operation_steps, strategy_operations
+from minireason.tasks.arithmetic import parse_tokens, ready_operations
 from minireason.tasks.base import last_boxed, make_problem, split_of
 from minireason.training.pretrain import RECIPES, build_examples
 
@@ -87,3 +88,35 @@ def test_the_recipe_mixes_strategies_by_seed_and_keeps_the_split():
     # without the option, every chain is worked the family's default way
     plain = build_examples(replace(recipe, mixed_strategies=False))
     assert {info["strategy"] for _, _, info in plain} == {None}
+
+
+ARITHMETIC = get_family("arithmetic")
+
+
+def test_ready_operations_are_those_that_keep_the_value():
+    assert [parse_tokens("8-2*3+1")[i] for i in ready_operations(parse_tokens("8-2*3+1"))] == ["*"]
+    assert ready_operations(parse_tokens("3*4+6/2")) == [1, 5]
+    assert ready_operations(parse_tokens("8/4*2")) == [1]  # not 4*2 first
+    assert ready_operations(parse_tokens("9-3+2")) == [1]  # not 3+2 first
+    assert ready_operations(parse_tokens("(7-3)*(4+6)")) == [2, 8]
+
+
+@settings(max_examples=40, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), level=st.integers(1, 5))
+def test_any_order_reaches_the_answer_and_a_slip_does_not(seed, level):
+    problem = ARITHMETIC.generate(random.Random(seed), level)
+    trace = ARITHMETIC.write_trace(problem, random.Random(seed), strategy="any order")
+    assert verify(problem, last_boxed(trace)), trace
+    assert len(trace.split("\n")) == level + 3  # one line per operation
+    flawed = ARITHMETIC.write_trace(problem, random.Random(seed), mistake=True, strategy="any order")
+    assert not verify(problem, last_boxed(flawed)), flawed
+
+
+def test_any_order_takes_several_orders_and_precedence_is_the_default():
+    problem = make_problem(ARITHMETIC, "Evaluate 2*2+6*6.", "40", 3, {"expression": "2*2+6*6"}, random.Random(0))
+    orders = {ARITHMETIC.write_trace(problem, random.Random(seed), strategy="any order") for seed in range(20)}
+    assert orders == {problem.trace_completion,
+                      "<think>\n6*6=36, 2*2+36\n2*2=4, 4+36\n4+36=40\n</think>\n\\boxed{40}"}
+    assert ARITHMETIC.write_trace(problem, random.Random(5), strategy="precedence") == problem.trace_completion
+    with pytest.raises(InputError, match="strategy: expected one of"):
+        ARITHMETIC.write_trace(problem, random.Random(0), strategy="columns")
