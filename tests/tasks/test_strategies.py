@@ -14,8 +14,8 @@ from hypothesis import strategies as st
 from minireason.errors import InputError
 from minireason.tasks import get_family, verify
 from minireason.tasks.addition import operation_steps, strategy_operations
-from minireason.tasks.arithmetic import parse_tokens, ready_operations
-from minireason.tasks.base import last_boxed, make_problem, split_of
+from minireason.tasks.arithmetic import evaluate_steps, parse_tokens, ready_operations
+from minireason.tasks.base import last_boxed, make_problem, review, split_of
 from minireason.training.pretrain import RECIPES, build_examples
 
 ADDITION = get_family("addition")
@@ -120,3 +120,36 @@ def test_any_order_takes_several_orders_and_precedence_is_the_default():
     assert ARITHMETIC.write_trace(problem, random.Random(5), strategy="precedence") == problem.trace_completion
     with pytest.raises(InputError, match="strategy: expected one of"):
         ARITHMETIC.write_trace(problem, random.Random(0), strategy="columns")
+
+
+def test_review_names_the_first_wrong_line_or_says_correct():
+    problem = make_problem(ADDITION, "Compute 478+356.", "834", 3, {"top": 478, "bottom": 356, "operator": "+"},
+                           random.Random(0))
+    flawed = ADDITION.write_trace(problem, random.Random(3), mistake=True, strategy="split")
+    right = ADDITION.write_trace(problem, random.Random(3), strategy="split")
+    first_wrong = next(a for a, b in zip(flawed.split("\n"), right.split("\n")) if a != b)
+    correct_line = right.split("\n")[flawed.split("\n").index(first_wrong)]
+    assert review(flawed, right) == f"The first wrong step is {first_wrong}; it should be {correct_line}."
+    assert review(right, right) == "The solution is correct."
+
+
+def test_the_recipe_adds_refinement_requests_for_some_chains():
+    recipe = replace(RECIPES["base"], families=("addition", "arithmetic"), problems_per_family=200,
+                     mixed_strategies=True, refine_fraction=0.5, flawed_fraction=0.5)
+    examples = build_examples(recipe)
+    critiques = [e for e in examples if e[2]["style"] == "critique"]
+    revisions = [e for e in examples if e[2]["style"] == "revise"]
+    assert len(critiques) == len(revisions) > 0
+    assert {info["flawed"] for _, _, info in critiques} == {True, False}
+    for prompt, completion, info in critiques:
+        assert prompt.endswith("Name the first wrong step, or say that it is correct.\n")
+        assert completion.startswith("The first wrong step is" if info["flawed"] else "The solution is correct.")
+    for prompt, completion, info in revisions:  # the revision is the right chain, whatever the draft
+        text = prompt.split("Review:\n")[1].split("\n")[1].removesuffix(" Think step by step.")
+        if match := PROBLEM_TEXT.fullmatch(text):
+            top, operator, bottom = match.groups()
+            value = int(top) + int(bottom) if operator == "+" else int(top) - int(bottom)
+        else:
+            _, value = evaluate_steps(parse_tokens(text.removeprefix("Evaluate ").removesuffix(".")))
+        assert last_boxed(completion) == str(value), (prompt, completion)
+        assert (last_boxed(prompt.split("Review:")[0]) != str(value)) == info["flawed"]
