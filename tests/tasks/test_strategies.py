@@ -153,3 +153,28 @@ def test_the_recipe_adds_refinement_requests_for_some_chains():
             _, value = evaluate_steps(parse_tokens(text.removeprefix("Evaluate ").removesuffix(".")))
         assert last_boxed(completion) == str(value), (prompt, completion)
         assert (last_boxed(prompt.split("Review:")[0]) != str(value)) == info["flawed"]
+
+
+LINEAR = get_family("linear_equation")
+
+
+@settings(max_examples=40, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), level=st.integers(1, 4))
+def test_linear_strategies_reach_x_and_a_slip_does_not(seed, level):
+    problem = LINEAR.generate(random.Random(seed), level)
+    assert LINEAR.strategies_for(problem) == (("x left", "x right") if problem.data["c"] else ("x left",))
+    for strategy in LINEAR.strategies_for(problem):
+        trace = LINEAR.write_trace(problem, random.Random(seed), strategy=strategy)
+        assert verify(problem, last_boxed(trace)), trace
+        flawed = LINEAR.write_trace(problem, random.Random(seed), mistake=True, strategy=strategy)
+        assert not verify(problem, last_boxed(flawed)), flawed
+
+
+def test_x_right_gathers_x_on_the_right():
+    problem = make_problem(LINEAR, "Solve 4x+5=9x-20.", "5", 2, {"a": 4, "b": 5, "c": 9, "d": -20}, random.Random(0))
+    assert LINEAR.write_trace(problem, random.Random(0), strategy="x right") == (
+        "<think>\n5+20=9x-4x\n25=5x\nx=25/5\nx=5\n</think>\n\\boxed{5}")
+    assert LINEAR.write_trace(problem, random.Random(0)) == problem.trace_completion
+    one_side = make_problem(LINEAR, "Solve 3x+5=20.", "5", 1, {"a": 3, "b": 5, "c": 0, "d": 20}, random.Random(0))
+    with pytest.raises(InputError, match="strategy: expected one of"):
+        LINEAR.write_trace(one_side, random.Random(0), strategy="x right")
