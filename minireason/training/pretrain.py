@@ -160,10 +160,18 @@ def model_config(recipe: PretrainRecipe, tokenizer) -> ModelConfig:
     )
 
 
+# fields added to the recipe later, left out of its identity while they hold these values, so a run
+# begun before they existed still resumes
+LATER_FIELDS = {"mixed_strategies": False, "refine_fraction": 0.0}
+
+
 def recipe_identity(recipe: PretrainRecipe) -> dict:
     """The recipe's fields that make a run what it is: all but its length (``steps``), as JSON holds them."""
     values = asdict(recipe)
     del values["steps"]  # a resume may extend a run
+    for name, default in LATER_FIELDS.items():
+        if values[name] == default:
+            del values[name]
     return json.loads(json.dumps(values))
 
 

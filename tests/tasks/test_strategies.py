@@ -16,7 +16,7 @@ from minireason.tasks import get_family, verify
 from minireason.tasks.addition import operation_steps, strategy_operations
 from minireason.tasks.arithmetic import evaluate_steps, parse_tokens, ready_operations
 from minireason.tasks.base import last_boxed, make_problem, review, split_of
-from minireason.training.pretrain import RECIPES, build_examples
+from minireason.training.pretrain import RECIPES, build_examples, recipe_identity
 
 ADDITION = get_family("addition")
 PROBLEM_TEXT = re.compile(r"Compute (\d+)([+-])(\d+)\.")
@@ -178,3 +178,9 @@ def test_x_right_gathers_x_on_the_right():
     one_side = make_problem(LINEAR, "Solve 3x+5=20.", "5", 1, {"a": 3, "b": 5, "c": 0, "d": 20}, random.Random(0))
     with pytest.raises(InputError, match="strategy: expected one of"):
         LINEAR.write_trace(one_side, random.Random(0), strategy="x right")
+
+
+def test_the_new_options_stay_out_of_a_default_recipes_identity():
+    assert "mixed_strategies" not in recipe_identity(RECIPES["base"])  # runs begun before them still resume
+    identity = recipe_identity(replace(RECIPES["base"], mixed_strategies=True, refine_fraction=0.25))
+    assert identity["mixed_strategies"] is True and identity["refine_fraction"] == 0.25
