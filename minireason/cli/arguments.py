@@ -51,6 +51,17 @@ def non_negative_int(text: str) -> int:
     return value
 
 
+def fraction(text: str) -> float:
+    """A number in [0, 1] (a share or a probability)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = None
+    if value is None or not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"expected a number in [0, 1], got {text!r}")
+    return value
+
+
 def add_hidden_alias(parser: argparse.ArgumentParser, flag: str, **settings) -> None:
     """An old spelling of a flag, still accepted (a user's scripts may use it) and left out of --help."""
     parser.add_argument(flag, **settings, help=argparse.SUPPRESS)

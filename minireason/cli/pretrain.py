@@ -23,6 +23,10 @@ def add_arguments(parser) -> None:
                         help="override the recipe's number of steps")
     parser.add_argument("--seed", type=arguments.seed, default=None, help="override the recipe's seed")
     parser.add_argument("--no-resume", action="store_true", help="start over instead of resuming a checkpoint")
+    parser.add_argument("--mixed-strategies", action="store_true",
+                        help="work each chain of thought in a way drawn at random from those its family knows")
+    parser.add_argument("--refine-fraction", type=arguments.fraction, default=None,
+                        help="share of chains of thought that also become self-refinement examples (0..1)")
     parser.add_argument("--eval-n", type=arguments.non_negative_int, default=50,
                         help="held-out problems per family for the final table")
     parser.add_argument("--install", action="store_true",
@@ -67,7 +71,10 @@ def run(args) -> int:
     claim_run_folder(args.out_dir, "pretrain")  # each recipe's folder inside it is claimed by pretrain()
     for name in names:
         recipe = RECIPES[name]
-        changes = {k: v for k, v in (("steps", args.steps), ("seed", args.seed)) if v is not None}
+        changes = {k: v for k, v in (("steps", args.steps), ("seed", args.seed),
+                                     ("refine_fraction", args.refine_fraction)) if v is not None}
+        if args.mixed_strategies:
+            changes["mixed_strategies"] = True
         recipe = dataclasses.replace(recipe, **changes)
         out_dir = Path(args.out_dir) / name
         summary = pretrain(recipe, out_dir, resume=not args.no_resume)

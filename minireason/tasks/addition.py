@@ -19,12 +19,25 @@ any leading zeros of a subtraction dropped in the box).
 
 A flawed trace makes one slip in one column (a sum off by one, or a dropped carry or
 borrow) and carries on correctly from there, so the answer is off by a power of ten.
+
+The columns are the default way; ``write_trace(..., strategy=...)`` writes the same problem in
+other ways a person would work it, so a model trained on a random mix of them has several
+paths to an answer whose slips differ (what self-consistency needs)::
+
+    Compute 478+356.
+    columns        8+6+0=14, 4 / 7+5+1=13, 34 / 4+3+1=8, 834
+    split          478+300=778 / 778+50=828 / 828+6=834      (the second number one place at a time)
+    rounding       478+360=838 / 838-4=834                   (round the second number up to tens)
+    place values   400+300=700 / 70+50=120 / 8+6=14 / 700+120=820 / 820+14=834   (addition only)
+
+A flawed trace in these ways writes one line's result off by one or by ten and works on from it.
 """
 
 from __future__ import annotations
 
 import random
 
+from minireason.errors import InputError
 from minireason.tasks.base import (
     Problem,
     check_difficulty,
@@ -83,6 +96,70 @@ def column_steps(top: int, bottom: int, operator: str, slip: tuple[int, str] | N
     return steps, int(written)
 
 
+STRATEGIES = ("columns", "split", "rounding", "place values")
+LINE_SLIPS = (1, -1, 10, -10)
+
+
+def _place_parts(number: int) -> list[int]:
+    """``478`` -> ``[400, 70, 8]``: the number's nonzero place values, largest first (``[0]`` for 0)."""
+    parts = [int(digit) * 10**power for power, digit in enumerate(reversed(str(number))) if digit != "0"]
+    return list(reversed(parts)) or [0]
+
+
+def _apply(left: int, operator: str, right: int) -> int:
+    return left + right if operator == "+" else left - right
+
+
+def _rounding_target(bottom: int) -> int:
+    return (bottom // 10 + 1) * 10
+
+
+def strategy_operations(top: int, bottom: int, operator: str, strategy: str) -> list[tuple]:
+    """The lines of one non-column strategy as operations ``(left, operator, right)``.
+
+    An operand is a number or ``("line", k)``, the result of line k; results are filled in by
+    :func:`operation_steps`, so a slipped line carries into every later one.
+    """
+    if strategy == "split":
+        operations, previous = [], top
+        for part in _place_parts(bottom):
+            operations.append((previous, operator, part))
+            previous = ("line", len(operations) - 1)
+        return operations
+    if strategy == "rounding":
+        target = _rounding_target(bottom)
+        return [(top, operator, target), (("line", 0), "-" if operator == "+" else "+", target - bottom)]
+    if strategy == "place values":
+        width = len(str(top))
+        tops, bottoms = _digits_low_first(top, width), _digits_low_first(bottom, width)
+        operations = [(tops[power] * 10**power, "+", bottoms[power] * 10**power)
+                      for power in reversed(range(width)) if tops[power] or bottoms[power]] or [(0, "+", 0)]
+        previous = ("line", 0)
+        for index in range(1, len(operations)):
+            operations.append((previous, "+", ("line", index)))
+            previous = ("line", len(operations) - 1)
+        return operations
+    raise ValueError(f"unknown strategy {strategy!r}")
+
+
+def operation_steps(operations: list[tuple], slip: tuple[int, int] | None = None) -> tuple[list[str], int]:
+    """Work the operations in order: the lines ``left op right=result`` and the last result.
+
+    ``slip = (line, delta)`` adds ``delta`` to that line's result; later lines use the slipped value.
+    Raises ValueError when a result would be negative.
+    """
+    results: list[int] = []
+    steps: list[str] = []
+    for index, (left, operator, right) in enumerate(operations):
+        left, right = (results[value[1]] if isinstance(value, tuple) else value for value in (left, right))
+        result = _apply(left, operator, right) + (slip[1] if slip is not None and slip[0] == index else 0)
+        if result < 0:
+            raise ValueError(f"line {index} goes below zero")
+        results.append(result)
+        steps.append(f"{left}{operator}{right}={result}")
+    return steps, results[-1]
+
+
 class AdditionTask:
     """Multi-digit addition and subtraction; the chain of thought adds column by column with the carry."""
     name = "addition"
@@ -104,10 +181,42 @@ class AdditionTask:
     def verify(self, problem: Problem, answer_text: str) -> bool:
         return integer_answer_matches(answer_text, int(problem.answer))
 
-    def write_trace(self, problem: Problem, rng: random.Random, mistake: bool = False) -> str:
+    def strategies_for(self, problem: Problem) -> tuple[str, ...]:
+        """The strategies that work this problem: rounding needs a second number not already in tens
+        (and, in a subtraction, a rounded one no larger than the first); place values only add."""
         top, bottom, operator = problem.data["top"], problem.data["bottom"], problem.data["operator"]
-        slip = self._choose_slip(top, bottom, operator, rng) if mistake else None
-        steps, value = column_steps(top, bottom, operator, slip)
+        usable = ["columns", "split"]
+        if bottom % 10 and (operator == "+" or _rounding_target(bottom) <= top):
+            usable.append("rounding")
+        if operator == "+":
+            usable.append("place values")
+        return tuple(usable)
+
+    def write_trace(self, problem: Problem, rng: random.Random, mistake: bool = False,
+                    strategy: str = "columns") -> str:
+        top, bottom, operator = problem.data["top"], problem.data["bottom"], problem.data["operator"]
+        if strategy not in self.strategies_for(problem):
+            raise InputError(f"strategy: expected one of {self.strategies_for(problem)} for {problem.text!r}, "
+                             f"got {strategy!r}")
+        if strategy == "columns":
+            slip = self._choose_slip(top, bottom, operator, rng) if mistake else None
+            steps, value = column_steps(top, bottom, operator, slip)
+            return format_trace(steps, str(value))
+        operations = strategy_operations(top, bottom, operator, strategy)
+        steps, value = operation_steps(operations)
+        if mistake:
+            true_value = value
+            slips = [(line, delta) for line in range(len(operations)) for delta in LINE_SLIPS]
+            rng.shuffle(slips)
+            for slip in slips:
+                try:
+                    steps, value = operation_steps(operations, slip)
+                except ValueError:
+                    continue
+                if value != true_value:
+                    break
+            else:
+                raise AssertionError("unreachable: +1 on the last line always changes the answer")
         return format_trace(steps, str(value))
 
     @staticmethod

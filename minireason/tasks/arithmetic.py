@@ -17,12 +17,17 @@ to right) and rewrites what is left of the expression::
 
 A flawed trace gets one operation's result wrong by one or two and works on correctly
 from the wrong value.
+
+That order is the default way; ``write_trace(..., strategy="any order")`` applies, at each
+line, an operation drawn at random from those that may go next without changing the value
+(``3*4+6/2``: ``3*4`` or ``6/2``, not ``4+6``), so one problem has several worked orders.
 """
 
 from __future__ import annotations
 
 import random
 
+from minireason.errors import InputError
 from minireason.tasks.base import (
     Problem,
     check_difficulty,
@@ -80,16 +85,45 @@ def _next_operation(tokens: list[Token]) -> int:
     raise AssertionError(f"no operator left in {render(tokens)}")
 
 
-def evaluate_steps(tokens: list[Token], slip: tuple[int, int] | None = None) -> tuple[list[str], int]:
+PRECEDENCE = {"+": 1, "-": 1, "*": 2, "/": 2}
+STRATEGIES = ("precedence", "any order")
+
+
+def ready_operations(tokens: list[Token]) -> list[int]:
+    """Indices of the operators that may be applied now without changing the expression's value.
+
+    An operator between two numbers is ready when nothing binds its left number more tightly or
+    earlier (the start, ``(``, or a looser operator before it) and nothing binds its right number
+    more tightly (the end, ``)``, or an operator no tighter after it): in ``8-2*3+1`` only ``2*3``;
+    in ``3*4+6/2`` both ``3*4`` and ``6/2``.
+    """
+    ready = []
+    for index in range(1, len(tokens) - 1):
+        operator = tokens[index]
+        if operator not in PRECEDENCE or not (isinstance(tokens[index - 1], int) and isinstance(tokens[index + 1], int)):
+            continue
+        before = tokens[index - 2] if index >= 2 else "("
+        after = tokens[index + 2] if index + 2 < len(tokens) else ")"
+        if ((before == "(" or PRECEDENCE[before] < PRECEDENCE[operator])
+                and (after == ")" or PRECEDENCE[after] <= PRECEDENCE[operator])):
+            ready.append(index)
+    return ready
+
+
+def evaluate_steps(tokens: list[Token], slip: tuple[int, int] | None = None,
+                   order_seed: int | None = None) -> tuple[list[str], int]:
     """Reduce the expression one operation at a time; return the trace lines and the value.
 
     ``slip = (step, delta)`` adds ``delta`` to the result of that step (0 = first).
+    ``order_seed``: None applies operations in precedence order; a seed draws each next
+    operation among the ready ones (:func:`ready_operations`), the same draws for the same seed.
     Raises :class:`NotFriendly` when a step leaves the whole numbers 0..999.
     """
     tokens = list(tokens)
     steps: list[str] = []
+    order = None if order_seed is None else random.Random(order_seed)
     while len(tokens) > 1:
-        index = _next_operation(tokens)
+        index = _next_operation(tokens) if order is None else order.choice(ready_operations(tokens))
         left, operator, right = tokens[index - 1], tokens[index], tokens[index + 1]
         value = _apply(left, operator, right)
         if slip is not None and slip[0] == len(steps):
@@ -140,16 +174,23 @@ class ArithmeticTask:
     def verify(self, problem: Problem, answer_text: str) -> bool:
         return integer_answer_matches(answer_text, int(problem.answer))
 
-    def write_trace(self, problem: Problem, rng: random.Random, mistake: bool = False) -> str:
+    def strategies_for(self, problem: Problem) -> tuple[str, ...]:
+        return STRATEGIES
+
+    def write_trace(self, problem: Problem, rng: random.Random, mistake: bool = False,
+                    strategy: str = "precedence") -> str:
+        if strategy not in STRATEGIES:
+            raise InputError(f"strategy: expected one of {STRATEGIES}, got {strategy!r}")
         tokens = parse_tokens(problem.data["expression"])
-        steps, value = evaluate_steps(tokens)
+        order_seed = rng.getrandbits(32) if strategy == "any order" else None
+        steps, value = evaluate_steps(tokens, order_seed=order_seed)
         if mistake:
             true_value = value
             slips = [(step, delta) for step in range(len(steps)) for delta in (1, -1, 2, -2)]
             rng.shuffle(slips)
             for slip in slips:
                 try:
-                    steps, value = evaluate_steps(tokens, slip)
+                    steps, value = evaluate_steps(tokens, slip, order_seed)
                 except NotFriendly:
                     continue
                 if value != true_value:

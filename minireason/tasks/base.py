@@ -184,6 +184,18 @@ def make_flawed(family: TaskFamily, problem: Problem, rng: random.Random) -> Pro
                                trace_completion=family.write_trace(problem, rng, mistake=True))
 
 
+def review(draft_trace: str, correct_trace: str) -> str:
+    """What a checker of ``draft_trace`` should say, knowing the right trace worked the same way:
+    the first line that differs and what it should read, or that the solution is correct."""
+    draft_lines, correct_lines = draft_trace.split("\n"), correct_trace.split("\n")
+    for draft_line, correct_line in zip(draft_lines, correct_lines):
+        if draft_line != correct_line:
+            return f"The first wrong step is {draft_line}; it should be {correct_line}."
+    if len(draft_lines) != len(correct_lines):
+        raise ValueError("the traces differ in length but agree line by line: not worked the same way")
+    return "The solution is correct."
+
+
 # ---------------------------------------------------------------------------- completions for training
 
 

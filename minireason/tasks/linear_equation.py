@@ -18,6 +18,10 @@ The answer is a reduced fraction or whole number (``7/2``, ``-3``). It is graded
 ``minireason.evaluation.grader.grade_answer``, so ``x = 7/2``, ``3.5`` and ``\\frac{7}{2}``
 all count. A flawed trace forgets to flip a sign when moving a term across, or slips by
 one when simplifying, and divides on from there.
+
+Gathering x on the left is the default way; with x on both sides, ``write_trace(...,
+strategy="x right")`` gathers x on the right instead (``5-12=x-3x``, ``-7=-2x``, ``x=-7/-2``,
+``x=7/2``), so one problem has two worked paths whose slips differ.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ import random
 import re
 from fractions import Fraction
 
+from minireason.errors import InputError
 from minireason.evaluation.grader import grade_answer
 from minireason.tasks.base import Problem, check_difficulty, format_trace, make_problem
 
@@ -90,6 +95,21 @@ def solution_steps(a: int, b: int, c: int, d: int, mistake: str | None = None) -
     return steps, value
 
 
+def right_side_steps(a: int, b: int, c: int, d: int, mistake: str | None = None) -> tuple[list[str], Fraction]:
+    """The lines gathering x on the right of ``a x + b = c x + d``: those of the mirrored equation
+    ``c x + d = a x + b`` solved the default way, each written right side first, except the last
+    (``x=...``) kept as it reads. ``mistake`` as in :func:`solution_steps`, of the mirrored equation."""
+    steps, value = solution_steps(c, d, a, b, mistake)
+    mirrored = []
+    for line in steps:
+        left, right = line.split("=")
+        mirrored.append(line if left == "x" else f"{right}={left}")
+    return mirrored, value
+
+
+STRATEGIES = ("x left", "x right")
+
+
 class LinearEquationTask:
     """Solve ``a*x+b=c*x+d`` for x (fractions allowed); graded by ``grade_answer``."""
     name = "linear_equation"
@@ -122,15 +142,25 @@ class LinearEquationTask:
     def verify(self, problem: Problem, answer_text: str) -> bool:
         return bool(grade_answer(answer_text, problem.answer))
 
-    def write_trace(self, problem: Problem, rng: random.Random, mistake: bool = False) -> str:
+    def strategies_for(self, problem: Problem) -> tuple[str, ...]:
+        """Gathering x on the right needs x on both sides (else it only moves the one x term)."""
+        return STRATEGIES if problem.data["c"] else STRATEGIES[:1]
+
+    def write_trace(self, problem: Problem, rng: random.Random, mistake: bool = False,
+                    strategy: str = "x left") -> str:
         a, b, c, d = (problem.data[key] for key in "abcd")
-        steps, value = solution_steps(a, b, c, d)
+        if strategy not in self.strategies_for(problem):
+            raise InputError(f"strategy: expected one of {self.strategies_for(problem)} for {problem.text!r}, "
+                             f"got {strategy!r}")
+        solve = solution_steps if strategy == "x left" else right_side_steps
+        steps, value = solve(a, b, c, d)
         if mistake:
-            kinds = ["slip"] + (["constant sign"] if b else []) + (["coefficient sign"] if c else [])
+            moved_constant, moved_x = (b, c) if strategy == "x left" else (d, a)
+            kinds = ["slip"] + (["constant sign"] if moved_constant else []) + (["coefficient sign"] if moved_x else [])
             rng.shuffle(kinds)
             for kind in kinds:
                 try:
-                    flawed_steps, flawed_value = solution_steps(a, b, c, d, kind)
+                    flawed_steps, flawed_value = solve(a, b, c, d, kind)
                 except ValueError:
                     continue
                 if flawed_value != value:

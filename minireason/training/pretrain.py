@@ -39,8 +39,9 @@ from minireason.io.pretrained import save_pretrained
 from minireason.io.tokenizer import Tokenizer
 from minireason.model import Qwen3Model
 from minireason.run_folder import claim_run_folder
+from minireason.scaling.prompts import critique_prompt, revise_prompt
 from minireason.tasks import get_family
-from minireason.tasks.base import make_flawed, split_of
+from minireason.tasks.base import make_flawed, review, split_of
 from minireason.training.checkpoint import OLD_PREFIX, checkpoint_step
 from minireason.training.loop import TrainConfig, train
 
@@ -70,6 +71,14 @@ class PretrainRecipe:
     flawed_fraction: float = 0.15  # share of traces with one deliberate mistake
     max_tokens: int = 256
     seed: int = 0
+    # each chain of thought worked in a way drawn at random from those its family knows
+    # (``strategies_for``), not only the family's default: several paths per problem, whose
+    # slips differ, so sampled chains disagree where they err
+    mixed_strategies: bool = False
+    # share of chains of thought that also become the two self-refinement requests
+    # (``scaling.prompts``): the chain under review -> a review naming its first wrong step (or
+    # saying it is correct), and the chain with its review -> the right chain worked the same way
+    refine_fraction: float = 0.0
     # the difficulty of each family's held-out measurement (inside the training range)
     eval_difficulties: dict = field(default_factory=lambda: {
         "addition": 3, "arithmetic": 2, "linear_equation": 2, "countdown": 2})
@@ -104,13 +113,32 @@ def build_examples(recipe: PretrainRecipe) -> list[tuple[str, str, dict]]:
             seen.add(problem.text)
             if rng.random() < recipe.cot_fraction:
                 flawed = rng.random() < recipe.flawed_fraction
-                if flawed:
-                    problem = make_flawed(family, problem, rng)
-                examples.append((PromptSpec("cot").text(problem.text), problem.trace_completion + END_OF_TEXT,
-                                 {"family": family_name, "style": "cot", "flawed": flawed}))
+                strategy = None
+                if recipe.mixed_strategies and hasattr(family, "strategies_for"):
+                    strategy = rng.choice(family.strategies_for(problem))
+                ways = {} if strategy is None else {"strategy": strategy}
+                before_trace = rng.getstate()  # the right trace worked the same way draws the same order
+                if strategy is not None:
+                    trace = family.write_trace(problem, rng, mistake=flawed, **ways)
+                elif flawed:
+                    trace = make_flawed(family, problem, rng).trace_completion
+                else:
+                    trace = problem.trace_completion
+                info = {"family": family_name, "style": "cot", "flawed": flawed, "strategy": strategy}
+                examples.append((PromptSpec("cot").text(problem.text), trace + END_OF_TEXT, info))
+                if recipe.refine_fraction and rng.random() < recipe.refine_fraction:
+                    same_way = random.Random()
+                    same_way.setstate(before_trace)
+                    correct = family.write_trace(problem, same_way, **ways)
+                    critique = review(trace, correct)
+                    examples.append((critique_prompt(problem.text, trace), critique + END_OF_TEXT,
+                                     {**info, "style": "critique"}))
+                    examples.append((revise_prompt(problem.text, trace, critique), correct + END_OF_TEXT,
+                                     {**info, "style": "revise"}))
             else:
                 examples.append((PromptSpec("direct").text(problem.text), problem.direct_completion + END_OF_TEXT,
-                                 {"family": family_name, "style": "direct", "flawed": False}))
+                                 {"family": family_name, "style": "direct", "flawed": False,
+                                  "strategy": None}))
     rng.shuffle(examples)
     return examples
 
@@ -134,10 +162,18 @@ def model_config(recipe: PretrainRecipe, tokenizer) -> ModelConfig:
     )
 
 
+# fields added to the recipe later, left out of its identity while they hold these values, so a run
+# begun before they existed still resumes
+LATER_FIELDS = {"mixed_strategies": False, "refine_fraction": 0.0}
+
+
 def recipe_identity(recipe: PretrainRecipe) -> dict:
     """The recipe's fields that make a run what it is: all but its length (``steps``), as JSON holds them."""
     values = asdict(recipe)
     del values["steps"]  # a resume may extend a run
+    for name, default in LATER_FIELDS.items():
+        if values[name] == default:
+            del values[name]
     return json.loads(json.dumps(values))
 
 
