@@ -243,6 +243,12 @@ class PairSet:
         return np.array([len(p) + max(len(c), len(r)) for p, c, r in
                          zip(self.prompt_ids, self.chosen_ids, self.rejected_ids)], dtype=np.int64)
 
+    def add(self, prompt: str, prompt_ids, chosen_ids, rejected_ids) -> None:
+        self.prompts.append(prompt)
+        self.prompt_ids.append(list(prompt_ids))
+        self.chosen_ids.append(list(chosen_ids))
+        self.rejected_ids.append(list(rejected_ids))
+
     def fingerprint(self) -> str:
         digest = hashlib.sha256()
         for row in zip(self.prompt_ids, self.chosen_ids, self.rejected_ids):
@@ -250,21 +256,24 @@ class PairSet:
         return digest.hexdigest()
 
 
-def _check_split_settings(max_tokens: int, validation_fraction: float) -> None:
+def _start_loading(source, tokenizer, prompt_format: str, max_tokens: int,
+                   validation_fraction: float) -> tuple[str, list[tuple[str, Any]], DataReport]:
+    """What both loaders begin with: the settings checked, then (end marker, records, report)."""
+    check_prompt_format(prompt_format)
     if isinstance(max_tokens, bool) or not isinstance(max_tokens, int) or max_tokens < 2:
         raise InputError(f"max_tokens must be an int >= 2, got {max_tokens!r}")
     if not (isinstance(validation_fraction, (int, float)) and 0 <= validation_fraction < 1):
         raise InputError(f"validation_fraction must lie in [0, 1), got {validation_fraction!r}")
+    end = end_text(tokenizer, prompt_format)
+    found, report = read_records(source)
+    return end, found, report
 
 
 def load_sequences(source, tokenizer, prompt_format: str = "plain", max_tokens: int = 512,
                    validation_fraction: float = 0.05) -> tuple[SequenceSet, SequenceSet, DataReport]:
     """(train, validation, report) from a file of traces or plain pairs, or a list of such records."""
 
-    check_prompt_format(prompt_format)
-    _check_split_settings(max_tokens, validation_fraction)
-    end = end_text(tokenizer, prompt_format)
-    found, report = read_records(source)
+    end, found, report = _start_loading(source, tokenizer, prompt_format, max_tokens, validation_fraction)
     train, validation = SequenceSet(), SequenceSet()
     for where, record in found:
         report.records += 1
@@ -290,10 +299,7 @@ def load_pairs(source, tokenizer, prompt_format: str = "plain", max_tokens: int 
     """(train, validation, report) of preference pairs ``{"prompt", "chosen", "rejected"}``; each
     completion gets the end marker (see :func:`end_text`) unless it already ends with it."""
 
-    check_prompt_format(prompt_format)
-    _check_split_settings(max_tokens, validation_fraction)
-    end = end_text(tokenizer, prompt_format)
-    found, report = read_records(source)
+    end, found, report = _start_loading(source, tokenizer, prompt_format, max_tokens, validation_fraction)
     train, validation = PairSet(), PairSet()
     for where, record in found:
         report.records += 1
@@ -313,10 +319,7 @@ def load_pairs(source, tokenizer, prompt_format: str = "plain", max_tokens: int 
             report.too_long += 1
             continue
         side = validation if validation_share(record["prompt"]) < validation_fraction else train
-        side.prompts.append(record["prompt"])
-        side.prompt_ids.append(prompt_ids)
-        side.chosen_ids.append(chosen_ids)
-        side.rejected_ids.append(rejected_ids)
+        side.add(record["prompt"], prompt_ids, chosen_ids, rejected_ids)
     report.train, report.validation = len(train), len(validation)
     if not len(train):
         raise DataError(_nothing_usable(report, found, "preference pair", "preference pairs", "dpo-data --model MODEL"))
