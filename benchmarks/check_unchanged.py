@@ -11,8 +11,8 @@ working tree, each command in its own process with OPENBLAS_NUM_THREADS=1.  Then
 metrics.jsonl and eval.jsonl rows (timing fields left out: seconds, *_seconds, *per_second) and the
 demo's report rows (its accuracies, counts and p-values), and prints a table of identical / different.
 
-Each side gets its own argument list (``ARGUMENTS[name](side)``), so a flag renamed between the base
-and today is given its name on each side.
+Each side gets its own argument list (``arguments(side, ...)``), so a flag renamed between the base
+and today can be given its name on each side.
 """
 
 from __future__ import annotations
@@ -102,11 +102,10 @@ def same(a, b) -> bool:
     return a == b
 
 
-def compare(name: str, base: list[dict] | dict, tree: list[dict] | dict) -> tuple[str, str]:
+def compare(base: list[dict], tree: list[dict]) -> tuple[str, str]:
+    """(verdict, detail) of two runs' rows: identical, different (the first differences) or missing."""
     if not base and not tree:
         return "missing", "no rows on either side"
-    if isinstance(base, dict):
-        base, tree = [base], [tree]
     if len(base) != len(tree):
         return "different", f"{len(base)} rows at base, {len(tree)} now"
     differing = []
@@ -130,9 +129,11 @@ def main() -> int:
     work = Path(args.keep or tempfile.mkdtemp(prefix="check_unchanged_"))
     work.mkdir(parents=True, exist_ok=True)
     base_checkout = work / "base_checkout"
-    if not base_checkout.exists():
-        subprocess.run(["git", "worktree", "add", "--detach", str(base_checkout), args.base], cwd=ROOT, check=True,
-                       stdout=subprocess.DEVNULL)
+    if not base_checkout.exists() and subprocess.run(
+            ["git", "worktree", "add", "--detach", str(base_checkout), args.base], cwd=ROOT,
+            stdout=subprocess.DEVNULL).returncode != 0:
+        print(f"cannot check out the base {args.base!r} (git worktree add failed; see above)")
+        return 1
     data = work / "data"
     data.mkdir(exist_ok=True)
     for name, command in DATA_COMMANDS.items():
@@ -141,7 +142,6 @@ def main() -> int:
             print(f"{name} failed at the base: see {work / (name + '.log')}")
             return 1
     chosen = args.only.split(",") if args.only else None
-    results = []
     for side, checkout in (("base", base_checkout), ("tree", ROOT)):
         out = work / side
         out.mkdir(exist_ok=True)
@@ -164,23 +164,22 @@ def main() -> int:
         if chosen and name not in chosen:
             continue
         if name == "demo":
-            verdict, detail = compare(name, demo_rows(work / "base"), demo_rows(work / "tree"))
+            verdict, detail = compare(demo_rows(work / "base"), demo_rows(work / "tree"))
         else:
-            verdict, detail = compare(name, rows_of(work / "base" / name / "metrics.jsonl"),
+            verdict, detail = compare(rows_of(work / "base" / name / "metrics.jsonl"),
                                       rows_of(work / "tree" / name / "metrics.jsonl"))
-            evaluation = compare(name, rows_of(work / "base" / name / "eval.jsonl"),
+            evaluation = compare(rows_of(work / "base" / name / "eval.jsonl"),
                                  rows_of(work / "tree" / name / "eval.jsonl"))
             if evaluation[0] == "different":
                 verdict, detail = "different", f"{detail}; eval: {evaluation[1]}"
         table.append((name, verdict, detail))
-        results.append(verdict)
     if not args.keep:  # the temporary checkout of the base goes, and git forgets it
         subprocess.run(["git", "worktree", "remove", "--force", str(base_checkout)], cwd=ROOT, check=False)
     width = max(len(name) for name, _, _ in table)
     print(f"base {args.base} vs working tree ({work})")
     for name, verdict, detail in table:
         print(f"{name:<{width}}  {verdict:<9}  {detail}")
-    return 0 if all(verdict == "identical" for verdict in results) else 1
+    return 0 if all(verdict == "identical" for _, verdict, _ in table) else 1
 
 
 if __name__ == "__main__":
