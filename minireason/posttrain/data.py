@@ -15,7 +15,7 @@ A trace becomes one sequence, prompt + completion, in the format the model reads
   template, thinking on), then the assistant turn as the one chat template renders it,
   ``<think>\\n{thinking}\\n</think>\\n\\n{content}<|im_end|>``.
 
-The loss covers completion tokens only (``training.sequences.pack_completions``).  Sequences longer
+The loss covers completion tokens only (``generation.sequences.pack_completions``).  Sequences longer
 than ``max_tokens`` are dropped (cutting a trace would cut its answer) and counted; malformed
 records are skipped and counted, and the first few are reported with file, line and problem.  The
 train/validation split is by a hash of the prompt, so every trace of one problem lands on the same

@@ -30,6 +30,7 @@ from typing import ClassVar
 import numpy as np
 
 from minireason.errors import InputError
+from minireason.evaluation.held_out import HeldOutEvaluation
 from minireason.evaluation.prompts import PromptSpec
 from minireason.generation.generate import pad_token_id
 from minireason.generation.rollout import Rollouts, pack_rows, sample_groups, sample_rollouts
@@ -60,7 +61,7 @@ from minireason.seeds import MAX_SEED
 from minireason.training.config import TrainerConfig
 from minireason.training.loop import Trainer
 from minireason.training.metrics import MetricsWriter
-from minireason.training.run import HeldOutEvaluation, run_training
+from minireason.training.run import run_training
 from minireason.training.step import add_metrics, training_step
 
 LOSS_DEFAULT_AGGREGATION = {

@@ -3,12 +3,13 @@ the eval hook (validation figures, then held-out accuracy) and the run (data rep
 
 from __future__ import annotations
 
-from minireason.training.run import HeldOutEvaluation, run_training
+from minireason.evaluation.held_out import HeldOutEvaluation
+from minireason.training.run import run_training
 
 
 class RunEvaluation:
     """The loop's eval hook: the trainer's validation figures, then held-out greedy accuracy
-    (``training.run.HeldOutEvaluation``: eval/step_N.json keeps each problem's verdict)."""
+    (``evaluation.held_out.HeldOutEvaluation``: eval/step_N.json keeps each problem's verdict)."""
 
     def __init__(self, trainer, held_out=None):
         self.trainer, self.held_out = trainer, held_out

@@ -21,11 +21,7 @@ from pathlib import Path
 
 import minireason.tasks  # noqa: F401 - hands the task families' verifiers to the judge (rewards, held-out records)
 from minireason.atomic import atomic_write_text
-from minireason.evaluation.held_out import (  # noqa: F401 - re-exported: the trainers' eval hook
-    HeldOutEvaluation,
-    paired_before_after,
-    read_eval_details,
-)
+from minireason.evaluation.held_out import HeldOutEvaluation, paired_before_after
 from minireason.evaluation.paired import format_paired
 from minireason.identity import json_sha256
 from minireason.io.pretrained import check_finite_weights, save_pretrained
