@@ -75,7 +75,6 @@ def load_checkpoint(directory):
     parameters / optimizer moments that are not finite (a diverged run: resuming it would
     only train NaN further).
     """
-
     directory = Path(directory)
     target = directory / "checkpoint"
     if not target.exists():

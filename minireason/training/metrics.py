@@ -66,7 +66,6 @@ def plot_panels(out_png: str | os.PathLike, panels: list[tuple[str, list[tuple[s
     PNG written atomically.  Non-finite values are left out; a panel with nothing to draw says so."""
     plt = pyplot()
 
-
     figure, axes = plt.subplots(max(len(panels), 1), 1, figsize=(7, panel_height * max(len(panels), 1)),
                                 sharex=True, squeeze=False)
     try:

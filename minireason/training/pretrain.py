@@ -97,7 +97,6 @@ RECIPES = {
 
 def build_examples(recipe: PretrainRecipe) -> list[tuple[str, str, dict]]:
     """(prompt, completion, info) triples from train-split problems of every family."""
-
     rng = random.Random(recipe.seed)
     examples = []
     for family_name in recipe.families:
@@ -205,7 +204,6 @@ def pretrain(recipe: PretrainRecipe, out_dir, resume: bool = True, progress: boo
 
 
 def _pretrain(recipe: PretrainRecipe, out_dir: Path, resume: bool, progress: bool, log) -> dict:
-
     run_dir, model_dir = out_dir / "run", out_dir / "model"
     run_dir.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
