@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
 
 from minireason.cli import arguments
@@ -107,7 +108,8 @@ def check_results_path(out: str) -> None:
     """--out is read back to resume, then appended to: a regular file, or a path not there yet."""
 
     path = Path(out)
-    if path.is_dir():
+    # "runs/" or "runs/x/.." names a folder even before it exists (the writer would make it, then fail on it)
+    if path.is_dir() or out.endswith(("/", os.sep)) or path.name in ("", ".", ".."):
         raise InputError(f"--out {out}: is a directory; expected a results .jsonl file")
     if path.exists() and not path.is_file():
         raise InputError(f"--out {out}: not a regular file; the results file is read back to resume a run, "

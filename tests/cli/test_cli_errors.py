@@ -109,6 +109,10 @@ def test_grade_of_a_task_record_without_problem_names_the_field(tmp_path):
 def test_output_paths_of_the_wrong_kind(tmp_path):
     code, _, err = run_cli(["eval", "--model", "m", "--data", "task:addition", "--out", str(tmp_path)])
     assert_one_line_error(code, err, "eval", "is a directory")
+    for folder_name in (str(tmp_path / "new") + "/", str(tmp_path / "new" / "sub" / "..")):  # folders not made yet
+        code, _, err = run_cli(["eval", "--model", "m", "--data", "task:addition", "--out", folder_name])
+        assert_one_line_error(code, err, "eval", "is a directory")
+    assert not (tmp_path / "new").exists()
     code, _, err = run_cli(["tasks", "export", "--family", "addition", "--n", "2", "--split", "test",
                             "--out", str(tmp_path)])
     assert_one_line_error(code, err, "tasks", "is a directory")
