@@ -174,10 +174,16 @@ class _Claim:
         self.holders = 1
 
     def drop(self) -> None:
+        """One holder lets go; the last one releases the lock and forgets the claim."""
         self.holders -= 1
         if self.holders == 0:
             self.lock.release()
             _CLAIMS.pop(self.key, None)
+
+    def drop_all(self) -> None:
+        """Every holder lets go at once (a command returning, the process exiting)."""
+        self.holders = 1
+        self.drop()
 
 
 _CLAIMS: dict[Path, _Claim] = {}
@@ -185,8 +191,7 @@ _CLAIMS: dict[Path, _Claim] = {}
 
 def _release_all() -> None:
     for claim in list(_CLAIMS.values()):
-        claim.holders = 1
-        claim.drop()
+        claim.drop_all()
 
 
 atexit.register(_release_all)
@@ -282,9 +287,7 @@ def releasing_run_folders(function):
             return function(*args, **kwargs)
         finally:
             for key in set(_CLAIMS) - before:
-                claim = _CLAIMS[key]
-                claim.holders = 1
-                claim.drop()
+                _CLAIMS[key].drop_all()
 
     return run
 
@@ -296,6 +299,7 @@ class ResultsFileLock:
         self.path, self._lock = path, lock
 
     def release(self) -> None:
+        """Drop the lock (and remove its file); a second call does nothing."""
         if self._lock is not None:
             self._lock.release()
             self._lock = None

@@ -49,6 +49,7 @@ class KVCache:
 
     @property
     def batch_size(self) -> int:
+        """The rows the cache holds now (fewer after ``select_rows``, more after ``join``)."""
         return self.key_mask.shape[0]
 
     def begin(self, attention_mask: np.ndarray):
@@ -75,6 +76,8 @@ class KVCache:
         return self.keys[layer_index][:, :, :end], self.values[layer_index][:, :, :end]
 
     def commit(self, n_tokens: int) -> None:
+        """Mark the ``n_tokens`` slots reserved by ``begin`` as filled; each row's next position moves on
+        by its real tokens among them."""
         self.length += n_tokens
         self.next_positions += self._pending_counts
 
@@ -149,6 +152,3 @@ class KVCache:
             key_mask = np.zeros((self.batch_size, capacity), dtype=bool)  # (B, max_len)
             key_mask[:, :self.length] = self.key_mask[:, :self.length]
             self.key_mask, self.max_len = key_mask, capacity
-
-    def nbytes(self) -> int:
-        return sum(k.nbytes + v.nbytes for k, v in zip(self.keys, self.values))

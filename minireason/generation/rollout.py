@@ -54,6 +54,7 @@ class Rollouts:
 
     @property
     def num_tokens(self) -> np.ndarray:
+        """Each row's completion length in tokens, a stop token included."""
         return np.array([len(ids) for ids in self.completion_ids])  # (N,)
 
     def select_groups(self, groups: np.ndarray) -> Rollouts:
@@ -66,6 +67,7 @@ class Rollouts:
 
     @staticmethod
     def concatenate(parts: list[Rollouts]) -> Rollouts:
+        """The rows of ``parts`` one after another (groups of the same ``group_size``)."""
         if not parts:
             raise InputError("Rollouts.concatenate needs at least one part")
         return Rollouts(*(sum((getattr(part, name) for part in parts), []) for name in
@@ -75,10 +77,12 @@ class Rollouts:
 
 def sample_rollouts(model, tokenizer, records: list[dict], prompts: list[str], group_size: int,
                     max_new_tokens: int, temperature: float = 1.0, top_p: float = 1.0, top_k: int = 0,
-                    rng: np.random.Generator | None = None, stop_strings=(), max_rows: int = 256) -> Rollouts:
+                    rng: np.random.Generator | list[np.random.Generator] | None = None, stop_strings=(),
+                    max_rows: int = 256) -> Rollouts:
     """``group_size`` completions of every prompt from batched generation (``max_rows`` rows at a time).
 
-    ``rng`` drives the sampling; the rows are drawn in order, so the same rng state gives the same rollouts.
+    ``rng`` drives the sampling: one Generator (the rows are drawn in order, so the same rng state gives
+    the same rollouts), or a list of one per row (prompt-major: G rows per prompt).
     """
 
     if len(records) != len(prompts) or not prompts:
@@ -89,8 +93,9 @@ def sample_rollouts(model, tokenizer, records: list[dict], prompts: list[str], g
     row_prompts = [prompt for prompt in prompts for _ in range(group_size)]
     results = []
     for start in range(0, len(row_prompts), max_rows):
+        chunk_rng = rng[start:start + max_rows] if isinstance(rng, (list, tuple)) else rng
         results += generate(model, tokenizer, row_prompts[start:start + max_rows], max_new_tokens,
-                            temperature=temperature, top_k=top_k, top_p=top_p, rng=rng,
+                            temperature=temperature, top_k=top_k, top_p=top_p, rng=chunk_rng,
                             stop_strings=list(stop_strings) or None)
     return Rollouts(
         records=row_records, prompts=row_prompts,
@@ -116,8 +121,8 @@ class PackedRows:
 def pack_rows(rollouts: Rollouts, rows, pad_id: int) -> PackedRows:
     """Pack prompt + completion of the given rows (row indices into ``rollouts``).
 
-    A completion with no token (the stop token came first... it is then one token) cannot occur;
-    an empty one is refused by ``pack_completions`` only if the prompt is a single token too.
+    An empty completion packs to a row with no loss positions (``pack_completions`` refuses it only
+    when the prompt is a single token too, leaving nothing to predict).
     """
     rows = list(rows)
     prompts = [rollouts.prompt_ids[r] for r in rows]

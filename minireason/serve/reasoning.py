@@ -26,6 +26,7 @@ class ReasoningSplitter:
         self.part_started = False  # the current part has shown text (its leading newlines are dropped)
 
     def feed(self, piece: str) -> list[tuple[str, str]]:
+        """The parts of ``piece`` (with what was held back before it) that are certain now."""
         self.buffer += piece
         out: list[tuple[str, str]] = []
         if self.phase == "start":

@@ -37,7 +37,7 @@ from minireason.generation.generate import RowDecoding
 from minireason.generation.kv_cache import KVCache
 from minireason.generation.sampling import SamplingSettings, sample_next_tokens
 from minireason.runtime import DECODE, thread_switch_interval, use_profile
-from minireason.seeds import check_seed
+from minireason.seeds import MAX_SEED, check_seed
 
 
 class QueueFull(MinireasonError):
@@ -78,6 +78,7 @@ class Ticket:
     cancelled: threading.Event = field(default_factory=threading.Event)
 
     def cancel(self) -> None:
+        """Ask the engine to end this request's rows at its next step (safe from any thread)."""
         self.cancelled.set()
 
 
@@ -144,6 +145,7 @@ class Scheduler:
         return ticket
 
     def stats(self) -> dict:
+        """Running rows, waiting requests, the limits, cache slots and the engine's counters."""
         with self.lock:
             return {"running_rows": len(self.rows), "waiting_requests": len(self.waiting),
                     "max_rows": self.max_rows, "max_waiting": self.max_waiting,
@@ -156,6 +158,7 @@ class Scheduler:
         self._thread.start()
 
     def stop(self) -> None:
+        """End the engine thread (after its current step) and wait for it."""
         with self.lock:
             self._running = False
             self.work.notify()
@@ -233,7 +236,7 @@ class Scheduler:
         if request.n > 1:  # the choices share the prompt's keys: one prefill, n copies
             cache.select_rows([0] * request.n)
             logits = np.repeat(logits, request.n, axis=0)  # (n, V)
-        seed = request.seed if request.seed is not None else int(self.seeds.integers(2**63 - 1))
+        seed = request.seed if request.seed is not None else int(self.seeds.integers(MAX_SEED))
         prompt_ids, rows = list(request.prompt_ids), []
         for choice in range(request.n):
             # choice 0 with seed s draws what `generate(seed=s)` draws for one prompt

@@ -11,13 +11,14 @@ from hypothesis import strategies as st
 pytest.importorskip("numba")
 
 from minireason.backend import get_ops  # noqa: E402
+from minireason.bfloat16 import bfloat16_bits_to_float32, float32_to_bfloat16_bits  # noqa: E402
 from minireason.config import PRESETS  # noqa: E402
-from minireason.errors import ConfigError  # noqa: E402
+from minireason.errors import ConfigError, InputError  # noqa: E402
 from minireason.generation.generate import generate  # noqa: E402
 from minireason.generation.kv_cache import KVCache  # noqa: E402
-from minireason.io.safetensors import bfloat16_bits_to_float32, float32_to_bfloat16_bits  # noqa: E402
 from minireason.model import Qwen3Model  # noqa: E402
-from minireason.nn.linear import BFloat16Matrix, linear_forward  # noqa: E402
+from minireason.nn.linear import BFloat16Matrix, linear_backward, linear_forward  # noqa: E402
+from minireason.optim import AdamW  # noqa: E402
 
 CONFIG = PRESETS["test-small"]
 
@@ -32,8 +33,6 @@ def test_the_reference_linear_widens_a_bfloat16_matrix_exactly():
     with pytest.raises(TypeError, match="uint16"):
         BFloat16Matrix(weight)
     # the backward of a forward on bfloat16 weights (the numba kernel's cache holds the bits)
-    from minireason.nn.linear import linear_backward
-
     dout = rng.standard_normal((2, 3, 7)).astype(np.float32)
     _, kernel_cache = get_ops("numba").linear_forward(x, BFloat16Matrix(bits))
     _, widened_cache = linear_forward(x, bfloat16_bits_to_float32(bits))
@@ -131,9 +130,6 @@ def test_a_backward_never_sees_bfloat16_weights(models):
 
 
 def test_a_bfloat16_decoding_model_cannot_be_trained_into_stale_copies(models):
-    from minireason.errors import InputError
-    from minireason.optim import AdamW
-
     _, decoding, _ = models
     ids = np.random.default_rng(5).integers(0, CONFIG.vocab_size, size=(2, 6))
     _, grads = decoding.loss_and_grads(ids[:, :-1], ids[:, 1:])

@@ -1,16 +1,22 @@
 """Generation: KV cache against the full forward, batching, stop conditions, streaming, seeds, bad input."""
 
+import io
 import math
 
 import numpy as np
 import pytest
 from byte_tokenizer import EOS, PAD, ByteTokenizer
 
+from minireason.cli.chat import ThinkingPrinter
+from minireason.cli.main import main
 from minireason.config import PRESETS
 from minireason.errors import InputError
 from minireason.generation.generate import generate, stream_generate
 from minireason.generation.incremental_text import TextStreamDecoder
 from minireason.generation.kv_cache import KVCache
+from minireason.generation.rollout import sample_rollouts
+from minireason.io.bpe_trainer import train_bpe
+from minireason.io.pretrained import save_pretrained
 from minireason.model import Qwen3Model
 
 CONFIG = PRESETS["test-tiny"].replace(vocab_size=260, max_position_embeddings=64)
@@ -351,10 +357,6 @@ def test_stream_generate_checks_input_before_iterating(model64):
 
 
 def test_chat_shows_thinking_distinctly_even_when_markers_are_split():
-    import io
-
-    from minireason.cli.chat import ThinkingPrinter
-
     out = io.StringIO()
     printer = ThinkingPrinter(out, use_color=False)
     for piece in ["<th", "ink>\nadd the", " units</thi", "nk>\n\n", "5"]:
@@ -364,10 +366,6 @@ def test_chat_shows_thinking_distinctly_even_when_markers_are_split():
 
 
 def test_generate_and_chat_commands_run_on_a_saved_checkpoint(tmp_path, capsys, monkeypatch):
-    from minireason.cli.main import main
-    from minireason.io.bpe_trainer import train_bpe
-    from minireason.io.pretrained import save_pretrained
-
     tokenizer = train_bpe(["hello world 12+34=46 " * 30], vocab_size=280)
     model = Qwen3Model.from_config(CONFIG.replace(vocab_size=tokenizer.vocab_size), seed=0)
     save_pretrained(tmp_path / "ckpt", model, tokenizer)
@@ -391,3 +389,17 @@ def test_token_id_prompts_without_a_tokenizer(model64):
         generate(model64, None, ["a string"], 5, stop_token_ids=[])
     with pytest.raises(InputError, match="tokenizer"):
         generate(model64, None, [[1, 2]], 5, stop_token_ids=[], stop_strings=["x"])
+
+
+def test_rollouts_with_one_generator_per_row_do_not_depend_on_max_rows():
+    model = Qwen3Model.from_config(CONFIG, seed=0)
+    records, prompts = [{"id": 0}, {"id": 1}], ["ab", "cde"]
+
+    def sampled(max_rows):
+        generators = [np.random.default_rng([7, row]) for row in range(4)]  # G=2 rows per prompt
+        return sample_rollouts(model, ByteTokenizer(), records, prompts, 2, 5, temperature=1.0, rng=generators,
+                               max_rows=max_rows).completion_ids
+
+    whole = sampled(4)
+    assert sampled(1) == whole and sampled(3) == whole
+    assert len({tuple(ids) for ids in whole}) > 1  # the rows really drew apart

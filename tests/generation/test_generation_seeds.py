@@ -4,12 +4,11 @@ import pytest
 
 from minireason.config import PRESETS
 from minireason.errors import InputError
+from minireason.generation.generate import generate
 from minireason.model import Qwen3Model
 
 
 def test_api_generate_refuses_bad_seeds():
-    from minireason.generation.generate import generate
-
     model = Qwen3Model.from_config(PRESETS["test-tiny"], seed=0)
     for seed in (-1, 1.5, "3", True):
         with pytest.raises(InputError, match="seed must be None or an int >= 0"):

@@ -19,9 +19,11 @@ from minireason.generation.sampling import (
     log_softmax,
     min_p_mask,
     sample_next_tokens,
+    sampling_distribution,
     top_k_mask,
     top_p_mask,
 )
+from minireason.nn.loss import log_softmax_forward, token_logprobs_forward
 
 # ----------------------------------------------------------------------------- reference definitions
 # Written row by row with Python sorting, independently of the vectorised code under test.
@@ -301,9 +303,6 @@ def test_log_softmax_against_a_plain_python_reference(logits, data):
 
 def test_the_one_log_softmax_keeps_dropped_tokens_at_minus_infinity():
     """Sampling uses nn.loss's log-softmax on filtered rows: -inf in, -inf out, no NaN, no warning."""
-    from minireason.generation.sampling import sampling_distribution
-    from minireason.nn.loss import log_softmax_forward
-
     logits = np.array([[0.0, -np.inf, math.log(3.0)], [-np.inf, 5.0, -np.inf]])  # (B=2, V=3)
     with np.errstate(all="raise"):
         log_probs, _ = log_softmax_forward(logits)
@@ -415,8 +414,6 @@ def test_the_draws_block_is_about_the_square_root_of_the_vocabulary():
 @given(st.integers(1, 3), st.integers(2, 2000), st.integers(0, 2**32 - 1))
 def test_chosen_logprobs_are_the_training_ops_numbers_to_the_last_bit(B, V, seed):
     """The log-probability recorded at sampling is the one nn.loss's token_logprobs_forward gives."""
-    from minireason.nn.loss import token_logprobs_forward
-
     rng = np.random.default_rng(seed)
     logits = rng.standard_normal((B, V)) * 4  # (B, V) float64
     token_ids = rng.integers(0, V, B)

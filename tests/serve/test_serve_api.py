@@ -2,6 +2,7 @@
 answers equal `generate` and `minireason generate`, streaming, n, stop strings, seeds, usage,
 continuous batching under 16 concurrent streams, disconnects, a full queue, bad input, the API key."""
 
+import argparse
 import json
 import threading
 import time
@@ -11,6 +12,7 @@ import numpy as np
 import pytest
 from conftest import MODEL_NAME, SlowModel
 
+from minireason.cli import serve
 from minireason.cli.main import main
 from minireason.generation.generate import generate
 from minireason.io.chat_template import render_chat
@@ -227,10 +229,6 @@ def test_an_api_key_is_required_when_set(start_server):
 
 
 def test_the_command_binds_to_loopback_by_default(server):
-    import argparse
-
-    from minireason.cli import serve
-
     parser = argparse.ArgumentParser()
     serve.add_arguments(parser)
     assert parser.parse_args(["--model", MODEL_NAME]).host == "127.0.0.1"
