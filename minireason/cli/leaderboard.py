@@ -115,7 +115,6 @@ def run(args: argparse.Namespace) -> int:
 
 def _judged_comparisons(args, answers, verifier):
     """Each pair on each prompt decided by the judge model (both orders); its agreement with the verifier."""
-
     model, tokenizer = load_pretrained(args.judge)
     judge = ModelJudge(model, tokenizer, prompt_format=default_prompt_format(args.judge),
                        max_new_tokens=args.judge_max_new_tokens, batch_size=args.batch_size)

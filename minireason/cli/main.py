@@ -81,7 +81,6 @@ def add_command_arguments(name: str, parser: argparse.ArgumentParser) -> None:
     module = importlib.import_module(COMMANDS[name][0])
     module.add_arguments(parser)
     if name in MODEL_COMMANDS or getattr(module, "RUNS_MODEL", False):
-
         parser.add_argument("--backend", choices=list(BACKENDS), default=None,
                             help="implementation of the hot ops: numpy (the reference), numba "
                                  "(CPU kernels) or cupy (the GPU, extra 'gpu') (default: numba where it "

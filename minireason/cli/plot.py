@@ -17,6 +17,7 @@ from minireason.training.metrics import plot_metrics, plot_panels, read_metrics
 TRAINING, HELD_OUT = "metrics", "eval"  # the file a curve comes from: metrics.jsonl or eval.jsonl
 HELD_OUT_ACCURACY = ("held-out accuracy", [(HELD_OUT, "eval_accuracy", "held-out (greedy)")])
 GRADIENT_NORM = ("gradient norm", [(TRAINING, "grad_norm", "before clipping")])
+VALIDATED_LOSS = ("loss", [(TRAINING, "loss", "training"), (HELD_OUT, "validation_loss", "validation")])
 
 # method -> [(panel title, [(file, key, legend label), ...]), ...]; a panel shows whichever curves the run has
 PANELS: dict[str, list[tuple[str, list[tuple[str, str, str]]]]] = {
@@ -35,7 +36,7 @@ PANELS: dict[str, list[tuple[str, list[tuple[str, str, str]]]]] = {
         GRADIENT_NORM,
     ],
     "distill": [
-        ("loss", [(TRAINING, "loss", "training"), (HELD_OUT, "validation_loss", "validation")]),
+        VALIDATED_LOSS,
         ("KL(teacher || student)", [(TRAINING, "kl_teacher_student", "training"),
                                     (HELD_OUT, "validation_kl", "validation")]),
         ("NLL of the traces", [(HELD_OUT, "validation_nll", "validation")]),
@@ -44,7 +45,7 @@ PANELS: dict[str, list[tuple[str, list[tuple[str, str, str]]]]] = {
         GRADIENT_NORM,
     ],
     "dpo": [
-        ("loss", [(TRAINING, "loss", "training"), (HELD_OUT, "validation_loss", "validation")]),
+        VALIDATED_LOSS,
         ("preference accuracy", [(TRAINING, "preference_accuracy", "training"),
                                  (HELD_OUT, "validation_preference_accuracy", "validation")]),
         ("reward margin", [(TRAINING, "reward_margin", "training"),

@@ -100,6 +100,7 @@ class ChildStage:
 
     @property
     def pid(self) -> int:
+        """The child process's id."""
         return self.process.pid
 
     def stop(self) -> None:

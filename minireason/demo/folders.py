@@ -15,11 +15,10 @@ import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from minireason.run_folder import RunFolder, claim_run_folder
+from minireason.run_folder import LOCK_NAME, MARKER_NAME, RunFolder, claim_run_folder
 
 DEMO_COMMAND = "demo"
 STAGES_WITH_FOLDERS = ("scaling", "grpo", "distillation")
-RUN_FOLDER_FILES_PREFIX = ".minireason-run"  # the run folder's own marker and lock, kept when emptying
 
 
 def stage_command(stage: str) -> str:
@@ -34,6 +33,7 @@ class DemoFolders:
     stages: dict[str, RunFolder]
 
     def release(self) -> None:
+        """Unlock every folder, the stages' before the demo's own."""
         for folder in self.stages.values():
             folder.release()
         self.out.release()
@@ -42,7 +42,7 @@ class DemoFolders:
 def empty_run_folder(folder: RunFolder) -> None:
     """Remove an earlier run's files from a claimed folder, its marker and lock kept."""
     for entry in folder.path.iterdir():
-        if entry.name.startswith(RUN_FOLDER_FILES_PREFIX):
+        if entry.name in (MARKER_NAME, LOCK_NAME):  # the run folder's own, kept
             continue
         if entry.is_dir() and not entry.is_symlink():
             shutil.rmtree(entry)

@@ -29,6 +29,7 @@ class StageRow:
     FIELDS = ("stage", "method", "problems", "accuracy", "tokens_per_problem", "seconds")
 
     def as_dict(self) -> dict:
+        """The row as one JSON object: the six fields and the extra ones beside them."""
         return {**{name: getattr(self, name) for name in self.FIELDS}, **self.extra}
 
     @classmethod

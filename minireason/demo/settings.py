@@ -16,7 +16,7 @@ ANSWER_FALLBACK = "number"
 
 @dataclass
 class DemoSettings:
-    """Every knob of the demo; :meth:`quick` is the reduced budget CI runs (under a minute on 2 cores)."""
+    """Every knob of the demo; :meth:`quick` is the reduced budget CI runs."""
 
     model: str = "builtin:base"
     student: str = "builtin:student"
@@ -88,12 +88,15 @@ class DemoSettings:
         return cls(**values)
 
     def held_out_data(self) -> str:
+        """The task spec of the held-out (test-split) problems every accuracy is measured on."""
         return (f"task:{self.family}?n={self.held_out}&split=test&difficulty={self.difficulty}"
                 f"&seed={self.data_seed}")
 
     def train_data(self, problems: int) -> str:
+        """The task spec of ``problems`` train-split problems (never shared with the held-out ones)."""
         return f"task:{self.family}?n={problems}&split=train&difficulty={self.difficulty}&seed={self.seed}"
 
     def as_dict(self) -> dict:
+        """The settings as JSON values (tuples as lists), for run.json."""
         return {key: (list(value) if isinstance(value, tuple) else value)
                 for key, value in dataclasses.asdict(self).items()}

@@ -8,7 +8,7 @@ from minireason.demo.report import StageRow
 
 
 def check_targets(rows: Sequence[StageRow]) -> list[dict]:
-    """Issue 16's targets against what this run measured (``met`` is None when a stage did not run)."""
+    """The demo's targets against what this run measured (``met`` is None when a stage did not run)."""
     by_key = {(row.stage, row.method): row for row in rows}
 
     def gain(stage: str, method: str) -> float | None:

@@ -840,7 +840,6 @@ class Tokenizer:
     def apply_chat_template(self, messages: Sequence[dict], add_generation_prompt: bool = True,
                             enable_thinking: bool = True) -> str:
         """The Qwen3 chat prompt for ``messages`` (see :mod:`minireason.io.chat_template`)."""
-
         return render_chat(messages, add_generation_prompt=add_generation_prompt, enable_thinking=enable_thinking)
 
     def __repr__(self) -> str:

@@ -45,6 +45,8 @@ def test_each_method_plots_its_chosen_panels(runs, method, capsys):
     assert set(chosen) - set(titles) <= OPTIONAL_PANELS and len(titles) <= 6
     labels = {label for _, curves in panels for label, _, _ in curves}
     assert not labels & set(BOOKKEEPING)
+    keys = {key for _, curves in PANELS[method] for _, key, _ in curves}  # the labels are legend words
+    assert not keys & set(BOOKKEEPING)
     accuracy = dict(panels)["held-out accuracy"]
     (_, steps, values), = accuracy
     assert steps[0] == 0 and len(steps) == 3 and all(0 <= value <= 1 for value in values)
