@@ -71,6 +71,9 @@ class DemoSettings:
                              f"{self.held_out} held-out problems")
         if not isinstance(self.parallel, bool):
             raise InputError(f"demo setting parallel: expected True or False, got {self.parallel!r}")
+        if isinstance(self.thinking_budgets, (str, bytes)) or not hasattr(self.thinking_budgets, "__iter__"):
+            raise InputError(f"demo setting thinking_budgets: expected a sequence of ints >= 1, "
+                             f"got {self.thinking_budgets!r}")
         budgets = tuple(self.thinking_budgets)
         if any(isinstance(budget, bool) or not isinstance(budget, int) or budget < 1 for budget in budgets):
             raise InputError(f"demo setting thinking_budgets: expected ints >= 1, got {self.thinking_budgets!r}")

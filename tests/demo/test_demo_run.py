@@ -154,6 +154,7 @@ def test_decoding_without_the_cache_equals_generate(seed, lengths):
     ({"seed": -1}, "seed: expected an int >= 0"),
     ({"held_out": 10, "scaling_problems": 20}, "scaling_problems: 20 is more than the 10"),
     ({"thinking_budgets": (8, 0)}, "thinking_budgets"),
+    ({"thinking_budgets": 5}, "thinking_budgets: expected a sequence"),
     ({"parallel": "yes"}, "parallel: expected True or False"),
 ])
 def test_bad_settings_are_refused(overrides, fragment):
