@@ -19,8 +19,9 @@ A missing answer (``None``, nothing extracted) is never right.
 
 Used by ``evaluation.core`` (every evaluation: ``minireason eval``, the trainers' held-out
 evaluation, ``tasks.accuracy``), ``evaluation.runs.grade_record`` (a results record keeps its gold as
-``gold``; it is judged as ``answer``), ``scaling.runner.judge_for``, teacher data and the RL rewards.  The judge never evaluates the answer as code; both paths parse it with whitelisted,
-time-bounded parsers.
+``gold``; it is judged as ``answer``), ``scaling.runner.judge_for``, teacher data and the RL rewards.
+The judge never evaluates the answer as code; both paths parse it with whitelisted, time-bounded
+parsers.
 """
 
 from __future__ import annotations

@@ -50,13 +50,20 @@ def _log_sigmoid(x):
 
 def check_comparisons(comparisons, models: int) -> np.ndarray:
     """``comparisons`` as an (N, 4) float array (prompt, first, second, outcome); InputError otherwise."""
-    array = np.asarray(comparisons, dtype=np.float64).reshape(-1, 4) if len(comparisons) else np.zeros((0, 4))
-    if array.size and (np.any(array[:, 1:3] < 0) or np.any(array[:, 1:3] >= models)
+    if not len(comparisons):
+        return np.zeros((0, 4))
+    try:
+        array = np.asarray(comparisons, dtype=np.float64)  # (N, 4)
+    except (TypeError, ValueError):
+        raise InputError("comparisons: expected rows of (prompt, first, second, outcome) numbers") from None
+    if array.ndim != 2 or array.shape[1] != 4:
+        raise InputError(f"comparisons: expected rows of (prompt, first, second, outcome), got shape {array.shape}")
+    if (np.any(array[:, 1:3] < 0) or np.any(array[:, 1:3] >= models)
                        or np.any(array[:, 1:3] != np.round(array[:, 1:3]))):
         raise InputError(f"comparisons: model indices must be integers in 0..{models - 1}")
-    if array.size and np.any(array[:, 1] == array[:, 2]):
+    if np.any(array[:, 1] == array[:, 2]):
         raise InputError("comparisons: a model cannot be compared with itself")
-    if array.size and not np.all(np.isin(array[:, 3], (0.0, 0.5, 1.0))):
+    if not np.all(np.isin(array[:, 3], (0.0, 0.5, 1.0))):
         raise InputError("comparisons: an outcome must be 1 (first wins), 0 (second wins) or 0.5 (tie)")
     return array
 

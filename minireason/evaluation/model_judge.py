@@ -126,6 +126,9 @@ class ModelJudge:
     def score_answers(self, problems: Sequence[str], answers: Sequence[str], low: int = 1, high: int = 10
                       ) -> list[int | None]:
         """Each answer's rubric score (None where the reply holds no score on the scale)."""
+        if len(problems) != len(answers):
+            raise InputError(f"score_answers: expected as many answers as problems, got {len(answers)} for "
+                             f"{len(problems)}")
         texts = [SCORE_RUBRIC.format(problem=p, answer=a, low=low, high=high) for p, a in zip(problems, answers)]
         return [parse_score(reply, low, high) for reply in self.replies(texts)]
 

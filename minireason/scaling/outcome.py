@@ -23,7 +23,6 @@ Judge = Callable[["str | None"], bool]
 
 def default_extractor() -> Extractor:
     """``extract_answer`` from the evaluation package: the last boxed answer, else the last number."""
-
     return extract_answer
 
 

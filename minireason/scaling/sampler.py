@@ -93,7 +93,6 @@ class ModelSampler:
 
     def sample(self, prompts: Sequence[str], max_new_tokens: int, temperature: float,
                seed: int | None) -> list[Sample]:
-
         samples: list[Sample] = []
         for start in range(0, len(prompts), self.batch_size):
             chunk = list(prompts[start:start + self.batch_size])
@@ -108,7 +107,6 @@ class ModelSampler:
         return samples
 
     def score(self, prompts: Sequence[str], completions: Sequence[str]) -> list[float]:
-
         if len(prompts) != len(completions):
             raise InputError(f"ModelSampler.score: expected as many completions as prompts, "
                              f"got {len(completions)} completions for {len(prompts)} prompts")

@@ -161,7 +161,8 @@ def operation_steps(operations: list[tuple], slip: tuple[int, int] | None = None
 
 
 class AdditionTask:
-    """Multi-digit addition and subtraction; the chain of thought adds column by column with the carry."""
+    """Multi-digit addition and subtraction; the chain of thought adds column by column with the carry,
+    or in one of the other ``STRATEGIES`` when ``write_trace`` is asked for it."""
     name = "addition"
     description = "multi-digit addition and subtraction, traced column by column"
     default_difficulty = 4

@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
 from minireason.errors import InputError
-from minireason.evaluation.prompts import STYLES, check_style  # noqa: F401 - STYLES: the two completion styles
+from minireason.evaluation.prompts import check_style
 
 SPLITS = ("train", "test")
 TRAIN_BUCKETS = 8  # of 10: 80% of all problem texts are train, 20% test

@@ -103,7 +103,8 @@ def test_verifier_decides_right_over_wrong_and_ties_the_rest():
         verifier_comparisons([[True], [True, False]])
 
 
-@pytest.mark.parametrize("bad", [[(0, 0, 0, 1.0)], [(0, 0, 5, 1.0)], [(0, 0, 1, 0.7)]])
+@pytest.mark.parametrize("bad", [[(0, 0, 0, 1.0)], [(0, 0, 5, 1.0)], [(0, 0, 1, 0.7)],
+                                 [(0, 1), (0, 1)], [(0, 0, 1, 1.0), (1, 0, 1)], [("a", 0, 1, 1.0)]])
 def test_bad_comparisons_are_refused(bad):
     with pytest.raises(InputError, match="comparisons"):
         win_matrix(bad, 2)

@@ -5,6 +5,7 @@ from dataclasses import dataclass
 
 import pytest
 
+from minireason.errors import InputError
 from minireason.evaluation.model_judge import (
     ModelJudge,
     agreement_with_verifier,
@@ -98,6 +99,8 @@ def test_scores_come_from_the_rubric_reply():
 
     judge = ModelJudge(None, None, generate_function=generate_function)
     assert judge.score_answers(PROBLEMS[:2], FIRSTS[:2]) == [9, 2]
+    with pytest.raises(InputError, match="score_answers"):
+        judge.score_answers(PROBLEMS[:2], FIRSTS[:1])
 
 
 def test_a_tiny_real_model_runs_as_judge():
