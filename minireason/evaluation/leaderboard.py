@@ -33,6 +33,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from minireason.errors import InputError
+from minireason.nn.swiglu import sigmoid
 from minireason.plotting import pyplot
 
 ELO_BASE = 1000.0
@@ -40,11 +41,7 @@ ELO_SCALE = 400.0 / math.log(10.0)  # rating points per unit of Bradley-Terry st
 DEFAULT_RIDGE = 1e-2
 
 
-def _sigmoid(x):
-    return 0.5 * (1.0 + np.tanh(0.5 * x))
-
-
-def _log_sigmoid(x):
+def _logsigmoid(x):
     return -np.logaddexp(0.0, -x)
 
 
@@ -81,19 +78,19 @@ def win_matrix(comparisons, models: int) -> np.ndarray:
 def bradley_terry_loss(strengths: np.ndarray, wins: np.ndarray, ridge: float = DEFAULT_RIDGE) -> float:
     """The negative log-likelihood of ``wins`` under ``strengths``, plus the ridge (module docstring)."""
     differences = strengths[:, None] - strengths[None, :]  # (M, M): s_i - s_j
-    return float(-np.sum(wins * _log_sigmoid(differences)) + 0.5 * ridge * np.sum(strengths ** 2))
+    return float(-np.sum(wins * _logsigmoid(differences)) + 0.5 * ridge * np.sum(strengths ** 2))
 
 
 def bradley_terry_gradient(strengths: np.ndarray, wins: np.ndarray, ridge: float = DEFAULT_RIDGE) -> np.ndarray:
     """dL/ds: with p_ij = sigmoid(s_i - s_j), ``-sum_j wins[i,j] (1 - p_ij) + sum_j wins[j,i] (1 - p_ji) + ridge s_i``."""
-    probabilities = _sigmoid(strengths[:, None] - strengths[None, :])  # (M, M): p_ij
+    probabilities = sigmoid(strengths[:, None] - strengths[None, :])  # (M, M): p_ij
     pressure = wins * (1.0 - probabilities)  # (M, M): how much each win still pulls s_i up
     return -pressure.sum(axis=1) + pressure.sum(axis=0) + ridge * strengths
 
 
 def bradley_terry_hessian(strengths: np.ndarray, wins: np.ndarray, ridge: float = DEFAULT_RIDGE) -> np.ndarray:
     """d2L/ds2: off the diagonal ``-(wins[i,j] + wins[j,i]) p_ij (1 - p_ij)``; each row sums to ``ridge``."""
-    probabilities = _sigmoid(strengths[:, None] - strengths[None, :])
+    probabilities = sigmoid(strengths[:, None] - strengths[None, :])
     curvature = (wins + wins.T) * probabilities * (1.0 - probabilities)  # (M, M), symmetric
     hessian = -curvature
     np.fill_diagonal(hessian, curvature.sum(axis=1) - np.diag(curvature) + ridge)

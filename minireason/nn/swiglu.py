@@ -7,14 +7,14 @@ import numpy as np
 from minireason.nn.linear import linear_backward, linear_forward
 
 
-def _sigmoid(x: np.ndarray) -> np.ndarray:
+def sigmoid(x: np.ndarray) -> np.ndarray:
     """sigmoid(x) = 1 / (1 + e^-x), written as (1 + tanh(x/2)) / 2: one ufunc, no overflow for large |x|."""
     return 0.5 * (1.0 + np.tanh(0.5 * x))
 
 
 def swiglu_forward(gate: np.ndarray, up: np.ndarray):
     """h = silu(gate) * up with silu(g) = g * sigmoid(g).  gate, up (..., F) -> h (..., F)."""
-    sigmoid_gate = _sigmoid(gate)
+    sigmoid_gate = sigmoid(gate)
     silu_gate = gate * sigmoid_gate
     out = silu_gate * up
     cache = (gate, up, sigmoid_gate)

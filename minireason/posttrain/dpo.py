@@ -23,6 +23,7 @@ from minireason.errors import InputError
 from minireason.generation.generate import pad_token_id
 from minireason.generation.sequences import pack_completions
 from minireason.identity import weights_sha256
+from minireason.nn.swiglu import sigmoid
 from minireason.posttrain.data import LengthBuckets, load_pairs, micro_batches, trimmed
 from minireason.posttrain.reference import FrozenReference, check_reference
 from minireason.posttrain.run import run_method
@@ -52,10 +53,6 @@ class DPOConfig(SFTConfig):
             raise InputError(f"beta must be a number > 0, got {self.beta!r}")
 
 
-def _sigmoid(x):
-    return 0.5 * (1.0 + np.tanh(0.5 * x))  # no overflow for large |x|
-
-
 def preference_loss(policy_chosen, policy_rejected, reference_chosen, reference_rejected, beta: float,
                     loss: str = "sigmoid", normaliser: int | None = None):
     """DPO's sigmoid loss or IPO's squared loss of sequence log-probabilities, and the gradient.
@@ -82,7 +79,7 @@ def preference_loss(policy_chosen, policy_rejected, reference_chosen, reference_
     normaliser = n if normaliser is None else normaliser
     if loss == "sigmoid":
         values = np.logaddexp(0.0, -beta * h)  # -log sigmoid(beta h)
-        dh = -beta * _sigmoid(-beta * h) / normaliser
+        dh = -beta * sigmoid(-beta * h) / normaliser
     else:
         values = (h - 1.0 / (2.0 * beta)) ** 2
         dh = 2.0 * (h - 1.0 / (2.0 * beta)) / normaliser
