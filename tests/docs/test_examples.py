@@ -7,6 +7,7 @@ prints with values worked out here, not with the script's own earlier output.
 
 from __future__ import annotations
 
+import ast
 import math
 import os
 import re
@@ -73,6 +74,13 @@ def _paired(out):
 
 def check_08(out):
     assert _numbers(r"advantages: \[\s*([-\d.]+)\s+([-\d.]+)", out) == [0.866, -0.866]  # (1 - 1/2) / sample std (0.577)
+    # PPO-clip with eps 0.2, token-mean over 8 tokens: where the clip binds (ratio 1.67 and 1.5 with A > 0,
+    # 0.5 with A < 0) the gradient is 0; elsewhere d(-r A / 8)/dlogp = -r A / 8 with r = 1
+    gradient = ast.literal_eval(re.search(r"dloss/dlogp: (\[.*\]) clipped", out).group(1))
+    step = math.sqrt(3) / 2 / 8
+    expected = [[0, 0], [step, 0], [-step, -step], [step, 0]]
+    assert all(math.isclose(g, e, abs_tol=1e-3) for row, want in zip(gradient, expected) for g, e in zip(row, want))
+    assert len(gradient) == 4 and re.search(r"clipped high/low: 2 2$", out, re.M)
     _paired(out)
 
 
