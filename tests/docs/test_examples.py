@@ -84,8 +84,22 @@ def check_08(out):
     _paired(out)
 
 
+def _kl(p, q):
+    return sum(a * math.log(a / b) for a, b in zip(p, q))
+
+
 def check_09(out):
-    assert re.search(r"^fkl: D = [\d.]+", out, re.M) and re.search(r"^jsd: D = [\d.]+", out, re.M)
+    teacher, student = [0.85, 0.05, 0.05, 0.05], [0.40, 0.40, 0.10, 0.10]
+    middle = [(a + b) / 2 for a, b in zip(teacher, student)]
+    expected = {"fkl": _kl(teacher, student), "rkl": _kl(student, teacher),
+                "jsd": (_kl(teacher, middle) + _kl(student, middle)) / 2}  # beta = 0.5: the symmetric JSD
+    for loss, value in expected.items():
+        assert math.isclose(_numbers(rf"(?m)^{loss}: D = ([\d.]+)", out)[0], value, abs_tol=1e-4), loss
+    # the forward KL's gradient in the student's logits is student - teacher
+    assert _numbers(r"(?m)^fkl: D = [\d.]+, dD/dz = \[([-\d.]+), ([-\d.]+)", out) == [-0.45, 0.35]
+    # DPO at a log-ratio margin of 1 nat, beta 0.5: -log sigmoid(0.5)
+    dpo = _numbers(r"DPO loss ([\d.]+)", out)[0]
+    assert math.isclose(dpo, math.log1p(math.exp(-0.5)), abs_tol=1e-4)
     _paired(out)
 
 
