@@ -24,5 +24,6 @@ from minireason.scaling.runner import format_table  # noqa: E402
 
 rows, paths = run_scaling_comparison("builtin:base", "task:addition?n=100&split=test&seed=3&difficulty=3",
                                      "cot,budget@8,budget@16,budget@32,budget@64", "runs/example_budget",
-                                     30, 0, 120, 0.8, 1.0, "auto", 32, True)
+                                     limit=30, seed=0, max_new_tokens=120, temperature=0.8, top_p=1.0,
+                                     prompt_format="auto", batch_size=32, quiet=True)
 print(format_table(rows))

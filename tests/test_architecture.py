@@ -12,8 +12,7 @@ import ast
 from pathlib import Path
 
 import pytest
-
-ROOT = Path(__file__).resolve().parents[1]
+from paths import REPOSITORY
 
 # bottom to top; a room may import only rooms listed before it (and itself)
 ROOMS = [
@@ -27,7 +26,7 @@ ROOMS = [
 
 
 def module_name(path: Path) -> str:
-    relative = path.relative_to(ROOT)
+    relative = path.relative_to(REPOSITORY)
     parts = list(relative.with_suffix("").parts)
     if parts[0] == "kernels":
         parts = ["minireason", *parts]
@@ -44,7 +43,7 @@ def room_of(module: str) -> str | None:
 
 
 def package_files() -> list[Path]:
-    return sorted([*(ROOT / "minireason").rglob("*.py"), *(ROOT / "kernels").rglob("*.py")])
+    return sorted([*(REPOSITORY / "minireason").rglob("*.py"), *(REPOSITORY / "kernels").rglob("*.py")])
 
 
 def own_imports(path: Path):
@@ -74,7 +73,7 @@ def room_edges() -> dict[tuple[str, str], list[str]]:
         for line, module, _ in own_imports(path):
             target = room_of(module)
             if target != source:
-                edges.setdefault((source, target), []).append(f"{path.relative_to(ROOT)}:{line}")
+                edges.setdefault((source, target), []).append(f"{path.relative_to(REPOSITORY)}:{line}")
     return edges
 
 
@@ -109,7 +108,7 @@ def test_no_cycle_between_rooms():
 
 
 def test_own_modules_are_imported_at_the_top_of_each_file():
-    lazy = [f"{path.relative_to(ROOT)}:{line} imports {module}" for path in package_files()
+    lazy = [f"{path.relative_to(REPOSITORY)}:{line} imports {module}" for path in package_files()
             for line, module, inside in own_imports(path) if inside]
     assert lazy == []
 
