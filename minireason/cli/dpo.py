@@ -31,7 +31,6 @@ from minireason.posttrain.dpo import train_preference
 from minireason.run_folder import claim_run_folder, releasing_run_folders
 from minireason.training.run import start_line
 
-RUNS_MODEL = True  # cli/main.py adds --backend
 PLACES = {"model": PLACE_HELP["model"],
           "data": "preference pairs: JSON list or JSONL of prompt, chosen, rejected (minireason dpo-data writes them)"
                   + REQUIRED,

@@ -30,8 +30,6 @@ from minireason.evaluation.runs import EvalSettings, read_records, run_evaluatio
 from minireason.io.pretrained import load_pretrained
 from minireason.tasks.export import resolve_data
 
-RUNS_MODEL = True
-
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Adds the options of ``minireason leaderboard`` to its parser."""

@@ -54,7 +54,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
 
 # the commands that run a model accept --backend (numpy, numba or cupy; see minireason.backend)
 MODEL_COMMANDS = {"demo", "smoke", "generate", "chat", "eval", "pretrain", "scale", "grpo", "sft", "distill", "dpo",
-                  "distill-data", "dpo-data"}
+                  "distill-data", "dpo-data", "leaderboard", "serve"}
 
 
 def _available_commands() -> dict[str, tuple[str, str]]:
@@ -80,7 +80,7 @@ def add_command_arguments(name: str, parser: argparse.ArgumentParser) -> None:
     option's default appended to its help (the config dataclass's for the training commands)."""
     module = importlib.import_module(COMMANDS[name][0])
     module.add_arguments(parser)
-    if name in MODEL_COMMANDS or getattr(module, "RUNS_MODEL", False):
+    if name in MODEL_COMMANDS:
         parser.add_argument("--backend", choices=list(BACKENDS), default=None,
                             help="implementation of the hot ops: numpy (the reference), numba "
                                  "(CPU kernels) or cupy (the GPU, extra 'gpu') (default: numba where it "

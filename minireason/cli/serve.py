@@ -16,8 +16,6 @@ from minireason.cli.generate import load_model, sampling_settings
 from minireason.serve.app import ServerSettings, create_app, run_server, server_packages
 from minireason.serve.scheduler import Scheduler
 
-RUNS_MODEL = True  # cli.main adds --backend
-
 
 def add_arguments(parser) -> None:
     """Adds the options of ``minireason serve`` to its parser."""

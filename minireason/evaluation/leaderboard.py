@@ -32,6 +32,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from minireason.atomic import atomic_write
 from minireason.errors import InputError
 from minireason.nn.swiglu import sigmoid
 from minireason.plotting import pyplot
@@ -244,5 +245,8 @@ def plot_leaderboard(rows: Sequence[dict], path) -> None:
     axes.set_xlabel("rating")
     axes.legend(loc="best", fontsize="small")
     figure.tight_layout()
-    figure.savefig(path, dpi=120)
-    plt.close(figure)
+    try:
+        with atomic_write(path, "wb") as handle:
+            figure.savefig(handle, format="png", dpi=120)
+    finally:
+        plt.close(figure)
