@@ -109,10 +109,13 @@ def _sampling(body: dict, defaults: dict) -> SamplingSettings:
     min_p = _field(body, "min_p", number, defaults.get("min_p", 0.0))
     if top_k == -1:  # vLLM's and llama.cpp's spelling of "no top-k"
         top_k = 0
-    try:
-        return SamplingSettings(float(temperature), int(top_k), float(top_p), float(min_p))
-    except InputError as error:
-        raise APIError(400, str(error), param=str(error).split(" ", 1)[0]) from None
+    settings = {"temperature": temperature, "top_k": top_k, "top_p": top_p, "min_p": min_p}
+    for name, value in settings.items():  # one at a time, so the error names its field
+        try:
+            SamplingSettings(**{name: value})
+        except InputError as error:
+            raise APIError(400, str(error), param=name) from None
+    return SamplingSettings(float(temperature), int(top_k), float(top_p), float(min_p))
 
 
 def _chat_prompt(body: dict) -> tuple[str, bool]:
