@@ -1,9 +1,11 @@
 """Every relative link of the README, CONTRIBUTING.md and the pages under docs/ names a file that
-exists (and a heading that exists, for a link into another page), every snippet a page includes
-exists, and every module of the package has a place on an API page."""
+exists (and a heading that exists, for a link into another page; a function or class defined in the
+file, for a link into a Python file), every snippet a page includes exists, and every module of the
+package has a place on an API page."""
 
 from __future__ import annotations
 
+import ast
 import re
 from pathlib import Path
 
@@ -30,6 +32,12 @@ def _without_code(text: str) -> str:
     return re.sub(r"`[^`\n]*`", "code", text)
 
 
+def _top_level_names(path: Path) -> set[str]:
+    """The functions and classes defined at the top level of a Python file."""
+    return {node.name for node in ast.parse(path.read_text(encoding="utf-8")).body
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))}
+
+
 @pytest.mark.parametrize("source", SOURCES, ids=lambda path: str(path.relative_to(REPOSITORY)))
 def test_relative_links_name_files_and_headings_that_exist(source: Path):
     broken = []
@@ -44,6 +52,8 @@ def test_relative_links_name_files_and_headings_that_exist(source: Path):
             anchors = {_slug(heading) for heading in HEADING.findall(_without_code(resolved.read_text(encoding="utf-8")))}
             if anchor not in anchors:
                 broken.append(f"{target} (no such heading)")
+        elif anchor and resolved.suffix == ".py" and anchor not in _top_level_names(resolved):
+            broken.append(f"{target} (no such function or class)")
     assert not broken, f"{source.relative_to(REPOSITORY)}: {broken}"
 
 
