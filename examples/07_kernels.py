@@ -1,5 +1,5 @@
 # %% [markdown]
-# # Stage 7: accelerated backends, always checked against the NumPy reference
+# # Accelerated backends, always checked against the NumPy reference
 # The model calls its hot ops (attention, RMSNorm, RoPE, SwiGLU, cross-entropy) through one
 # namespace chosen by `minireason.backend`; the Numba kernels implement the same contracts.
 # Needs the `fast` extra: `pip install -e ".[fast]"`.

@@ -26,10 +26,14 @@ def _slug(heading: str) -> str:
     return re.sub(r"[\s]+", "-", text)
 
 
+def _without_fences(text: str) -> str:
+    """The text with fenced code blocks removed (a ``# comment`` there is not a heading)."""
+    return re.sub(r"^```.*?^```", "", text, flags=re.S | re.M)
+
+
 def _without_code(text: str) -> str:
     """The text with fenced and inline code removed (links there are examples, not links)."""
-    text = re.sub(r"^```.*?^```", "", text, flags=re.S | re.M)
-    return re.sub(r"`[^`\n]*`", "code", text)
+    return re.sub(r"`[^`\n]*`", "code", _without_fences(text))
 
 
 def _top_level_names(path: Path) -> set[str]:
@@ -49,7 +53,7 @@ def test_relative_links_name_files_and_headings_that_exist(source: Path):
         if not resolved.exists():
             broken.append(f"{target} (no such file)")
         elif anchor and resolved.suffix == ".md":
-            anchors = {_slug(heading) for heading in HEADING.findall(_without_code(resolved.read_text(encoding="utf-8")))}
+            anchors = {_slug(heading) for heading in HEADING.findall(_without_fences(resolved.read_text(encoding="utf-8")))}
             if anchor not in anchors:
                 broken.append(f"{target} (no such heading)")
         elif anchor and resolved.suffix == ".py" and anchor not in _top_level_names(resolved):
