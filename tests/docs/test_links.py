@@ -84,3 +84,10 @@ def test_every_module_has_a_place_on_an_api_page():
 def test_every_example_is_on_the_examples_page():
     page = (DOCS / "examples.md").read_text(encoding="utf-8")
     assert sorted(p.name for p in (REPOSITORY / "examples").glob("*.py")) == sorted(re.findall(r'examples/(\S+\.py)"', page))
+
+
+def test_headings_hold_no_math():
+    """The table of contents and the navigation show a heading's text untypeset: `$\\tau$` would read as raw TeX."""
+    with_math = [(page.name, heading) for page in DOCS.rglob("*.md")
+                 for heading in HEADING.findall(_without_fences(page.read_text(encoding="utf-8"))) if "$" in heading]
+    assert with_math == []
