@@ -1,5 +1,5 @@
 # %% [markdown]
-# # Stage 1: a Qwen3 decoder with a hand-written backward pass
+# # A Qwen3 decoder with a hand-written backward pass
 # Build a tiny random model, run a forward pass, compute a loss, run the backward pass, and
 # check one gradient entry against a finite difference. Run: `python examples/01_model_forward_backward.py`.
 

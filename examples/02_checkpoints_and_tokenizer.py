@@ -1,5 +1,5 @@
 # %% [markdown]
-# # Stage 1b: checkpoints (safetensors, Hugging Face directories) and the byte-level BPE tokenizer
+# # Checkpoints (safetensors, Hugging Face directories) and the byte-level BPE tokenizer
 # Train a small tokenizer, save a model + tokenizer as a Hugging Face directory, load it back.
 
 # %%

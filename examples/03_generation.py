@@ -1,5 +1,5 @@
 # %% [markdown]
-# # Stage 2: text generation with a KV cache
+# # Text generation with a KV cache
 # Greedy and sampled decoding from the built-in base model; batched prompts of different lengths;
 # streaming; the log-probabilities RL needs.
 

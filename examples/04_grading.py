@@ -1,5 +1,5 @@
 # %% [markdown]
-# # Stage 3: verifiable answers
+# # Verifiable answers
 # Extract the final answer from model output and decide equivalence with a safe, time-limited grader.
 
 # %%

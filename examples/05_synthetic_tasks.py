@@ -1,5 +1,5 @@
 # %% [markdown]
-# # Stage 8a: the built-in synthetic verifiable tasks
+# # The built-in synthetic verifiable tasks
 # Four families with seeded generators, verifiers, reasoning traces and train/test splits decided by a hash.
 
 # %%

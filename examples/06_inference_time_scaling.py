@@ -1,5 +1,5 @@
 # %% [markdown]
-# # Stage 4: inference-time scaling
+# # Inference-time scaling
 # Spend more compute at inference for accuracy: chain-of-thought, self-consistency (majority vote over
 # sampled chains), best-of-N, self-refinement. Every method reports the tokens it generated.
 # The command-line version: `minireason scale --model builtin:base --data "task:arithmetic?n=30" ...`.

@@ -1,5 +1,5 @@
 # %% [markdown]
-# # Stage 5: reinforcement learning with verifiable rewards (GRPO)
+# # Reinforcement learning with verifiable rewards (GRPO)
 # The built-in base model samples several chains of thought per 3-digit addition; the task's verifier
 # says which answers are right; the group-relative advantage pushes up the right ones. Held-out greedy
 # accuracy is measured before and after on problems never trained on, and compared pairwise.

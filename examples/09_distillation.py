@@ -1,5 +1,5 @@
 # %% [markdown]
-# # Stage 6: distillation and preference tuning
+# # Distillation and preference tuning
 # The built-in student (121k parameters) learns from the built-in base model (832k): first from the
 # base model's verified chains of thought (rejection sampling, then SFT), then from its whole
 # next-token distribution (logit distillation; on-policy: on the student's own samples). Held-out

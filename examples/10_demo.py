@@ -1,5 +1,5 @@
 # %% [markdown]
-# # Stage 8: every stage, live and measured (`minireason demo`)
+# # Every stage, live and measured (`minireason demo`)
 # The main job as a Python call: decode speed with and without the KV cache, direct answers, chain of
 # thought and the inference-time scaling methods against the tokens they spend, GRPO from the base
 # model, and the built-in student distilled from it, every figure measured in this run on held-out

@@ -1,5 +1,5 @@
 # %% [markdown]
-# # Stage 5b: an improved GRPO (Dr. GRPO with DAPO's clip-higher and dynamic sampling)
+# # An improved GRPO (Dr. GRPO with DAPO's clip-higher and dynamic sampling)
 # The same trainer as stage 5 with three changes that the literature found to matter: Dr. GRPO's
 # advantage (the reward minus the group mean, never divided by the group's standard deviation) with a
 # constant normaliser instead of each completion's own length; DAPO's clip-higher (more room to

@@ -1,5 +1,5 @@
 # %% [markdown]
-# # Stage 6b: preference tuning with DPO
+# # Preference tuning with DPO
 # Preference pairs from the model's own samples: per problem, one verified chain of thought (chosen)
 # and one wrong one (rejected), both judged by the one judge. DPO then raises the policy's log-ratio
 # to a frozen reference on the chosen completion against the rejected one:

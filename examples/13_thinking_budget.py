@@ -1,5 +1,5 @@
 # %% [markdown]
-# # Stage 4b: thinking budgets
+# # Thinking budgets
 # One greedy chain of thought whose `<think>` block may hold at most N tokens: when the row has spent N
 # thinking tokens, generation forces `</think>` and the model answers from what it has thought so far
 # (Qwen3's thinking budget). Accuracy against the budget shows how much of its reasoning the model

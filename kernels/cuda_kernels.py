@@ -35,6 +35,26 @@ def query_row_indices(row, H, T, Hkv, S):  # pragma: no cover - runs on device
 
 @cuda.jit
 def attention_forward_kernel(q, k, v, allowed, scale, out, logsumexp):  # pragma: no cover - runs on device
+    """Causal GQA attention forward, one thread per query row, by the online softmax.
+
+    Thread ``cuda.grid(1)`` handles query t of head h in batch b (rows past B*H*T return at once).
+    Queries are the last T of the S key slots, so query t sees slots ``0 .. S - T + t`` whose
+    ``allowed`` entry is True; head h reads kv head ``h // (H // Hkv)``.
+
+    Arguments (device arrays, C-contiguous; the float ones share one dtype, float32 or float64):
+
+    - ``q``: (B, H, T, Dh) queries, Dh at most ``MAX_HEAD_DIM``.
+    - ``k``: (B, Hkv, S, Dh) keys (H a multiple of Hkv).
+    - ``v``: (B, Hkv, S, Dh) values.
+    - ``allowed``: (B, S) bool, False for padding slots.
+    - ``scale``: the score scale (``1 / sqrt(Dh)``), a scalar of q's dtype.
+    - ``out``: (B, H, T, Dh), written: the softmax-weighted average of the values the row sees.
+    - ``logsumexp``: (B, H, T), written: the log of the row's softmax normaliser; +inf for a row that
+      sees no key, whose out is then the uniform average of all S values (as the reference's).
+
+    Device code raises nothing: the launcher ``kernels.cuda_ops.attention_forward`` checks the
+    shapes (a ValueError for Dh above ``MAX_HEAD_DIM``) and allocates the outputs.
+    """
     B, H, T, Dh = q.shape
     Hkv, S = k.shape[1], k.shape[2]
     row = cuda.grid(1)
@@ -78,6 +98,30 @@ def attention_forward_kernel(q, k, v, allowed, scale, out, logsumexp):  # pragma
 
 @cuda.jit
 def attention_backward_kernel(q, k, v, out, dout, logsumexp, allowed, scale, dq, dk, dv):  # pragma: no cover
+    """Causal GQA attention backward, one thread per query row, recomputing probabilities.
+
+    Each probability is recomputed from the saved logsumexp, ``p = exp(q.k * scale - logsumexp)``
+    (``1/S`` for a row that saw no key), and with ``delta = dout . out`` the score gradient is
+    ``p (dout . v - delta) * scale``. A thread writes its own row of dq; dk and dv are shared by
+    every query and every head of a kv group, so they are accumulated with ``cuda.atomic.add``.
+
+    Arguments (device arrays, C-contiguous; the float ones share one dtype, float32 or float64):
+
+    - ``q``: (B, H, T, Dh) the forward's queries.
+    - ``k``: (B, Hkv, S, Dh) keys.
+    - ``v``: (B, Hkv, S, Dh) values.
+    - ``out``: (B, H, T, Dh) the forward's output.
+    - ``dout``: (B, H, T, Dh) the gradient of the loss with respect to out.
+    - ``logsumexp``: (B, H, T) as written by ``attention_forward_kernel``.
+    - ``allowed``: (B, S) bool key mask, as in the forward.
+    - ``scale``: the forward's score scale.
+    - ``dq``: (B, H, T, Dh), written.
+    - ``dk``: (B, Hkv, S, Dh), added to: it must start at zero.
+    - ``dv``: (B, Hkv, S, Dh), added to: it must start at zero.
+
+    Device code raises nothing: the launcher ``kernels.cuda_ops.attention_backward`` zeroes and
+    returns the gradients.
+    """
     B, H, T, Dh = q.shape
     Hkv, S = k.shape[1], k.shape[2]
     row = cuda.grid(1)

@@ -1,24 +1,31 @@
 """MkDocs hook: links from a page to the repository's own files, checked at build time.
 
 The guides link to code and tests with relative paths (``../minireason/nn/rmsnorm.py``,
-``../tests/nn/test_nn_gradients.py``) so that they also read well on a code host. Those files are
-outside ``docs/``, so MkDocs cannot check them. This hook does, before the page is converted:
+``../tests/nn/test_nn_gradients.py#test_rmsnorm``) so that they also read well on a code host.
+Those files are outside ``docs/``, so MkDocs cannot check them. This hook does, before the page is
+converted:
 
 - a link to a module of the package (``../minireason/...py`` or ``../kernels/...py``) becomes a
-  cross-reference to that module's API page (``[text][minireason.nn.rmsnorm]``, ``[text][kernels.numba_cpu]``), which the strict
-  build resolves or fails on;
+  cross-reference to that module's API page (``[text][minireason.nn.rmsnorm]``), or, with an anchor
+  (``../minireason/nn/rmsnorm.py#rmsnorm_forward``), to that function's or class's entry
+  (``[text][minireason.nn.rmsnorm.rmsnorm_forward]``); the strict build resolves it or fails;
 - a link to any other repository file (tests, examples, benchmarks) must name a file that exists,
-  or the build fails; it becomes a link to ``repo_url`` when one is configured, else the link text.
+  and its anchor, if any, a function or class defined at the top level of that Python file
+  (``#test_rmsnorm``), or the build fails. With a ``repo_url`` configured it becomes a link there
+  (to the definition's line); without one (this repository has no public address) it is shown as
+  the file's path in code, with the anchor as a pytest node id
+  (``tests/nn/test_nn_gradients.py::test_rmsnorm``), which a reader can pass to pytest as it is.
 """
 
 from __future__ import annotations
 
+import ast
 import re
 from pathlib import Path, PurePosixPath
 
 from mkdocs.exceptions import PluginError
 
-_LINK = re.compile(r"(?<!!)\[(?P<text>[^\]]+)\]\((?P<target>\.\./[^)\s#]+)(?P<anchor>#[^)\s]*)?\)")
+_LINK = re.compile(r"(?<!!)\[(?P<text>[^\]]+)\]\((?P<target>\.\./[^)\s#]+)(?:#(?P<anchor>[^)\s]*))?\)")
 
 
 def _module_name(path: PurePosixPath) -> str | None:
@@ -32,6 +39,15 @@ def _module_name(path: PurePosixPath) -> str | None:
     return ".".join(parts)
 
 
+def definition_line(path: Path, name: str) -> int | None:
+    """The line of the top-level ``def``/``class`` called ``name`` in the Python file, or None."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    for node in tree.body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and node.name == name:
+            return node.lineno
+    return None
+
+
 def on_page_markdown(markdown, page, config, files):
     docs_dir = Path(config["docs_dir"]).resolve()
     repository = docs_dir.parent
@@ -40,6 +56,7 @@ def on_page_markdown(markdown, page, config, files):
 
     def replace(match: re.Match) -> str:
         target = (page_dir / match["target"]).resolve()
+        anchor = match["anchor"]
         try:
             relative = PurePosixPath(target.relative_to(repository).as_posix())
         except ValueError:
@@ -50,9 +67,20 @@ def on_page_markdown(markdown, page, config, files):
             raise PluginError(f"{page.file.src_path}: the link to {relative} names a file that does not exist")
         module = _module_name(relative)
         if module is not None:
-            return f"[{match['text']}][{module}]"
+            return f"[{match['text']}][{module}.{anchor}]" if anchor else f"[{match['text']}][{module}]"
+        line = None
+        if anchor:
+            if target.suffix != ".py":
+                raise PluginError(f"{page.file.src_path}: the link to {relative}#{anchor} has an anchor the build "
+                                  "cannot check (anchors name a function or class of a Python file)")
+            line = definition_line(target, anchor)
+            if line is None:
+                raise PluginError(f"{page.file.src_path}: {relative} defines no function or class {anchor!r}")
         if repo_url:
-            return f"[{match['text']}]({repo_url}/blob/main/{relative}{match['anchor'] or ''})"
-        return match["text"]
+            return f"[{match['text']}]({repo_url}/blob/main/{relative}{f'#L{line}' if line else ''})"
+        label = f"{relative}::{anchor}" if anchor else str(relative)
+        if match["text"].strip("`") in (str(relative), anchor, label):
+            return f"`{label}`"
+        return f"{match['text']} (`{label}`)"
 
     return _LINK.sub(replace, markdown)

@@ -107,6 +107,22 @@ def exact_leaf_equal(predicted: str, gold: str) -> bool:
 
 
 def exact_proportional(predicted: str, gold: str, positive: bool = False) -> bool:
+    """The cheap comparator's proportionality test (the ``proportional`` argument of
+    :func:`minireason.evaluation.structure.compare`): it never decides, it always raises.
+
+    Whether two expressions (the sides of equations or inequalities moved to ``... = 0``) are
+    nonzero constant multiples of each other needs evaluation at sample points, so the pair goes to
+    :func:`symbolic_proportional`, which has the same signature and meaning.
+
+    Args:
+        predicted: the predicted expression, as normalised answer text.
+        gold: the gold expression, as normalised answer text.
+        positive: ask for a positive multiple (inequalities keep their direction).
+
+    Raises:
+        NeedsSymbolic: always; :func:`minireason.evaluation.grader.grade_exact` turns it into
+            "undecided" (None) and the grader hands the pair to the symbolic stage.
+    """
     raise NeedsSymbolic
 
 

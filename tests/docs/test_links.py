@@ -1,9 +1,11 @@
 """Every relative link of the README, CONTRIBUTING.md and the pages under docs/ names a file that
-exists (and a heading that exists, for a link into another page), every snippet a page includes
-exists, and every module of the package has a place on an API page."""
+exists (and a heading that exists, for a link into another page; a function or class defined in the
+file, for a link into a Python file), every snippet a page includes exists, and every module of the
+package has a place on an API page."""
 
 from __future__ import annotations
 
+import ast
 import re
 from pathlib import Path
 
@@ -24,10 +26,20 @@ def _slug(heading: str) -> str:
     return re.sub(r"[\s]+", "-", text)
 
 
+def _without_fences(text: str) -> str:
+    """The text with fenced code blocks removed (a ``# comment`` there is not a heading)."""
+    return re.sub(r"^```.*?^```", "", text, flags=re.S | re.M)
+
+
 def _without_code(text: str) -> str:
     """The text with fenced and inline code removed (links there are examples, not links)."""
-    text = re.sub(r"^```.*?^```", "", text, flags=re.S | re.M)
-    return re.sub(r"`[^`\n]*`", "code", text)
+    return re.sub(r"`[^`\n]*`", "code", _without_fences(text))
+
+
+def _top_level_names(path: Path) -> set[str]:
+    """The functions and classes defined at the top level of a Python file."""
+    return {node.name for node in ast.parse(path.read_text(encoding="utf-8")).body
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))}
 
 
 @pytest.mark.parametrize("source", SOURCES, ids=lambda path: str(path.relative_to(REPOSITORY)))
@@ -41,9 +53,11 @@ def test_relative_links_name_files_and_headings_that_exist(source: Path):
         if not resolved.exists():
             broken.append(f"{target} (no such file)")
         elif anchor and resolved.suffix == ".md":
-            anchors = {_slug(heading) for heading in HEADING.findall(_without_code(resolved.read_text(encoding="utf-8")))}
+            anchors = {_slug(heading) for heading in HEADING.findall(_without_fences(resolved.read_text(encoding="utf-8")))}
             if anchor not in anchors:
                 broken.append(f"{target} (no such heading)")
+        elif anchor and resolved.suffix == ".py" and anchor not in _top_level_names(resolved):
+            broken.append(f"{target} (no such function or class)")
     assert not broken, f"{source.relative_to(REPOSITORY)}: {broken}"
 
 
@@ -70,3 +84,10 @@ def test_every_module_has_a_place_on_an_api_page():
 def test_every_example_is_on_the_examples_page():
     page = (DOCS / "examples.md").read_text(encoding="utf-8")
     assert sorted(p.name for p in (REPOSITORY / "examples").glob("*.py")) == sorted(re.findall(r'examples/(\S+\.py)"', page))
+
+
+def test_headings_hold_no_math():
+    """The table of contents and the navigation show a heading's text untypeset: `$\\tau$` would read as raw TeX."""
+    with_math = [(page.name, heading) for page in DOCS.rglob("*.md")
+                 for heading in HEADING.findall(_without_fences(page.read_text(encoding="utf-8"))) if "$" in heading]
+    assert with_math == []
