@@ -40,6 +40,7 @@ from typing import TextIO
 from minireason.atomic import atomic_write, atomic_write_text, write_target
 from minireason.errors import DataError, InputError
 from minireason.evaluation import judge
+from minireason.evaluation.paired import format_paired, paired_comparison
 from minireason.identity import json_sha256, make_manifest, weights_sha256, write_manifest
 from minireason.jsonl import jsonl_line
 from minireason.plotting import pyplot, ticker
@@ -184,6 +185,9 @@ class SummaryRow:
     pass_at_n: float | None = None  # share of problems where some sample was right (sampling methods)
     samples_saved: int = 0  # by early stopping
     thinking_tokens_per_problem: float | None = None  # thinking-budget methods: tokens inside <think>
+    # against the comparison's baseline method on the same problems (``paired_comparison``: gained,
+    # lost, McNemar p); None for the baseline itself
+    paired: dict | None = None
 
     def as_dict(self) -> dict:
         return dict(self.__dict__)
@@ -262,7 +266,7 @@ def run_comparison(sampler, records: Sequence[dict], specs: Sequence[MethodSpec]
     if executor is not None and not isinstance(sampler, ModelSampler):
         raise InputError(f"run_comparison: an executor needs a ModelSampler (its actors rebuild it on their "
                          f"model replicas), got {type(sampler).__name__}")
-    rows = []
+    rows, correct_by_method = [], []
     log = None
     if records_path is not None:
         if manifest is None:
@@ -291,11 +295,23 @@ def run_comparison(sampler, records: Sequence[dict], specs: Sequence[MethodSpec]
                 if on_progress is not None:
                     on_progress(spec.label, index + 1, len(records))
             rows.append(summarize(spec.label, outcomes))
+            correct_by_method.append([outcome.correct for outcome in outcomes])
     finally:
         outcomes_in_order.close()  # an executor's jobs still in flight are cancelled
         if log is not None:
             log.close()
-    return rows
+    baseline = baseline_index([spec.label for spec in specs])
+    return [row if index == baseline else dataclasses.replace(
+                row, paired=dict(paired_comparison(correct_by_method[baseline], correct_by_method[index]),
+                                 baseline=rows[baseline].method))
+            for index, row in enumerate(rows)]
+
+
+def baseline_index(labels: Sequence[str]) -> int:
+    """The method every other is compared with, problem by problem: the greedy chain of thought
+    (``cot``) when the comparison has it, since every scaling method spends compute to beat it;
+    else the first method."""
+    return labels.index("cot") if "cot" in labels else 0
 
 
 @dataclass(frozen=True)
@@ -330,7 +346,8 @@ def format_table(rows: Sequence[SummaryRow]) -> str:
     """A plain-text table: method, accuracy, tokens/problem, seconds/problem, samples, pass@1, pass@N.
 
     pass@1 (one sample's accuracy) and pass@N (some sample right) are shown for the sampling methods;
-    a line under the table gives the thinking tokens per problem of each thinking-budget method.
+    lines under the table give the thinking tokens per problem of each thinking-budget method and
+    each method against the baseline, problem by problem (gained, lost, McNemar p).
     """
     header = (f"{'method':<16} {'accuracy':>8} {'tokens/problem':>14} {'s/problem':>9} {'samples':>7} "
               f"{'pass@1':>7} {'pass@N':>7}")
@@ -345,6 +362,9 @@ def format_table(rows: Sequence[SummaryRow]) -> str:
     for row in rows:
         if row.thinking_tokens_per_problem is not None:
             lines.append(f"{row.method}: {row.thinking_tokens_per_problem:.1f} thinking tokens per problem")
+    for row in rows:
+        if row.paired is not None:
+            lines.append(f"{row.method} vs {row.paired['baseline']}: {format_paired(row.paired)}")
     return "\n".join(lines)
 
 

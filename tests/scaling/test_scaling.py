@@ -539,3 +539,19 @@ def test_model_sampler_samples_do_not_depend_on_its_batch_size():
     texts = {size: [s.text for s in ModelSampler(model, tokenizer, batch_size=size).sample(prompts, 24, 1.0, 7)]
              for size in (1, 2, 5)}
     assert texts[1] == texts[2] == texts[5]
+
+
+def test_each_method_is_paired_against_the_greedy_chain_problem_by_problem():
+    # problem 0 (46): greedy wrong, cot right; problem 1 (13): greedy right, cot wrong
+    sampler = ScriptedSampler([(boxed("45"), -1.0, 3), (boxed("13"), -1.0, 3),
+                               (boxed("46"), -1.0, 3), (boxed("12"), -1.0, 3)])
+    rows = run_comparison(sampler, RECORDS, parse_methods("greedy,cot"), plain_settings())
+    greedy, cot = rows
+    assert cot.paired is None  # the baseline
+    assert greedy.paired["baseline"] == "cot"
+    assert (greedy.paired["gained"], greedy.paired["lost"]) == (1, 1)  # cot -> greedy: gains 13, loses 46
+    assert greedy.paired["accuracy_before"] == cot.accuracy == 0.5
+    assert "greedy vs cot: 50.0% -> 50.0% (+0.0 points) on 2 problems: 1 gained, 1 lost" in format_table(rows)
+    alone = run_comparison(ScriptedSampler([(boxed("46"), -1.0, 3), (boxed("12"), -1.0, 3)] * 2), RECORDS,
+                           parse_methods("greedy,sc@1"), plain_settings())
+    assert alone[0].paired is None and alone[1].paired["baseline"] == "greedy"  # no cot: the first method
