@@ -5,7 +5,9 @@ in one part (each op choosing its own threads) against split in parts, one per t
     python benchmarks/shard_crossover.py --preset test-small --backend numba
     python benchmarks/shard_crossover.py --preset small --backend numpy --shapes 1x256,2x256,4x256
 
-Random weights and tokens; the ``train`` runtime profile, as the training loop runs.  The work
+Random weights and tokens; the ``train`` runtime profile, as the training loop runs.  The CPU
+columns (every thread's seconds) show the cost of splitting apart from waiting for a core that
+other processes hold: on an idle machine the split wall time is about half its CPU time.  The work
 column is rows x tokens x parameters, what ``SHARD_MIN_WORK`` is compared with (per part).
 """
 
@@ -15,6 +17,7 @@ import _thread_limits  # first: thread counts before NumPy loads its BLAS
 
 # isort: split
 import argparse
+import resource
 import time
 
 import numpy as np
@@ -24,6 +27,12 @@ from minireason import runtime
 from minireason.backend import set_backend
 from minireason.config import PRESETS
 from minireason.model import Qwen3Model
+
+
+def process_seconds() -> float:
+    """CPU seconds of this process so far, every thread (user and system)."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 def main() -> None:
@@ -38,21 +47,24 @@ def main() -> None:
     model = Qwen3Model.from_config(PRESETS[args.preset], seed=0)
     rng = np.random.default_rng(0)
     print(_thread_limits.machine_line(), f"{args.preset} ({model.num_parameters():,} parameters), {args.backend}")
-    print(f"{'B x T':>8} {'work':>12} {'one part ms':>12} {'split ms':>9} {'split / one':>11}")
+    print(f"{'B x T':>8} {'work':>12} {'one part ms':>12} {'split ms':>9} {'split / one':>11} {'one CPU ms':>12} "
+          f"{'split CPU':>10}")
     with runtime.use_profile(runtime.TRAIN):
         for shape in args.shapes.split(","):
             B, T = (int(value) for value in shape.split("x"))
             ids = rng.integers(0, model.config.vocab_size, (B, T))
             targets = rng.integers(0, model.config.vocab_size, (B, T))
-            best = {}
+            best, cpu = {}, {}
             for _ in range(args.repeats):
                 for name, threshold in (("one", 1 << 62), ("split", 1)):
                     model_module.SHARD_MIN_WORK = threshold
-                    started = time.perf_counter()
+                    cpu_started, started = process_seconds(), time.perf_counter()
                     model.loss_and_grads(ids, targets)
                     best[name] = min(best.get(name, float("inf")), time.perf_counter() - started)
+                    cpu[name] = min(cpu.get(name, float("inf")), process_seconds() - cpu_started)
             print(f"{shape:>8} {B * T * model.num_parameters():12.3g} {best['one'] * 1e3:12.2f} "
-                  f"{best['split'] * 1e3:9.2f} {best['split'] / best['one']:11.2f}")
+                  f"{best['split'] * 1e3:9.2f} {best['split'] / best['one']:11.2f} {cpu['one'] * 1e3:12.2f} "
+                  f"{cpu['split'] * 1e3:10.2f}")
     print(f"load average at the end: {_thread_limits.load_average()}")
 
 

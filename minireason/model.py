@@ -28,9 +28,10 @@ SUPPORTED_DTYPES = ("float32", "float64")
 
 # A forward (and its backward) without a KV cache splits its rows over the cores, one part per
 # thread (``runtime.run_on_cores``), when each part still has at least this many multiply-adds
-# (rows x tokens x parameters): below it the interpreter work of a second pass through the layers
-# costs more than the half of the products it saves (docs/kernels.md, "Threads").
-SHARD_MIN_WORK = 1 << 26
+# (rows x tokens x parameters): the libraries' own threads meet at every op, and a second thread
+# that waits for its core at each of those meetings made a test-small step of 2 x 32 tokens cost
+# 461 ms of CPU against 26 ms split (benchmarks/shard_crossover.py; docs/kernels.md, "Threads").
+SHARD_MIN_WORK = 1 << 24
 
 
 @dataclass(frozen=True)
