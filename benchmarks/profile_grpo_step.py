@@ -8,7 +8,8 @@ The step is ``GRPOTrainer.step`` of ``benchmarks/bench_grpo.py``'s settings (bui
 x 8, 3-digit additions, micro-batches of 64 rows) with a plain AdamW update; ``--repeats`` steps after
 a warm-up step, the best of each phase printed.  The op timers (about 1 us a call) wrap every op of
 the backend's namespace (``minireason.backend.REFERENCE_OPS``) during the timed steps; "optimizer"
-is clipping and AdamW.
+is clipping and AdamW.  ``--no-split`` runs every batch in one part (each op with its own threads),
+as before rows were split over the cores: run both in turns to see what the split is worth.
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ import time
 
 import numpy as np
 
+import minireason.generation.generate as generate_module
+import minireason.model as model_module
 from minireason.backend import REFERENCE_OPS, get_ops, set_backend
 from minireason.io.pretrained import load_pretrained
 from minireason.optim import AdamW, clip_grad_norm
@@ -68,7 +71,11 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=None, help="(read by _thread_limits before NumPy loads)")
     parser.add_argument("--profile", choices=("none", "rollout", "learner", "step"), default="none")
     parser.add_argument("--top", type=int, default=25)
+    parser.add_argument("--no-split", action="store_true",
+                        help="never split rows over the cores (model.SHARD_MIN_WORK, generate.DECODE_PART_MIN_WORK)")
     args = parser.parse_args()
+    if args.no_split:
+        model_module.SHARD_MIN_WORK = generate_module.DECODE_PART_MIN_WORK = 1 << 62
     set_backend(args.backend)
     model, tokenizer = load_pretrained(args.model)
     records = resolve_data("task:addition?n=2000&split=train&difficulty=3")
