@@ -35,9 +35,10 @@ behind numba is held to one thread: ``single_threaded_blas``.  A product too sma
 second thread runs on one (``serial_blas``, chosen by its size in the numba backend's table): a
 thread hand-off costs more than such a product, and far more where the cores are busy.
 
-A batch big enough is split by rows, one part per thread (``run_on_cores``: the model's forward and
-backward, a decoding step), with every library on one thread while the parts run: the threads
-then meet once per forward or backward, not at every op (``parallel_threads`` says how many).
+A batch big enough is split by rows, one part per thread (``run_on_cores``: the model's forward
+and backward; a decoding step where its threshold allows, off by default), with every library on
+one thread while the parts run: the threads then meet once per forward or backward, not at every
+op (``parallel_threads`` says how many).
 
 A server decodes in one thread while another answers HTTP (``thread_switch_interval``): the HTTP
 thread gives up the interpreter lock at every socket call and, with the default 5 ms switch

@@ -449,11 +449,13 @@ class RowDecoding:
 # ----------------------------------------------------------------------------- the decoding engine
 
 
-# A decoding step splits its rows over the cores (``BatchDecoder``, ``runtime.run_on_cores``) when
-# each part still has at least this many multiply-adds (rows x parameters): below it the
-# interpreter work of a second pass through the layers costs more than the products it shares
-# (docs/kernels.md, "Threads").
-DECODE_PART_MIN_WORK = 1 << 25
+# A decoding step may split its rows over the cores (``BatchDecoder``, ``runtime.run_on_cores``)
+# when each part has at least this many multiply-adds (rows x parameters).  Off for now: split, a
+# GRPO rollout of the built-in models (128 rows) cost 20% more CPU and was slower on this 2-core
+# machine under the load of other sessions (best of 2 at a load average of 4.4: 1.29 s against
+# 0.99 s in one part); where splitting starts to pay on an idle machine is not measured yet
+# (docs/kernels.md, "Rows split over the cores").
+DECODE_PART_MIN_WORK = 1 << 62
 
 
 def decode_parts(model, rows: int) -> int:
