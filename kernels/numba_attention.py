@@ -66,7 +66,7 @@ _xxgemm = types.ExternalFunction("numba_xxgemm", types.intc(
     types.voidptr, types.voidptr, types.intp))  # beta, c, ldc
 
 
-@numba.njit(cache=True)
+@numba.njit(nogil=True, cache=True)
 def _product(a, transpose_a, b, transpose_b, out, alpha, beta, coefficients):  # pragma: no cover - compiled
     """out = alpha op(a) op(b) + beta out on BLAS, op transposing where asked; beta = 1 accumulates
     with no temporary.  Row-major 2-D views with unit inner stride; ``coefficients`` is 2-entry scratch."""
@@ -85,7 +85,7 @@ def _product(a, transpose_a, b, transpose_b, out, alpha, beta, coefficients):  #
         raise RuntimeError("numba found no BLAS gemm (scipy is needed)")
 
 
-@numba.njit(cache=True, fastmath=_FAST)
+@numba.njit(nogil=True, cache=True, fastmath=_FAST)
 def _exp_minus(row, shifts):  # pragma: no cover - compiled
     """row[r] = exp(row[r] - shifts[r]) in place.
 
@@ -102,7 +102,7 @@ def _exp_minus(row, shifts):  # pragma: no cover - compiled
             row[r] = np.exp(row[r] - shifts[r])
 
 
-@numba.njit(cache=True, fastmath=_FAST)
+@numba.njit(nogil=True, cache=True, fastmath=_FAST)
 def _exp_minus_constant(row, shift):  # pragma: no cover - compiled
     """row[r] = exp(row[r] - shift) in place, by the same exp as ``_exp_minus`` (-inf gives 0);
     returns the sum of the new row (the softmax's denominator, in the same pass)."""
@@ -120,7 +120,7 @@ def _exp_minus_constant(row, shift):  # pragma: no cover - compiled
     return total
 
 
-@numba.njit(cache=True, fastmath=_FAST)
+@numba.njit(nogil=True, cache=True, fastmath=_FAST)
 def _uniform_average(v_head, out_row):  # pragma: no cover - compiled
     """out_row = mean over all S slots of v_head (S, Dh): the reference's answer for a row that sees no key."""
     S, Dh = v_head.shape
@@ -133,7 +133,7 @@ def _uniform_average(v_head, out_row):  # pragma: no cover - compiled
         out_row[d] /= S
 
 
-@numba.njit(cache=True)
+@numba.njit(nogil=True, cache=True)
 def _tile_is_visible(allowed_row, j0, j1, first_query_slot):  # pragma: no cover - compiled
     """True when every query of the tile sees every key in [j0, j1): the last key is not later
     than the first query's slot and none is padding.  Such a tile needs no mask."""
@@ -145,7 +145,7 @@ def _tile_is_visible(allowed_row, j0, j1, first_query_slot):  # pragma: no cover
     return True
 
 
-@numba.njit(cache=True)
+@numba.njit(nogil=True, cache=True)
 def _mask_tile(scores, allowed_row, j0, first_query_slot, n_steps):  # pragma: no cover - compiled
     """scores (keys, heads * steps), key j0 + c against query step i of each head (column
     g * steps + i, at slot first_query_slot + i): -inf where the key is padding or later than the query."""
@@ -161,14 +161,14 @@ def _mask_tile(scores, allowed_row, j0, first_query_slot, n_steps):  # pragma: n
             key_scores[column0:column0 + hidden] = -np.inf
 
 
-@numba.njit(cache=True)
+@numba.njit(nogil=True, cache=True)
 def _balanced_block(index, n_blocks):  # pragma: no cover - compiled
     """Query block of the index-th work item: 0, n-1, 1, n-2, ... so that any run of items mixes
     short causal rows with long ones and prange's contiguous chunks get equal work."""
     return index // 2 if index % 2 == 0 else n_blocks - 1 - index // 2
 
 
-@numba.njit(cache=True)
+@numba.njit(nogil=True, cache=True)
 def _stack_columns(source, b, first_head, heads, t0, t1, multiplier, columns):  # pragma: no cover
     """Column g * steps + i of ``columns`` (Dh, heads * steps) = multiplier * source[b, first_head + g, t0 + i]:
     the queries (or upstream gradients) of a group's heads side by side."""
@@ -179,7 +179,7 @@ def _stack_columns(source, b, first_head, heads, t0, t1, multiplier, columns):  
                 columns[d, g * n_steps + i] = multiplier * source[b, first_head + g, t0 + i, d]
 
 
-@numba.njit(cache=True)
+@numba.njit(nogil=True, cache=True)
 def _stack_rows(source, b, first_head, heads, t0, t1, multiplier, rows):  # pragma: no cover - compiled
     """Row g * steps + i of ``rows`` (heads * steps, Dh) = multiplier * source[b, first_head + g, t0 + i]."""
     n_steps = t1 - t0
@@ -189,7 +189,7 @@ def _stack_rows(source, b, first_head, heads, t0, t1, multiplier, rows):  # prag
                 rows[g * n_steps + i, d] = multiplier * source[b, first_head + g, t0 + i, d]
 
 
-@numba.njit(parallel=True, cache=True, fastmath=_FAST)
+@numba.njit(parallel=True, nogil=True, cache=True, fastmath=_FAST)
 def _forward_kernel(q, k, v, allowed, scale, out, logsumexp, heads_per_item):  # pragma: no cover - compiled
     """One work item: one query block of ``heads_per_item`` heads that share a kv head.
 
@@ -265,7 +265,7 @@ def _forward_kernel(q, k, v, allowed, scale, out, logsumexp, heads_per_item):  #
                 logsumexp[b, h, t] = np.inf
 
 
-@numba.njit(parallel=True, cache=True, fastmath=_FAST)
+@numba.njit(parallel=True, nogil=True, cache=True, fastmath=_FAST)
 def _backward_kernel(q, k, v, out, dout, logsumexp, allowed, scale, heads_per_item,
                      dq, dk_partial, dv_partial):  # pragma: no cover - compiled
     """One work item: ``heads_per_item`` heads that share a kv head, all their query blocks.
@@ -367,7 +367,7 @@ def _backward_kernel(q, k, v, out, dout, logsumexp, allowed, scale, heads_per_it
 PREFETCH_KEYS_AHEAD = 32
 
 
-@numba.njit(cache=True, inline="always")
+@numba.njit(nogil=True, cache=True, inline="always")
 def _prefetch_four_rows_ahead(buffer, item, j, n_keys):  # pragma: no cover - compiled
     """Prefetch into L2 rows j + PREFETCH_KEYS_AHEAD to j + PREFETCH_KEYS_AHEAD + 3 of work item
     ``item``'s first ``n_keys`` rows of ``buffer`` (B, Hkv, L, Dh), counting on into the next
@@ -474,10 +474,10 @@ def _decode_body(q, k, v, n_keys, allowed, scale, out, logsumexp, scores, querie
                 out[b, first_head + g, d] = sums[g, d]
 
 
-_decode_group = numba.njit(cache=True, fastmath=_FAST)(_decode_body)
+_decode_group = numba.njit(nogil=True, cache=True, fastmath=_FAST)(_decode_body)
 
 
-@numba.njit(cache=True, fastmath=_FAST)
+@numba.njit(nogil=True, cache=True, fastmath=_FAST)
 def _decode_serial(q, k, v, n_keys, allowed, scale, out, logsumexp):  # pragma: no cover - compiled
     group, Dh = q.shape[1] // k.shape[1], q.shape[2]
     scores = np.empty((group, n_keys), dtype=q.dtype)  # (G, n_keys)
@@ -486,7 +486,7 @@ def _decode_serial(q, k, v, n_keys, allowed, scale, out, logsumexp):  # pragma: 
         _decode_group(q, k, v, n_keys, allowed, scale, out, logsumexp, scores, queries, sums, item)
 
 
-@numba.njit(parallel=True, cache=True, fastmath=_FAST)
+@numba.njit(parallel=True, nogil=True, cache=True, fastmath=_FAST)
 def _decode_parallel(q, k, v, n_keys, allowed, scale, out, logsumexp, n_chunks):  # pragma: no cover - compiled
     n_items = q.shape[0] * k.shape[1]
     group, Dh = q.shape[1] // k.shape[1], q.shape[2]

@@ -26,8 +26,11 @@ from minireason.nn import linear as reference_linear
 from minireason.runtime import serial_blas
 
 # Below this many keys the reference's batched BLAS products are as fast as the fused attention
-# (its tiles are 64 keys long, so short sequences leave them mostly empty).
-FUSED_ATTENTION_MIN_KEYS = 128
+# (its tiles are 64 keys long, so short sequences leave them mostly empty).  On one thread (a
+# training batch split over the cores, minireason.model.SHARD_MIN_WORK) forward + backward of
+# (32, 4, T, 32) with 2 kv heads: T = 40 reference 4.0 ms, fused 3.6; T = 66 14.7 against 7.9;
+# T = 100 29.0 against 16.0 (thread CPU time, best of 5).
+FUSED_ATTENTION_MIN_KEYS = 64
 
 reads_bfloat16_weights = True  # the linear op multiplies BFloat16Matrix weights as they are
 

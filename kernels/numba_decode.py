@@ -64,7 +64,7 @@ def _as_float_overload(weight):
     return None
 
 
-@numba.njit(cache=True, fastmath=_FAST, inline="always")
+@numba.njit(nogil=True, cache=True, fastmath=_FAST, inline="always")
 def _weight_row_times_rows(weight, x, out, row):  # pragma: no cover - compiled
     """out[v, row] = sum_i x[v, i] * weight[row, i] for every input row v, four input rows per pass.
 
@@ -96,7 +96,7 @@ def _weight_row_times_rows(weight, x, out, row):  # pragma: no cover - compiled
         v += 1
 
 
-@numba.njit(cache=True, fastmath=_FAST, inline="always")
+@numba.njit(nogil=True, cache=True, fastmath=_FAST, inline="always")
 def _weight_block_times_rows(weight, x, out, block):  # pragma: no cover - compiled
     """out[v, r] = sum_i x[v, i] * weight[r, i] for the weight rows r of ``block`` (4 block to
     4 block + 3) and every input row v.
@@ -161,7 +161,7 @@ def _weight_block_times_rows(weight, x, out, block):  # pragma: no cover - compi
         v += 1
 
 
-@numba.njit(cache=True, fastmath=_FAST, inline="always")
+@numba.njit(nogil=True, cache=True, fastmath=_FAST, inline="always")
 def _small_batch_item(weight, x, out, by_blocks, item):  # pragma: no cover - compiled
     """Work item ``item``: a block of four weight rows (``by_blocks``) or one weight row."""
     if by_blocks:
@@ -170,13 +170,13 @@ def _small_batch_item(weight, x, out, by_blocks, item):  # pragma: no cover - co
         _weight_row_times_rows(weight, x, out, item)
 
 
-@numba.njit(parallel=True, cache=True, fastmath=_FAST)
+@numba.njit(parallel=True, nogil=True, cache=True, fastmath=_FAST)
 def _small_batch_product_parallel(weight, x, out, by_blocks, n_items):  # pragma: no cover - compiled
     for item in numba.prange(n_items):
         _small_batch_item(weight, x, out, by_blocks, item)
 
 
-@numba.njit(cache=True, fastmath=_FAST)
+@numba.njit(nogil=True, cache=True, fastmath=_FAST)
 def _small_batch_product_serial(weight, x, out, by_blocks, n_items):  # pragma: no cover - compiled
     for item in range(n_items):
         _small_batch_item(weight, x, out, by_blocks, item)

@@ -36,7 +36,7 @@ def _on_one_thread(kernel, *arguments) -> None:
         numba.set_num_threads(threads)
 
 
-@numba.njit(cache=True, fastmath=_FAST, inline="always")
+@numba.njit(nogil=True, cache=True, fastmath=_FAST, inline="always")
 def _rmsnorm_forward_row(x, weight, eps, normalized, inverse_rms, out, row):  # pragma: no cover - compiled
     n_features = x.shape[1]
     total = 0.0
@@ -49,19 +49,19 @@ def _rmsnorm_forward_row(x, weight, eps, normalized, inverse_rms, out, row):  # 
         out[row, i] = normalized[row, i] * weight[i]
 
 
-@numba.njit(parallel=True, cache=True, fastmath=_FAST)
+@numba.njit(parallel=True, nogil=True, cache=True, fastmath=_FAST)
 def _rmsnorm_forward_parallel(x, weight, eps, normalized, inverse_rms, out):  # pragma: no cover - compiled
     for row in numba.prange(x.shape[0]):
         _rmsnorm_forward_row(x, weight, eps, normalized, inverse_rms, out, row)
 
 
-@numba.njit(cache=True, fastmath=_FAST)
+@numba.njit(nogil=True, cache=True, fastmath=_FAST)
 def _rmsnorm_forward_serial(x, weight, eps, normalized, inverse_rms, out):  # pragma: no cover - compiled
     for row in range(x.shape[0]):
         _rmsnorm_forward_row(x, weight, eps, normalized, inverse_rms, out, row)
 
 
-@numba.njit(cache=True, fastmath=_FAST, inline="always")
+@numba.njit(nogil=True, cache=True, fastmath=_FAST, inline="always")
 def _rmsnorm_backward_row(dout, normalized, inverse_rms, weight, dx, dweight_per_row, row):  # pragma: no cover
     n_features = dout.shape[1]
     projection = 0.0  # mean(dn * n) with dn = dout * w
@@ -73,13 +73,13 @@ def _rmsnorm_backward_row(dout, normalized, inverse_rms, weight, dx, dweight_per
         dweight_per_row[row, i] = dout[row, i] * normalized[row, i]
 
 
-@numba.njit(parallel=True, cache=True, fastmath=_FAST)
+@numba.njit(parallel=True, nogil=True, cache=True, fastmath=_FAST)
 def _rmsnorm_backward_parallel(dout, normalized, inverse_rms, weight, dx, dweight_per_row):  # pragma: no cover
     for row in numba.prange(dout.shape[0]):
         _rmsnorm_backward_row(dout, normalized, inverse_rms, weight, dx, dweight_per_row, row)
 
 
-@numba.njit(cache=True, fastmath=_FAST)
+@numba.njit(nogil=True, cache=True, fastmath=_FAST)
 def _rmsnorm_backward_serial(dout, normalized, inverse_rms, weight, dx, dweight_per_row):  # pragma: no cover
     for row in range(dout.shape[0]):
         _rmsnorm_backward_row(dout, normalized, inverse_rms, weight, dx, dweight_per_row, row)
@@ -113,7 +113,7 @@ def rmsnorm_backward(dout: np.ndarray, cache):
     return dx.reshape(shape), dweight_per_row.sum(axis=0)
 
 
-@numba.njit(parallel=True, cache=True, fastmath=_FAST)
+@numba.njit(parallel=True, nogil=True, cache=True, fastmath=_FAST)
 def _swiglu_forward_flat(gate, up, sigmoid_gate, out):  # pragma: no cover - compiled
     """s = sigmoid(g) from e = exp(-|g|) (never overflows): s = 1 / (1 + e) for g >= 0 and
     e / (1 + e) below; out = g s u.  float32 uses the vectorisable exp, so the loop is SIMD."""
@@ -133,7 +133,7 @@ def _swiglu_forward_flat(gate, up, sigmoid_gate, out):  # pragma: no cover - com
             out[i] = g * s * up[i]
 
 
-@numba.njit(parallel=True, cache=True, fastmath=_FAST)
+@numba.njit(parallel=True, nogil=True, cache=True, fastmath=_FAST)
 def _swiglu_backward_flat(dout, gate, up, sigmoid_gate, dgate, dup):  # pragma: no cover - compiled
     for i in numba.prange(gate.size):
         s = sigmoid_gate[i]

@@ -46,7 +46,7 @@ CHUNK = 2048  # vocabulary entries per chunk: two scratch chunks stay in L1/L2 p
 LANES = 16  # running maxima kept apart: one AVX-512 register of float32
 
 
-@numba.njit(cache=True, fastmath={"reassoc", "contract"})
+@numba.njit(nogil=True, cache=True, fastmath={"reassoc", "contract"})
 def _chunk_max(values, start, stop, lanes):  # pragma: no cover - compiled
     """max(values[start:stop]) (stop > start), as LANES running maxima and then their maximum.
 
@@ -68,7 +68,7 @@ def _chunk_max(values, start, stop, lanes):  # pragma: no cover - compiled
     return largest
 
 
-@numba.njit(cache=True, fastmath={"contract"})
+@numba.njit(nogil=True, cache=True, fastmath={"contract"})
 def _exp_chunk(source, start, stop, temperature, shift, offset, out):  # pragma: no cover - compiled
     """out[:stop - start] = exp((source[start:stop] / temperature - shift) - offset), in source's dtype.
 
@@ -84,7 +84,7 @@ def _exp_chunk(source, start, stop, temperature, shift, offset, out):  # pragma:
             out[i] = np.exp((source[start + i] / temperature - shift) - offset)
 
 
-@numba.njit(cache=True, fastmath={"contract"})
+@numba.njit(nogil=True, cache=True, fastmath={"contract"})
 def _shifted_chunk(source, start, stop, temperature, shift, out):  # pragma: no cover - compiled
     """out[:stop - start] = source[start:stop] / temperature - shift (u - m), apart from the callers'
     reassociated sums so that no sum is split into sum(e u) - m sum(e) (which cancels)."""
@@ -92,7 +92,7 @@ def _shifted_chunk(source, start, stop, temperature, shift, out):  # pragma: no 
         out[i] = source[start + i] / temperature - shift
 
 
-@numba.njit(cache=True, fastmath={"contract"})
+@numba.njit(nogil=True, cache=True, fastmath={"contract"})
 def _entropy_gradient_chunk(source, start, stop, temperature, shift, log_sum, entropy,
                             logp_weight, entropy_weight, out):  # pragma: no cover - compiled
     """out[:stop - start] = -p (a + c (log p + H)) with log p = (u - m) - log l, u = source / temperature,
@@ -112,7 +112,7 @@ def _entropy_gradient_chunk(source, start, stop, temperature, shift, log_sum, en
             out[i] = -probability * (logp_weight + entropy_weight * (shifted + entropy_minus_log_sum))
 
 
-@numba.njit(parallel=True, cache=True, fastmath={"reassoc", "contract"})
+@numba.njit(parallel=True, nogil=True, cache=True, fastmath={"reassoc", "contract"})
 def _logsumexp_rows(logits, temperature, with_entropy, row_max, log_sum, entropy):  # pragma: no cover
     """logsumexp of row u = logits[row] / temperature as row_max[row] + log_sum[row] (m and log l), and,
     if with_entropy, entropy[row] = -sum_v p_v log p_v, in one online pass over the row (module docstring)."""
@@ -151,7 +151,7 @@ def _logsumexp_rows(logits, temperature, with_entropy, row_max, log_sum, entropy
             entropy[row] = np.log(running_sum) - running_weighted / running_sum
 
 
-@numba.njit(parallel=True, cache=True, fastmath={"reassoc", "contract"})
+@numba.njit(parallel=True, nogil=True, cache=True, fastmath={"reassoc", "contract"})
 def _token_logprobs_backward_rows(logits, row_max, log_sum, entropy, targets, temperature,
                                   logp_weights, entropy_weights, dlogits):  # pragma: no cover
     """dlogits[row] = -p (a + c (log p + H)) + a onehot(target), with a = dlogp / tau, c = dH / tau

@@ -51,7 +51,7 @@ def bfloat16_to_float32(typing_context, bits):  # pragma: no cover - compiled
     return types.float32(bits), codegen
 
 
-@numba.njit(cache=True, inline="always")
+@numba.njit(nogil=True, cache=True, inline="always")
 def exp_float32(x):  # pragma: no cover - compiled
     """exp(x) in float32, relative error below 3e-7 (about 2 ulp); arguments <= -88 give exactly 0.
 
@@ -94,7 +94,7 @@ def prefetch_to_l2(typing_context, address):  # pragma: no cover - compiled
     return types.void(types.intp), codegen
 
 
-@numba.njit(cache=True, inline="always")
+@numba.njit(nogil=True, cache=True, inline="always")
 def prefetch_range_to_l2(start, n_bytes, part, n_parts):  # pragma: no cover - compiled
     """``prefetch_to_l2`` every cache line of part ``part`` of ``n_parts`` (equal shares, in lines)
     of the ``n_bytes`` from address ``start``; part 0 of 1 is the whole range.  A kernel that

@@ -18,7 +18,7 @@ import numba
 import numpy as np
 
 
-@numba.njit(cache=True, fastmath={"reassoc", "contract"})
+@numba.njit(nogil=True, cache=True, fastmath={"reassoc", "contract"})
 def _rope_forward_rows(x, cos, sin, out):  # pragma: no cover - compiled
     B, H, T, Dh = x.shape
     half = Dh // 2
@@ -31,7 +31,7 @@ def _rope_forward_rows(x, cos, sin, out):  # pragma: no cover - compiled
                     out[b, h, t, i + half] = second * cos[b, t, i + half] + first * sin[b, t, i + half]
 
 
-@numba.njit(cache=True, fastmath={"reassoc", "contract"})
+@numba.njit(nogil=True, cache=True, fastmath={"reassoc", "contract"})
 def _rope_backward_rows(dout, cos, sin, dx):  # pragma: no cover - compiled
     B, H, T, Dh = dout.shape
     half = Dh // 2

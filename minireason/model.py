@@ -8,8 +8,11 @@ with exactly the same keys.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
+from minireason import runtime
 from minireason.backend import get_ops
 from minireason.bfloat16 import bfloat16_bits_to_float32, float32_to_bfloat16_bits
 from minireason.config import ModelConfig
@@ -22,6 +25,21 @@ from minireason.nn.loss import masked_mean_nll
 from minireason.nn.rope import rope_tables
 
 SUPPORTED_DTYPES = ("float32", "float64")
+
+# A forward (and its backward) without a KV cache splits its rows over the cores, one part per
+# thread (``runtime.run_on_cores``), when each part still has at least this many multiply-adds
+# (rows x tokens x parameters): the libraries' own threads meet at every op, and a second thread
+# that waits for its core at each of those meetings made a test-small step of 2 x 32 tokens cost
+# 461 ms of CPU against 26 ms split (benchmarks/shard_crossover.py; docs/kernels.md, "Threads").
+SHARD_MIN_WORK = 1 << 24
+
+
+@dataclass(frozen=True)
+class ShardedCache:
+    """What the backward of a forward split by rows needs: each part's rows and its cache."""
+
+    rows: tuple[slice, ...]
+    caches: tuple
 
 
 def layer_prefix(layer_index: int) -> str:
@@ -260,12 +278,44 @@ class Qwen3Model:
         while generating; each layer's attention probabilities are (B, H, T, S), and keeping
         them for every layer is what makes a long prefill expensive in memory).
         Returns (logits (B, T, V) or (B, 1, V), cache); cache is None when not kept.
+        Without a kv_cache, a batch big enough (``SHARD_MIN_WORK``) runs as parts of its rows, one
+        per thread (``runtime.parallel_threads``), and its cache is a ``ShardedCache``.
         """
         if keep_cache is None:
             keep_cache = kv_cache is None and not last_only
-        config, ops = self.config, self.ops
-        self._check_arrays_match_backend(ops)
+        self._check_arrays_match_backend(self.ops)
         token_ids = self._check_token_ids(token_ids)
+        shards = self._row_shards(*token_ids.shape) if kv_cache is None else [slice(None)]
+        if len(shards) == 1:
+            return self._forward_rows(token_ids, attention_mask, position_ids, kv_cache, last_only, keep_cache)
+        attention_mask = self._check_mask(attention_mask, token_ids.shape, "attention_mask")
+        position_ids = None if position_ids is None else to_host(position_ids)
+        if position_ids is not None and position_ids.shape != token_ids.shape:
+            raise InputError(f"position_ids must have shape {token_ids.shape}, got {position_ids.shape}")
+
+        def part(rows: slice):
+            return self._forward_rows(token_ids[rows], None if attention_mask is None else attention_mask[rows],
+                                      None if position_ids is None else position_ids[rows], None, last_only,
+                                      keep_cache)
+
+        parts = runtime.run_on_cores([lambda rows=rows: part(rows) for rows in shards])
+        logits = np.concatenate([part_logits for part_logits, _ in parts])  # (B, T, V)
+        return logits, (ShardedCache(tuple(shards), tuple(cache for _, cache in parts)) if keep_cache else None)
+
+    def _row_shards(self, B: int, T: int) -> list[slice]:
+        """The rows of a (B, T) batch in as many parts as there are threads to run them, each of at
+        least SHARD_MIN_WORK multiply-adds; one part on the GPU."""
+        if self.array_module is not np:
+            return [slice(None)]
+        count = min(runtime.parallel_threads(), B, B * T * self.num_parameters() // SHARD_MIN_WORK)
+        if count <= 1:
+            return [slice(None)]
+        bounds = np.linspace(0, B, count + 1).round().astype(int)
+        return [slice(int(first), int(last)) for first, last in zip(bounds[:-1], bounds[1:])]
+
+    def _forward_rows(self, token_ids, attention_mask, position_ids, kv_cache, last_only, keep_cache):
+        """``forward`` of token ids already checked, on the calling thread."""
+        config, ops = self.config, self.ops
         B, T = token_ids.shape
         attention_mask = self._check_mask(attention_mask, (B, T), "attention_mask")
         if kv_cache is not None:
@@ -319,6 +369,14 @@ class Qwen3Model:
         """Gradients of every parameter, given dL/dlogits. The mirror image of ``forward``."""
         if cache is None:
             raise InputError("backward needs the cache of a forward run with keep_cache=True")
+        if isinstance(cache, ShardedCache):  # each part's backward on its own thread, the gradients summed
+            parts = runtime.run_on_cores([lambda rows=rows, part=part: self.backward(dlogits[rows], part)
+                                          for rows, part in zip(cache.rows, cache.caches)])
+            grads = parts[0]
+            for part in parts[1:]:
+                for name, value in part.items():
+                    grads[name] += value
+            return grads
         embedding_cache, block_caches, final_norm_cache, head_cache, last_only = cache
         if last_only:
             raise InputError("backward needs the logits of every position; call forward with last_only=False")

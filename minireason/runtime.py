@@ -35,6 +35,11 @@ behind numba is held to one thread: ``single_threaded_blas``.  A product too sma
 second thread runs on one (``serial_blas``, chosen by its size in the numba backend's table): a
 thread hand-off costs more than such a product, and far more where the cores are busy.
 
+A batch big enough is split by rows, one part per thread (``run_on_cores``: the model's forward
+and backward; a decoding step where its threshold allows, off by default), with every library on
+one thread while the parts run: the threads then meet once per forward or backward, not at every
+op (``parallel_threads`` says how many).
+
 A server decodes in one thread while another answers HTTP (``thread_switch_interval``): the HTTP
 thread gives up the interpreter lock at every socket call and, with the default 5 ms switch
 interval, waits that long to get it back from the decoding thread after each one.
@@ -50,6 +55,9 @@ import ctypes
 import functools
 import os
 import sys
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 DECODE, TRAIN = "decode", "train"
@@ -277,6 +285,99 @@ def blas_threads(count: int):
     finally:
         for set_threads, previous in changed:
             set_threads(previous)
+
+
+# ----------------------------------------------------------------------------- work split over the cores
+def parallel_threads() -> int:
+    """How many threads the work of this process may split over now: the thread count of NumPy's
+    OpenBLAS (``OPENBLAS_NUM_THREADS``, else the cores; 1 inside ``serial_blas`` or
+    ``blas_threads(1)``), or the cores where that count cannot be read."""
+    control = _numpy_blas_thread_control()
+    return max(1, control[0]() if control is not None else os.cpu_count() or 1)
+
+
+_pool_lock = threading.Lock()
+_pool: ThreadPoolExecutor | None = None
+_pool_workers = 0
+
+
+def _worker_pool(workers: int) -> ThreadPoolExecutor:
+    """A process-wide pool of at least ``workers`` threads, kept between calls (a thread's start
+    costs more than a small task)."""
+    global _pool, _pool_workers
+    with _pool_lock:
+        if _pool is None or _pool_workers < workers:
+            _pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="minireason-core")
+            _pool_workers = workers
+        return _pool
+
+
+@contextlib.contextmanager
+def _numba_on_one_thread():
+    """Numba's parallel kernels run on the calling thread alone in the block (numba's count is per
+    thread); nothing to do where numba is not loaded."""
+    numba = sys.modules.get("numba")
+    if numba is None:
+        yield
+        return
+    previous = numba.get_num_threads()
+    numba.set_num_threads(1)
+    try:
+        yield
+    finally:
+        numba.set_num_threads(previous)
+
+
+def _loaded_blas_controls() -> list[tuple]:
+    """(get, set) of the thread count of NumPy's OpenBLAS and, once loaded, SciPy's (behind numba's
+    np.dot): each looked up once, so a switch costs microseconds, not a read of /proc/self/maps."""
+    controls = [control for control in (_numpy_blas_thread_control(),
+                                        _blas_thread_control() if "scipy.linalg" in sys.modules else None)
+                if control is not None]
+    return list({id(control[1]): control for control in controls}.values())
+
+
+@contextlib.contextmanager
+def _all_blas_on_one_thread():
+    changed = []
+    for get_threads, set_threads in _loaded_blas_controls():
+        previous = get_threads()
+        if previous != 1:
+            set_threads(1)
+            changed.append((set_threads, previous))
+    try:
+        yield
+    finally:
+        for set_threads, previous in changed:
+            set_threads(previous)
+
+
+def _one_thread_task(task: Callable):
+    with _numba_on_one_thread():
+        return task()
+
+
+def run_on_cores(tasks: list[Callable]) -> list:
+    """``[task() for task in tasks]``, each task on a thread of its own (the caller runs the first),
+    with every OpenBLAS and numba's kernels on one thread meanwhile; the results in order.
+
+    One owner per core: each task runs its products and kernels serially on its own core, so the
+    tasks meet once, at the end, instead of at every product and kernel the way a library's own
+    threads do (a barrier per op, which costs far more than the op when another process takes one
+    of the cores).  NumPy and numba release the interpreter lock while they compute, so the tasks
+    run side by side.  For tasks that share nothing they write (the rows of a batch).  An
+    exception of a task is raised after every task has ended."""
+    if len(tasks) == 1:
+        return [tasks[0]()]
+    pool = _worker_pool(len(tasks) - 1)
+    with _all_blas_on_one_thread():
+        futures = [pool.submit(_one_thread_task, task) for task in tasks[1:]]
+        try:
+            first = _one_thread_task(tasks[0])
+        finally:
+            for future in futures:  # every task ends before the thread counts are given back
+                future.exception()
+    return [first, *(future.result() for future in futures)]
 
 
 # ----------------------------------------------------------------------------- the mechanisms

@@ -449,6 +449,24 @@ class RowDecoding:
 # ----------------------------------------------------------------------------- the decoding engine
 
 
+# A decoding step may split its rows over the cores (``BatchDecoder``, ``runtime.run_on_cores``)
+# when each part has at least this many multiply-adds (rows x parameters).  Off for now: split, a
+# GRPO rollout of the built-in models (128 rows) cost 20% more CPU and was slower on this 2-core
+# machine under the load of other sessions (best of 2 at a load average of 4.4: 1.29 s against
+# 0.99 s in one part); where splitting starts to pay on an idle machine is not measured yet
+# (docs/kernels.md, "Rows split over the cores").
+DECODE_PART_MIN_WORK = 1 << 62
+
+
+def decode_parts(model, rows: int) -> int:
+    """How many parts a decoding step of ``rows`` rows splits into: one per thread
+    (``runtime.parallel_threads``), each of at least DECODE_PART_MIN_WORK multiply-adds; 1 for a
+    model whose arrays are not NumPy's."""
+    if getattr(model, "array_module", np) is not np or not hasattr(model, "num_parameters"):
+        return 1
+    return max(1, min(runtime.parallel_threads(), rows, rows * model.num_parameters() // DECODE_PART_MIN_WORK))
+
+
 class BatchDecoder:
     """The model side of generation: prefill, then one token per active row per step.
 
@@ -476,15 +494,27 @@ class BatchDecoder:
             attention_mask[b, T - len(prompt):] = True
         self.model, self.settings, self.rng = model, settings, rng
         module = getattr(model, "array_module", np)  # where the model's arrays live (numpy unless on a GPU)
-        self.cache = KVCache(model.config, len(prompts), T + capacity, dtype=model.dtype, array_module=module)
-        logits, _ = model.forward(token_ids, attention_mask, kv_cache=self.cache, last_only=True)  # (distinct, 1, V)
+        cache = KVCache(model.config, len(prompts), T + capacity, dtype=model.dtype, array_module=module)
+        logits, _ = model.forward(token_ids, attention_mask, kv_cache=cache, last_only=True)  # (distinct, 1, V)
         if len(prompts) < B:
-            self.cache.select_rows(source)
+            cache.select_rows(source)
             logits = logits[module.asarray(source)]  # (B, 1, V)
         # sampling runs on the host with the caller's numpy Generator (runs reproduce on any
         # device); for a model on a GPU that copies B x V logits per step, nothing larger
         self.next_logits = to_host(logits[:, -1])  # (B, V)
         self.active_rows = np.arange(B)
+        # the active rows in consecutive parts, each with its own cache, decoded side by side (one
+        # thread each) when a step's work is big enough; a part whose rows have all finished is dropped
+        count = decode_parts(model, B)
+        if count == 1:
+            self.parts = [cache]
+        else:
+            bounds = np.linspace(0, B, count + 1).round().astype(int)
+            self.parts = [cache.take_rows(np.arange(first, last)) for first, last in zip(bounds[:-1], bounds[1:])]
+
+    def _part_bounds(self) -> np.ndarray:
+        """Where each part's rows start among the active rows, and the end.  (parts + 1,)"""
+        return np.cumsum([0] + [part.batch_size for part in self.parts])
 
     def sample(self) -> SampledTokens:
         rng = self.rng
@@ -503,20 +533,38 @@ class BatchDecoder:
         (keys and values masked out, its next position moved back, as if they had never been fed);
         then run the new tokens (one per kept row) through the model."""
         if keep is not None and not keep.all():
+            bounds = self._part_bounds()
+            parts = []
+            for part, first, last in zip(self.parts, bounds[:-1], bounds[1:]):
+                kept_here = np.flatnonzero(keep[first:last])
+                if len(kept_here) == part.batch_size:
+                    parts.append(part)
+                elif len(kept_here):
+                    part.select_rows(kept_here)
+                    parts.append(part)
+            self.parts = parts
             kept = np.flatnonzero(keep)
-            self.cache.select_rows(kept)
             self.active_rows = self.active_rows[kept]
             token_ids = token_ids[kept]
             retract = None if retract is None else retract[kept]
         if retract is not None and retract.any():
-            cache = self.cache
+            bounds = self._part_bounds()
             for row in np.flatnonzero(retract).tolist():
                 count = int(retract[row])
+                part_index = int(np.searchsorted(bounds, row, side="right")) - 1
+                cache, row_in_part = self.parts[part_index], row - int(bounds[part_index])
                 # the row's real slots: one per token it was fed (padding and earlier holes are False)
-                filled = np.flatnonzero(cache.key_mask[row, :cache.length])
-                cache.key_mask[row, filled[-count:]] = False
-                cache.next_positions[row] -= count
-        logits, _ = self.model.forward(token_ids[:, None], kv_cache=self.cache, last_only=True)  # (B, 1, V)
+                filled = np.flatnonzero(cache.key_mask[row_in_part, :cache.length])
+                cache.key_mask[row_in_part, filled[-count:]] = False
+                cache.next_positions[row_in_part] -= count
+        if len(self.parts) == 1:
+            logits, _ = self.model.forward(token_ids[:, None], kv_cache=self.parts[0], last_only=True)  # (B, 1, V)
+        else:
+            bounds = self._part_bounds()
+            logits = np.concatenate(runtime.run_on_cores([
+                lambda part=part, first=first, last=last: self.model.forward(
+                    token_ids[first:last, None], kv_cache=part, last_only=True)[0]
+                for part, first, last in zip(self.parts, bounds[:-1], bounds[1:])]))  # (B, 1, V)
         self.next_logits = to_host(logits[:, -1])
 
 

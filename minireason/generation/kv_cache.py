@@ -21,6 +21,8 @@ model sends the key mask to the device once per forward.
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 
 from minireason.errors import InputError
@@ -89,6 +91,14 @@ class KVCache:
         self.values = [v[rows_on_device] for v in self.values]
         self.key_mask = self.key_mask[rows]
         self.next_positions = self.next_positions[rows]
+
+    def take_rows(self, rows) -> KVCache:
+        """A new cache holding copies of the given rows (this one unchanged): a batch split in parts
+        that decode side by side."""
+        part = copy.copy(self)
+        part.select_rows(rows)  # new buffers, mask and positions: nothing shared with this cache
+        part._pending_counts = np.zeros(part.batch_size, dtype=np.int64)  # committed: nothing reserved
+        return part
 
     def join(self, other: KVCache) -> None:
         """Add the rows of ``other`` after this cache's rows (a request prefilled alone joins a running batch).

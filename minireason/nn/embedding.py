@@ -25,5 +25,14 @@ def embedding_backward(dout: np.ndarray, cache) -> np.ndarray:
     vocab_size, hidden_size = weight_shape
     module = array_module_of(dout)  # numpy, or the device module when the arrays live on a GPU
     dweight = module.zeros(weight_shape, dtype=dout.dtype)  # (V, D)
-    module.add.at(dweight, token_ids.reshape(-1), dout.reshape(-1, hidden_size))
+    ids, rows = token_ids.reshape(-1), dout.reshape(-1, hidden_size)  # (N,), (N, D)
+    if module is not np or ids.size == 0:
+        module.add.at(dweight, ids, rows)
+        return dweight
+    # NumPy's add.at goes row by row (about 4x slower here): sort the positions by token instead
+    # and add each token's run of rows at once
+    order = np.argsort(ids, kind="stable")  # (N,)
+    sorted_ids = ids[order]
+    starts = np.flatnonzero(np.concatenate(([True], sorted_ids[1:] != sorted_ids[:-1])))  # first of each run
+    dweight[sorted_ids[starts]] = np.add.reduceat(rows[order], starts, axis=0)
     return dweight

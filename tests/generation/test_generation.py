@@ -7,6 +7,8 @@ import numpy as np
 import pytest
 from byte_tokenizer import EOS, PAD, ByteTokenizer
 
+import minireason.generation.generate as generate_module
+from minireason import runtime
 from minireason.cli.chat import ThinkingPrinter
 from minireason.cli.main import main
 from minireason.config import PRESETS
@@ -403,3 +405,25 @@ def test_rollouts_with_one_generator_per_row_do_not_depend_on_max_rows():
     whole = sampled(4)
     assert sampled(1) == whole and sampled(3) == whole
     assert len({tuple(ids) for ids in whole}) > 1  # the rows really drew apart
+
+
+def test_a_batch_decoded_in_parts_samples_what_one_batch_samples(model64, monkeypatch):
+    """The active rows split over threads (``DECODE_PART_MIN_WORK``), each part with its own cache,
+    rows leaving their parts at different steps: the same tokens and log-probabilities as one part."""
+    prompts = [[11, 12, 13], [200], [5, 6], [7, 8, 9, 10], [1], [2, 3], [40]]
+    stops = list(range(0, 260, 9))  # about one token in nine ends a row: rows finish at different steps
+
+    def sample():
+        generators = [np.random.default_rng(seed) for seed in range(len(prompts))]
+        return generate(model64, None, prompts, 12, temperature=1.0, rng=generators, stop_token_ids=stops)
+
+    monkeypatch.setattr(generate_module, "DECODE_PART_MIN_WORK", 1 << 62)
+    whole = sample()
+    assert len({len(result.token_ids) for result in whole}) > 2  # the parts lose rows unevenly
+    monkeypatch.setattr(generate_module, "DECODE_PART_MIN_WORK", 1)
+    monkeypatch.setattr(runtime, "parallel_threads", lambda: 3)
+    assert generate_module.decode_parts(model64, len(prompts)) == 3
+    in_parts = sample()
+    assert [result.token_ids for result in in_parts] == [result.token_ids for result in whole]
+    for split, one in zip(in_parts, whole):
+        np.testing.assert_allclose(split.logprobs, one.logprobs, rtol=1e-12, atol=1e-12)

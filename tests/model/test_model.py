@@ -6,7 +6,8 @@ from gradcheck import assert_gradients_close, numerical_gradient, random_upstrea
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from minireason import ConfigError, InputError, ModelConfig, Qwen3Model
+import minireason.model as model_module
+from minireason import ConfigError, InputError, ModelConfig, Qwen3Model, runtime
 from minireason.config import PRESETS
 from minireason.model import parameter_shapes
 from minireason.nn.attention import attention_forward
@@ -272,3 +273,34 @@ def test_forward_without_a_backward_keeps_no_cache_and_less_memory():
     _, cache = model.forward(ids, keep_cache=False)
     with pytest.raises(InputError, match="keep_cache"):
         model.backward(np.zeros((2, 192, model.config.vocab_size), dtype=np.float32), cache)
+
+
+@pytest.mark.parametrize("backend_name", ["numpy", "numba"])
+def test_a_batch_split_over_threads_gives_the_logits_and_gradients_of_one_batch(backend_name, monkeypatch):
+    """Rows in parts, one thread each (``SHARD_MIN_WORK``): the same logits, log-probabilities and
+    summed gradients as the whole batch on one thread, padding included."""
+    if backend_name == "numba":
+        pytest.importorskip("numba")
+    config = tiny_config(tied=True)
+    model = Qwen3Model(config, perturbed_model(config, 5).params, backend=backend_name)
+    rng = np.random.default_rng(0)
+    ids, targets = rng.integers(0, config.vocab_size, (5, 7)), rng.integers(0, config.vocab_size, (5, 7))
+    attention_mask = np.ones((5, 7), dtype=bool)
+    attention_mask[1, 5:] = attention_mask[3, :2] = False  # right- and left-padded rows
+    upstream = random_upstream(rng, (5, 7, config.vocab_size))
+    monkeypatch.setattr(model_module, "SHARD_MIN_WORK", 1 << 62)
+    logits, cache = model.forward(ids, attention_mask)
+    grads = model.backward(upstream, cache)
+    loss, loss_grads = model.loss_and_grads(ids, targets, attention_mask, attention_mask)
+    monkeypatch.setattr(model_module, "SHARD_MIN_WORK", 1)
+    monkeypatch.setattr(runtime, "parallel_threads", lambda: 3)
+    split_logits, split_cache = model.forward(ids, attention_mask)
+    assert isinstance(split_cache, model_module.ShardedCache) and len(split_cache.caches) == 3
+    np.testing.assert_allclose(split_logits, logits, rtol=1e-12, atol=1e-12)
+    split_grads = model.backward(upstream, split_cache)
+    split_loss, split_loss_grads = model.loss_and_grads(ids, targets, attention_mask, attention_mask)
+    assert split_loss == pytest.approx(loss, rel=1e-12)
+    for name in model.params:
+        np.testing.assert_allclose(split_grads[name], grads[name], rtol=1e-10, atol=1e-12, err_msg=name)
+        np.testing.assert_allclose(split_loss_grads[name], loss_grads[name], rtol=1e-10, atol=1e-12, err_msg=name)
+    np.testing.assert_allclose(model.logits(ids, attention_mask), logits, rtol=1e-12, atol=1e-12)

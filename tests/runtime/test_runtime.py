@@ -5,6 +5,8 @@ from __future__ import annotations
 import copy
 import os
 import platform
+import threading
+import time
 
 import numpy as np
 import pytest
@@ -12,6 +14,7 @@ from byte_tokenizer import ByteTokenizer
 
 from minireason import backend, runtime
 from minireason.config import PRESETS
+from minireason.errors import InputError
 from minireason.generation.generate import generate, stream_generate
 from minireason.model import Qwen3Model
 from minireason.nn import attention, rmsnorm
@@ -205,3 +208,45 @@ def test_blas_threads_limits_every_openblas_and_restores_it():
     for bad in (0, -1, 1.5, True):
         with pytest.raises(ValueError, match="blas_threads"), runtime.blas_threads(bad):
             pass
+
+
+def test_run_on_cores_runs_each_task_on_its_own_thread_with_every_library_on_one():
+    numba = pytest.importorskip("numba")
+    import minireason.kernels.numba_cpu  # noqa: F401  (loads SciPy's OpenBLAS too, as the numba backend does)
+
+    libraries = [library for library in runtime._loaded_openblas_libraries() if runtime._thread_controls(library)]
+    counts = [runtime._thread_controls(library)[0]() for library in libraries]
+    numba_threads = numba.get_num_threads()
+
+    together = threading.Barrier(3, timeout=30)  # passes only when the three tasks run at the same time
+
+    def task(index):
+        together.wait()
+        blas = [runtime._thread_controls(library)[0]() for library in libraries]
+        return index, threading.get_ident(), blas, numba.get_num_threads()
+
+    results = runtime.run_on_cores([lambda index=index: task(index) for index in range(3)])
+    assert [index for index, *_ in results] == [0, 1, 2]
+    assert results[0][1] == threading.get_ident() and len({ident for _, ident, *_ in results}) == 3
+    assert all(blas == [1] * len(libraries) and threads == 1 for _, _, blas, threads in results)
+    assert [runtime._thread_controls(library)[0]() for library in libraries] == counts
+    assert numba.get_num_threads() == numba_threads
+
+
+def test_run_on_cores_raises_a_tasks_error_after_every_task_has_ended():
+    finished = threading.Event()
+
+    def slow():
+        time.sleep(0.05)
+        finished.set()
+        return 1
+
+    def failing():
+        raise InputError("a task failed")
+
+    counts = runtime.parallel_threads()
+    with pytest.raises(InputError, match="a task failed"):
+        runtime.run_on_cores([failing, slow])
+    assert finished.is_set() and runtime.parallel_threads() == counts
+    with pytest.raises(InputError, match="a task failed"):
+        runtime.run_on_cores([slow, failing])

@@ -229,12 +229,18 @@ def test_batched_equals_alone_with_per_row_generators(base64):
             np.testing.assert_allclose(alone.logprobs, together[index].logprobs, rtol=1e-9)
 
 
-def test_the_cache_after_taking_tokens_back_matches_a_full_forward(base64):
+@pytest.mark.parametrize("parts", [1, 3])
+def test_the_cache_after_taking_tokens_back_matches_a_full_forward(base64, parts, monkeypatch):
     """A two-token close marker ("</think>" then "\\n") makes every "Wait" take back two fed tokens;
-    the logits a full forward (no cache) gives the final sequence must be those decoding saw."""
+    the logits a full forward (no cache) gives the final sequence must be those decoding saw, also
+    with the rows decoded in parts of their own (one thread each, ``DECODE_PART_MIN_WORK``)."""
+    from minireason import runtime
+    from minireason.generation import generate as generate_module
     from minireason.generation.sampling import log_softmax
 
     model, tokenizer = base64
+    monkeypatch.setattr(generate_module, "DECODE_PART_MIN_WORK", 1 if parts > 1 else 1 << 62)
+    monkeypatch.setattr(runtime, "parallel_threads", lambda: parts)
     budget = ThinkingBudget(max_thinking_tokens=70, min_thinking_tokens=60, max_wait=2, close_text="</think>\n")
     results = generate(model, tokenizer, addition_prompts(3), 110, thinking_budget=budget)
     assert sum(result.waits for result in results) >= 2 and sum(r.discarded_tokens for r in results) >= 4
