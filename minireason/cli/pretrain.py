@@ -11,6 +11,7 @@ from minireason.cli import arguments
 from minireason.errors import InputError
 from minireason.io.pretrained import load_pretrained
 from minireason.run_folder import claim_run_folder, releasing_run_folders
+from minireason.tasks import get_family
 from minireason.tasks.accuracy import format_accuracy_table, task_accuracy
 from minireason.training.pretrain import RECIPES, pretrain
 
@@ -25,12 +26,34 @@ def add_arguments(parser) -> None:
     parser.add_argument("--no-resume", action="store_true", help="start over instead of resuming a checkpoint")
     parser.add_argument("--mixed-strategies", action="store_true",
                         help="work each chain of thought in a way drawn at random from those its family knows")
+    parser.add_argument("--strategies", action="append", default=None, metavar="FAMILY=WAY,WAY",
+                        help="with --mixed-strategies: the ways FAMILY's chains are drawn from (repeatable; "
+                             "default all its ways)")
     parser.add_argument("--refine-fraction", type=arguments.fraction, default=None,
                         help="share of chains of thought that also become self-refinement examples (0..1)")
     parser.add_argument("--eval-n", type=arguments.non_negative_int, default=50,
                         help="held-out problems per family for the final table")
     parser.add_argument("--install", action="store_true",
                         help="copy the trained model into the package (minireason/builtin/NAME)")
+
+
+def chosen_strategies(texts: list[str], mixed: bool) -> dict:
+    """``["addition=columns,commuted"]`` -> ``{"addition": ["columns", "commuted"]}``, each way checked
+    against those its family knows; an InputError naming ``--strategies`` otherwise."""
+    if not mixed:
+        raise InputError("--strategies: only means something with --mixed-strategies")
+    chosen = {}
+    for text in texts:
+        family_name, _, ways = text.partition("=")
+        family = get_family(family_name.strip())
+        known = getattr(family, "strategies", ())
+        names = [way.strip() for way in ways.split(",") if way.strip()]
+        unknown = [way for way in names if way not in known]
+        if not names or unknown:
+            raise InputError(f"--strategies: expected {family.name}=WAY,WAY with ways from {', '.join(known) or 'none'}, "
+                             f"got {text!r}")
+        chosen[family.name] = names
+    return chosen
 
 
 TEST_SAMPLE_SIZE = 12  # problems per family in the fixed sample tests/builtin/test_builtin_models.py re-checks
@@ -68,6 +91,7 @@ def run(args) -> int:
     for name in names:
         if name not in RECIPES:
             raise InputError(f"--model: expected one of {', '.join(RECIPES)} or all, got {name!r}")
+    strategies = chosen_strategies(args.strategies, args.mixed_strategies) if args.strategies else None
     claim_run_folder(args.out_dir, "pretrain")  # each recipe's folder inside it is claimed by pretrain()
     for name in names:
         recipe = RECIPES[name]
@@ -75,6 +99,8 @@ def run(args) -> int:
                                      ("refine_fraction", args.refine_fraction)) if v is not None}
         if args.mixed_strategies:
             changes["mixed_strategies"] = True
+        if strategies:
+            changes["strategies"] = strategies
         recipe = dataclasses.replace(recipe, **changes)
         out_dir = Path(args.out_dir) / name
         summary = pretrain(recipe, out_dir, resume=not args.no_resume)

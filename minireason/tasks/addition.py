@@ -31,6 +31,18 @@ paths to an answer whose slips differ (what self-consistency needs)::
     place values   400+300=700 / 70+50=120 / 8+6=14 / 700+120=820 / 820+14=834   (addition only)
 
 A flawed trace in these ways writes one line's result off by one or by ten and works on from it.
+
+The column ways (``COLUMN_WAYS``) keep every line one digit sum, as local as the columns, and differ
+only in how each line reaches its digits, so their slips in reading the problem differ::
+
+    Compute 239+515.
+    commuted       5+9+0=14, 4 / 1+3+1=5, 54 / 5+2+0=7, 754             (addition only)
+    carry first    0+9+5=14, 4 / 1+3+1=5, 54 / 0+2+5=7, 754             (subtraction: 6-0-3=3, 3)
+    reversed       reversed 932+515 / 9+5+0=14, 4 / ...                 (the numbers copied ones first,
+                                                                         padded to one width; then columns)
+    places         1s 9 5, 10s 3 1, 100s 2 5 / 9+5+0=14, 4 / ...        (the digits paired by place)
+
+A flawed trace in a column way slips in one column line (never in a copy line).
 """
 
 from __future__ import annotations
@@ -58,18 +70,19 @@ def _random_number(rng: random.Random, digits: int) -> int:
     return rng.randint(low, 10**digits - 1)
 
 
-def column_steps(top: int, bottom: int, operator: str, slip: tuple[int, str] | None = None
-                 ) -> tuple[list[str], int]:
-    """The column-by-column lines for ``top operator bottom`` and the value they arrive at.
+def column_values(top: int, bottom: int, operator: str, slip: tuple[int, str] | None = None
+                  ) -> list[tuple[int, int, int, int, str]]:
+    """Each column of ``top operator bottom``, ones first, as ``(x, y, incoming, result, written)``.
 
-    ``slip = (column, kind)`` makes one mistake in that column (0 = ones): ``"plus"`` /
-    ``"minus"`` write the column result one too high / low, ``"drop"`` ignores the carry or
-    borrow coming in. Later columns are worked correctly from the slipped state.
+    x: the top digit as the line shows it (in a subtraction, enlarged by 10 when the column
+    borrows); y: the bottom digit; incoming: the carry (addition) or borrow (subtraction) coming in;
+    result: the column sum or difference; written: the answer digits found so far, most significant
+    first. ``slip`` as in :func:`column_steps`.
     """
     width = len(str(top))
     top_digits = _digits_low_first(top, width)
     bottom_digits = _digits_low_first(bottom, width)
-    steps: list[str] = []
+    columns = []
     written = ""  # answer digits found so far, most significant first
     carry = 0  # carry (addition) or borrow (subtraction) coming into this column
     for column in range(width):
@@ -83,7 +96,7 @@ def column_steps(top: int, bottom: int, operator: str, slip: tuple[int, str] | N
                 raise ValueError(f"slip {slip} makes column {column} negative")
             carry = total // 10
             written = (str(total) if last else str(total % 10)) + written
-            steps.append(f"{x}+{y}+{incoming}={total}, {written}")
+            columns.append((x, y, incoming, total, written))
         else:
             borrow = 1 if x - y - incoming < 0 else 0
             shown_top = x + 10 * borrow
@@ -92,11 +105,64 @@ def column_steps(top: int, bottom: int, operator: str, slip: tuple[int, str] | N
                 raise ValueError(f"slip {slip} makes column {column} leave the digits 0..9")
             carry = borrow
             written = str(result) + written
-            steps.append(f"{shown_top}-{y}-{incoming}={result}, {written}")
-    return steps, int(written)
+            columns.append((shown_top, y, incoming, result, written))
+    return columns
 
 
-STRATEGIES = ("columns", "split", "rounding", "place values")
+def column_steps(top: int, bottom: int, operator: str, slip: tuple[int, str] | None = None
+                 ) -> tuple[list[str], int]:
+    """The column-by-column lines for ``top operator bottom`` and the value they arrive at.
+
+    ``slip = (column, kind)`` makes one mistake in that column (0 = ones): ``"plus"`` /
+    ``"minus"`` write the column result one too high / low, ``"drop"`` ignores the carry or
+    borrow coming in. Later columns are worked correctly from the slipped state.
+    """
+    return column_way_steps(top, bottom, operator, "columns", slip)
+
+
+def _place_name(power: int) -> str:
+    return f"{10**power}s"
+
+
+def column_way_steps(top: int, bottom: int, operator: str, way: str, slip: tuple[int, str] | None = None
+                     ) -> tuple[list[str], int]:
+    """The lines of one of the ``COLUMN_WAYS`` and the value they arrive at (``slip`` as in :func:`column_steps`).
+
+    Every way adds (or subtracts) the same columns with the same carries; they differ in how the
+    digits are reached: in the order the problem gives them (columns), the operands commuted
+    (commuted, addition only), the carry or borrow written before the digits (carry first), or
+    read from a first line that copies the numbers ones first (reversed) or pairs them by place
+    (places). Slips happen in the column lines only; a copy line is always right.
+    """
+    columns = column_values(top, bottom, operator, slip)
+    width = len(str(top))
+    if way == "columns":
+        lines = [f"{x}{operator}{y}{operator}{c}={r}, {w}" for x, y, c, r, w in columns]
+    elif way == "commuted":
+        if operator != "+":
+            raise ValueError("only an addition can be commuted")
+        lines = [f"{y}+{x}+{c}={r}, {w}" for x, y, c, r, w in columns]
+    elif way == "carry first":
+        lines = ([f"{c}+{x}+{y}={r}, {w}" for x, y, c, r, w in columns] if operator == "+" else
+                 [f"{x}-{c}-{y}={r}, {w}" for x, y, c, r, w in columns])
+    elif way == "reversed":
+        top_text, bottom_text = (str(number).zfill(width)[::-1] for number in (top, bottom))
+        lines = [f"reversed {top_text}{operator}{bottom_text}"]
+        lines += [f"{x}{operator}{y}{operator}{c}={r}, {w}" for x, y, c, r, w in columns]
+    elif way == "places":
+        top_digits, bottom_digits = _digits_low_first(top, width), _digits_low_first(bottom, width)
+        lines = [", ".join(f"{_place_name(power)} {top_digits[power]} {bottom_digits[power]}"
+                           for power in range(width))]
+        lines += [f"{x}{operator}{y}{operator}{c}={r}, {w}" for x, y, c, r, w in columns]
+    else:
+        raise ValueError(f"unknown column way {way!r}")
+    return lines, int(columns[-1][4])
+
+
+STRATEGIES = ("columns", "split", "rounding", "place values", "commuted", "carry first", "reversed", "places")
+# the ways that work digit columns (every line one digit sum, as local as the default); the others
+# write whole multi-digit sums per line
+COLUMN_WAYS = ("columns", "commuted", "carry first", "reversed", "places")
 LINE_SLIPS = (1, -1, 10, -10)
 
 
@@ -164,6 +230,7 @@ class AdditionTask:
     """Multi-digit addition and subtraction; the chain of thought adds column by column with the carry,
     or in one of the other ``STRATEGIES`` when ``write_trace`` is asked for it."""
     name = "addition"
+    strategies = STRATEGIES  # every way write_trace knows; strategies_for(problem) says which fit
     description = "multi-digit addition and subtraction, traced column by column"
     default_difficulty = 4
     max_difficulty = MAX_DIGITS
@@ -184,13 +251,15 @@ class AdditionTask:
 
     def strategies_for(self, problem: Problem) -> tuple[str, ...]:
         """The strategies that work this problem: rounding needs a second number not already in tens
-        (and, in a subtraction, a rounded one no larger than the first); place values only add."""
+        (and, in a subtraction, a rounded one no larger than the first); place values and commuted only add."""
         top, bottom, operator = problem.data["top"], problem.data["bottom"], problem.data["operator"]
         usable = ["columns", "split"]
         if bottom % 10 and (operator == "+" or _rounding_target(bottom) <= top):
             usable.append("rounding")
         if operator == "+":
             usable.append("place values")
+        usable += ["commuted"] if operator == "+" else []
+        usable += ["carry first", "reversed", "places"]
         return tuple(usable)
 
     def write_trace(self, problem: Problem, rng: random.Random, mistake: bool = False,
@@ -199,9 +268,9 @@ class AdditionTask:
         if strategy not in self.strategies_for(problem):
             raise InputError(f"strategy: expected one of {self.strategies_for(problem)} for {problem.text!r}, "
                              f"got {strategy!r}")
-        if strategy == "columns":
+        if strategy in COLUMN_WAYS:
             slip = self._choose_slip(top, bottom, operator, rng) if mistake else None
-            steps, value = column_steps(top, bottom, operator, slip)
+            steps, value = column_way_steps(top, bottom, operator, strategy, slip)
             return format_trace(steps, str(value))
         operations = strategy_operations(top, bottom, operator, strategy)
         steps, value = operation_steps(operations)

@@ -156,6 +156,7 @@ def random_expression(rng: random.Random, operators: int) -> list[Token]:
 class ArithmeticTask:
     """Multi-step expressions with + - * / and parentheses; the chain of thought does one operation per line."""
     name = "arithmetic"
+    strategies = STRATEGIES  # every way write_trace knows; strategies_for(problem) says which fit
     description = "multi-step expressions with + - * / and parentheses, one operation per line"
     default_difficulty = 3
     max_difficulty = MAX_OPERATORS

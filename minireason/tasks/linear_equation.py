@@ -113,6 +113,7 @@ STRATEGIES = ("x left", "x right")
 class LinearEquationTask:
     """Solve ``a*x+b=c*x+d`` for x (fractions allowed); graded by ``grade_answer``."""
     name = "linear_equation"
+    strategies = STRATEGIES  # every way write_trace knows; strategies_for(problem) says which fit
     description = "solve a*x+b=c*x+d for x; fractions allowed; graded by grade_answer"
     default_difficulty = 2
     max_difficulty = len(LEVELS)

@@ -75,6 +75,9 @@ class PretrainRecipe:
     # (``strategies_for``), not only the family's default: several paths per problem, whose
     # slips differ, so sampled chains disagree where they err
     mixed_strategies: bool = False
+    # family -> the strategies the mix draws from (those of them that work the problem, in the
+    # family's order); a family not named draws from all its ``strategies_for``
+    strategies: dict = field(default_factory=dict)
     # share of chains of thought that also become the two self-refinement requests
     # (``scaling.prompts``): the chain under review -> a review naming its first wrong step (or
     # saying it is correct), and the chain with its review -> the right chain worked the same way
@@ -114,7 +117,10 @@ def build_examples(recipe: PretrainRecipe) -> list[tuple[str, str, dict]]:
                 flawed = rng.random() < recipe.flawed_fraction
                 strategy = None
                 if recipe.mixed_strategies and hasattr(family, "strategies_for"):
-                    strategy = rng.choice(family.strategies_for(problem))
+                    usable = family.strategies_for(problem)
+                    if family_name in recipe.strategies:  # none of the named ones fits: the family's default
+                        usable = [way for way in usable if way in recipe.strategies[family_name]] or usable[:1]
+                    strategy = rng.choice(usable)
                 ways = {} if strategy is None else {"strategy": strategy}
                 before_trace = rng.getstate()  # the right trace worked the same way draws the same order
                 if strategy is not None:
@@ -163,7 +169,7 @@ def model_config(recipe: PretrainRecipe, tokenizer) -> ModelConfig:
 
 # fields added to the recipe later, left out of its identity while they hold these values, so a run
 # begun before they existed still resumes
-LATER_FIELDS = {"mixed_strategies": False, "refine_fraction": 0.0}
+LATER_FIELDS = {"mixed_strategies": False, "refine_fraction": 0.0, "strategies": {}}
 
 
 def recipe_identity(recipe: PretrainRecipe) -> dict:

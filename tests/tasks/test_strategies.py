@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from minireason.errors import InputError
 from minireason.tasks import get_family, verify
-from minireason.tasks.addition import operation_steps, strategy_operations
+from minireason.tasks.addition import COLUMN_WAYS, operation_steps, strategy_operations
 from minireason.tasks.arithmetic import evaluate_steps, parse_tokens, ready_operations
 from minireason.tasks.base import last_boxed, make_problem, review, split_of
 from minireason.training.pretrain import RECIPES, build_examples, recipe_identity
@@ -40,7 +40,9 @@ def test_every_strategy_reaches_the_answer_and_every_line_is_true(top, bottom, o
     for strategy in ADDITION.strategies_for(problem):
         trace = ADDITION.write_trace(problem, random.Random(seed), strategy=strategy)
         assert verify(problem, last_boxed(trace)), (strategy, trace)
-        if strategy != "columns":
+        if strategy in COLUMN_WAYS:
+            _check_column_lines(top, bottom, operator, strategy, trace)
+        else:
             lines = trace.split("\n")[1:-2]
             assert lines and all(LINE.fullmatch(line) for line in lines), trace
             for line in lines:  # each line's arithmetic is right
@@ -52,17 +54,95 @@ def test_every_strategy_reaches_the_answer_and_every_line_is_true(top, bottom, o
 
 def test_strategies_differ_and_fit_the_problem():
     addition, subtraction = _problem(478, 356, "+"), _problem(653, 587, "-")
-    assert ADDITION.strategies_for(addition) == ("columns", "split", "rounding", "place values")
-    assert ADDITION.strategies_for(subtraction) == ("columns", "split", "rounding")
+    assert ADDITION.strategies_for(addition) == ("columns", "split", "rounding", "place values", "commuted",
+                                                 "carry first", "reversed", "places")
+    assert ADDITION.strategies_for(subtraction) == ("columns", "split", "rounding", "carry first", "reversed",
+                                                    "places")
     assert "rounding" not in ADDITION.strategies_for(_problem(57, 55, "-"))  # 57-60 would go below zero
     assert "rounding" not in ADDITION.strategies_for(_problem(478, 350, "+"))  # already in tens
     traces = {s: ADDITION.write_trace(addition, random.Random(0), strategy=s) for s in ADDITION.strategies_for(addition)}
-    assert len(set(traces.values())) == 4
+    assert len(set(traces.values())) == 8
     assert traces["split"] == "<think>\n478+300=778\n778+50=828\n828+6=834\n</think>\n\\boxed{834}"
     assert traces["rounding"] == "<think>\n478+360=838\n838-4=834\n</think>\n\\boxed{834}"
     assert traces["columns"] == addition.trace_completion  # the default way, as before
     with pytest.raises(InputError, match="strategy: expected one of"):
         ADDITION.write_trace(subtraction, random.Random(0), strategy="place values")
+
+
+COLUMN_LINE = {"+": re.compile(r"(\d)\+(\d)\+(\d)=(\d+), (\d+)"),
+               "-": re.compile(r"(\d+)-(\d)-(\d)=(\d), (\d+)")}
+
+
+def _check_column_lines(top, bottom, operator, way, trace):
+    """Each line of a column way, checked against the problem's own digits: the copy line (if any)
+    holds them, each column line reads the right digits and carry, and its sum and digits so far are right."""
+    width = len(str(top))
+    top_text, bottom_text = str(top), str(bottom).zfill(width)
+    lines = trace.split("\n")[1:-2]
+    if way == "reversed":
+        assert lines.pop(0) == f"reversed {top_text[::-1]}{operator}{bottom_text[::-1]}", trace
+    if way == "places":
+        names = ["1s", "10s", "100s", "1000s", "10000s"]
+        assert lines.pop(0) == ", ".join(f"{names[i]} {top_text[-1 - i]} {bottom_text[-1 - i]}"
+                                         for i in range(width)), trace
+    assert len(lines) == width, trace
+    carry, written = 0, ""
+    for column, line in enumerate(lines):
+        first, second, third, result, so_far = COLUMN_LINE[operator].fullmatch(line).groups()
+        x, y = int(top_text[-1 - column]), int(bottom_text[-1 - column])
+        if operator == "+":
+            terms = {"columns": (x, y, carry), "reversed": (x, y, carry), "places": (x, y, carry),
+                     "commuted": (y, x, carry), "carry first": (carry, x, y)}[way]
+            assert (int(first), int(second), int(third)) == terms, (line, trace)
+            total = x + y + carry
+            assert int(result) == total, line
+            carry = total // 10
+            written = (str(total) if column == width - 1 else str(total % 10)) + written
+        else:
+            borrow = int(x - y - carry < 0)
+            terms = (x + 10 * borrow, carry, y) if way == "carry first" else (x + 10 * borrow, y, carry)
+            assert (int(first), int(second), int(third)) == terms, (line, trace)
+            assert int(result) == x + 10 * borrow - y - carry, line
+            carry, written = borrow, result + written
+        assert so_far == written, (line, trace)
+
+
+def test_column_ways_read_the_digits_by_other_routes():
+    problem = _problem(239, 515, "+")
+    traces = {way: ADDITION.write_trace(problem, random.Random(0), strategy=way).split("\n")[1:-2]
+              for way in COLUMN_WAYS}
+    assert traces["columns"] == ["9+5+0=14, 4", "3+1+1=5, 54", "2+5+0=7, 754"]
+    assert traces["commuted"] == ["5+9+0=14, 4", "1+3+1=5, 54", "5+2+0=7, 754"]
+    assert traces["carry first"] == ["0+9+5=14, 4", "1+3+1=5, 54", "0+2+5=7, 754"]
+    assert traces["reversed"] == ["reversed 932+515"] + traces["columns"]
+    assert traces["places"] == ["1s 9 5, 10s 3 1, 100s 2 5"] + traces["columns"]
+    subtraction = _problem(906, 3, "-")
+    assert ADDITION.write_trace(subtraction, random.Random(0), strategy="reversed").split("\n")[1] == \
+        "reversed 609-300"
+    assert ADDITION.write_trace(subtraction, random.Random(0), strategy="carry first").split("\n")[1] == "6-0-3=3, 3"
+    with pytest.raises(InputError, match="strategy: expected one of"):
+        ADDITION.write_trace(subtraction, random.Random(0), strategy="commuted")
+
+
+def test_a_flawed_column_way_slips_in_a_column_line_not_the_copy():
+    problem = _problem(239, 515, "+")
+    for seed in range(10):
+        for way in ("reversed", "places"):
+            right = ADDITION.write_trace(problem, random.Random(seed), strategy=way).split("\n")
+            flawed = ADDITION.write_trace(problem, random.Random(seed), strategy=way, mistake=True).split("\n")
+            assert flawed[1] == right[1] and flawed[-1] != right[-1]
+
+
+def test_the_recipe_draws_only_the_named_strategies():
+    recipe = replace(RECIPES["base"], families=("addition",), problems_per_family=300, mixed_strategies=True,
+                     strategies={"addition": ["columns", "commuted", "reversed"]})
+    used = {info["strategy"] for _, _, info in build_examples(recipe) if info["style"] == "cot"}
+    assert used == {"columns", "commuted", "reversed"}  # a subtraction cannot be commuted: it is worked another way
+    only_rounding = replace(recipe, strategies={"addition": ["rounding"]})
+    used = {info["strategy"] for _, _, info in build_examples(only_rounding) if info["style"] == "cot"}
+    assert used == {"rounding", "columns"}  # where rounding does not fit, the family's default
+    assert recipe_identity(recipe)["strategies"] == {"addition": ["columns", "commuted", "reversed"]}
+    assert "strategies" not in recipe_identity(RECIPES["base"])
 
 
 def test_a_slip_carries_into_later_lines():
@@ -77,7 +157,7 @@ def test_the_recipe_mixes_strategies_by_seed_and_keeps_the_split():
     assert examples == build_examples(recipe)  # the random choice is seeded
     assert build_examples(replace(recipe, seed=1)) != examples
     used = {info["strategy"] for _, _, info in examples if info["style"] == "cot"}
-    assert used == {"columns", "split", "rounding", "place values"}
+    assert used == set(ADDITION.strategies_for(_problem(478, 356, "+")))
     texts = [PROBLEM_TEXT.match(prompt).group(0) for prompt, _, _ in examples]
     assert all(split_of(text) == "train" for text in texts)
     for text, (_, completion, info) in zip(texts, examples):  # a correct chain verifies, a flawed one does not
