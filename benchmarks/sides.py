@@ -23,6 +23,11 @@ from pathlib import Path
 
 from _thread_limits import VARIABLES as THREAD_VARIABLES
 
+# the environment as the user started the benchmark (the benchmarks import this module first, after
+# _thread_limits): minireason's runtime later sets OpenMP variables (GOMP_SPINCOUNT, KMP_BLOCKTIME)
+# in the parent that a side's process, transformers' above all, must not inherit
+USER_ENVIRONMENT = dict(os.environ)
+
 # a virtual environment with torch, transformers and trl beside the project (the benchmark machine's);
 # used when the running interpreter has no torch and --torch-python / --trl-python is not given
 FALLBACK_PYTHON = "/work/benchvenv/bin/python"
@@ -46,7 +51,7 @@ def python_for(modules: str, given: str | None = None) -> str | None:
 
 
 def child_environment(threads: int | None, torch: bool = False, **extra: str) -> dict[str, str]:
-    """The environment of a side's process: the user's, this ``minireason`` first on the path, the
+    """The environment of a side's process: the user's (``USER_ENVIRONMENT``), this ``minireason`` first on the path, the
     thread variables when ``threads`` is given, and ``extra``.
 
     A torch side (``torch=True``) gets the package through a folder holding only a link to it: a
@@ -57,7 +62,7 @@ def child_environment(threads: int | None, torch: bool = False, **extra: str) ->
 
     package = Path(minireason.__file__).resolve().parent
     root = package.parent
-    environment = dict(os.environ)
+    environment = dict(USER_ENVIRONMENT)
     entries = [entry for entry in environment.get("PYTHONPATH", "").split(os.pathsep) if entry]
     if torch:
         entries = [entry for entry in entries if Path(entry).resolve() != root]
