@@ -5,6 +5,8 @@ machine's limit.
     python benchmarks/bench_generation.py --presets small --batch-sizes 1 --repeats 5 --json out.json
     python benchmarks/bench_generation.py --cache-table       # cached vs uncached decoding and peak memory
     python benchmarks/bench_generation.py --threads 2         # default: the user's threads (_thread_limits.py)
+    python benchmarks/bench_generation.py --torch-python /path/to/venv/bin/python   # transformers' interpreter
+    python benchmarks/bench_generation.py --in-process        # every side in this one process, in turns
 
 Decode rows: greedy generation of ``--new-tokens`` (64) tokens after a ``--prompt`` (32) token
 random prompt for each of B rows, never stopping early, timed whole (prompt and steps):
@@ -12,8 +14,14 @@ random prompt for each of B rows, never stopping early, timed whole (prompt and 
 - transformers' ``Qwen3ForCausalLM`` on the same weights, float32, PyTorch eager
   (transformers_reference.py): the loop a user writes with its KV cache ("hf loop"), and its
   ``generate()`` ("hf generate").  Without torch and transformers those rows are skipped.
-All sides of a row run in turns, best of ``--repeats``, in one process.  "x hf loop" is the hf
-loop's time over minireason's.  "of limit": batch 1 against the memory-bandwidth bound (every
+Every side runs in its own fresh process (sides.py): numpy, numba, hf loop, hf generate, numpy,
+... ``--repeats`` rounds, each process timing every row ``--runs-per-process`` times after a warm-up
+run; a row's figure is its best over all of them.  The transformers sides run on ``--torch-python``
+(default: this interpreter if it imports torch and transformers, else ``sides.FALLBACK_PYTHON`` if
+that does; else they are skipped), the minireason sides on this interpreter: torch and numba in one
+process share libgomp and stall each other (docs/kernels.md).  ``--in-process`` runs every side in
+this process instead, in turns, best of ``--repeats`` (timing.best_alternating).  "x hf loop" is
+the hf loop's time over minireason's.  "of limit": batch 1 against the memory-bandwidth bound (every
 step reads every weight once: bytes / measured read bandwidth, memory_bandwidth.py); larger
 batches against the products alone (floors.py).  Greedy agreement with the hf loop is printed:
 float32 sums in another order can flip a near tie, after which the rows differ.
@@ -32,10 +40,12 @@ import _thread_limits  # first: thread counts before NumPy loads its BLAS
 # isort: split
 import argparse
 import json
+import sys
 import time
 import tracemalloc
 
 import numpy as np
+import sides as side_processes
 import transformers_reference as hf_reference
 from floors import generation_products_seconds, weight_read_bytes
 from memory_bandwidth import read_bandwidth
@@ -48,6 +58,7 @@ from minireason.generation.kv_cache import KVCache
 from minireason.model import Qwen3Model
 
 PRESET_LABELS = {"test-small": "tiny", "small": "small"}
+HF_SIDES = ("hf loop", "hf generate")
 
 
 class IdsOnly:
@@ -60,19 +71,43 @@ class IdsOnly:
 
 
 # ----------------------------------------------------------------------------- decode rows
+def decode_prompts(vocab_size: int, batch: int, prompt_length: int) -> np.ndarray:
+    """The random token-id prompts of a decode row, the same in every process.  -> (B, prompt)"""
+    return np.random.default_rng(batch).integers(0, vocab_size, (batch, prompt_length))
+
+
+def decode_side(name: str, base, hf, prompts: np.ndarray, new_tokens: int):
+    """One side's greedy decode of ``prompts`` as a function -> new ids (B, new_tokens): a minireason
+    backend on ``base``'s weights, or transformers' loop / generate on ``hf``."""
+    if name == "hf loop":
+        return lambda: hf_reference.greedy_decode_loop(hf, prompts, new_tokens)
+    if name == "hf generate":
+        return lambda: hf_reference.generate(hf, prompts, new_tokens)
+    model = Qwen3Model(base.config, base.params, backend=name)
+    prompt_lists = prompts.tolist()
+    return lambda: np.array([result.token_ids for result in generate(model, IdsOnly(), prompt_lists, new_tokens,
+                                                                     stop_token_ids=[])])
+
+
 def decode_row(models: dict, hf, batch: int, prompt_length: int, new_tokens: int, repeats: int,
                bandwidth: float) -> dict:
+    """Every side of a decode row in this process, in turns (``--in-process``)."""
     reference = next(iter(models.values()))
-    config = reference.config
-    prompts = np.random.default_rng(batch).integers(0, config.vocab_size, (batch, prompt_length))
-    prompt_lists = prompts.tolist()
-    sides = {name: (lambda model=model: generate(model, IdsOnly(), prompt_lists, new_tokens, stop_token_ids=[]))
-             for name, model in models.items()}
+    prompts = decode_prompts(reference.config.vocab_size, batch, prompt_length)
+    sides = {name: decode_side(name, model, None, prompts, new_tokens) for name, model in models.items()}
     if hf is not None:
-        sides["hf loop"] = lambda: hf_reference.greedy_decode_loop(hf, prompts, new_tokens)
-        sides["hf generate"] = lambda: hf_reference.generate(hf, prompts, new_tokens)
+        sides.update({name: decode_side(name, None, hf, prompts, new_tokens) for name in HF_SIDES})
     load_before = _thread_limits.load_average()
     seconds = best_alternating(sides, repeats)
+    ids = {name: sides[name]() for name in (next(iter(models)), "hf loop") if name in sides}
+    return decode_figures(reference, batch, prompt_length, new_tokens, seconds, bandwidth, ids, load_before)
+
+
+def decode_figures(reference, batch: int, prompt_length: int, new_tokens: int, seconds: dict, bandwidth: float,
+                   ids: dict, load_before: list) -> dict:
+    """A decode row's figures from each side's best seconds: tokens/s, the fraction of the limit,
+    the ratios to transformers and the greedy agreement of the first backend's ids with the hf loop's."""
+    config = reference.config
     if batch == 1:  # every one of the new_tokens forwards reads every weight once
         limit_seconds, limit_kind = new_tokens * weight_read_bytes(reference) / bandwidth, "bandwidth"
     else:
@@ -82,12 +117,11 @@ def decode_row(models: dict, hf, batch: int, prompt_length: int, new_tokens: int
            "limit": limit_kind, "limit_seconds": limit_seconds,
            "fraction_of_limit": {name: limit_seconds / value for name, value in seconds.items()},
            "load_average": [load_before, _thread_limits.load_average()]}
-    if hf is not None:
-        ours = np.array([result.token_ids for result in generate(reference, IdsOnly(), prompt_lists, new_tokens,
-                                                                   stop_token_ids=[])])
-        theirs = hf_reference.greedy_decode_loop(hf, prompts, new_tokens)
+    if "hf loop" in seconds and len(ids) == 2:
+        ours, theirs = (np.asarray(value) for value in ids.values())
         row["rows_equal_to_hf"] = float(np.mean(np.all(ours == theirs, axis=1)))
-        for name in models:
+    for name in seconds:
+        if name not in HF_SIDES and "hf loop" in seconds and "hf generate" in seconds:
             row.setdefault("ratio_to_hf_loop", {})[name] = seconds["hf loop"] / seconds[name]
             row.setdefault("ratio_to_hf_generate", {})[name] = seconds["hf generate"] / seconds[name]
     return row
@@ -107,8 +141,9 @@ def print_decode_row(label: str, row: dict, backends: list[str]) -> None:
 
 
 # ----------------------------------------------------------------------------- GRPO rollout row
-def rollout_row(backends: list[str], hf_available: bool, threads: int, repeats: int, prompts: int = 16,
-                group: int = 8, new_tokens: int = 64) -> dict:
+def rollout_sides(backends: list[str], hf_available: bool, threads: int | None, prompts: int = 16, group: int = 8,
+                  new_tokens: int = 64) -> dict:
+    """name -> a function sampling the GRPO rollout batch once and returning its generated tokens."""
     from minireason.evaluation.prompts import PromptSpec
     from minireason.io.pretrained import load_pretrained
     from minireason.tasks.export import resolve_data
@@ -144,6 +179,24 @@ def rollout_row(backends: list[str], hf_available: bool, threads: int, repeats: 
             lengths = np.where(ended.any(axis=1), ended.argmax(axis=1) + 1, out.shape[1])  # up to and with eos
             return int(lengths.sum())
         sides["hf generate"] = theirs
+    return sides
+
+
+def best_rate(function, runs: int) -> tuple[float, float, int]:
+    """(tokens/s, seconds, tokens) of the fastest of ``runs`` calls, in generated tokens per second."""
+    best = (0.0, 0.0, 0)
+    for _ in range(runs):
+        start = time.perf_counter()
+        count = function()
+        elapsed = time.perf_counter() - start
+        best = max(best, (count / elapsed, elapsed, count))
+    return best
+
+
+def rollout_row(backends: list[str], hf_available: bool, threads: int, repeats: int, prompts: int = 16,
+                group: int = 8, new_tokens: int = 64) -> dict:
+    """The GRPO rollout batch on every side in this process, in turns (``--in-process``)."""
+    sides = rollout_sides(backends, hf_available, threads, prompts, group, new_tokens)
     load_before = _thread_limits.load_average()
     for function in sides.values():
         function()  # warm-up
@@ -157,10 +210,14 @@ def rollout_row(backends: list[str], hf_available: bool, threads: int, repeats: 
             elapsed = time.perf_counter() - start
             if count / elapsed > best[name]:
                 best[name], seconds[name], tokens[name] = count / elapsed, elapsed, count
-    row = {"rows": len(texts), "max_new_tokens": new_tokens, "tokens_per_second": best, "seconds": seconds,
+    return rollout_figures(prompts * group, new_tokens, best, seconds, tokens, load_before)
+
+
+def rollout_figures(rows: int, new_tokens: int, best: dict, seconds: dict, tokens: dict, load_before: list) -> dict:
+    row = {"rows": rows, "max_new_tokens": new_tokens, "tokens_per_second": best, "seconds": seconds,
            "generated_tokens": tokens, "load_average": [load_before, _thread_limits.load_average()]}
-    if hf_available:
-        row["ratio_to_hf_generate"] = {name: best[name] / best["hf generate"] for name in models}
+    if "hf generate" in best:
+        row["ratio_to_hf_generate"] = {name: best[name] / best["hf generate"] for name in best if name not in HF_SIDES}
     return row
 
 
@@ -223,6 +280,107 @@ def cache_table(name, contexts, batch_sizes, steps, backend):
 
 
 # ----------------------------------------------------------------------------- main
+# ----------------------------------------------------------------------------- a side's process
+def child(args) -> dict:
+    """One side's figures in this fresh process: every decode row (best of ``--runs-per-process``
+    after a warm-up, with the ids of the warm-up run) and the rollout row."""
+    side, runs = args.child, args.runs_per_process
+    result = {"decode": {}, "rollout": None}
+    hf_side = side in HF_SIDES
+    if hf_side:
+        result["versions"] = hf_reference.versions()
+    if not args.no_decode:
+        for preset in args.presets.split(","):
+            base = Qwen3Model.from_config(PRESETS[preset], seed=0, backend="numpy")
+            hf = hf_reference.hf_model_from(base, threads=args.threads) if hf_side else None
+            for batch in (int(b) for b in args.batch_sizes.split(",")):
+                prompts = decode_prompts(base.config.vocab_size, batch, args.prompt)
+                function = decode_side(side, base, hf, prompts, args.new_tokens)
+                ids = function()  # warm-up; greedy, so every run's ids
+                seconds = min(timed_seconds(function) for _ in range(runs))
+                result["decode"][f"{preset} B={batch}"] = {"seconds": seconds, "ids": np.asarray(ids).tolist()}
+    if not args.no_rollout and side != "hf loop":
+        sides = rollout_sides([] if hf_side else [side], hf_side, args.threads)
+        function = sides[side]
+        function()  # warm-up
+        result["rollout"] = best_rate(function, runs)
+    return result
+
+
+def timed_seconds(function) -> float:
+    start = time.perf_counter()
+    function()
+    return time.perf_counter() - start
+
+
+def process_report(args, backends: list[str], batch_sizes: list[int], torch_python: str | None, report: dict) -> None:
+    """Every side in its own processes, in turns, ``--repeats`` rounds; the best of each row."""
+    sides = {name: sys.executable for name in backends}
+    if torch_python is not None:
+        sides.update(dict.fromkeys(HF_SIDES, torch_python))
+    environments = {name: side_processes.child_environment(args.threads, torch=name in HF_SIDES,
+                                                           **({"MINIREASON_BACKEND": "numpy"} if name in HF_SIDES else {}))
+                    for name in sides}
+    options = ["--presets", args.presets, "--batch-sizes", args.batch_sizes, "--prompt", str(args.prompt),
+               "--new-tokens", str(args.new_tokens), "--runs-per-process", str(args.runs_per_process)]
+    options += ["--threads", str(args.threads)] if args.threads is not None else []
+    options += ["--no-decode"] if args.no_decode else []
+    options += ["--no-rollout"] if args.no_rollout else []
+    decode: dict[str, dict[str, float]] = {}
+    ids: dict[str, dict] = {}
+    rollout: dict[str, tuple] = {}
+    load_before = _thread_limits.load_average()
+    for _ in range(args.repeats):
+        for name, python in sides.items():
+            result = side_processes.run_side([python, __file__, "--child", name, *options], environments[name])
+            if "error" in result:
+                print(f"{name}: failed: {result['error']}")
+                continue
+            report.setdefault("versions", {}).update({name: result["versions"]} if "versions" in result else {})
+            for key, cell in result["decode"].items():
+                decode.setdefault(key, {})[name] = min(decode.get(key, {}).get(name, float("inf")), cell["seconds"])
+                ids.setdefault(key, {}).setdefault(name, cell["ids"])
+            if result["rollout"] is not None:
+                rollout[name] = max(rollout.get(name, (0.0, 0.0, 0)), tuple(result["rollout"]))
+    if not args.no_decode:
+        if torch_python is not None:
+            print(f"transformers side: {report.get('versions', {}).get('hf loop', '?')} ({torch_python})")
+        bandwidth = read_bandwidth()
+        report["read_bandwidth_bytes_per_second"] = bandwidth
+        print(f"read bandwidth ({_thread_limits.THREADS} thread(s)): {bandwidth / 1e9:.1f} GB/s")
+        print(f"\ndecode: prompt {args.prompt}, {args.new_tokens} new tokens, greedy; each side in its own processes, "
+              f"{args.repeats} round(s) in turns x {args.runs_per_process} runs, the best")
+        print(f"{'preset':<6} {'B':>3}  {'side':<12} {'seconds':>8} {'tok/s':>9} {'x hf loop/gen':>15} {'of limit':>8}")
+        for preset in args.presets.split(","):
+            reference = Qwen3Model.from_config(PRESETS[preset], seed=0, backend="numpy")
+            for batch in batch_sizes:
+                key = f"{preset} B={batch}"
+                if key not in decode:
+                    continue
+                row_ids = {name: ids[key][name] for name in (backends[0], "hf loop") if name in ids[key]}
+                row = decode_figures(reference, batch, args.prompt, args.new_tokens, decode[key], bandwidth, row_ids,
+                                     load_before)
+                report["decode"][key] = row
+                print_decode_row(PRESET_LABELS.get(preset, preset), row, backends)
+    if rollout:
+        best = {name: value[0] for name, value in rollout.items()}
+        row = rollout_figures(16 * 8, 64, best, {name: value[1] for name, value in rollout.items()},
+                              {name: value[2] for name, value in rollout.items()}, load_before)
+        report["rollout"] = row
+        print_rollout_row(row, f"each side in its own processes, {args.repeats} round(s) x {args.runs_per_process} runs")
+
+
+def print_rollout_row(row: dict, how: str) -> None:
+    print(f"\nGRPO rollout batch: builtin:base, {row['rows']} rows, up to {row['max_new_tokens']} tokens, "
+          f"temperature 1, {how}, the best")
+    for name, rate in row["tokens_per_second"].items():
+        ratio = f"{row['ratio_to_hf_generate'][name]:.2f}x hf generate" if name in row.get("ratio_to_hf_generate", {}) else ""
+        print(f"  {name:<12} {row['seconds'][name]:7.3f} s  {row['generated_tokens'][name]:>6} tokens  "
+              f"{rate:8.0f} tok/s  {ratio}")
+    print(f"  load {row['load_average'][0][0]:.2f} -> {row['load_average'][1][0]:.2f}")
+
+
+# ----------------------------------------------------------------------------- main
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--presets", default="test-small,small")
@@ -230,21 +388,41 @@ def main() -> None:
     parser.add_argument("--batch-sizes", default="1,16,64")
     parser.add_argument("--prompt", type=int, default=32)
     parser.add_argument("--new-tokens", type=int, default=64)
-    parser.add_argument("--repeats", type=int, default=3, help="timed runs of each side, in turns; the best counts")
+    parser.add_argument("--repeats", type=int, default=3,
+                        help="rounds of the sides' processes in turns (--in-process: timed runs in turns); the best counts")
+    parser.add_argument("--runs-per-process", type=int, default=2, help="timed runs of each row in a side's process")
     parser.add_argument("--threads", type=int, default=None,
                         help="threads of every side, set before NumPy loads (default: the user's, _thread_limits.py)")
+    parser.add_argument("--torch-python", default=None, help="interpreter with torch and transformers for their sides")
+    parser.add_argument("--in-process", action="store_true",
+                        help="every side in this process, in turns (torch and numba then share libgomp)")
     parser.add_argument("--no-transformers", action="store_true")
     parser.add_argument("--no-rollout", action="store_true", help="skip the GRPO rollout row")
     parser.add_argument("--no-decode", action="store_true", help="skip the decode rows")
     parser.add_argument("--json", help="also write every figure to this file")
     parser.add_argument("--cache-table", action="store_true", help="cached vs uncached decoding, peak memory")
     parser.add_argument("--contexts", default="64,256,1024", help="for --cache-table")
+    parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.child:
+        print(json.dumps(child(args)))
+        return
     backends = args.backends.split(",")
     batch_sizes = [int(b) for b in args.batch_sizes.split(",")]
     if args.cache_table:
         for name in args.presets.split(","):
             cache_table(name, [int(c) for c in args.contexts.split(",")], batch_sizes, 8, backends[0])
+        return
+    if not args.in_process:
+        torch_python = None if args.no_transformers else side_processes.python_for("torch, transformers",
+                                                                                    args.torch_python)
+        print(f"numpy {np.__version__}; "
+              f"{'transformers: run by ' + torch_python if torch_python else 'transformers: not importable, skipped'}")
+        print(_thread_limits.machine_line())
+        report = {"threads": _thread_limits.THREADS, "load_average_start": _thread_limits.load_average(), "decode": {},
+                  "numpy": np.__version__, "processes": True}
+        process_report(args, backends, batch_sizes, torch_python, report)
+        finish(report, args.json)
         return
     with_hf = hf_reference.available() and not args.no_transformers
     print(f"numpy {np.__version__}; {hf_reference.versions() if with_hf else 'transformers: not installed, skipped'}")
@@ -269,17 +447,16 @@ def main() -> None:
     if not args.no_rollout:
         row = rollout_row(backends, with_hf, args.threads, args.repeats)
         report["rollout"] = row
-        print(f"\nGRPO rollout batch: builtin:base, {row['rows']} rows, up to {row['max_new_tokens']} tokens, "
-              f"temperature 1, best of {args.repeats} in turns")
-        for name, rate in row["tokens_per_second"].items():
-            ratio = f"{row['ratio_to_hf_generate'][name]:.2f}x hf generate" if name in row.get("ratio_to_hf_generate", {}) else ""
-            print(f"  {name:<12} {row['seconds'][name]:7.3f} s  {row['generated_tokens'][name]:>6} tokens  "
-                  f"{rate:8.0f} tok/s  {ratio}")
-        print(f"  load {row['load_average'][0][0]:.2f} -> {row['load_average'][1][0]:.2f}")
+        print_rollout_row(row, f"in this process, {args.repeats} runs in turns")
+    finish(report, args.json)
+
+
+def finish(report: dict, path: str | None) -> None:
     report["load_average_end"] = _thread_limits.load_average()
     report["runtime"] = runtime.settings()
-    if args.json:
-        with open(args.json, "w") as file:
+    print(f"load average {', '.join(f'{value:.2f}' for value in report['load_average_end'])} at the end")
+    if path:
+        with open(path, "w") as file:
             json.dump(report, file, indent=1)
 
 

@@ -5,13 +5,21 @@ fraction of this machine's limit (the step's matrix products alone); peak memory
     python benchmarks/bench_model.py --presets small --repeats 5 --json out.json
     python benchmarks/bench_model.py --peak-memory                    # per-backend peak memory, one process each
     python benchmarks/bench_model.py --runtime-off                    # without minireason/runtime.py's settings
+    python benchmarks/bench_model.py --in-process                     # every side in this one process, in turns
 
 A step is ``model.loss_and_grads`` on random tokens (mean cross-entropy, gradients of every
 parameter), against transformers' ``Qwen3ForCausalLM`` on the same weights (float32, PyTorch
 eager, ``loss.backward()``; transformers_reference.py) when torch and transformers are installed.
-Every side runs in one process, in turns, best of ``--repeats`` (timing.best_alternating), with
-``--threads`` threads each (default: the user's, _thread_limits.py).  "x hf" is transformers' step time over
-minireason's; "of floor" is the step's products alone (floors.py) over the step.
+Every side runs in its own fresh process (sides.py): numpy, numba, transformers, numpy, ...
+``--repeats`` rounds, each process timing ``--steps-per-process`` steps after a warm-up step; a
+side's figure is its best step.  transformers runs on ``--torch-python`` (default: this interpreter
+if it imports torch and transformers, else ``sides.FALLBACK_PYTHON`` if that does; else skipped),
+minireason on this interpreter: torch and numba in one process share libgomp and stall each other
+(docs/kernels.md).  ``--in-process``: every side in this process, in turns, best of ``--repeats``
+(timing.best_alternating).  Threads: ``--threads`` each (default: the user's, _thread_limits.py).
+"x hf" is transformers' step time over minireason's; "of floor" is the step's products alone
+(floors.py, timed in this process) over the step; "peak MiB" what a step adds to the process's
+resident memory (as ``--peak-memory``).
 
 ``--peak-memory``: each (preset, backend) in a fresh subprocess, so that peak memory is that run's
 own: the peak resident set size (VmHWM, reset after a warm-up step) minus the resident size
@@ -27,11 +35,11 @@ import argparse
 import json
 import os
 import resource
-import subprocess
 import sys
 import time
 
 import numpy as np
+import sides as side_processes
 import transformers_reference as hf_reference
 from floors import products_seconds
 from timing import best_alternating
@@ -62,20 +70,20 @@ def reset_peak_resident() -> None:
         pass
 
 
-def measure(preset: str, backend: str, batch: int, length: int, steps: int) -> dict:
+def measure(preset: str, backend: str, batch: int, length: int, steps: int, threads: int | None = None) -> dict:
     """Run in the child process: best-of-``steps`` time of one training step, after one warm-up."""
     from minireason.config import PRESETS
     from minireason.model import Qwen3Model
 
     config = PRESETS[preset]
-    model = Qwen3Model.from_config(config, seed=0, dtype="float32", backend=None if backend == "transformers" else backend)
+    model = Qwen3Model.from_config(config, seed=0, dtype="float32", backend="numpy" if backend == "transformers" else backend)
     rng = np.random.default_rng(0)
     token_ids = rng.integers(0, config.vocab_size, size=(batch, length))
     targets = rng.integers(0, config.vocab_size, size=(batch, length))
     if backend == "transformers":
         import torch
 
-        step = hf_reference.train_step_function(hf_reference.hf_model_from(model), token_ids, targets)
+        step = hf_reference.train_step_function(hf_reference.hf_model_from(model, threads=threads), token_ids, targets)
         threads = torch.get_num_threads()
     elif backend == "cupy":  # GPU work is asynchronous: a step ends when the device has finished it
         import cupy
@@ -151,6 +159,56 @@ def alternating_table(presets, backends, with_hf, batch, length, repeats, thread
     return results
 
 
+def process_table(args, torch_python: str | None) -> dict:
+    """Every side in its own processes, in turns, ``--repeats`` rounds; each side's best step."""
+    sides = {name: sys.executable for name in args.backends}
+    if torch_python is not None:
+        sides["transformers"] = torch_python
+    environments = {name: side_processes.child_environment(args.threads, torch=name == "transformers",
+                                                           **({"MINIREASON_BACKEND": "numpy"}
+                                                              if name == "transformers" else {}))
+                    for name in sides}
+    options = ["--batch", str(args.batch), "--length", str(args.length), "--repeats", str(args.steps_per_process)]
+    options += ["--threads", str(args.threads)] if args.threads is not None else []
+    options += ["--runtime-off"] if args.runtime_off else []
+    from minireason.config import PRESETS
+
+    results = {}
+    print(f"{'preset':<11} {'side':<13} {'step s':>8} {'tokens/s':>9} {'x hf':>7} {'of floor':>9} {'peak MiB':>9} "
+          f"{'loss':>8}")
+    for preset in args.presets:
+        best: dict[str, dict] = {}
+        load_before = _thread_limits.load_average()
+        for _ in range(args.repeats):
+            for name, python in sides.items():
+                result = side_processes.run_side([python, __file__, "--child", preset, name, *options],
+                                                 environments[name])
+                if "error" in result:
+                    print(f"{preset:<11} {name:<13} failed: {result['error']}")
+                elif name not in best or result["seconds"] < best[name]["seconds"]:
+                    best[name] = result
+        seconds = {name: result["seconds"] for name, result in best.items()}
+        tokens = args.batch * args.length
+        floor = products_seconds(PRESETS[preset], tokens, backward=True)
+        row = {"seconds": seconds, "tokens_per_second": {k: tokens / v for k, v in seconds.items()},
+               "products_floor_seconds": floor, "fraction_of_floor": {k: floor / v for k, v in seconds.items()},
+               "loss": {k: result["loss"] for k, result in best.items()},
+               "peak_mib": {k: result["peak_mib"] for k, result in best.items()},
+               "load_average": [load_before, _thread_limits.load_average()]}
+        if "transformers" in seconds:
+            row["ratio_to_transformers"] = {k: seconds["transformers"] / v for k, v in seconds.items()
+                                            if k != "transformers"}
+            row["torch_threads"] = best["transformers"]["torch_threads"]
+        results[preset] = row
+        for name, value in seconds.items():
+            ratio = f"{row['ratio_to_transformers'][name]:.2f}x" if name in row.get("ratio_to_transformers", {}) else ""
+            print(f"{preset:<11} {name:<13} {value:>8.3f} {tokens / value:>9.0f} {ratio:>7} {floor / value:>9.0%} "
+                  f"{row['peak_mib'][name]:>9.0f} {row['loss'][name]:>8.4f}")
+        print(f"{preset:<11} {'products alone':<13} {floor:>8.3f} {tokens / floor:>9.0f}   "
+              f"load {row['load_average'][0][0]:.2f} -> {row['load_average'][1][0]:.2f}")
+    return results
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--presets", nargs="+", default=["test-small", "small"])
@@ -160,6 +218,11 @@ def main(argv=None) -> int:
     parser.add_argument("--repeats", "--steps", type=int, default=3, help="timed steps per side; the best counts")
     parser.add_argument("--threads", type=int, default=None,
                         help="threads of every side, set before NumPy loads (default: the user's, _thread_limits.py)")
+    parser.add_argument("--steps-per-process", type=int, default=2,
+                        help="timed steps in each side's process, after a warm-up step")
+    parser.add_argument("--torch-python", default=None, help="interpreter with torch and transformers for their side")
+    parser.add_argument("--in-process", action="store_true",
+                        help="every side in this process, in turns (torch and numba then share libgomp)")
     parser.add_argument("--no-transformers", action="store_true")
     parser.add_argument("--runtime-off", action="store_true",
                         help="MINIREASON_RUNTIME=off: none of minireason/runtime.py's process settings")
@@ -170,9 +233,25 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     if args.runtime_off:
         os.environ["MINIREASON_RUNTIME"] = "off"  # the runtime's switches then change nothing
-    runtime.activate(runtime.TRAIN)  # a training step's process settings, as train() switches them
+    if not (args.child and args.child[1] == "transformers"):  # transformers' process runs as its users run it
+        runtime.activate(runtime.TRAIN)  # a training step's process settings, as train() switches them
     if args.child:
-        print(json.dumps(measure(args.child[0], args.child[1], args.batch, args.length, args.repeats)))
+        print(json.dumps(measure(args.child[0], args.child[1], args.batch, args.length, args.repeats, args.threads)))
+        return 0
+    if not args.in_process:
+        torch_python = None if args.no_transformers else side_processes.python_for("torch, transformers",
+                                                                                    args.torch_python)
+        print(f"training step (forward + backward), float32, batch {args.batch} x {args.length} tokens; each side in "
+              f"its own processes, {args.repeats} round(s) in turns x {args.steps_per_process} steps, the best"
+              f"{', runtime settings off' if args.runtime_off else ''}")
+        print(f"numpy {np.__version__}; "
+              f"{'transformers: run by ' + torch_python if torch_python else 'transformers: not importable, skipped'}")
+        print(_thread_limits.machine_line())
+        if args.peak_memory:
+            peak_memory_table(args, torch_python)
+            return 0
+        results = process_table(args, torch_python)
+        write_json(args, results)
         return 0
     with_hf = hf_reference.available() and not args.no_transformers
     print(f"training step (forward + backward), float32, batch {args.batch} x {args.length} tokens, best of "
@@ -180,28 +259,39 @@ def main(argv=None) -> int:
     print(f"numpy {np.__version__}; {hf_reference.versions() if with_hf else 'transformers: not installed, skipped'}")
     print(_thread_limits.machine_line())
     if args.peak_memory:
-        peak_memory_table(args, with_hf)
+        peak_memory_table(args, sys.executable if with_hf else None)
         return 0
     results = alternating_table(args.presets, args.backends, with_hf, args.batch, args.length, args.repeats,
                                 args.threads)
+    write_json(args, results)
+    return 0
+
+
+def write_json(args, results: dict) -> None:
+    print(f"load average {', '.join(f'{value:.2f}' for value in _thread_limits.load_average())} at the end")
     if args.json:
         with open(args.json, "w") as file:
             json.dump({"threads": _thread_limits.THREADS, "batch": args.batch, "length": args.length, "presets": results,
                        "runtime": runtime.settings(), "load_average_end": _thread_limits.load_average()},
                       file, indent=1)
-    return 0
 
 
-def peak_memory_table(args, with_hf: bool) -> None:
+def peak_memory_table(args, torch_python: str | None) -> None:
     print(f"{'preset':<11} {'backend':<12} {'step s':>8} {'tokens/s':>9} {'peak MiB':>9} {'vs numpy':>9} {'loss':>7}")
     for preset in args.presets:
         numpy_seconds = None
-        for backend in [*args.backends, *(["transformers"] if with_hf else [])]:
-            command = [sys.executable, __file__, "--child", preset, backend, "--batch", str(args.batch),
+        for backend in [*args.backends, *(["transformers"] if torch_python else [])]:
+            python = torch_python if backend == "transformers" else sys.executable
+            command = [python, __file__, "--child", preset, backend, "--batch", str(args.batch),
                        "--length", str(args.length), "--repeats", str(args.repeats)]
             command += ["--threads", str(args.threads)] if args.threads is not None else []
             command += ["--runtime-off"] if args.runtime_off else []
-            result = json.loads(subprocess.run(command, check=True, capture_output=True, text=True).stdout)
+            result = side_processes.run_side(command, side_processes.child_environment(
+                args.threads, torch=backend == "transformers",
+                **({"MINIREASON_BACKEND": "numpy"} if backend == "transformers" else {})))
+            if "error" in result:
+                print(f"{preset:<11} {backend:<12} failed: {result['error']}")
+                continue
             if backend == "numpy":
                 numpy_seconds = result["seconds"]
             relative = f"{numpy_seconds / result['seconds']:.2f}x" if numpy_seconds else ""
