@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 from pathlib import Path
@@ -24,11 +25,15 @@ def add_arguments(parser) -> None:
                         help="override the recipe's number of steps")
     parser.add_argument("--seed", type=arguments.seed, default=None, help="override the recipe's seed")
     parser.add_argument("--no-resume", action="store_true", help="start over instead of resuming a checkpoint")
-    parser.add_argument("--mixed-strategies", action="store_true",
-                        help="work each chain of thought in a way drawn at random from those its family knows")
+    ways = parser.add_mutually_exclusive_group()
+    ways.add_argument("--mixed-strategies", action="store_true",
+                      help="work each chain of thought in a way drawn at random from those its family knows "
+                           "(the shipped recipes do)")
+    ways.add_argument("--single-way", action="store_true",
+                      help="work every chain of thought its family's default way (no mix)")
     parser.add_argument("--strategies", action="append", default=None, metavar="FAMILY=WAY,WAY",
-                        help="with --mixed-strategies: the ways FAMILY's chains are drawn from (repeatable; "
-                             "default all its ways)")
+                        help="the ways FAMILY's chains are drawn from (repeatable; default: the recipe's, "
+                             "all of a family's ways where the recipe names none)")
     parser.add_argument("--refine-fraction", type=arguments.fraction, default=None,
                         help="share of chains of thought that also become self-refinement examples (0..1)")
     parser.add_argument("--eval-n", type=arguments.non_negative_int, default=50,
@@ -41,7 +46,7 @@ def chosen_strategies(texts: list[str], mixed: bool) -> dict:
     """``["addition=columns,commuted"]`` -> ``{"addition": ["columns", "commuted"]}``, each way checked
     against those its family knows; an InputError naming ``--strategies`` otherwise."""
     if not mixed:
-        raise InputError("--strategies: only means something with --mixed-strategies")
+        raise InputError("--strategies: only means something when chains mix their ways (not with --single-way)")
     chosen = {}
     for text in texts:
         family_name, _, ways = text.partition("=")
@@ -82,23 +87,21 @@ def record_accuracy(model_dir, families, eval_n: int, difficulties: dict | None 
 @releasing_run_folders
 def run(args) -> int:
     """Runs ``minireason pretrain`` on the parsed arguments; returns the exit status (0 on success)."""
-    import dataclasses
-
-
     if Path(args.out_dir).exists() and not Path(args.out_dir).is_dir():
         raise InputError(f"--out-dir {args.out_dir}: exists and is not a directory")
     names = list(RECIPES) if args.model == "all" else [args.model]
     for name in names:
         if name not in RECIPES:
             raise InputError(f"--model: expected one of {', '.join(RECIPES)} or all, got {name!r}")
-    strategies = chosen_strategies(args.strategies, args.mixed_strategies) if args.strategies else None
+    mixed = args.mixed_strategies or (not args.single_way and all(RECIPES[name].mixed_strategies for name in names))
+    strategies = chosen_strategies(args.strategies, mixed) if args.strategies else None
     claim_run_folder(args.out_dir, "pretrain")  # each recipe's folder inside it is claimed by pretrain()
     for name in names:
         recipe = RECIPES[name]
         changes = {k: v for k, v in (("steps", args.steps), ("seed", args.seed),
                                      ("refine_fraction", args.refine_fraction)) if v is not None}
-        if args.mixed_strategies:
-            changes["mixed_strategies"] = True
+        if args.mixed_strategies or args.single_way:
+            changes["mixed_strategies"] = args.mixed_strategies
         if strategies:
             changes["strategies"] = strategies
         recipe = dataclasses.replace(recipe, **changes)

@@ -91,10 +91,18 @@ class PretrainRecipe:
         "addition": [1, 2, 3], "arithmetic": [1, 2, 3], "linear_equation": [1, 2], "countdown": [1, 2]})
 
 
+# The shipped models' ways: addition's chains each take one of five column ways at random (every
+# line one digit sum, the digits reached by different routes, so sampled chains misread the problem
+# differently and a vote can fix what one chain gets wrong: docs/builtin_models.md); the other
+# families keep their default way, whose alternatives were never measured on the full recipe.
+SHIPPED_WAYS = {"addition": ["columns", "commuted", "carry first", "reversed", "places"],
+                "arithmetic": ["precedence"], "linear_equation": ["x left"]}
+
 RECIPES = {
-    "base": PretrainRecipe(name="base"),
+    "base": PretrainRecipe(name="base", problems_per_family=16000, mixed_strategies=True, strategies=SHIPPED_WAYS),
     "student": PretrainRecipe(name="student", hidden_size=64, intermediate_size=192, num_hidden_layers=2,
-                              num_attention_heads=4, num_key_value_heads=2, head_dim=16, steps=4000),
+                              num_attention_heads=4, num_key_value_heads=2, head_dim=16, steps=4000,
+                              problems_per_family=16000, mixed_strategies=True, strategies=SHIPPED_WAYS),
 }
 
 

@@ -22,6 +22,7 @@ def test_unknown_strategies_are_refused(value, tmp_path):
 
 
 def test_strategies_without_the_mix_are_refused(tmp_path):
-    code, _, err = run_cli(["pretrain", "--strategies", "addition=columns", "--out-dir", str(tmp_path)])
-    assert_one_line_error(code, err, "pretrain", "--strategies: only means something with --mixed-strategies")
+    code, _, err = run_cli(["pretrain", "--single-way", "--strategies", "addition=columns", "--out-dir",
+                            str(tmp_path)])
+    assert_one_line_error(code, err, "pretrain", "--strategies: only means something when chains mix their ways")
     assert not any(tmp_path.iterdir())

@@ -16,7 +16,7 @@ from minireason.tasks import get_family, verify
 from minireason.tasks.addition import COLUMN_WAYS, operation_steps, strategy_operations
 from minireason.tasks.arithmetic import evaluate_steps, parse_tokens, ready_operations
 from minireason.tasks.base import last_boxed, make_problem, review, split_of
-from minireason.training.pretrain import RECIPES, build_examples, recipe_identity
+from minireason.training.pretrain import RECIPES, SHIPPED_WAYS, build_examples, recipe_identity
 
 ADDITION = get_family("addition")
 PROBLEM_TEXT = re.compile(r"Compute (\d+)([+-])(\d+)\.")
@@ -142,7 +142,9 @@ def test_the_recipe_draws_only_the_named_strategies():
     used = {info["strategy"] for _, _, info in build_examples(only_rounding) if info["style"] == "cot"}
     assert used == {"rounding", "columns"}  # where rounding does not fit, the family's default
     assert recipe_identity(recipe)["strategies"] == {"addition": ["columns", "commuted", "reversed"]}
-    assert "strategies" not in recipe_identity(RECIPES["base"])
+    # the shipped recipes mix addition's five column ways; the other families keep their default way
+    assert recipe_identity(RECIPES["base"])["strategies"] == SHIPPED_WAYS == recipe_identity(RECIPES["student"])["strategies"]
+    assert RECIPES["base"].mixed_strategies and RECIPES["student"].mixed_strategies
 
 
 def test_a_slip_carries_into_later_lines():
@@ -152,7 +154,8 @@ def test_a_slip_carries_into_later_lines():
 
 
 def test_the_recipe_mixes_strategies_by_seed_and_keeps_the_split():
-    recipe = replace(RECIPES["base"], families=("addition",), problems_per_family=300, mixed_strategies=True)
+    recipe = replace(RECIPES["base"], families=("addition",), problems_per_family=300, mixed_strategies=True,
+                     strategies={})  # every way the family knows
     examples = build_examples(recipe)
     assert examples == build_examples(recipe)  # the random choice is seeded
     assert build_examples(replace(recipe, seed=1)) != examples
@@ -261,6 +264,8 @@ def test_x_right_gathers_x_on_the_right():
 
 
 def test_the_new_options_stay_out_of_a_default_recipes_identity():
-    assert "mixed_strategies" not in recipe_identity(RECIPES["base"])  # runs begun before them still resume
-    identity = recipe_identity(replace(RECIPES["base"], mixed_strategies=True, refine_fraction=0.25))
+    one_way = replace(RECIPES["base"], mixed_strategies=False, strategies={})
+    identity = recipe_identity(one_way)  # runs begun before the options existed still resume
+    assert "mixed_strategies" not in identity and "strategies" not in identity and "refine_fraction" not in identity
+    identity = recipe_identity(replace(one_way, mixed_strategies=True, refine_fraction=0.25))
     assert identity["mixed_strategies"] is True and identity["refine_fraction"] == 0.25
