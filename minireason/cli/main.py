@@ -54,7 +54,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
 
 # the commands that run a model accept --backend (numpy, numba or cupy; see minireason.backend)
 MODEL_COMMANDS = {"demo", "smoke", "generate", "chat", "eval", "pretrain", "scale", "grpo", "sft", "distill", "dpo",
-                  "distill-data", "dpo-data", "leaderboard", "serve"}
+                  "simpo", "distill-data", "dpo-data", "leaderboard", "serve"}
 
 
 def _available_commands() -> dict[str, tuple[str, str]]:
