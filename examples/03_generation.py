@@ -7,7 +7,7 @@
 import minireason as mr
 
 model, tokenizer = mr.load_pretrained("builtin:base")
-prompts = ["Compute 52+39. Think step by step.\n", "Solve 3x+5=2x+9. Think step by step.\n"]
+prompts = ["Compute 47+38. Think step by step.\n", "Solve 4x+2=3x+7. Think step by step.\n"]
 for result in mr.generate(model, tokenizer, prompts, max_new_tokens=80):  # greedy (temperature 0)
     print(repr(result.text), result.finish_reason, f"{len(result.token_ids)} tokens")
 

@@ -32,8 +32,10 @@ class DemoSettings:
     # scaling: the sampled methods run problem by problem (scaling.runner), on the first few held-out problems
     scaling_problems: int = 100
     scaling_methods: str = "sc@8,bon@8,refine@2"
-    temperature: float = 0.8
-    thinking_budgets: tuple[int, ...] = (8, 16, 32, 64)  # budget@N rows: at most N thinking tokens
+    temperature: float = 0.6  # sampled chains: where self-consistency gains most on the built-in base (docs/builtin_models.md)
+    # budget@N rows: at most N thinking tokens; the base thinks 38 to 68 tokens on these problems, so the
+    # budgets span the whole chain (below its shortest, up to past its longest)
+    thinking_budgets: tuple[int, ...] = (32, 48, 64, 96)
     # GRPO (docs/rl.md's recipe, fewer steps)
     grpo_steps: int = 60
     grpo_prompts_per_step: int = 16

@@ -43,12 +43,12 @@ def check_02(out):
 
 
 def check_03(out):
-    # greedy answers to 52+39 and 3x+5=2x+9, worked out by hand; repr() doubles the backslash
-    assert re.search(r"\\\\boxed\{91\}' stop \d+ tokens$", out, re.M), out
-    assert re.search(r"\\\\boxed\{4\}' stop \d+ tokens$", out, re.M), out
+    # greedy answers to 47+38 and 4x+2=3x+7, worked out by hand; repr() doubles the backslash
+    assert re.search(r"\\\\boxed\{85\}' stop \d+ tokens$", out, re.M), out
+    assert re.search(r"\\\\boxed\{5\}' stop \d+ tokens$", out, re.M), out
     logprobs = [float(value) for value in re.findall(r"mean log-prob under the model (-?[\d.]+)", out)]
     assert len(logprobs) == 4 and all(value <= 0 for value in logprobs)
-    assert out.rstrip().endswith("\\boxed{4}")  # the streamed pieces join into the same greedy text
+    assert out.rstrip().endswith("\\boxed{5}")  # the streamed pieces join into the same greedy text
 
 
 def check_04(out):
