@@ -270,12 +270,16 @@ def blas_threads(count: int):
         raise ValueError(f"blas_threads: expected an int >= 1, got {count!r}")
     import numpy  # noqa: F401  (loads NumPy's OpenBLAS)
 
+    controls = [_thread_controls(library) for library in _loaded_openblas_libraries()]
+    with _threads_capped([control for control in controls if control is not None], count):
+        yield
+
+
+@contextlib.contextmanager
+def _threads_capped(controls: list[tuple], count: int):
+    """Each (get, set) thread control at most ``count`` in the block, its previous count back after."""
     changed = []
-    for library in _loaded_openblas_libraries():
-        controls = _thread_controls(library)
-        if controls is None:
-            continue
-        get_threads, set_threads = controls
+    for get_threads, set_threads in controls:
         previous = get_threads()
         if previous > count:
             set_threads(count)
@@ -337,19 +341,8 @@ def _loaded_blas_controls() -> list[tuple]:
     return list({id(control[1]): control for control in controls}.values())
 
 
-@contextlib.contextmanager
 def _all_blas_on_one_thread():
-    changed = []
-    for get_threads, set_threads in _loaded_blas_controls():
-        previous = get_threads()
-        if previous != 1:
-            set_threads(1)
-            changed.append((set_threads, previous))
-    try:
-        yield
-    finally:
-        for set_threads, previous in changed:
-            set_threads(previous)
+    return _threads_capped(_loaded_blas_controls(), 1)
 
 
 def _one_thread_task(task: Callable):
