@@ -73,9 +73,14 @@ def main() -> None:
     parser.add_argument("--top", type=int, default=25)
     parser.add_argument("--no-split", action="store_true",
                         help="never split rows over the cores (model.SHARD_MIN_WORK, generate.DECODE_PART_MIN_WORK)")
+    parser.add_argument("--decode-parts-from", type=float, default=None, metavar="WORK",
+                        help="split a decoding step's rows from this many multiply-adds a part "
+                             "(generate.DECODE_PART_MIN_WORK; 1 splits every step)")
     args = parser.parse_args()
     if args.no_split:
         model_module.SHARD_MIN_WORK = generate_module.DECODE_PART_MIN_WORK = 1 << 62
+    if args.decode_parts_from is not None:
+        generate_module.DECODE_PART_MIN_WORK = max(1, int(args.decode_parts_from))
     set_backend(args.backend)
     model, tokenizer = load_pretrained(args.model)
     records = resolve_data("task:addition?n=2000&split=train&difficulty=3")

@@ -35,11 +35,12 @@ FUSED_ATTENTION_MIN_KEYS = 64
 reads_bfloat16_weights = True  # the linear op multiplies BFloat16Matrix weights as they are
 
 
-# A BLAS product of at most this many multiply-adds runs on one thread: OpenBLAS itself splits
-# from 2^19, where waking its second thread costs more than the half it saves, and much more on
-# cores that other work keeps busy (docs/kernels.md, "Threads").  Prefills of a few hundred
-# tokens on the built-in models' widths stay below; a training step's products are far above.
-SERIAL_BLAS_MAX_WORK = 1 << 25
+# A BLAS product of at most this many multiply-adds runs on one thread: below it waking OpenBLAS's
+# second thread costs about what it saves.  On an idle 2-core machine two threads already win
+# 1.5x to 1.8x at 2^21 to 2^24 (a rollout's 128 rows of the built-in models' widths), and a GRPO
+# rollout of builtin:base took 0.49 s with this limit against 0.60 s with 2^25; on cores that other
+# work keeps busy the second thread costs far more (docs/kernels.md, "Threads").
+SERIAL_BLAS_MAX_WORK = 1 << 20
 
 _FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
