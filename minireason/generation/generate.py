@@ -450,11 +450,11 @@ class RowDecoding:
 
 
 # A decoding step may split its rows over the cores (``BatchDecoder``, ``runtime.run_on_cores``)
-# when each part has at least this many multiply-adds (rows x parameters).  Off for now: split, a
-# GRPO rollout of the built-in models (128 rows) cost 20% more CPU and was slower on this 2-core
-# machine under the load of other sessions (best of 2 at a load average of 4.4: 1.29 s against
-# 0.99 s in one part); where splitting starts to pay on an idle machine is not measured yet
-# (docs/kernels.md, "Rows split over the cores").
+# when each part has at least this many multiply-adds (rows x parameters).  Off: a part pays a
+# step's per-op costs whole, and on the built-in models those are most of a step, so split, a GRPO
+# rollout of builtin:base (128 rows) spent 1.3x to 1.9x the CPU and was no faster on an idle 2-core
+# machine (0.56 to 0.80 s against 0.62 to 0.66 s), slower under load (docs/kernels.md, "Rows split
+# over the cores"; ``benchmarks/profile_grpo_step.py --decode-parts-from``).
 DECODE_PART_MIN_WORK = 1 << 62
 
 
