@@ -78,7 +78,7 @@ DISPATCH = {
         Choice("bfloat16 weights (decoding after with_bfloat16_decoding)", _bfloat16_linear_forward, None,
                applies=lambda x, weight: isinstance(weight, reference_linear.BFloat16Matrix)),
         Choice(f"at most {numba_decode.SMALL_BATCH_ROWS} rows ({numba_decode.WIDE_INPUT_ROWS} of "
-               f"{numba_decode.WIDE_INPUT_FEATURES}+ inputs; numba_decode.SMALL_BATCH_ROWS, WIDE_INPUT_*), "
+               f"{numba_decode.WIDE_INPUT_FEATURES}+ inputs; numba_decode.ROW_WINDOWS[{numba_decode.HOST_VECTORS!r}]), "
                "x and W of one float dtype",
                _small_batch_linear_forward, reference_linear.linear_backward,
                applies=lambda x, weight: _few_rows(x) and x.dtype == weight.dtype and x.dtype in _FLOAT_DTYPES),

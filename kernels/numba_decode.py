@@ -3,7 +3,8 @@
 Decoding one token reads every weight once and does two flops per weight read, so its speed
 is set by memory bandwidth, not arithmetic.  ``small_batch_linear`` is that product for float32
 (or float64) weights and up to ``SMALL_BATCH_ROWS`` input rows, ``WIDE_INPUT_ROWS`` for wide
-inputs (decoding a batch, a short prompt): BLAS's matrix-vector path reads the weights far below
+inputs (decoding a batch, a short prompt; the window depends on the CPU's vector registers,
+``ROW_WINDOWS``): BLAS's matrix-vector path reads the weights far below
 the machine's bandwidth, and its small-M products repack the whole weight for every call.  Keeping weights as bfloat16 (the top
 16 bits of a float32, stored as uint16) halves the bytes read per token (``bf16_linear``, the
 same loops).  A bfloat16 value widens to float32 exactly by shifting its bits left by 16.
@@ -14,6 +15,7 @@ Rounding float32 to bfloat16 bits is
 
 from __future__ import annotations
 
+import llvmlite.binding
 import minireason.kernels.numba_threads  # noqa: F401  (the OpenMP wait policy, set before numba's threads start)
 import numba
 import numpy as np
@@ -29,9 +31,20 @@ from numba.extending import overload
 # With inputs of WIDE_INPUT_FEATURES or more that last sum is a small share of the work and the
 # kernel still beats BLAS up to WIDE_INPUT_ROWS rows (a batch of 128 rollouts); with narrower
 # inputs (the built-in models' 128) BLAS's packed, blocked products win past SMALL_BATCH_ROWS.
-# docs/kernels.md, "Float32 decoding products", has the measurements.
-SMALL_BATCH_ROWS = 64
-WIDE_INPUT_ROWS = 128
+#
+# Those windows hold where the CPU has AVX-512 (measured on Xeon and Zen 4): the block's 16 running
+# sums fit its 32 vector registers.  With AVX2's 16 they spill, and OpenBLAS's Haswell kernels win
+# from about 16 rows (Zen 3: the kernel at 0.55x to 0.71x of BLAS's speed from 8 to 128 rows of the
+# small preset's weights on two threads; one linear op of 64 rows x 128 -> 384, 190-230 us against
+# 85-130 us on one or two threads); up to 16 rows the kernel ties or wins, and decoding 16 rows of
+# the test-small preset end to end was faster with it.  docs/kernels.md, "Float32 decoding
+# products", has the measurements.
+ROW_WINDOWS = {  # (most rows, most rows of WIDE_INPUT_FEATURES or more inputs)
+    "avx512": (64, 128),
+    "avx2 or less": (16, 16),
+}
+HOST_VECTORS = "avx512" if llvmlite.binding.get_host_cpu_features().get("avx512f", False) else "avx2 or less"
+SMALL_BATCH_ROWS, WIDE_INPUT_ROWS = ROW_WINDOWS[HOST_VECTORS]
 WIDE_INPUT_FEATURES = 512
 ONE_WEIGHT_ROW_ROWS = 8
 # Each weight is read from memory once, in the first pass over it; the later passes compute from

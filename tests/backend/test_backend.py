@@ -166,8 +166,8 @@ def test_numba_attention_uses_the_fused_kernel_only_for_long_inputs():
 
 
 def test_numba_linear_chooses_its_product_by_the_number_of_rows(monkeypatch):
-    """Decoding's few rows go to the small-batch kernel (each weight read once; up to 128 rows of
-    wide inputs), more rows (training, prefill) to the reference's BLAS product, on one thread up to
+    """Decoding's few rows go to the small-batch kernel (each weight read once; the window by the
+    CPU's vector registers, ROW_WINDOWS, with more rows for wide inputs), more rows (training, prefill) to the reference's BLAS product, on one thread up to
     SERIAL_BLAS_MAX_WORK multiply-adds; all give the reference's numbers, and the kernel's cache
     meets the reference's backward."""
     pytest.importorskip("numba")
@@ -179,33 +179,39 @@ def test_numba_linear_chooses_its_product_by_the_number_of_rows(monkeypatch):
     ops = backend.get_ops("numba")
     table = backend.dispatch_table("numba")["linear"]
     rng = np.random.default_rng(0)
-    limit, wide_limit, wide = numba_decode.SMALL_BATCH_ROWS, numba_decode.WIDE_INPUT_ROWS, numba_decode.WIDE_INPUT_FEATURES
-    serial_blas, blas = numba_cpu._serial_blas_linear_forward, reference_linear.linear_forward
-    # at most 9 * (wide_limit + 1) * wide multiply-adds below: one-thread BLAS unless the limit is lowered
-    large_work = 9 * (limit + 1) * 6
-    for dtype, serial_limit in ((np.float32, numba_cpu.SERIAL_BLAS_MAX_WORK), (np.float64, large_work - 1)):
-        monkeypatch.setattr(numba_cpu, "SERIAL_BLAS_MAX_WORK", serial_limit)
-        above_serial = blas if serial_limit < large_work else serial_blas
-        for leading, n_in, made_by in (((1, 1), 6, numba_cpu._small_batch_linear_forward),
-                                       ((3, 2), 6, numba_cpu._small_batch_linear_forward),
-                                       ((limit, 1), 6, numba_cpu._small_batch_linear_forward),
-                                       ((limit + 1,), 6, above_serial),
-                                       ((limit + 1,), wide - 1, above_serial),
-                                       ((limit + 1,), wide, numba_cpu._small_batch_linear_forward),
-                                       ((2, wide_limit // 2), wide, numba_cpu._small_batch_linear_forward),
-                                       ((wide_limit + 1,), wide, above_serial)):
-            weight = rng.standard_normal((9, n_in)).astype(dtype)  # (out, in)
-            x = rng.standard_normal((*leading, n_in)).astype(dtype)
-            chosen = next(c for c in table if c.applies is None or c.applies(x, weight))
-            assert chosen.forward is made_by, (dtype, leading, n_in)
-            out, cache = ops.linear_forward(x, weight)
-            expected, reference_cache = reference_linear.linear_forward(x, weight)
-            assert out.shape == expected.shape and out.dtype == expected.dtype and out.flags.c_contiguous
-            tolerance = {"rtol": 1e-4, "atol": 1e-4} if dtype == np.float32 else {"rtol": 1e-12, "atol": 1e-11}
-            np.testing.assert_allclose(out, expected, **tolerance)
-            dout = rng.standard_normal(out.shape).astype(dtype)
-            for got, want in zip(ops.linear_backward(dout, cache), reference_linear.linear_backward(dout, reference_cache)):
-                np.testing.assert_allclose(got, want, **tolerance)
+    # this CPU's window, then every window (a CPU with AVX-512 and one without)
+    assert (numba_decode.SMALL_BATCH_ROWS, numba_decode.WIDE_INPUT_ROWS) == numba_decode.ROW_WINDOWS[numba_decode.HOST_VECTORS]
+    wide, serial_max_work = numba_decode.WIDE_INPUT_FEATURES, numba_cpu.SERIAL_BLAS_MAX_WORK
+    for limit, wide_limit in numba_decode.ROW_WINDOWS.values():
+        monkeypatch.setattr(numba_decode, "SMALL_BATCH_ROWS", limit)
+        monkeypatch.setattr(numba_decode, "WIDE_INPUT_ROWS", wide_limit)
+        serial_blas, blas = numba_cpu._serial_blas_linear_forward, reference_linear.linear_forward
+        # at most 9 * (wide_limit + 1) * wide multiply-adds below: one-thread BLAS unless the limit is lowered
+        large_work = 9 * (limit + 1) * 6
+        for dtype, serial_limit in ((np.float32, serial_max_work), (np.float64, large_work - 1)):
+            monkeypatch.setattr(numba_cpu, "SERIAL_BLAS_MAX_WORK", serial_limit)
+            above_serial = blas if serial_limit < large_work else serial_blas
+            for leading, n_in, made_by in (((1, 1), 6, numba_cpu._small_batch_linear_forward),
+                                           ((3, 2), 6, numba_cpu._small_batch_linear_forward),
+                                           ((limit, 1), 6, numba_cpu._small_batch_linear_forward),
+                                           ((limit + 1,), 6, above_serial),
+                                           ((limit + 1,), wide - 1, above_serial),
+                                           ((limit + 1,), wide, numba_cpu._small_batch_linear_forward
+                                            if wide_limit > limit else above_serial),
+                                           ((2, wide_limit // 2), wide, numba_cpu._small_batch_linear_forward),
+                                           ((wide_limit + 1,), wide, above_serial)):
+                weight = rng.standard_normal((9, n_in)).astype(dtype)  # (out, in)
+                x = rng.standard_normal((*leading, n_in)).astype(dtype)
+                chosen = next(c for c in table if c.applies is None or c.applies(x, weight))
+                assert chosen.forward is made_by, (dtype, leading, n_in)
+                out, cache = ops.linear_forward(x, weight)
+                expected, reference_cache = reference_linear.linear_forward(x, weight)
+                assert out.shape == expected.shape and out.dtype == expected.dtype and out.flags.c_contiguous
+                tolerance = {"rtol": 1e-4, "atol": 1e-4} if dtype == np.float32 else {"rtol": 1e-12, "atol": 1e-11}
+                np.testing.assert_allclose(out, expected, **tolerance)
+                dout = rng.standard_normal(out.shape).astype(dtype)
+                for got, want in zip(ops.linear_backward(dout, cache), reference_linear.linear_backward(dout, reference_cache)):
+                    np.testing.assert_allclose(got, want, **tolerance)
     # mixed dtypes are the reference's promotion (BLAS), not the kernel's
     weight = rng.standard_normal((9, 6))  # float64
     x = rng.standard_normal((1, 6)).astype(np.float32)
