@@ -330,18 +330,14 @@ def process_report(args, backends: list[str], batch_sizes: list[int], torch_pyth
     ids: dict[str, dict] = {}
     rollout: dict[str, tuple] = {}
     load_before = _thread_limits.load_average()
-    for _ in range(args.repeats):
-        for name, python in sides.items():
-            result = side_processes.run_side([python, __file__, "--child", name, *options], environments[name])
-            if "error" in result:
-                print(f"{name}: failed: {result['error']}")
-                continue
-            report.setdefault("versions", {}).update({name: result["versions"]} if "versions" in result else {})
-            for key, cell in result["decode"].items():
-                decode.setdefault(key, {})[name] = min(decode.get(key, {}).get(name, float("inf")), cell["seconds"])
-                ids.setdefault(key, {}).setdefault(name, cell["ids"])
-            if result["rollout"] is not None:
-                rollout[name] = max(rollout.get(name, (0.0, 0.0, 0)), tuple(result["rollout"]))
+    for name, result in side_processes.in_turns(sides, lambda name: [__file__, "--child", name, *options],
+                                                environments, args.repeats):
+        report.setdefault("versions", {}).update({name: result["versions"]} if "versions" in result else {})
+        for key, cell in result["decode"].items():
+            decode.setdefault(key, {})[name] = min(decode.get(key, {}).get(name, float("inf")), cell["seconds"])
+            ids.setdefault(key, {}).setdefault(name, cell["ids"])
+        if result["rollout"] is not None:
+            rollout[name] = max(rollout.get(name, (0.0, 0.0, 0)), tuple(result["rollout"]))
     if not args.no_decode:
         if torch_python is not None:
             print(f"transformers side: {report.get('versions', {}).get('hf loop', '?')} ({torch_python})")

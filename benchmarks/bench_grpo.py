@@ -163,6 +163,9 @@ def trl_settings(config) -> dict:
 
 
 # ----------------------------------------------------------------------------- the sides' processes
+# Each side imports what it runs inside its own function, so that the parent, which only starts and
+# reads the sides, loads none of it, and the TRL side loads torch before any minireason module
+# (numba and torch sharing one OpenMP runtime: docs/kernels.md, "Torch in the same process").
 def minireason_child(args) -> dict:
     from minireason.backend import set_backend
     from minireason.io.pretrained import load_pretrained
@@ -308,16 +311,12 @@ def main() -> None:
     timed: dict[str, list[dict]] = {name: [] for name in pythons}
     peaks: dict[str, int] = {}
     versions = {}
-    for _ in range(args.rounds):
-        for name, python in pythons.items():
-            result = side_processes.run_side([python, __file__, "--child", name, *options], environments[name])
-            if "error" in result:
-                print(f"{name:8} failed: {result['error']}")
-                continue
-            timed[name] += result["steps"][1:] or result["steps"]
-            peaks[name] = max(peaks.get(name, 0), result["peak_memory_bytes"])
-            if "versions" in result:
-                versions[name] = f"{result['versions']}, torch threads {result['torch_threads']}"
+    for name, result in side_processes.in_turns(pythons, lambda name: [__file__, "--child", name, *options],
+                                                environments, args.rounds):
+        timed[name] += result["steps"][1:] or result["steps"]
+        peaks[name] = max(peaks.get(name, 0), result["peak_memory_bytes"])
+        if "versions" in result:
+            versions[name] = f"{result['versions']}, torch threads {result['torch_threads']}"
     results = {name: {**fastest_step(steps), "peak_memory_bytes": peaks[name]} for name, steps in timed.items() if steps}
     for name, line in versions.items():
         print(f"{name}: {line}")

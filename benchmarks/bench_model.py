@@ -45,6 +45,8 @@ from floors import products_seconds
 from timing import best_alternating
 
 from minireason import runtime
+from minireason.config import PRESETS
+from minireason.model import Qwen3Model
 
 
 def resident_bytes() -> int:
@@ -72,9 +74,6 @@ def reset_peak_resident() -> None:
 
 def measure(preset: str, backend: str, batch: int, length: int, steps: int, threads: int | None = None) -> dict:
     """Run in the child process: best-of-``steps`` time of one training step, after one warm-up."""
-    from minireason.config import PRESETS
-    from minireason.model import Qwen3Model
-
     config = PRESETS[preset]
     model = Qwen3Model.from_config(config, seed=0, dtype="float32", backend="numpy" if backend == "transformers" else backend)
     rng = np.random.default_rng(0)
@@ -112,8 +111,6 @@ def measure(preset: str, backend: str, batch: int, length: int, steps: int, thre
 
 def step_functions(base, backends, with_hf, threads, token_ids, targets, losses: dict) -> dict:
     """side name -> one training step on the batch (each writes its loss into ``losses``)."""
-    from minireason.model import Qwen3Model
-
     def ours(model, name):
         return lambda: losses.__setitem__(name, model.loss_and_grads(token_ids, targets)[0])
 
@@ -125,11 +122,33 @@ def step_functions(base, backends, with_hf, threads, token_ids, targets, losses:
     return sides
 
 
+def preset_row(seconds: dict[str, float], tokens: int, floor: float, losses: dict[str, float], load_before,
+               **extra) -> dict:
+    """One preset's figures: each side's step seconds, tokens/s, fraction of the products-alone floor,
+    loss, and (with a transformers side) each side's ratio to it; ``extra`` is added as it is."""
+    row = {"seconds": seconds, "tokens_per_second": {k: tokens / v for k, v in seconds.items()},
+           "products_floor_seconds": floor, "fraction_of_floor": {k: floor / v for k, v in seconds.items()},
+           "loss": {k: float(v) for k, v in losses.items()}, **extra,
+           "load_average": [load_before, _thread_limits.load_average()]}
+    if "transformers" in seconds:
+        row["ratio_to_transformers"] = {k: seconds["transformers"] / v for k, v in seconds.items() if k != "transformers"}
+    return row
+
+
+def print_preset(preset: str, row: dict, tokens: int) -> None:
+    """The lines of one preset's table: a line per side (peak memory where measured), then the floor."""
+    floor = row["products_floor_seconds"]
+    for name, value in row["seconds"].items():
+        ratio = f"{row['ratio_to_transformers'][name]:.2f}x" if name in row.get("ratio_to_transformers", {}) else ""
+        peak = f"{row['peak_mib'][name]:>9.0f} " if "peak_mib" in row else ""
+        print(f"{preset:<11} {name:<13} {value:>8.3f} {tokens / value:>9.0f} {ratio:>7} {floor / value:>9.0%} "
+              f"{peak}{row['loss'][name]:>8.4f}")
+    print(f"{preset:<11} {'products alone':<13} {floor:>8.3f} {tokens / floor:>9.0f}   "
+          f"load {row['load_average'][0][0]:.2f} -> {row['load_average'][1][0]:.2f}")
+
+
 def alternating_table(presets, backends, with_hf, batch, length, repeats, threads) -> dict:
     """Every side of a preset in this process, in turns: seconds, ratios, fraction of the floor."""
-    from minireason.config import PRESETS
-    from minireason.model import Qwen3Model
-
     results = {}
     print(f"{'preset':<11} {'side':<13} {'step s':>8} {'tokens/s':>9} {'x hf':>7} {'of floor':>9} {'loss':>8}")
     for preset in presets:
@@ -143,19 +162,8 @@ def alternating_table(presets, backends, with_hf, batch, length, repeats, thread
         load_before = _thread_limits.load_average()
         seconds = best_alternating(sides, repeats)
         floor = products_seconds(config, batch * length, backward=True)
-        row = {"seconds": seconds, "tokens_per_second": {k: batch * length / v for k, v in seconds.items()},
-               "products_floor_seconds": floor, "fraction_of_floor": {k: floor / v for k, v in seconds.items()},
-               "loss": {k: float(v) for k, v in losses.items()},
-               "load_average": [load_before, _thread_limits.load_average()]}
-        if with_hf:
-            row["ratio_to_transformers"] = {k: seconds["transformers"] / seconds[k] for k in backends}
-        results[preset] = row
-        for name, value in seconds.items():
-            ratio = f"{row['ratio_to_transformers'][name]:.2f}x" if name in row.get("ratio_to_transformers", {}) else ""
-            print(f"{preset:<11} {name:<13} {value:>8.3f} {batch * length / value:>9.0f} {ratio:>7} "
-                  f"{floor / value:>9.0%} {row['loss'][name]:>8.4f}")
-        print(f"{preset:<11} {'products alone':<13} {floor:>8.3f} {batch * length / floor:>9.0f}   "
-              f"load {row['load_average'][0][0]:.2f} -> {row['load_average'][1][0]:.2f}")
+        results[preset] = preset_row(seconds, batch * length, floor, losses, load_before)
+        print_preset(preset, results[preset], batch * length)
     return results
 
 
@@ -171,41 +179,28 @@ def process_table(args, torch_python: str | None) -> dict:
     options = ["--batch", str(args.batch), "--length", str(args.length), "--repeats", str(args.steps_per_process)]
     options += ["--threads", str(args.threads)] if args.threads is not None else []
     options += ["--runtime-off"] if args.runtime_off else []
-    from minireason.config import PRESETS
-
     results = {}
     print(f"{'preset':<11} {'side':<13} {'step s':>8} {'tokens/s':>9} {'x hf':>7} {'of floor':>9} {'peak MiB':>9} "
           f"{'loss':>8}")
     for preset in args.presets:
         best: dict[str, dict] = {}
         load_before = _thread_limits.load_average()
-        for _ in range(args.repeats):
-            for name, python in sides.items():
-                result = side_processes.run_side([python, __file__, "--child", preset, name, *options],
-                                                 environments[name])
-                if "error" in result:
-                    print(f"{preset:<11} {name:<13} failed: {result['error']}")
-                elif name not in best or result["seconds"] < best[name]["seconds"]:
-                    best[name] = result
+
+        def arguments(name, preset=preset):
+            return [__file__, "--child", preset, name, *options]
+
+        for name, result in side_processes.in_turns(sides, arguments, environments, args.repeats,
+                                                    label=f"{preset:<11} "):
+            if name not in best or result["seconds"] < best[name]["seconds"]:
+                best[name] = result
         seconds = {name: result["seconds"] for name, result in best.items()}
         tokens = args.batch * args.length
-        floor = products_seconds(PRESETS[preset], tokens, backward=True)
-        row = {"seconds": seconds, "tokens_per_second": {k: tokens / v for k, v in seconds.items()},
-               "products_floor_seconds": floor, "fraction_of_floor": {k: floor / v for k, v in seconds.items()},
-               "loss": {k: result["loss"] for k, result in best.items()},
-               "peak_mib": {k: result["peak_mib"] for k, result in best.items()},
-               "load_average": [load_before, _thread_limits.load_average()]}
-        if "transformers" in seconds:
-            row["ratio_to_transformers"] = {k: seconds["transformers"] / v for k, v in seconds.items()
-                                            if k != "transformers"}
-            row["torch_threads"] = best["transformers"]["torch_threads"]
-        results[preset] = row
-        for name, value in seconds.items():
-            ratio = f"{row['ratio_to_transformers'][name]:.2f}x" if name in row.get("ratio_to_transformers", {}) else ""
-            print(f"{preset:<11} {name:<13} {value:>8.3f} {tokens / value:>9.0f} {ratio:>7} {floor / value:>9.0%} "
-                  f"{row['peak_mib'][name]:>9.0f} {row['loss'][name]:>8.4f}")
-        print(f"{preset:<11} {'products alone':<13} {floor:>8.3f} {tokens / floor:>9.0f}   "
-              f"load {row['load_average'][0][0]:.2f} -> {row['load_average'][1][0]:.2f}")
+        results[preset] = preset_row(seconds, tokens, products_seconds(PRESETS[preset], tokens, backward=True),
+                                     {k: result["loss"] for k, result in best.items()}, load_before,
+                                     peak_mib={k: result["peak_mib"] for k, result in best.items()})
+        if "transformers" in best:
+            results[preset]["torch_threads"] = best["transformers"]["torch_threads"]
+        print_preset(preset, results[preset], tokens)
     return results
 
 

@@ -93,6 +93,20 @@ def run_side(command: list[str], environment: dict[str, str], timeout: float | N
     return json.loads(lines[-1])
 
 
+def in_turns(pythons: dict[str, str], arguments, environments: dict[str, dict[str, str]], rounds: int,
+             label: str = ""):
+    """Every side's process in turns (A, B, C, A, B, C, ...), ``rounds`` rounds, side ``name`` started
+    as ``[pythons[name], *arguments(name)]`` in ``environments[name]``: yields (name, result) for each
+    run that reported; a failed run is printed, after ``label``, naming the side, and skipped."""
+    for _ in range(rounds):
+        for name, python in pythons.items():
+            result = run_side([python, *arguments(name)], environments[name])
+            if "error" in result:
+                print(f"{label}{name}: failed: {result['error']}")
+                continue
+            yield name, result
+
+
 def peak_resident_bytes() -> int:
     """VmHWM: this process's peak resident set size (Linux), 0 where /proc is not there."""
     try:

@@ -43,7 +43,19 @@ ROW_WINDOWS = {  # (most rows, most rows of WIDE_INPUT_FEATURES or more inputs)
     "avx512": (64, 128),
     "avx2 or less": (16, 16),
 }
-HOST_VECTORS = "avx512" if llvmlite.binding.get_host_cpu_features().get("avx512f", False) else "avx2 or less"
+
+
+def _host_vectors() -> str:
+    """The ROW_WINDOWS key for this CPU, from LLVM's view of the host (the one numba compiles for);
+    a host whose features LLVM cannot read gets the narrower window."""
+    try:
+        features = llvmlite.binding.get_host_cpu_features()
+    except RuntimeError:
+        return "avx2 or less"
+    return "avx512" if features.get("avx512f", False) else "avx2 or less"
+
+
+HOST_VECTORS = _host_vectors()
 SMALL_BATCH_ROWS, WIDE_INPUT_ROWS = ROW_WINDOWS[HOST_VECTORS]
 WIDE_INPUT_FEATURES = 512
 ONE_WEIGHT_ROW_ROWS = 8

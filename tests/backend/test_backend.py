@@ -165,6 +165,24 @@ def test_numba_attention_uses_the_fused_kernel_only_for_long_inputs():
         numba_attention.attention_backward(dout, reference_cache)
 
 
+def test_the_small_batch_window_follows_the_cpus_vector_registers(monkeypatch):
+    """AVX-512 gets the wide window, a CPU without it (or one whose features LLVM cannot read) the narrow one."""
+    pytest.importorskip("numba")
+    import llvmlite.binding
+    from minireason.kernels import numba_decode
+
+    def unreadable():
+        raise RuntimeError("failed to get host cpu features")
+
+    for features, expected in (({"avx512f": True, "avx2": True}, "avx512"), ({"avx512f": False, "avx2": True}, "avx2 or less"),
+                               ({}, "avx2 or less")):
+        monkeypatch.setattr(llvmlite.binding, "get_host_cpu_features", lambda features=features: features)
+        assert numba_decode._host_vectors() == expected
+    monkeypatch.setattr(llvmlite.binding, "get_host_cpu_features", unreadable)
+    assert numba_decode._host_vectors() == "avx2 or less"
+    assert numba_decode.ROW_WINDOWS["avx512"][0] > numba_decode.ROW_WINDOWS["avx2 or less"][0]
+
+
 def test_numba_linear_chooses_its_product_by_the_number_of_rows(monkeypatch):
     """Decoding's few rows go to the small-batch kernel (each weight read once; the window by the
     CPU's vector registers, ROW_WINDOWS, with more rows for wide inputs), more rows (training, prefill) to the reference's BLAS product, on one thread up to
