@@ -36,10 +36,52 @@ SHARD_MIN_WORK = 1 << 24
 
 @dataclass(frozen=True)
 class ShardedCache:
-    """What the backward of a forward split by rows needs: each part's rows and its cache."""
+    """What the backward of a forward split by rows needs: each part's rows, how many columns it
+    computed (the rest of its positions were not needed) and its cache."""
 
     rows: tuple[slice, ...]
+    widths: tuple[int, ...]
     caches: tuple
+
+
+def row_widths(needed: np.ndarray) -> np.ndarray:
+    """(B,) the columns each row needs: its last needed position + 1 (0 for a row that needs none)."""
+    T = needed.shape[1]
+    return np.where(needed.any(axis=1), T - np.argmax(needed[:, ::-1], axis=1), 0)  # (B,)
+
+
+def balanced_row_parts(widths: np.ndarray, count: int, cost) -> list[slice]:
+    """At most ``count`` runs of consecutive rows, cut where the costliest run costs least.
+
+    widths (B,) the columns each row needs; a run costs ``cost(rows, widest)``, which must grow with
+    both.  Rows sorted by width so get runs of similar widths, the short ones more rows each; rows of
+    one width get equal runs.  The least largest cost is bisected to within 0.1%; each try is one
+    greedy pass (a run grows while it stays within the limit), which is exact for such costs.
+    """
+    B = len(widths)
+
+    def bounds_within(limit: float) -> list[int] | None:
+        bounds, start, widest = [0], 0, 0
+        for row, width in enumerate(widths):
+            if cost(row + 1 - start, max(widest, width)) <= limit:
+                widest = max(widest, width)
+                continue
+            if len(bounds) == count or cost(1, width) > limit:
+                return None
+            bounds.append(row)
+            start, widest = row, width
+        return bounds + [B]
+
+    low, high = max(cost(1, width) for width in widths), cost(B, max(widths))
+    best = bounds_within(high)
+    while high > low * 1.001:
+        middle = (low + high) / 2
+        bounds = bounds_within(middle)
+        if bounds is None:
+            low = middle
+        else:
+            best, high = bounds, middle
+    return [slice(first, last) for first, last in zip(best[:-1], best[1:])]
 
 
 def layer_prefix(layer_index: int) -> str:
@@ -281,37 +323,69 @@ class Qwen3Model:
         Without a kv_cache, a batch big enough (``SHARD_MIN_WORK``) runs as parts of its rows, one
         per thread (``runtime.parallel_threads``), and its cache is a ``ShardedCache``.
         """
+        return self._forward(token_ids, attention_mask, position_ids, kv_cache, last_only, keep_cache)
+
+    def _forward(self, token_ids, attention_mask=None, position_ids=None, kv_cache=None, last_only=False,
+                 keep_cache: bool | None = None, needed=None):
+        """``forward``, computing only the positions a loss reads: needed (B, T) bool or None (all).
+
+        On the CPU each part of the rows stops after its last needed column (the positions before
+        it do not depend on those after), and the logits it did not compute are zeros; the loss seam
+        sets what it reads there (``_unneeded``).  Not with a kv_cache or last_only.
+        """
         if keep_cache is None:
             keep_cache = kv_cache is None and not last_only
         self._check_arrays_match_backend(self.ops)
         token_ids = self._check_token_ids(token_ids)
-        shards = self._row_shards(*token_ids.shape) if kv_cache is None else [slice(None)]
-        if len(shards) == 1:
+        B, T = token_ids.shape
+        if kv_cache is not None or self.array_module is not np:
             return self._forward_rows(token_ids, attention_mask, position_ids, kv_cache, last_only, keep_cache)
+        widths = np.full(B, T) if needed is None else row_widths(needed)  # (B,)
+        shards = self._row_shards(widths)
+        part_widths = [max(int(widths[rows].max()), 1) for rows in shards]
+        if len(shards) == 1 and part_widths[0] == T:
+            return self._forward_rows(token_ids, attention_mask, position_ids, None, last_only, keep_cache)
         attention_mask = self._check_mask(attention_mask, token_ids.shape, "attention_mask")
         position_ids = None if position_ids is None else to_host(position_ids)
         if position_ids is not None and position_ids.shape != token_ids.shape:
             raise InputError(f"position_ids must have shape {token_ids.shape}, got {position_ids.shape}")
 
-        def part(rows: slice):
-            return self._forward_rows(token_ids[rows], None if attention_mask is None else attention_mask[rows],
-                                      None if position_ids is None else position_ids[rows], None, last_only,
+        def part(rows: slice, width: int):
+            return self._forward_rows(token_ids[rows, :width],
+                                      None if attention_mask is None else attention_mask[rows, :width],
+                                      None if position_ids is None else position_ids[rows, :width], None, last_only,
                                       keep_cache)
 
-        parts = runtime.run_on_cores([lambda rows=rows: part(rows) for rows in shards])
-        logits = np.concatenate([part_logits for part_logits, _ in parts])  # (B, T, V)
-        return logits, (ShardedCache(tuple(shards), tuple(cache for _, cache in parts)) if keep_cache else None)
+        parts = runtime.run_on_cores([lambda rows=rows, width=width: part(rows, width)
+                                      for rows, width in zip(shards, part_widths)])
+        if all(width == T for width in part_widths):
+            logits = np.concatenate([part_logits for part_logits, _ in parts])  # (B, T, V)
+        else:
+            logits = np.zeros((B, T, parts[0][0].shape[-1]), dtype=parts[0][0].dtype)  # (B, T, V)
+            for rows, width, (part_logits, _) in zip(shards, part_widths, parts):
+                logits[rows, :width] = part_logits
+        cache = ShardedCache(tuple(shards), tuple(part_widths), tuple(cache for _, cache in parts))
+        return logits, (cache if keep_cache else None)
 
-    def _row_shards(self, B: int, T: int) -> list[slice]:
-        """The rows of a (B, T) batch in as many parts as there are threads to run them, each of at
-        least SHARD_MIN_WORK multiply-adds; one part on the GPU."""
-        if self.array_module is not np:
-            return [slice(None)]
-        count = min(runtime.parallel_threads(), B, B * T * self.num_parameters() // SHARD_MIN_WORK)
+    def _row_shards(self, widths: np.ndarray) -> list[slice]:
+        """The rows of a batch in as many parts as there are threads to run them, each of at least
+        SHARD_MIN_WORK multiply-adds, the parts' work as even as consecutive rows allow.
+
+        widths (B,) the columns each row needs.  A part's work is its rows x its widest row's
+        tokens x (parameters + the attention's keys per query, half its width, x H x Dh x 2 a layer).
+        """
+        B = len(widths)
+        parameters = self.num_parameters()
+        count = min(runtime.parallel_threads(), B, B * int(widths.max()) * parameters // SHARD_MIN_WORK)
         if count <= 1:
             return [slice(None)]
-        bounds = np.linspace(0, B, count + 1).round().astype(int)
-        return [slice(int(first), int(last)) for first, last in zip(bounds[:-1], bounds[1:])]
+        config = self.config
+        per_key = config.num_hidden_layers * config.num_attention_heads * config.head_dim
+
+        def work(rows: int, widest: int) -> float:
+            return rows * widest * (parameters + widest * per_key)
+
+        return balanced_row_parts(widths, count, work)
 
     def _forward_rows(self, token_ids, attention_mask, position_ids, kv_cache, last_only, keep_cache):
         """``forward`` of token ids already checked, on the calling thread."""
@@ -370,8 +444,8 @@ class Qwen3Model:
         if cache is None:
             raise InputError("backward needs the cache of a forward run with keep_cache=True")
         if isinstance(cache, ShardedCache):  # each part's backward on its own thread, the gradients summed
-            parts = runtime.run_on_cores([lambda rows=rows, part=part: self.backward(dlogits[rows], part)
-                                          for rows, part in zip(cache.rows, cache.caches)])
+            parts = runtime.run_on_cores([lambda rows=rows, width=width, part=part: self.backward(
+                dlogits[rows, :width], part) for rows, width, part in zip(cache.rows, cache.widths, cache.caches)])
             grads = parts[0]
             for part in parts[1:]:
                 for name, value in part.items():
@@ -420,13 +494,32 @@ class Qwen3Model:
     def token_logprobs(self, token_ids, targets, attention_mask=None, temperature: float = 1.0,
                        with_entropy: bool = False):
         """Per-token log-probabilities (B, T) of ``targets`` under softmax(logits / temperature), and the
-        entropy (B, T) or None; a forward without a backward (a reference model, old log-probabilities)."""
+        entropy (B, T) or None; a forward without a backward (a reference model, old log-probabilities).
+        Both are 0 at padding (attention_mask False), which is not computed where a row ends in it."""
         token_ids = self._check_token_ids(token_ids)
         safe_targets, _ = self._check_targets(token_ids, targets, None)
-        logits, _ = self.forward(token_ids, attention_mask, keep_cache=False)
+        unneeded = self._unneeded(token_ids.shape, None, attention_mask)
+        logits, _ = self._forward(token_ids, attention_mask, keep_cache=False,
+                                  needed=None if unneeded is None else ~unneeded)
         (logp, entropy), _ = self.ops.token_logprobs_forward(
             logits, to_module(safe_targets, self.array_module), temperature, with_entropy)
-        return logp, entropy
+        return self._zero_at(logp, unneeded), self._zero_at(entropy, unneeded)
+
+    def _unneeded(self, shape, loss_mask, attention_mask):
+        """(B, T) bool or None: the positions no loss reads, padding outside the loss mask.
+
+        The seam computes none of a row's trailing ones (``_forward``), gives all of them log-probability
+        and entropy 0 and no gradient, so what a loss sees does not depend on how rows were split."""
+        attention_mask = self._check_mask(attention_mask, shape, "attention_mask")
+        if attention_mask is None or attention_mask.all():
+            return None
+        return ~attention_mask if loss_mask is None else ~attention_mask & ~loss_mask
+
+    def _zero_at(self, values, positions):
+        """``values`` (B, T) with zeros at ``positions`` (B, T) bool or None (then values itself, or None)."""
+        if values is None or positions is None:
+            return values
+        return self.array_module.where(to_module(positions, self.array_module), values.dtype.type(0), values)
 
     def token_loss_and_grads(self, token_ids, targets, loss_fn, loss_mask=None, attention_mask=None,
                              temperature: float = 1.0, with_entropy: bool = False):
@@ -438,22 +531,27 @@ class Qwen3Model:
         loss_fn(logp, entropy) -> (loss: float, dlogp (B, T), dentropy (B, T) or None[, metrics: dict]);
         entropy is None unless with_entropy.  logp[b, t] = log softmax(logits[b, t] / temperature)[targets[b, t]].
         loss_mask (B, T) only says where targets must be valid ids (elsewhere they may be padding;
-        the loss function must give those positions zero gradient).
+        the loss function must give those positions zero gradient).  Padding (attention_mask False)
+        outside loss_mask is not computed where a row ends in it: logp and entropy are 0 there, and
+        no gradient flows from it.
         Returns (loss, grads with exactly the parameter keys[, the loss's metrics when it gave them]).
         """
         if not (isinstance(temperature, (int, float)) and temperature > 0):
             raise InputError(f"temperature must be a number > 0, got {temperature!r}")
         token_ids = self._check_token_ids(token_ids)
-        safe_targets, _ = self._check_targets(token_ids, targets, loss_mask)
-        logits, cache = self.forward(token_ids, attention_mask)
+        safe_targets, loss_mask = self._check_targets(token_ids, targets, loss_mask)
+        unneeded = self._unneeded(token_ids.shape, loss_mask, attention_mask)
+        logits, cache = self._forward(token_ids, attention_mask, needed=None if unneeded is None else ~unneeded)
         ops = self.ops
         (logp, entropy), logprob_cache = ops.token_logprobs_forward(
             logits, to_module(safe_targets, self.array_module), temperature, with_entropy)
         del logits  # the op's cache holds what its backward needs
-        loss, dlogp, dentropy, *metrics = loss_fn(logp, entropy)
+        loss, dlogp, dentropy, *metrics = loss_fn(self._zero_at(logp, unneeded), self._zero_at(entropy, unneeded))
         if dlogp.shape != logp.shape:
             raise InputError(f"loss_fn returned dlogp of shape {dlogp.shape}, expected {logp.shape}")
-        dlogits = ops.token_logprobs_backward(dlogp, dentropy if with_entropy else None, logprob_cache)
+        dlogits = ops.token_logprobs_backward(self._zero_at(dlogp, unneeded),
+                                              self._zero_at(dentropy, unneeded) if with_entropy else None,
+                                              logprob_cache)
         return (float(loss), self.backward(dlogits, cache), *metrics)
 
     def logits_loss_and_grads(self, token_ids, loss_fn, attention_mask=None):

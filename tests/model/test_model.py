@@ -1,5 +1,7 @@
 """Whole-model gradients and the invariants of a causal, batched, padded decoder."""
 
+import itertools
+
 import numpy as np
 import pytest
 from gradcheck import assert_gradients_close, numerical_gradient, random_upstream
@@ -304,3 +306,122 @@ def test_a_batch_split_over_threads_gives_the_logits_and_gradients_of_one_batch(
         np.testing.assert_allclose(split_grads[name], grads[name], rtol=1e-10, atol=1e-12, err_msg=name)
         np.testing.assert_allclose(split_loss_grads[name], loss_grads[name], rtol=1e-10, atol=1e-12, err_msg=name)
     np.testing.assert_allclose(model.logits(ids, attention_mask), logits, rtol=1e-12, atol=1e-12)
+
+
+def padded_rows(rng, config, lengths, T):
+    """Right-padded rows of the given lengths: ids, targets, attention mask, and a loss mask on all
+    real positions but the first (a one-token prompt)."""
+    B = len(lengths)
+    ids, targets = rng.integers(0, config.vocab_size, (B, T)), rng.integers(0, config.vocab_size, (B, T))
+    attention_mask = np.arange(T) < np.asarray(lengths)[:, None]  # (B, T)
+    return ids, targets, attention_mask, attention_mask & (np.arange(T) >= 1)
+
+
+def split_in_three(monkeypatch):
+    """Every forward without a KV cache split over three threads' parts, whatever its size."""
+    monkeypatch.setattr(model_module, "SHARD_MIN_WORK", 1)
+    monkeypatch.setattr(runtime, "parallel_threads", lambda: 3)
+
+
+@pytest.mark.parametrize("backend_name", ["numpy", "numba"])
+def test_the_loss_seam_skips_trailing_padding_and_reads_the_same_wherever_rows_are_cut(backend_name, monkeypatch):
+    """Rows split by their lengths stop after their last needed column: the loss, its gradients and the
+    log-probabilities and entropies the loss reads are those of one part computing every position,
+    and padding outside the loss mask reads 0 and passes no gradient, even from a loss that gives it one."""
+    if backend_name == "numba":
+        pytest.importorskip("numba")
+    config = tiny_config(tied=True)
+    model = Qwen3Model(config, perturbed_model(config, 5).params, backend=backend_name)
+    rng = np.random.default_rng(3)
+    ids, targets, attention_mask, loss_mask = padded_rows(rng, config, [2, 3, 3, 5, 8, 9], 9)
+    dlogp, dentropy = rng.standard_normal(ids.shape), rng.standard_normal(ids.shape)  # nonzero on padding too
+    unneeded = ~attention_mask & ~loss_mask
+
+    def run():
+        seen = {}
+
+        def loss_fn(logp, entropy):
+            seen["logp"], seen["entropy"] = np.array(logp), np.array(entropy)
+            return float((dlogp * logp).sum() + (dentropy * entropy).sum()), dlogp, dentropy
+
+        loss, grads = model.token_loss_and_grads(ids, targets, loss_fn, loss_mask, attention_mask, 0.9,
+                                                 with_entropy=True)
+        logp, entropy = model.token_logprobs(ids, targets, attention_mask, 0.9, with_entropy=True)
+        return loss, grads, seen, logp, entropy
+
+    monkeypatch.setattr(model_module, "SHARD_MIN_WORK", 1 << 62)
+    loss, grads, seen, logp, entropy = run()
+    split_in_three(monkeypatch)
+    widths = []
+    forward_rows = model._forward_rows
+    monkeypatch.setattr(model, "_forward_rows", lambda ids, *rest: widths.append(ids.shape) or forward_rows(ids, *rest))
+    split_loss, split_grads, split_seen, split_logp, split_entropy = run()
+    # three parts a call (the loss's forward, token_logprobs'), the short rows' parts narrower
+    assert len(widths) == 6 and min(shape[1] for shape in widths) < 8 and max(shape[1] for shape in widths) == 9
+    assert split_loss == pytest.approx(loss, rel=1e-12)
+    for name in model.params:
+        np.testing.assert_allclose(split_grads[name], grads[name], rtol=1e-10, atol=1e-12, err_msg=name)
+    for values, split_values in [(seen["logp"], split_seen["logp"]), (seen["entropy"], split_seen["entropy"]),
+                                 (logp, split_logp), (entropy, split_entropy)]:
+        np.testing.assert_allclose(split_values, values, rtol=1e-12, atol=1e-12)
+    assert not seen["logp"][unneeded].any() and not seen["entropy"][unneeded].any()
+    assert seen["logp"][loss_mask].all() and not logp[~attention_mask].any() and logp[attention_mask].all()
+
+
+@settings(max_examples=3, deadline=None)
+@given(st.integers(0, 10_000))
+def test_the_loss_seam_with_rows_cut_matches_finite_differences(seed):
+    """The gradient of the seam whose parts stop at their last needed column, with a random upstream
+    (on the log-probabilities and the entropies), against central differences of the same seam."""
+    config = tiny_config(tied=False)
+    model = perturbed_model(config, seed)
+    rng = np.random.default_rng(seed)
+    lengths = np.sort(rng.integers(2, 8, 5))
+    ids, targets, attention_mask, loss_mask = padded_rows(rng, config, lengths, 8)
+    dlogp, dentropy = rng.standard_normal(ids.shape) * loss_mask, rng.standard_normal(ids.shape) * loss_mask
+
+    def loss_fn(logp, entropy):
+        return float((dlogp * logp).sum() + (dentropy * entropy).sum()), dlogp, dentropy
+
+    def loss_and_grads():
+        return model.token_loss_and_grads(ids, targets, loss_fn, loss_mask, attention_mask, 1.3, with_entropy=True)
+
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        split_in_three(monkeypatch)
+        _, grads = loss_and_grads()
+        for name in ["model.layers.0.input_layernorm.weight", "model.layers.0.self_attn.v_proj.weight",
+                     "model.layers.1.self_attn.k_norm.weight", "model.norm.weight"]:
+            numeric = numerical_gradient(lambda: loss_and_grads()[0], model.params[name])
+            assert_gradients_close(grads[name], numeric, name)
+
+
+def brute_force_largest_cost(widths, count, cost):
+    """The least largest cost over every way of cutting the rows into at most ``count`` runs."""
+    B = len(widths)
+    best = np.inf
+    for parts in range(1, min(count, B) + 1):
+        for cuts in itertools.combinations(range(1, B), parts - 1):
+            bounds = [0, *cuts, B]
+            best = min(best, max(cost(last - first, max(widths[first:last]))
+                                 for first, last in zip(bounds[:-1], bounds[1:])))
+    return best
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.integers(1, 40), min_size=1, max_size=9), st.integers(1, 4), st.booleans(), st.booleans())
+def test_balanced_row_parts_cut_consecutive_rows_where_the_costliest_part_costs_least(widths, count, sort, quadratic):
+    widths = np.sort(widths) if sort else np.array(widths)
+
+    def cost(rows, widest):
+        return rows * widest * (100 + (widest if quadratic else 0))
+
+    parts = model_module.balanced_row_parts(widths, count, cost)
+    assert 1 <= len(parts) <= count
+    assert [row for part in parts for row in range(len(widths))[part]] == list(range(len(widths)))
+    largest = max(cost(part.stop - part.start, widths[part].max()) for part in parts)
+    assert largest <= brute_force_largest_cost(widths, count, cost) * 1.001
+
+
+def test_rows_of_one_width_are_cut_into_equal_parts():
+    parts = model_module.balanced_row_parts(np.full(64, 50), 2, lambda rows, widest: rows * widest)
+    assert parts == [slice(0, 32), slice(32, 64)]
