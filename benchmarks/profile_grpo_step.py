@@ -67,6 +67,7 @@ def main() -> None:
     parser.add_argument("--max-new-tokens", type=int, default=128)
     parser.add_argument("--prompts", type=int, default=16)
     parser.add_argument("--group", type=int, default=8)
+    parser.add_argument("--micro-batch-size", type=int, default=64)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--threads", type=int, default=None, help="(read by _thread_limits before NumPy loads)")
     parser.add_argument("--profile", choices=("none", "rollout", "learner", "step"), default="none")
@@ -85,7 +86,8 @@ def main() -> None:
     model, tokenizer = load_pretrained(args.model)
     records = resolve_data("task:addition?n=2000&split=train&difficulty=3")
     config = GRPOConfig(steps=10, prompts_per_step=args.prompts, group_size=args.group,
-                        max_new_tokens=args.max_new_tokens, eval_every=0, drop_zero_variance=False)
+                        max_new_tokens=args.max_new_tokens, eval_every=0, drop_zero_variance=False,
+                        micro_batch_size=args.micro_batch_size)
     optimizer = AdamW(config.learning_rate, betas=config.betas, weight_decay=config.weight_decay)
     optimizer_seconds = [0.0]
 

@@ -353,15 +353,20 @@ class GRPOTrainer(Trainer):
         if N == 0:  # every group was dropped: nothing to learn from this step
             return 0.0, metrics, 0
         # minibatches: contiguous runs of whole groups, one optimizer update each; micro-batches split
-        # a minibatch into forward/backward passes of at most micro_batch_size rows
+        # a minibatch into forward/backward passes of at most micro_batch_size rows, shortest rows
+        # first: a micro-batch is as wide as its longest row, and the weights below make the update
+        # the same whichever rows share a micro-batch
         groups = N // config.group_size
         bounds = np.linspace(0, groups, min(config.minibatches, groups) + 1).round().astype(int) * config.group_size
+        lengths = np.array([len(prompt) + len(completion)
+                            for prompt, completion in zip(rollouts.prompt_ids, rollouts.completion_ids)])  # (N,)
         micro, minibatch_parts = [], []
         for first, last in zip(bounds[:-1], bounds[1:]):
             minibatch_parts.append([])
-            for start in range(first, last, config.micro_batch_size):
+            by_length = first + np.argsort(lengths[first:last], kind="stable")
+            for start in range(0, last - first, config.micro_batch_size):
                 minibatch_parts[-1].append(len(micro))
-                micro.append(list(range(start, min(start + config.micro_batch_size, last))))
+                micro.append(by_length[start:start + config.micro_batch_size].tolist())
         packed = [pack_rows(rollouts, rows, self.pad_id) for rows in micro]
         truncation_filter = config.top_p < 1.0 or config.top_k > 0
         old_logp = [part.old_logp for part in packed]
