@@ -362,11 +362,9 @@ class GRPOTrainer(Trainer):
                             for prompt, completion in zip(rollouts.prompt_ids, rollouts.completion_ids)])  # (N,)
         micro, minibatch_parts = [], []
         for first, last in zip(bounds[:-1], bounds[1:]):
-            minibatch_parts.append([])
-            by_length = first + np.argsort(lengths[first:last], kind="stable")
-            for start in range(0, last - first, config.micro_batch_size):
-                minibatch_parts[-1].append(len(micro))
-                micro.append(by_length[start:start + config.micro_batch_size].tolist())
+            parts = shortest_first(lengths, first, last, config.micro_batch_size)
+            minibatch_parts.append(list(range(len(micro), len(micro) + len(parts))))
+            micro += parts
         packed = [pack_rows(rollouts, rows, self.pad_id) for rows in micro]
         truncation_filter = config.top_p < 1.0 or config.top_k > 0
         old_logp = [part.old_logp for part in packed]
@@ -438,6 +436,13 @@ class GRPOTrainer(Trainer):
             parts.append(weights[start:start + len(mask), :mask.shape[1]])
             start += len(mask)
         return parts
+
+
+def shortest_first(lengths: np.ndarray, first: int, last: int, size: int) -> list[list[int]]:
+    """Rows first..last-1 in micro-batches of at most ``size``, shortest rows first (``lengths`` (N,)
+    in tokens; equal lengths keep their order)."""
+    by_length = first + np.argsort(lengths[first:last], kind="stable")
+    return [by_length[start:start + size].tolist() for start in range(0, last - first, size)]
 
 
 def train_grpo(model, tokenizer, train_records: list[dict], config: GRPOConfig, out_dir,

@@ -9,7 +9,7 @@ import pytest
 from minireason.errors import CheckpointError, InputError
 from minireason.generation.rollout import pack_rows, sample_rollouts
 from minireason.io.pretrained import load_pretrained
-from minireason.posttrain.grpo import GRPOConfig, GRPOTrainer, train_grpo
+from minireason.posttrain.grpo import GRPOConfig, GRPOTrainer, shortest_first, train_grpo
 from minireason.posttrain.rewards import RewardError
 from minireason.tasks.export import resolve_data
 from minireason.training.loop import TrainingDiverged
@@ -94,6 +94,15 @@ def test_micro_batches_accumulate_to_the_whole_batch(student, records, tmp_path)
         results.append(model.params)
     for name in results[0]:
         np.testing.assert_allclose(results[0][name], results[1][name], rtol=1e-9, atol=1e-12, err_msg=name)
+
+
+def test_an_update_s_rows_go_into_micro_batches_shortest_first():
+    lengths = np.array([9, 4, 7, 4, 12, 3, 8, 5])
+    parts = shortest_first(lengths, 2, 8, 4)  # rows 2..7 in micro-batches of at most 4
+    assert parts == [[5, 3, 7, 2], [6, 4]]
+    rows = [row for part in parts for row in part]
+    assert np.all(np.diff(lengths[rows]) >= 0) and sorted(rows) == list(range(2, 8))
+    assert shortest_first(np.full(5, 6), 0, 5, 2) == [[0, 1], [2, 3], [4]]  # equal lengths keep their order
 
 
 def test_resume_continues_exactly(student, records, tmp_path):
