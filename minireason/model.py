@@ -329,9 +329,9 @@ class Qwen3Model:
                  keep_cache: bool | None = None, needed=None):
         """``forward``, computing only the positions a loss reads: needed (B, T) bool or None (all).
 
-        On the CPU each part of the rows stops after its last needed column (the positions before
-        it do not depend on those after), and the logits it did not compute are zeros; the loss seam
-        sets what it reads there (``_unneeded``).  Not with a kv_cache or last_only.
+        On the CPU each part of the rows stops after its last needed column (causal: no position
+        depends on a later one), and the logits it did not compute are zeros; the loss seam sets
+        what it reads there (``_unneeded``).  Not with a kv_cache or last_only.
         """
         if keep_cache is None:
             keep_cache = kv_cache is None and not last_only
@@ -379,6 +379,9 @@ class Qwen3Model:
         count = min(runtime.parallel_threads(), B, B * int(widths.max()) * parameters // SHARD_MIN_WORK)
         if count <= 1:
             return [slice(None)]
+        if np.all(widths == widths[0]):  # equal parts, without the search
+            bounds = np.linspace(0, B, count + 1).round().astype(int)
+            return [slice(int(first), int(last)) for first, last in zip(bounds[:-1], bounds[1:])]
         config = self.config
         per_key = config.num_hidden_layers * config.num_attention_heads * config.head_dim
 
@@ -498,7 +501,7 @@ class Qwen3Model:
         Both are 0 at padding (attention_mask False), which is not computed where a row ends in it."""
         token_ids = self._check_token_ids(token_ids)
         safe_targets, _ = self._check_targets(token_ids, targets, None)
-        unneeded = self._unneeded(token_ids.shape, None, attention_mask)
+        unneeded = self._unneeded(token_ids.shape, np.zeros(token_ids.shape, dtype=bool), attention_mask)
         logits, _ = self._forward(token_ids, attention_mask, keep_cache=False,
                                   needed=None if unneeded is None else ~unneeded)
         (logp, entropy), _ = self.ops.token_logprobs_forward(
@@ -506,14 +509,15 @@ class Qwen3Model:
         return self._zero_at(logp, unneeded), self._zero_at(entropy, unneeded)
 
     def _unneeded(self, shape, loss_mask, attention_mask):
-        """(B, T) bool or None: the positions no loss reads, padding outside the loss mask.
+        """(B, T) bool or None (none): the positions no loss reads, padding outside the loss mask
+        (loss_mask None: the loss reads every position).
 
         The seam computes none of a row's trailing ones (``_forward``), gives all of them log-probability
         and entropy 0 and no gradient, so what a loss sees does not depend on how rows were split."""
         attention_mask = self._check_mask(attention_mask, shape, "attention_mask")
-        if attention_mask is None or attention_mask.all():
+        if loss_mask is None or attention_mask is None or attention_mask.all():
             return None
-        return ~attention_mask if loss_mask is None else ~attention_mask & ~loss_mask
+        return ~attention_mask & ~loss_mask
 
     def _zero_at(self, values, positions):
         """``values`` (B, T) with zeros at ``positions`` (B, T) bool or None (then values itself, or None)."""

@@ -366,6 +366,14 @@ def test_the_loss_seam_skips_trailing_padding_and_reads_the_same_wherever_rows_a
         np.testing.assert_allclose(split_values, values, rtol=1e-12, atol=1e-12)
     assert not seen["logp"][unneeded].any() and not seen["entropy"][unneeded].any()
     assert seen["logp"][loss_mask].all() and not logp[~attention_mask].any() and logp[attention_mask].all()
+    everything = {}
+
+    def reads_every_position(logp, entropy):
+        everything["logp"] = np.array(logp)
+        return 0.0, np.zeros_like(logp), None
+
+    model.token_loss_and_grads(ids, targets, reads_every_position, None, attention_mask)
+    assert everything["logp"].all()  # no loss mask: the loss reads every position, padding included
 
 
 @settings(max_examples=3, deadline=None)
