@@ -14,19 +14,23 @@ Once per process (``apply_process_settings``, by the first switch):
   when the kernels are imported; a value the user exported wins.
 - glibc keeps freed memory for reuse (``mallopt``): the same multi-megabyte arrays are
   made and freed every step, and are otherwise page-faulted and zero-filled again each time.
+- OpenBLAS's worker threads poll for new work for 2^24 cycles (a few milliseconds) after a product,
+  not its default 2^28 (about 0.1 s), which keeps them spinning beside the numba kernels long
+  after a prefill's products when the decoding steps that follow run none (a batch of a few rows).
+  Set once, not per ``generate`` call: changing it restarts OpenBLAS's threads.
 
 By the kind of work (profiles):
 
-- ``decode``: OpenBLAS's worker threads poll for new work for its default 2^28 cycles after a
-  product: a decoding step runs hundreds of small products back to back and would pay a wake-up
-  for each one if the threads slept.
+- ``decode``: the process's polling: a decoding step runs hundreds of small products back to back
+  and would pay a wake-up for each one if the threads slept.
 - ``train``: OpenBLAS's workers sleep as soon as a product ends,
   so that the numba kernels between the products have the cores to themselves
   (``set_blas_thread_timeout``).
 
-A switch restarts OpenBLAS's threads (about a millisecond, plus the threads' start at the next
-product), so it happens once per block of work (a ``generate`` call, a training run), never per op;
-switching to the profile already in force changes nothing.  ``use_profile`` gives the previous
+A switch of OpenBLAS's polling restarts its threads (about a millisecond, plus the threads' start
+at the next product), so it happens once per block of work (a training run, the rollouts inside
+it), never per op, and not at all for ``generate`` calls outside training (``decode`` keeps the
+process's polling); switching to the profile already in force changes nothing.  ``use_profile`` gives the previous
 profile back after its block: GRPO's rollouts inside a training run decode in ``decode`` and return
 to ``train`` for the learner step.
 
@@ -62,6 +66,7 @@ from dataclasses import dataclass
 
 DECODE, TRAIN = "decode", "train"
 SHORTEST_TIMEOUT = 4  # OpenBLAS clamps OPENBLAS_THREAD_TIMEOUT to 4..30 (2^4 to 2^30 cycles)
+PROCESS_TIMEOUT = 24  # about 6 ms at 3 GHz: longer than the gaps between a decoding step's products
 DEFAULT_TIMEOUT = 28  # OpenBLAS's own: about 0.1 s at 3 GHz
 LONGEST_TIMEOUT = 30
 M_TRIM_THRESHOLD = -1  # glibc's mallopt parameter numbers (malloc.h)
@@ -76,12 +81,12 @@ class Profile:
     """The settings one kind of work runs with."""
 
     name: str
-    blas_threads_sleep: bool  # OpenBLAS's workers sleep as soon as a product ends (``set_blas_thread_timeout``)
+    blas_thread_timeout: int  # OpenBLAS's workers poll 2^this cycles after a product, then sleep
 
 
 PROFILES = {
-    DECODE: Profile(DECODE, blas_threads_sleep=False),
-    TRAIN: Profile(TRAIN, blas_threads_sleep=True),
+    DECODE: Profile(DECODE, blas_thread_timeout=PROCESS_TIMEOUT),
+    TRAIN: Profile(TRAIN, blas_thread_timeout=SHORTEST_TIMEOUT),  # asleep as soon as a product ends
 }
 
 
@@ -97,7 +102,7 @@ class _State:
         self.process_settings_applied = False
         self.active: str | None = None  # profile name; None until the first switch (or with the runtime off)
         self.keep_freed_memory: bool | None = None
-        self.blas_threads_sleep: bool | None = None
+        self.blas_thread_timeout: int | None = None  # None: OpenBLAS's own (DEFAULT_TIMEOUT)
 
 
 _state = _State()
@@ -111,7 +116,7 @@ def current_profile() -> str | None:
 def settings() -> dict:
     """What is in force now, for logs and benchmark records."""
     return {"enabled": enabled(), "profile": _state.active, "keep_freed_memory": _state.keep_freed_memory,
-            "blas_threads_sleep": _state.blas_threads_sleep,
+            "blas_thread_timeout": _state.blas_thread_timeout,
             "GOMP_SPINCOUNT": os.environ.get("GOMP_SPINCOUNT"), "OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY")}
 
 
@@ -132,15 +137,17 @@ def apply_process_settings() -> None:
     _state.process_settings_applied = True
     set_openmp_wait_policy()
     _state.keep_freed_memory = _mallopt(MMAP_THRESHOLD_BYTES, TRIM_THRESHOLD_BYTES)
+    _set_blas_polling(PROCESS_TIMEOUT)
 
 
 # ----------------------------------------------------------------------------- profiles
-def _set_blas_threads_sleep(sleep: bool) -> None:
-    if _state.blas_threads_sleep is sleep or (_state.blas_threads_sleep is None and not sleep):
-        _state.blas_threads_sleep = sleep  # OpenBLAS's default is the not-sleeping one: nothing to change
+def _set_blas_polling(exponent: int) -> None:
+    """OpenBLAS's workers poll 2^exponent cycles after a product; nothing happens when they already do."""
+    if (_state.blas_thread_timeout or DEFAULT_TIMEOUT) == exponent:
+        _state.blas_thread_timeout = exponent
         return
-    set_blas_thread_timeout(SHORTEST_TIMEOUT if sleep else DEFAULT_TIMEOUT)
-    _state.blas_threads_sleep = sleep
+    set_blas_thread_timeout(exponent)
+    _state.blas_thread_timeout = exponent
 
 
 def activate(name: str) -> None:
@@ -151,7 +158,7 @@ def activate(name: str) -> None:
     if not enabled():
         return
     apply_process_settings()
-    _set_blas_threads_sleep(PROFILES[name].blas_threads_sleep)
+    _set_blas_polling(PROFILES[name].blas_thread_timeout)
     _state.active = name
 
 
@@ -165,8 +172,8 @@ def use_profile(name: str):
         yield PROFILES[name]
     finally:
         if enabled():
-            if previous is None:  # before the block nothing was switched: OpenBLAS's default polling
-                _set_blas_threads_sleep(False)
+            if previous is None:  # before the block no profile was active: the process's polling
+                _set_blas_polling(PROCESS_TIMEOUT)
                 _state.active = None
             else:
                 activate(previous)

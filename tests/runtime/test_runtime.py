@@ -27,7 +27,7 @@ def runtime_state():
     saved = copy.copy(runtime._state)
     yield runtime._state
     if runtime.enabled():
-        runtime._set_blas_threads_sleep(bool(saved.blas_threads_sleep))
+        runtime._set_blas_polling(saved.blas_thread_timeout or runtime.DEFAULT_TIMEOUT)
     runtime._state.__dict__.update(saved.__dict__)
 
 
@@ -61,11 +61,13 @@ def recording_forwards(model: Qwen3Model, monkeypatch) -> list[tuple[str | None,
     return seen
 
 
-@pytest.mark.parametrize(("name", "timeout"), [("decode", runtime.DEFAULT_TIMEOUT),
+@pytest.mark.parametrize(("name", "timeout"), [("decode", runtime.PROCESS_TIMEOUT),
                                                ("train", runtime.SHORTEST_TIMEOUT)])
 def test_each_profile_sets_openblas_polling_for_its_kind_of_work(name, timeout):
-    """Decoding's many small products keep OpenBLAS's threads polling; training lets them sleep at once
-    (read back from OpenBLAS itself, not from the table)."""
+    """Decoding's many small products keep OpenBLAS's threads polling for a few milliseconds, shorter
+    than OpenBLAS's own 0.1 s; training lets them sleep at once (read back from OpenBLAS itself, not
+    from the table)."""
+    assert runtime.SHORTEST_TIMEOUT < runtime.PROCESS_TIMEOUT < runtime.DEFAULT_TIMEOUT
     if not has_openblas():
         pytest.skip("this NumPy does not use OpenBLAS")
     other = "train" if name == "decode" else "decode"
@@ -77,7 +79,9 @@ def test_each_profile_sets_openblas_polling_for_its_kind_of_work(name, timeout):
 def test_the_first_switch_applies_the_process_settings_once():
     runtime.activate("decode")
     state = runtime.settings()
-    assert state["enabled"] and state["profile"] == "decode"
+    assert state["enabled"] and state["profile"] == "decode" and state["blas_thread_timeout"] == runtime.PROCESS_TIMEOUT
+    if has_openblas():
+        assert openblas_timeouts() == {runtime.PROCESS_TIMEOUT}
     glibc = platform.system() == "Linux" and platform.libc_ver()[0] == "glibc"
     assert state["keep_freed_memory"] is glibc  # mallopt found and both settings taken
     if "OMP_WAIT_POLICY" not in os.environ:
@@ -115,7 +119,7 @@ def decode(model: Qwen3Model, streaming: bool) -> None:
 def test_decoding_runs_in_the_decode_profile_and_gives_the_previous_one_back(streaming, before, monkeypatch):
     model = Qwen3Model.from_config(PRESETS["test-tiny"].replace(vocab_size=258), seed=0)
     if before is None:  # nothing switched yet in this process
-        runtime._set_blas_threads_sleep(False)
+        runtime._set_blas_polling(runtime.DEFAULT_TIMEOUT)
         runtime._state.active = None
     else:
         runtime.activate(before)
@@ -125,8 +129,9 @@ def test_decoding_runs_in_the_decode_profile_and_gives_the_previous_one_back(str
     steps = seen[1:]  # after the prefill
     assert steps and all(profile == "decode" for profile, _ in steps)
     if has_openblas():
-        assert all(runtime.SHORTEST_TIMEOUT not in timeouts for _, timeouts in steps)  # polling (0: never set)
-        assert openblas_timeouts() == timeouts_before
+        assert all(timeouts == {runtime.PROCESS_TIMEOUT} for _, timeouts in steps)
+        # after a training block its own polling; with none, the process's (no restart after each call)
+        assert openblas_timeouts() == (timeouts_before if before else {runtime.PROCESS_TIMEOUT})
     assert runtime.current_profile() == before
 
 
@@ -148,7 +153,7 @@ def test_training_runs_in_the_train_profile_and_rollouts_inside_it_decode(tmp_pa
     assert [(where, profile) for where, profile, _ in seen] == [("start", "train"), ("learn", "train")] * 2
     if has_openblas():
         assert all(timeouts == {runtime.SHORTEST_TIMEOUT} for _, _, timeouts in seen)
-        assert openblas_timeouts() == {runtime.DEFAULT_TIMEOUT}
+        assert openblas_timeouts() == {runtime.PROCESS_TIMEOUT}
     assert runtime.current_profile() == "decode"
 
 
@@ -161,7 +166,7 @@ def test_use_profile_gives_the_previous_profile_back_when_the_block_raises():
         raise RuntimeError("a failed training run")
     assert runtime.current_profile() == "decode"
     if has_openblas():
-        assert openblas_timeouts() == {runtime.DEFAULT_TIMEOUT}
+        assert openblas_timeouts() == {runtime.PROCESS_TIMEOUT}
 
 
 def test_an_unknown_profile_is_refused():
