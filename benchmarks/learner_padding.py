@@ -29,7 +29,7 @@ from minireason.evaluation.prompts import PromptSpec
 from minireason.generation.generate import pad_token_id
 from minireason.generation.rollout import pack_rows, sample_rollouts
 from minireason.io.pretrained import load_pretrained
-from minireason.model import Qwen3Model
+from minireason.model import Qwen3Model, row_widths
 from minireason.posttrain.grpo import GRPOConfig, shortest_first
 from minireason.tasks.export import resolve_data
 
@@ -63,7 +63,7 @@ def computed_positions(model, packed: list, cut: bool) -> int:
         if not cut:
             total += B * T
             continue
-        widths = np.where(part.attention_mask.any(axis=1), T - np.argmax(part.attention_mask[:, ::-1], axis=1), 0)
+        widths = row_widths(part.attention_mask)  # (B,) each row's real tokens: its loss ends there
         total += sum(len(widths[rows]) * max(int(widths[rows].max()), 1) for rows in model._row_shards(widths))
     return total
 
