@@ -30,6 +30,7 @@ from minireason.generation.generate import pad_token_id
 from minireason.generation.rollout import pack_rows, sample_rollouts
 from minireason.io.pretrained import load_pretrained
 from minireason.model import Qwen3Model, row_widths
+from minireason.posttrain.data import micro_batches
 from minireason.posttrain.grpo import GRPOConfig, shortest_first
 from minireason.tasks.export import resolve_data
 
@@ -37,12 +38,11 @@ VARIANTS = (("in order", False, False), ("shortest first", True, False), ("cut",
             ("shortest first, cut", True, True))
 
 
-def micro_batches(rollouts, sort: bool, size: int, pad_id: int) -> list:
+def packed_micro_batches(rollouts, sort: bool, size: int, pad_id: int) -> list:
+    """The rollouts' micro-batches of at most ``size`` rows, packed: shortest first or in their order."""
     rows = len(rollouts)
-    lengths = np.array([len(prompt) + len(completion)
-                        for prompt, completion in zip(rollouts.prompt_ids, rollouts.completion_ids)])  # (N,)
-    parts = (shortest_first(lengths, 0, rows, size) if sort
-             else [list(range(start, min(start + size, rows))) for start in range(0, rows, size)])
+    parts = (shortest_first(rollouts.sequence_lengths, 0, rows, size) if sort
+             else [range(rows)[part] for part in micro_batches(rows, size)])
     return [pack_rows(rollouts, part, pad_id) for part in parts]
 
 
@@ -83,15 +83,15 @@ def main() -> None:
     records = resolve_data("task:addition?n=2000&split=train&difficulty=3")
     spec = PromptSpec("cot", config.prompt_format)
     print(_thread_limits.machine_line(), f"backend {args.backend}, micro-batches of {args.micro_batch_size}")
-    skip_nothing = Qwen3Model._unneeded
+    find_padding = Qwen3Model._padding
     for step in range(args.steps):
         chosen = records[16 * step:16 * (step + 1)]
         rollouts = sample_rollouts(model, tokenizer, chosen, [spec.text(record["problem"]) for record in chosen], 8,
                                    128, 1.2, rng=np.random.default_rng(step))
-        lengths = [len(p) + len(c) for p, c in zip(rollouts.prompt_ids, rollouts.completion_ids)]
+        lengths = rollouts.sequence_lengths  # (N,)
         print(f"step {step}: {len(rollouts)} rows of {min(lengths)} to {max(lengths)} tokens "
               f"({sum(lengths)} in all)")
-        batches = {sort: micro_batches(rollouts, sort, args.micro_batch_size, pad_token_id(tokenizer, model))
+        batches = {sort: packed_micro_batches(rollouts, sort, args.micro_batch_size, pad_token_id(tokenizer, model))
                    for sort in (False, True)}
         rng = np.random.default_rng(step)
         weights = {sort: [(rng.standard_normal(part.loss_mask.shape) * part.loss_mask,
@@ -101,13 +101,13 @@ def main() -> None:
         with runtime.use_profile(runtime.TRAIN):
             for round_index in range(args.rounds + 1):  # the first round warms up
                 for name, sort, cut in VARIANTS:
-                    Qwen3Model._unneeded = skip_nothing if cut else (lambda self, *unused: None)
+                    Qwen3Model._padding = find_padding if cut else (lambda self, *unused: None)
                     try:
                         started = time.perf_counter()
                         forward_backward(model, batches[sort], weights[sort])
                         elapsed = time.perf_counter() - started
                     finally:
-                        Qwen3Model._unneeded = skip_nothing
+                        Qwen3Model._padding = find_padding
                     if round_index:
                         seconds[name].append(elapsed)
         base = min(seconds["in order"])

@@ -331,7 +331,7 @@ class Qwen3Model:
 
         On the CPU each part of the rows stops after its last needed column (causal: no position
         depends on a later one), and the logits it did not compute are zeros; the loss seam sets
-        what it reads there (``_unneeded``).  Not with a kv_cache or last_only.
+        what it reads there (``_padding``).  Not with a kv_cache or last_only.
         """
         if keep_cache is None:
             keep_cache = kv_cache is None and not last_only
@@ -501,23 +501,23 @@ class Qwen3Model:
         Both are 0 at padding (attention_mask False), which is not computed where a row ends in it."""
         token_ids = self._check_token_ids(token_ids)
         safe_targets, _ = self._check_targets(token_ids, targets, None)
-        unneeded = self._unneeded(token_ids.shape, np.zeros(token_ids.shape, dtype=bool), attention_mask)
+        unneeded = self._padding(token_ids.shape, attention_mask)  # no loss reads padding here
         logits, _ = self._forward(token_ids, attention_mask, keep_cache=False,
                                   needed=None if unneeded is None else ~unneeded)
         (logp, entropy), _ = self.ops.token_logprobs_forward(
             logits, to_module(safe_targets, self.array_module), temperature, with_entropy)
         return self._zero_at(logp, unneeded), self._zero_at(entropy, unneeded)
 
-    def _unneeded(self, shape, loss_mask, attention_mask):
-        """(B, T) bool or None (none): the positions no loss reads, padding outside the loss mask
-        (loss_mask None: the loss reads every position).
+    def _padding(self, shape, attention_mask):
+        """(B, T) bool, the padding positions (attention_mask False), or None where there are none.
 
-        The seam computes none of a row's trailing ones (``_forward``), gives all of them log-probability
-        and entropy 0 and no gradient, so what a loss sees does not depend on how rows were split."""
+        The seam's unneeded positions are padding no loss reads: it computes none of a row's trailing
+        ones (``_forward``) and gives all of them log-probability and entropy 0 and no gradient, so what
+        a loss sees does not depend on how rows were split."""
         attention_mask = self._check_mask(attention_mask, shape, "attention_mask")
-        if loss_mask is None or attention_mask is None or attention_mask.all():
+        if attention_mask is None or attention_mask.all():
             return None
-        return ~attention_mask & ~loss_mask
+        return ~attention_mask
 
     def _zero_at(self, values, positions):
         """``values`` (B, T) with zeros at ``positions`` (B, T) bool or None (then values itself, or None)."""
@@ -544,7 +544,9 @@ class Qwen3Model:
             raise InputError(f"temperature must be a number > 0, got {temperature!r}")
         token_ids = self._check_token_ids(token_ids)
         safe_targets, loss_mask = self._check_targets(token_ids, targets, loss_mask)
-        unneeded = self._unneeded(token_ids.shape, loss_mask, attention_mask)
+        padding = self._padding(token_ids.shape, attention_mask)
+        # without a loss mask the loss reads every position, padding included
+        unneeded = None if padding is None or loss_mask is None else padding & ~loss_mask  # (B, T)
         logits, cache = self._forward(token_ids, attention_mask, needed=None if unneeded is None else ~unneeded)
         ops = self.ops
         (logp, entropy), logprob_cache = ops.token_logprobs_forward(

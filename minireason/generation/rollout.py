@@ -57,6 +57,12 @@ class Rollouts:
         """Each row's completion length in tokens, a stop token included."""
         return np.array([len(ids) for ids in self.completion_ids])  # (N,)
 
+    @property
+    def sequence_lengths(self) -> np.ndarray:
+        """Each row's prompt + completion length in tokens (what its packed row is as wide as, plus one)."""
+        return np.array([len(prompt) + len(completion)
+                         for prompt, completion in zip(self.prompt_ids, self.completion_ids)])  # (N,)
+
     def select_groups(self, groups: np.ndarray) -> Rollouts:
         """The rollouts of the given prompt groups only (indices into the P groups), in that order."""
         rows = [group * self.group_size + offset for group in groups for offset in range(self.group_size)]

@@ -358,8 +358,7 @@ class GRPOTrainer(Trainer):
         # the same whichever rows share a micro-batch
         groups = N // config.group_size
         bounds = np.linspace(0, groups, min(config.minibatches, groups) + 1).round().astype(int) * config.group_size
-        lengths = np.array([len(prompt) + len(completion)
-                            for prompt, completion in zip(rollouts.prompt_ids, rollouts.completion_ids)])  # (N,)
+        lengths = rollouts.sequence_lengths  # (N,)
         micro, minibatch_parts = [], []
         for first, last in zip(bounds[:-1], bounds[1:]):
             parts = shortest_first(lengths, first, last, config.micro_batch_size)

@@ -185,9 +185,10 @@ def test_the_small_batch_window_follows_the_cpus_vector_registers(monkeypatch):
 
 def test_numba_linear_chooses_its_product_by_the_number_of_rows(monkeypatch):
     """Decoding's few rows go to the small-batch kernel (each weight read once; the window by the
-    CPU's vector registers, ROW_WINDOWS, with more rows for wide inputs), more rows (training, prefill) to the reference's BLAS product, on one thread up to
-    SERIAL_BLAS_MAX_WORK multiply-adds; all give the reference's numbers, and the kernel's cache
-    meets the reference's backward."""
+    CPU's vector registers, ROW_WINDOWS, with more rows for wide inputs), more rows (training,
+    prefill) to the reference's BLAS product, on one thread up to SERIAL_BLAS_MAX_WORK
+    multiply-adds; all give the reference's numbers, and the kernel's cache meets the reference's
+    backward."""
     pytest.importorskip("numba")
     import numpy as np
     from minireason.kernels import numba_cpu, numba_decode

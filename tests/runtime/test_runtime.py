@@ -135,6 +135,24 @@ def test_decoding_runs_in_the_decode_profile_and_gives_the_previous_one_back(str
     assert runtime.current_profile() == before
 
 
+def test_decoding_outside_training_restarts_no_openblas_thread(monkeypatch):
+    """OpenBLAS's polling is set once per process (``PROCESS_TIMEOUT``, a restart of its threads); a
+    ``generate`` call outside training keeps it, so it restarts nothing, before or after."""
+    model = Qwen3Model.from_config(PRESETS["test-tiny"].replace(vocab_size=258), seed=0)
+    runtime._set_blas_polling(runtime.DEFAULT_TIMEOUT)
+    runtime._state.process_settings_applied, runtime._state.active = False, None  # a fresh process's state
+    restarts = []
+    set_timeout = runtime.set_blas_thread_timeout
+    monkeypatch.setattr(runtime, "set_blas_thread_timeout", lambda exponent: restarts.append(exponent) or set_timeout(exponent))
+    decode(model, streaming=False)
+    assert restarts == [runtime.PROCESS_TIMEOUT]  # the process settings, at the first switch
+    decode(model, streaming=False)
+    decode(model, streaming=True)
+    assert restarts == [runtime.PROCESS_TIMEOUT] and runtime.current_profile() is None
+    if has_openblas():
+        assert openblas_timeouts() == {runtime.PROCESS_TIMEOUT}
+
+
 def test_training_runs_in_the_train_profile_and_rollouts_inside_it_decode(tmp_path):
     """GRPO's shape: a training step that decodes (rollouts), then learns."""
     model = Qwen3Model.from_config(PRESETS["test-tiny"].replace(vocab_size=258), seed=0)
