@@ -19,11 +19,12 @@ import numpy as np
 import scipy.linalg  # noqa: F401  (numba compiles np.dot to BLAS through scipy; fail here, with the install hint)
 from minireason.kernels import numba_attention, numba_decode, numba_fused, numba_loss, numba_rope
 from minireason.kernels.numba_attention import FusedAttentionCache
+from minireason.kernels.numba_threads import on_one_thread
 
 from minireason.backend import Choice
 from minireason.nn import attention as reference_attention
 from minireason.nn import linear as reference_linear
-from minireason.runtime import serial_blas
+from minireason.runtime import blas_workers_poll, serial_blas
 
 # Below this many keys the reference's batched BLAS products are as fast as the fused attention
 # (its tiles are 64 keys long, so short sequences leave them mostly empty).  On one thread (a
@@ -73,6 +74,33 @@ def _few_rows(x) -> bool:
                                                      and x.shape[-1] >= numba_decode.WIDE_INPUT_FEATURES)
 
 
+def _between_blas_products(rows: int) -> bool:
+    """Whether a kernel of ``rows`` rows sits between products that OpenBLAS's threads ran and whose
+    workers still poll: more rows than the small-batch product takes (the linear ops around it are
+    BLAS's), outside the ``train`` profile (whose workers sleep as soon as a product ends).  The
+    other cores are then the polling workers', and a parallel kernel waits for its share of them:
+    the small preset decoding 64 rows took 1.2x to 1.4x as long with the kernels below parallel
+    (docs/kernels.md, "Threads")."""
+    return rows > numba_decode.SMALL_BATCH_ROWS and blas_workers_poll()
+
+
+def _on_one_thread(forward):
+    """``forward`` with numba's kernels on the calling thread (``numba_threads.on_one_thread``)."""
+    def forward_on_one_thread(*arguments):
+        return on_one_thread(forward, *arguments)
+
+    forward_on_one_thread.__module__ = forward.__module__
+    forward_on_one_thread.__name__ = forward_on_one_thread.__qualname__ = f"{forward.__name__} on one thread"
+    return forward_on_one_thread
+
+
+def _rows(x) -> int:
+    """Rows of an op's input: every axis but the last."""
+    return math.prod(x.shape[:-1])
+
+
+BESIDE_BLAS = f"more than {numba_decode.SMALL_BATCH_ROWS} rows while OpenBLAS's workers poll (_between_blas_products)"
+
 DISPATCH = {
     "linear": (
         Choice("bfloat16 weights (decoding after with_bfloat16_decoding)", _bfloat16_linear_forward, None,
@@ -88,6 +116,9 @@ DISPATCH = {
         Choice("otherwise (BLAS, its own threads)", reference_linear.linear_forward, reference_linear.linear_backward),
     ),
     "attention": (
+        Choice(f"one query per row, {BESIDE_BLAS}: on one thread", _on_one_thread(numba_attention.decode_attention_forward),
+               numba_attention.attention_backward, cache_type=FusedAttentionCache,
+               applies=lambda q, k, v, key_mask, scale: q.shape[2] == 1 and _between_blas_products(q.shape[0])),
         Choice("one query per row (decoding)", numba_attention.decode_attention_forward,
                numba_attention.attention_backward, cache_type=FusedAttentionCache,
                applies=lambda q, k, v, key_mask, scale: q.shape[2] == 1),
@@ -98,8 +129,16 @@ DISPATCH = {
                cache_type=FusedAttentionCache),
     ),
     # one row per iteration; serial (or one thread) below numba_fused.PARALLEL_MIN_ELEMENTS elements
-    "rmsnorm": (Choice("always", numba_fused.rmsnorm_forward, numba_fused.rmsnorm_backward),),
-    "swiglu": (Choice("always", numba_fused.swiglu_forward, numba_fused.swiglu_backward),),
+    "rmsnorm": (
+        Choice(f"{BESIDE_BLAS}: on one thread", _on_one_thread(numba_fused.rmsnorm_forward),
+               numba_fused.rmsnorm_backward, applies=lambda x, weight, eps: _between_blas_products(_rows(x))),
+        Choice("otherwise", numba_fused.rmsnorm_forward, numba_fused.rmsnorm_backward),
+    ),
+    "swiglu": (
+        Choice(f"{BESIDE_BLAS}: on one thread", _on_one_thread(numba_fused.swiglu_forward),
+               numba_fused.swiglu_backward, applies=lambda gate, up: _between_blas_products(_rows(gate))),
+        Choice("otherwise", numba_fused.swiglu_forward, numba_fused.swiglu_backward),
+    ),
     "rope": (Choice("always", numba_rope.rope_forward, numba_rope.rope_backward),),
     # the loss seam; its cache (a logsumexp per row, not the (B, T, V) probabilities) is not the reference's
     "token_logprobs": (Choice("always", numba_loss.token_logprobs_forward, numba_loss.token_logprobs_backward),),

@@ -9,10 +9,10 @@ backward can consume a kernel forward's cache and vice versa.
 
 from __future__ import annotations
 
-import minireason.kernels.numba_threads  # noqa: F401  (the OpenMP wait policy, set first)
 import numba
 import numpy as np
 from minireason.kernels.numba_math import exp_float32
+from minireason.kernels.numba_threads import on_one_thread  # (its import sets the OpenMP wait policy)
 
 _FAST = {"reassoc", "contract"}
 
@@ -21,19 +21,9 @@ _FAST = {"reassoc", "contract"}
 # body, written once, is driven by a parallel loop for training-sized inputs and a serial one for
 # decode-sized ones.  SwiGLU's serial loop does not vectorise (LLVM cannot prove that its four
 # arrays do not overlap, which Numba asserts only for a parallel loop's body), so its small inputs
-# run the parallel-compiled loop on the calling thread alone (``_on_one_thread``: no hand-off, SIMD
-# kept).  docs/kernels.md, "RMSNorm and SwiGLU", has the measurements.
+# run the parallel-compiled loop on the calling thread alone (``numba_threads.on_one_thread``: no
+# hand-off, SIMD kept).  docs/kernels.md, "RMSNorm and SwiGLU", has the measurements.
 PARALLEL_MIN_ELEMENTS = 1 << 16
-
-
-def _on_one_thread(kernel, *arguments) -> None:
-    """Run a parallel-compiled kernel on the calling thread only (numba's count is per thread)."""
-    threads = numba.get_num_threads()
-    numba.set_num_threads(1)
-    try:
-        kernel(*arguments)
-    finally:
-        numba.set_num_threads(threads)
 
 
 @numba.njit(nogil=True, cache=True, fastmath=_FAST, inline="always")
@@ -152,7 +142,7 @@ def swiglu_forward(gate: np.ndarray, up: np.ndarray):
     out = np.empty_like(gate)
     arguments = (gate.reshape(-1), up.reshape(-1), sigmoid_gate.reshape(-1), out.reshape(-1))
     if gate.size < PARALLEL_MIN_ELEMENTS:
-        _on_one_thread(_swiglu_forward_flat, *arguments)
+        on_one_thread(_swiglu_forward_flat, *arguments)
     else:
         _swiglu_forward_flat(*arguments)
     return out, (gate, up, sigmoid_gate)
@@ -168,7 +158,7 @@ def swiglu_backward(dout: np.ndarray, cache):
     arguments = (dout.reshape(-1), gate.reshape(-1), up.reshape(-1), sigmoid_gate.reshape(-1),
                  dgate.reshape(-1), dup.reshape(-1))
     if gate.size < PARALLEL_MIN_ELEMENTS:
-        _on_one_thread(_swiglu_backward_flat, *arguments)
+        on_one_thread(_swiglu_backward_flat, *arguments)
     else:
         _swiglu_backward_flat(*arguments)
     return dgate, dup

@@ -113,6 +113,13 @@ def current_profile() -> str | None:
     return _state.active
 
 
+def blas_workers_poll() -> bool:
+    """Whether OpenBLAS's workers poll after a product (every profile but ``train``, whose workers
+    sleep as soon as a product ends): the cores are then theirs until the next product, and a
+    parallel kernel between two products has to share them (the numba backend's table)."""
+    return (_state.blas_thread_timeout or DEFAULT_TIMEOUT) > SHORTEST_TIMEOUT
+
+
 def settings() -> dict:
     """What is in force now, for logs and benchmark records."""
     return {"enabled": enabled(), "profile": _state.active, "keep_freed_memory": _state.keep_freed_memory,

@@ -86,9 +86,10 @@ def test_numba_backend_replaces_only_the_ops_that_measured_faster():
     ops = backend.get_ops("numba")
     # a single choice is the kernel itself, no wrapper
     assert ops.rmsnorm_backward is numba_fused.rmsnorm_backward
-    assert ops.rmsnorm_forward is numba_fused.rmsnorm_forward
-    assert ops.swiglu_forward is numba_fused.swiglu_forward
     assert ops.swiglu_backward is numba_fused.swiglu_backward
+    for op in ("rmsnorm", "swiglu"):  # the same kernel, on one thread or on all
+        assert {choice.forward.__name__ for choice in backend.dispatch_table("numba")[op]} == {
+            f"{op}_forward", f"{op}_forward on one thread"}
     assert ops.linear_backward is linear.linear_backward  # BLAS: no kernel beat it, the reference stays
     assert ops.reads_bfloat16_weights and not backend.get_ops("numpy").reads_bfloat16_weights
     assert ops.rope_forward is numba_rope.rope_forward
@@ -302,6 +303,50 @@ def test_numba_rmsnorm_and_swiglu_run_on_one_thread_on_small_inputs(monkeypatch)
             assert calls == ["_rmsnorm_forward_parallel", "_rmsnorm_backward_parallel",
                              "_swiglu_forward_flat", "_swiglu_backward_flat"]
             assert threads_seen == [numba.get_num_threads()] * 2
+
+
+def test_numba_kernels_between_blas_products_run_on_one_thread(monkeypatch):
+    """While OpenBLAS's workers poll after a product (every profile but train), RMSNorm, SwiGLU and
+    decode attention of more rows than the small-batch product takes (so the products around them
+    are BLAS's) run with numba on the calling thread; with fewer rows, or with the workers asleep
+    (train), on every thread.  The same numbers either way."""
+    pytest.importorskip("numba")
+    import numba
+    import numpy as np
+    from minireason.kernels import numba_attention, numba_decode, numba_fused
+
+    from minireason import runtime
+
+    if numba.config.NUMBA_NUM_THREADS < 2:
+        pytest.skip("numba has one thread here")
+    threads_seen = []
+    for name in ("_rmsnorm_forward_serial", "_rmsnorm_forward_parallel", "_swiglu_forward_flat",
+                 "_decode_serial", "_decode_parallel"):
+        module = numba_attention if name.startswith("_decode") else numba_fused
+        kernel = getattr(module, name)
+        monkeypatch.setattr(module, name, lambda *a, _k=kernel: (threads_seen.append(numba.get_num_threads()), _k(*a))[1])
+    monkeypatch.setattr(numba_fused, "PARALLEL_MIN_ELEMENTS", 1)  # every size parallel unless held to one thread
+    monkeypatch.setattr(numba_attention, "PARALLEL_DECODE_WORK", 1)
+    ops = backend.get_ops("numba")
+    rng = np.random.default_rng(0)
+    all_threads = numba.get_num_threads()
+    for timeout, polls in ((runtime.PROCESS_TIMEOUT, True), (runtime.SHORTEST_TIMEOUT, False), (None, True)):
+        monkeypatch.setattr(runtime._state, "blas_thread_timeout", timeout)  # None: OpenBLAS's own polling
+        assert runtime.blas_workers_poll() is polls
+        for rows in (numba_decode.SMALL_BATCH_ROWS, numba_decode.SMALL_BATCH_ROWS + 1):
+            threads_seen.clear()
+            x, up = rng.standard_normal((rows, 1, 8)), rng.standard_normal((rows, 1, 8))
+            weight = rng.standard_normal(8)
+            q = rng.standard_normal((rows, 2, 1, 4))
+            k, v = rng.standard_normal((rows, 1, 5, 4)), rng.standard_normal((rows, 1, 5, 4))
+            np.testing.assert_allclose(ops.rmsnorm_forward(x, weight, 1e-6)[0], rmsnorm.rmsnorm_forward(x, weight, 1e-6)[0],
+                                       rtol=1e-12)
+            np.testing.assert_allclose(ops.swiglu_forward(x, up)[0], swiglu.swiglu_forward(x, up)[0], rtol=1e-12, atol=1e-14)
+            np.testing.assert_allclose(ops.attention_forward(q, k, v, None, 0.5)[0],
+                                       attention.attention_forward(q, k, v, None, 0.5)[0], rtol=1e-10, atol=1e-12)
+            one_thread = polls and rows > numba_decode.SMALL_BATCH_ROWS
+            assert threads_seen == [1 if one_thread else all_threads] * 3, (timeout, rows)
+    assert numba.get_num_threads() == all_threads  # given back
 
 
 def test_model_follows_the_global_backend_unless_given_one():
