@@ -500,6 +500,14 @@ def _decode_parallel(q, k, v, n_keys, allowed, scale, out, logsumexp, n_chunks):
 PARALLEL_DECODE_WORK = 1 << 20  # below this many multiply-adds a thread hand-off costs more than it saves
 
 
+def decode_runs_in_parallel(q: np.ndarray, k: np.ndarray) -> bool:
+    """Whether ``decode_attention_forward`` splits its items over numba's threads: q (B, H, 1, Dh)
+    against the keys k (B, Hkv, S, Dh) are at least PARALLEL_DECODE_WORK multiply-adds, and there
+    is more than one thread (on one, no hand-off)."""
+    B, H, _, Dh = q.shape
+    return B * H * k.shape[2] * Dh >= PARALLEL_DECODE_WORK and numba.get_num_threads() > 1
+
+
 def _allowed_keys(key_mask, batch_size: int, key_length: int) -> np.ndarray:
     if key_mask is None:
         return np.ones((batch_size, key_length), dtype=np.bool_)
@@ -542,9 +550,8 @@ def decode_attention_forward(q: np.ndarray, k: np.ndarray, v: np.ndarray, key_ma
     logsumexp = np.empty((B, H, 1), dtype=dtype)  # (B, H, 1), +inf marks a row that sees no key
     arguments = (q.reshape(B, H, Dh), _whole_buffer(k), _whole_buffer(v), n_keys, allowed, dtype.type(scale),
                  out.reshape(B, H, Dh), logsumexp.reshape(B, H))
-    threads = numba.get_num_threads()
-    if B * H * n_keys * Dh >= PARALLEL_DECODE_WORK and threads > 1:  # one thread: no hand-off
-        _decode_parallel(*arguments, min(B * k.shape[1], threads))
+    if decode_runs_in_parallel(q, k):
+        _decode_parallel(*arguments, min(B * k.shape[1], numba.get_num_threads()))
     else:
         _decode_serial(*arguments)
     return out, FusedAttentionCache(q, k, v, out, logsumexp, allowed, scale)

@@ -99,7 +99,8 @@ def _rows(x) -> int:
     return math.prod(x.shape[:-1])
 
 
-BESIDE_BLAS = f"more than {numba_decode.SMALL_BATCH_ROWS} rows while OpenBLAS's workers poll (_between_blas_products)"
+BESIDE_BLAS = (f"parallel by its size, but more than {numba_decode.SMALL_BATCH_ROWS} rows while OpenBLAS's workers poll "
+               "(_between_blas_products)")
 
 DISPATCH = {
     "linear": (
@@ -118,7 +119,8 @@ DISPATCH = {
     "attention": (
         Choice(f"one query per row, {BESIDE_BLAS}: on one thread", _on_one_thread(numba_attention.decode_attention_forward),
                numba_attention.attention_backward, cache_type=FusedAttentionCache,
-               applies=lambda q, k, v, key_mask, scale: q.shape[2] == 1 and _between_blas_products(q.shape[0])),
+               applies=lambda q, k, v, key_mask, scale: (q.shape[2] == 1 and _between_blas_products(q.shape[0])
+                                                         and numba_attention.decode_runs_in_parallel(q, k))),
         Choice("one query per row (decoding)", numba_attention.decode_attention_forward,
                numba_attention.attention_backward, cache_type=FusedAttentionCache,
                applies=lambda q, k, v, key_mask, scale: q.shape[2] == 1),
@@ -128,15 +130,18 @@ DISPATCH = {
         Choice("otherwise (fused, tiled)", numba_attention.attention_forward, numba_attention.attention_backward,
                cache_type=FusedAttentionCache),
     ),
-    # one row per iteration; serial (or one thread) below numba_fused.PARALLEL_MIN_ELEMENTS elements
+    # one row per iteration; serial (or one thread) below numba_fused.PARALLEL_MIN_ELEMENTS elements,
+    # numba_fused.runs_in_parallel
     "rmsnorm": (
         Choice(f"{BESIDE_BLAS}: on one thread", _on_one_thread(numba_fused.rmsnorm_forward),
-               numba_fused.rmsnorm_backward, applies=lambda x, weight, eps: _between_blas_products(_rows(x))),
+               numba_fused.rmsnorm_backward,
+               applies=lambda x, weight, eps: _between_blas_products(_rows(x)) and numba_fused.runs_in_parallel(x.size)),
         Choice("otherwise", numba_fused.rmsnorm_forward, numba_fused.rmsnorm_backward),
     ),
     "swiglu": (
         Choice(f"{BESIDE_BLAS}: on one thread", _on_one_thread(numba_fused.swiglu_forward),
-               numba_fused.swiglu_backward, applies=lambda gate, up: _between_blas_products(_rows(gate))),
+               numba_fused.swiglu_backward,
+               applies=lambda gate, up: _between_blas_products(_rows(gate)) and numba_fused.runs_in_parallel(gate.size)),
         Choice("otherwise", numba_fused.swiglu_forward, numba_fused.swiglu_backward),
     ),
     "rope": (Choice("always", numba_rope.rope_forward, numba_rope.rope_backward),),

@@ -26,6 +26,11 @@ _FAST = {"reassoc", "contract"}
 PARALLEL_MIN_ELEMENTS = 1 << 16
 
 
+def runs_in_parallel(elements: int) -> bool:
+    """Whether the kernels below split an input of ``elements`` numbers over numba's threads."""
+    return elements >= PARALLEL_MIN_ELEMENTS
+
+
 @numba.njit(nogil=True, cache=True, fastmath=_FAST, inline="always")
 def _rmsnorm_forward_row(x, weight, eps, normalized, inverse_rms, out, row):  # pragma: no cover - compiled
     n_features = x.shape[1]
@@ -84,7 +89,7 @@ def rmsnorm_forward(x: np.ndarray, weight: np.ndarray, eps: float):
     normalized = np.empty_like(rows)
     inverse_rms = np.empty((rows.shape[0], 1), dtype=dtype)
     out = np.empty_like(rows)
-    kernel = _rmsnorm_forward_parallel if rows.size >= PARALLEL_MIN_ELEMENTS else _rmsnorm_forward_serial
+    kernel = _rmsnorm_forward_parallel if runs_in_parallel(rows.size) else _rmsnorm_forward_serial
     kernel(rows, weight, dtype.type(eps), normalized, inverse_rms[:, 0], out)
     cache = (normalized.reshape(shape), inverse_rms.reshape(shape[:-1] + (1,)), weight)
     return out.reshape(shape), cache
@@ -97,7 +102,7 @@ def rmsnorm_backward(dout: np.ndarray, cache):
     rows = np.ascontiguousarray(dout, dtype=normalized.dtype).reshape(-1, shape[-1])
     dx = np.empty_like(rows)
     dweight_per_row = np.empty_like(rows)  # summed by NumPy: a parallel reduction without races
-    kernel = _rmsnorm_backward_parallel if rows.size >= PARALLEL_MIN_ELEMENTS else _rmsnorm_backward_serial
+    kernel = _rmsnorm_backward_parallel if runs_in_parallel(rows.size) else _rmsnorm_backward_serial
     kernel(rows, np.ascontiguousarray(normalized).reshape(rows.shape),
            np.ascontiguousarray(inverse_rms).reshape(-1), weight, dx, dweight_per_row)
     return dx.reshape(shape), dweight_per_row.sum(axis=0)
@@ -141,7 +146,7 @@ def swiglu_forward(gate: np.ndarray, up: np.ndarray):
     sigmoid_gate = np.empty_like(gate)
     out = np.empty_like(gate)
     arguments = (gate.reshape(-1), up.reshape(-1), sigmoid_gate.reshape(-1), out.reshape(-1))
-    if gate.size < PARALLEL_MIN_ELEMENTS:
+    if not runs_in_parallel(gate.size):
         on_one_thread(_swiglu_forward_flat, *arguments)
     else:
         _swiglu_forward_flat(*arguments)
@@ -157,7 +162,7 @@ def swiglu_backward(dout: np.ndarray, cache):
     dup = np.empty_like(gate)
     arguments = (dout.reshape(-1), gate.reshape(-1), up.reshape(-1), sigmoid_gate.reshape(-1),
                  dgate.reshape(-1), dup.reshape(-1))
-    if gate.size < PARALLEL_MIN_ELEMENTS:
+    if not runs_in_parallel(gate.size):
         on_one_thread(_swiglu_backward_flat, *arguments)
     else:
         _swiglu_backward_flat(*arguments)
