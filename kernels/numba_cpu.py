@@ -36,11 +36,12 @@ FUSED_ATTENTION_MIN_KEYS = 64
 reads_bfloat16_weights = True  # the linear op multiplies BFloat16Matrix weights as they are
 
 
-# A BLAS product of at most this many multiply-adds runs on one thread: below it waking OpenBLAS's
-# second thread costs about what it saves.  On an idle 2-core machine two threads already win
-# 1.5x to 1.8x at 2^21 to 2^24 (a rollout's 128 rows of the built-in models' widths), and a GRPO
-# rollout of builtin:base took 0.49 s with this limit against 0.60 s with 2^25; on cores that other
-# work keeps busy the second thread costs far more (docs/kernels.md, "Threads").
+# While OpenBLAS's workers sleep as soon as a product ends (the train profile), a product of at
+# most this many multiply-adds runs on one thread: waking a worker costs about what the second
+# thread saves, and far more on cores that other work keeps busy.  While they poll (decoding),
+# a worker is awake already and the products take every thread (the kernels between them take one,
+# _between_blas_products): 64 x 128 x 128 took 19 us on two threads against 34 us on one, and
+# decoding 64 rows of test-small 1.13x faster than with this limit (docs/kernels.md, "Threads").
 SERIAL_BLAS_MAX_WORK = 1 << 20
 
 _FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
@@ -111,9 +112,10 @@ DISPATCH = {
                "x and W of one float dtype",
                _small_batch_linear_forward, reference_linear.linear_backward,
                applies=lambda x, weight: _few_rows(x) and x.dtype == weight.dtype and x.dtype in _FLOAT_DTYPES),
-        Choice(f"at most {SERIAL_BLAS_MAX_WORK:,} multiply-adds (SERIAL_BLAS_MAX_WORK): BLAS on one thread",
+        Choice(f"at most {SERIAL_BLAS_MAX_WORK:,} multiply-adds (SERIAL_BLAS_MAX_WORK) while OpenBLAS's workers "
+               "sleep (train profile): BLAS on one thread",
                _serial_blas_linear_forward, reference_linear.linear_backward,
-               applies=lambda x, weight: _multiply_adds(x, weight) <= SERIAL_BLAS_MAX_WORK),
+               applies=lambda x, weight: _multiply_adds(x, weight) <= SERIAL_BLAS_MAX_WORK and not blas_workers_poll()),
         Choice("otherwise (BLAS, its own threads)", reference_linear.linear_forward, reference_linear.linear_backward),
     ),
     "attention": (

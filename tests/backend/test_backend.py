@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import sys
 
 import pytest
@@ -188,12 +189,13 @@ def test_numba_linear_chooses_its_product_by_the_number_of_rows(monkeypatch):
     """Decoding's few rows go to the small-batch kernel (each weight read once; the window by the
     CPU's vector registers, ROW_WINDOWS, with more rows for wide inputs), more rows (training,
     prefill) to the reference's BLAS product, on one thread up to SERIAL_BLAS_MAX_WORK
-    multiply-adds; all give the reference's numbers, and the kernel's cache meets the reference's
-    backward."""
+    multiply-adds while OpenBLAS's workers sleep (train) and on its threads while they poll; all
+    give the reference's numbers, and the kernel's cache meets the reference's backward."""
     pytest.importorskip("numba")
     import numpy as np
     from minireason.kernels import numba_cpu, numba_decode
 
+    from minireason import runtime
     from minireason.nn import linear as reference_linear
 
     ops = backend.get_ops("numba")
@@ -202,7 +204,8 @@ def test_numba_linear_chooses_its_product_by_the_number_of_rows(monkeypatch):
     # this CPU's window, then every window (a CPU with AVX-512 and one without)
     assert (numba_decode.SMALL_BATCH_ROWS, numba_decode.WIDE_INPUT_ROWS) == numba_decode.ROW_WINDOWS[numba_decode.HOST_VECTORS]
     wide, serial_max_work = numba_decode.WIDE_INPUT_FEATURES, numba_cpu.SERIAL_BLAS_MAX_WORK
-    for limit, wide_limit in numba_decode.ROW_WINDOWS.values():
+    for (limit, wide_limit), polls in itertools.product(numba_decode.ROW_WINDOWS.values(), (False, True)):
+        monkeypatch.setattr(runtime._state, "blas_thread_timeout", runtime.PROCESS_TIMEOUT if polls else runtime.SHORTEST_TIMEOUT)
         monkeypatch.setattr(numba_decode, "SMALL_BATCH_ROWS", limit)
         monkeypatch.setattr(numba_decode, "WIDE_INPUT_ROWS", wide_limit)
         serial_blas, blas = numba_cpu._serial_blas_linear_forward, reference_linear.linear_forward
@@ -210,7 +213,7 @@ def test_numba_linear_chooses_its_product_by_the_number_of_rows(monkeypatch):
         large_work = 9 * (limit + 1) * 6
         for dtype, serial_limit in ((np.float32, serial_max_work), (np.float64, large_work - 1)):
             monkeypatch.setattr(numba_cpu, "SERIAL_BLAS_MAX_WORK", serial_limit)
-            above_serial = blas if serial_limit < large_work else serial_blas
+            above_serial = blas if serial_limit < large_work or polls else serial_blas
             for leading, n_in, made_by in (((1, 1), 6, numba_cpu._small_batch_linear_forward),
                                            ((3, 2), 6, numba_cpu._small_batch_linear_forward),
                                            ((limit, 1), 6, numba_cpu._small_batch_linear_forward),
