@@ -17,7 +17,8 @@ Once per process (``apply_process_settings``, by the first switch):
 - OpenBLAS's worker threads poll for new work for 2^24 cycles (a few milliseconds) after a product,
   not its default 2^28 (about 0.1 s), which keeps them spinning beside the numba kernels long
   after a prefill's products when the decoding steps that follow run none (a batch of a few rows).
-  Set once, not per ``generate`` call: changing it restarts OpenBLAS's threads.
+  Set once, not per ``generate`` call: changing it restarts OpenBLAS's threads.  A value the user
+  exported in ``OPENBLAS_THREAD_TIMEOUT`` wins, here and in the profiles below.
 
 By the kind of work (profiles):
 
@@ -102,7 +103,7 @@ class _State:
         self.process_settings_applied = False
         self.active: str | None = None  # profile name; None until the first switch (or with the runtime off)
         self.keep_freed_memory: bool | None = None
-        self.blas_thread_timeout: int | None = None  # None: OpenBLAS's own (DEFAULT_TIMEOUT)
+        self.blas_thread_timeout: int | None = None  # None: OpenBLAS's own (the user's export, else DEFAULT_TIMEOUT)
 
 
 _state = _State()
@@ -117,13 +118,13 @@ def blas_workers_poll() -> bool:
     """Whether OpenBLAS's workers poll after a product (every profile but ``train``, whose workers
     sleep as soon as a product ends): the cores are then theirs until the next product, and a
     parallel kernel between two products has to share them (the numba backend's table)."""
-    return (_state.blas_thread_timeout or DEFAULT_TIMEOUT) > SHORTEST_TIMEOUT
+    return (_state.blas_thread_timeout or exported_blas_thread_timeout() or DEFAULT_TIMEOUT) > SHORTEST_TIMEOUT
 
 
 def settings() -> dict:
     """What is in force now, for logs and benchmark records."""
     return {"enabled": enabled(), "profile": _state.active, "keep_freed_memory": _state.keep_freed_memory,
-            "blas_thread_timeout": _state.blas_thread_timeout,
+            "blas_thread_timeout": _state.blas_thread_timeout or exported_blas_thread_timeout(),
             "GOMP_SPINCOUNT": os.environ.get("GOMP_SPINCOUNT"), "OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY")}
 
 
@@ -148,8 +149,23 @@ def apply_process_settings() -> None:
 
 
 # ----------------------------------------------------------------------------- profiles
+def exported_blas_thread_timeout() -> int | None:
+    """The polling exponent the user exported in ``OPENBLAS_THREAD_TIMEOUT`` (a positive whole
+    number, clamped to 4..30 as OpenBLAS does), or None where none was (OpenBLAS ignores anything else)."""
+    try:
+        exponent = int(os.environ.get("OPENBLAS_THREAD_TIMEOUT", ""))
+    except ValueError:
+        return None
+    return min(max(exponent, SHORTEST_TIMEOUT), LONGEST_TIMEOUT) if exponent > 0 else None
+
+
 def _set_blas_polling(exponent: int) -> None:
-    """OpenBLAS's workers poll 2^exponent cycles after a product; nothing happens when they already do."""
+    """OpenBLAS's workers poll 2^exponent cycles after a product; nothing happens when they already
+    do, or when the user exported OPENBLAS_THREAD_TIMEOUT (their value wins, as it does for the
+    OpenMP wait policy)."""
+    if exported_blas_thread_timeout() is not None:
+        _state.blas_thread_timeout = None  # not ours: the user's, as OpenBLAS read it
+        return
     if (_state.blas_thread_timeout or DEFAULT_TIMEOUT) == exponent:
         _state.blas_thread_timeout = exponent
         return

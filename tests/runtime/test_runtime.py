@@ -76,6 +76,26 @@ def test_each_profile_sets_openblas_polling_for_its_kind_of_work(name, timeout):
     assert openblas_timeouts() == {timeout} and runtime.current_profile() == name
 
 
+@pytest.mark.parametrize(("exported", "polls"), [("12", True), ("4", False), ("2", False), ("40", True)])
+def test_an_exported_openblas_thread_timeout_wins(exported, polls, monkeypatch):
+    """The user's OPENBLAS_THREAD_TIMEOUT (clamped to 4..30, as OpenBLAS does) is left in force by
+    every profile, and the numba backend's thread rules read it; a value OpenBLAS ignores is ignored."""
+    if not has_openblas():
+        pytest.skip("this NumPy does not use OpenBLAS")
+    runtime.activate("decode")
+    before = openblas_timeouts()
+    monkeypatch.setenv("OPENBLAS_THREAD_TIMEOUT", exported)
+    for name in ("train", "decode", "train"):
+        runtime.activate(name)
+        assert openblas_timeouts() == before  # not restarted with the profile's value
+        assert runtime.blas_workers_poll() is polls
+        assert runtime.settings()["blas_thread_timeout"] == min(max(int(exported), 4), 30)
+    monkeypatch.setenv("OPENBLAS_THREAD_TIMEOUT", "soon")
+    assert runtime.exported_blas_thread_timeout() is None
+    runtime.activate("train")
+    assert openblas_timeouts() == {runtime.SHORTEST_TIMEOUT} and not runtime.blas_workers_poll()
+
+
 def test_the_first_switch_applies_the_process_settings_once():
     runtime.activate("decode")
     state = runtime.settings()
