@@ -1,7 +1,10 @@
 """Where a BLAS product starts to gain from OpenBLAS's own threads: each shape on one thread
-(``runtime.serial_blas``) and on all, in turns in one process, best of ``--repeats`` x 30 calls.
-The numba backend runs products of at most ``numba_cpu.SERIAL_BLAS_MAX_WORK`` multiply-adds on one
-thread (docs/kernels.md, "Threads"); run this on an idle machine to see where that limit belongs.
+(``runtime.serial_blas``) and on all, with OpenBLAS's workers polling between products (the
+``decode`` profile) and asleep as soon as a product ends (``train``), in turns in one process,
+best of ``--repeats`` x 30 calls.  The numba backend runs products of at most
+``numba_cpu.SERIAL_BLAS_MAX_WORK`` multiply-adds on one thread while the workers sleep, on all
+while they poll (docs/kernels.md, "Threads"); run this on an idle machine to see where that limit
+belongs.
 
     python benchmarks/blas_crossover.py
     python benchmarks/blas_crossover.py --shapes 128x128x384 64x512x1536
@@ -41,7 +44,6 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--threads", type=int, default=None, help="(read by _thread_limits before NumPy loads)")
     args = parser.parse_args()
-    runtime.activate(runtime.DECODE)  # the setting these products run under in decoding
     print(_thread_limits.machine_line())
     rng = np.random.default_rng(0)
     for shape in args.shapes:
@@ -56,12 +58,16 @@ def main() -> None:
         def all_threads(x=x, weight=weight):
             return x @ weight.T
 
-        one, every = math.inf, math.inf
-        for _ in range(args.repeats):  # in turns, so that a drift of the machine reaches both
+        one, polling, asleep = math.inf, math.inf, math.inf
+        for _ in range(args.repeats):  # in turns, so that a drift of the machine reaches every side
+            runtime.activate(runtime.DECODE)
             one = min(one, best_seconds(one_thread))
-            every = min(every, best_seconds(all_threads))
+            polling = min(polling, best_seconds(all_threads))
+            runtime.activate(runtime.TRAIN)
+            asleep = min(asleep, best_seconds(all_threads))
         print(f"{shape:>14}  2^{math.log2(rows * n_in * n_out):4.1f} multiply-adds  one thread {one * 1e3:7.3f} ms"
-              f"  all threads {every * 1e3:7.3f} ms  {one / every:4.2f}x")
+              f"  all threads, polling {polling * 1e3:7.3f} ms {one / polling:4.2f}x,"
+              f"  asleep {asleep * 1e3:7.3f} ms {one / asleep:4.2f}x")
 
 
 if __name__ == "__main__":
