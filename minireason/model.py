@@ -42,6 +42,7 @@ class ShardedCache:
     rows: tuple[slice, ...]
     widths: tuple[int, ...]
     caches: tuple
+    head_counts: tuple[int, ...] | None = None  # positions each part ran the head on (packed logits), or None: all
 
 
 def row_widths(needed: np.ndarray) -> np.ndarray:
@@ -326,25 +327,30 @@ class Qwen3Model:
         return self._forward(token_ids, attention_mask, position_ids, kv_cache, last_only, keep_cache)
 
     def _forward(self, token_ids, attention_mask=None, position_ids=None, kv_cache=None, last_only=False,
-                 keep_cache: bool | None = None, needed=None):
+                 keep_cache: bool | None = None, needed=None, head=None):
         """``forward``, computing only the positions a loss reads: needed (B, T) bool or None (all).
 
         On the CPU each part of the rows stops after its last needed column (causal: no position
         depends on a later one), and the logits it did not compute are zeros; the loss seam sets
-        what it reads there (``_padding``).  Not with a kv_cache or last_only.
+        what it reads there.  head (B, T) bool or None: the positions whose logits are computed
+        (a subset of needed; CPU arrays only): the final norm and the head run on those alone, and
+        the logits come packed, (1, N, V) for the N true positions in row-major order (the backward
+        takes dlogits the same way).  Not with a kv_cache or last_only.
         """
         if keep_cache is None:
             keep_cache = kv_cache is None and not last_only
         self._check_arrays_match_backend(self.ops)
         token_ids = self._check_token_ids(token_ids)
         B, T = token_ids.shape
+        if head is not None and (kv_cache is not None or last_only or self.array_module is not np):
+            raise InputError("packed logits (head positions) are for a forward of CPU arrays without a KV cache")
         if kv_cache is not None or self.array_module is not np:
             return self._forward_rows(token_ids, attention_mask, position_ids, kv_cache, last_only, keep_cache)
         widths = np.full(B, T) if needed is None else row_widths(needed)  # (B,)
         shards = self._row_shards(widths)
         part_widths = [max(int(widths[rows].max()), 1) for rows in shards]
         if len(shards) == 1 and part_widths[0] == T:
-            return self._forward_rows(token_ids, attention_mask, position_ids, None, last_only, keep_cache)
+            return self._forward_rows(token_ids, attention_mask, position_ids, None, last_only, keep_cache, head)
         attention_mask = self._check_mask(attention_mask, token_ids.shape, "attention_mask")
         position_ids = None if position_ids is None else to_host(position_ids)
         if position_ids is not None and position_ids.shape != token_ids.shape:
@@ -354,17 +360,21 @@ class Qwen3Model:
             return self._forward_rows(token_ids[rows, :width],
                                       None if attention_mask is None else attention_mask[rows, :width],
                                       None if position_ids is None else position_ids[rows, :width], None, last_only,
-                                      keep_cache)
+                                      keep_cache, None if head is None else head[rows, :width])
 
         parts = runtime.run_on_cores([lambda rows=rows, width=width: part(rows, width)
                                       for rows, width in zip(shards, part_widths)])
-        if all(width == T for width in part_widths):
+        head_counts = None
+        if head is not None:  # each part's packed positions, in row-major order: the whole batch's order
+            logits = np.concatenate([part_logits for part_logits, _ in parts], axis=1)  # (1, N, V)
+            head_counts = tuple(int(head[rows, :width].sum()) for rows, width in zip(shards, part_widths))
+        elif all(width == T for width in part_widths):
             logits = np.concatenate([part_logits for part_logits, _ in parts])  # (B, T, V)
         else:
             logits = np.zeros((B, T, parts[0][0].shape[-1]), dtype=parts[0][0].dtype)  # (B, T, V)
             for rows, width, (part_logits, _) in zip(shards, part_widths, parts):
                 logits[rows, :width] = part_logits
-        cache = ShardedCache(tuple(shards), tuple(part_widths), tuple(cache for _, cache in parts))
+        cache = ShardedCache(tuple(shards), tuple(part_widths), tuple(cache for _, cache in parts), head_counts)
         return logits, (cache if keep_cache else None)
 
     def _row_shards(self, widths: np.ndarray) -> list[slice]:
@@ -390,8 +400,10 @@ class Qwen3Model:
 
         return balanced_row_parts(widths, count, work)
 
-    def _forward_rows(self, token_ids, attention_mask, position_ids, kv_cache, last_only, keep_cache):
-        """``forward`` of token ids already checked, on the calling thread."""
+    def _forward_rows(self, token_ids, attention_mask, position_ids, kv_cache, last_only, keep_cache,
+                      head_positions=None):
+        """``forward`` of token ids already checked, on the calling thread; the head only at
+        head_positions (B, T) bool where given (packed logits, ``_forward``)."""
         config, ops = self.config, self.ops
         B, T = token_ids.shape
         attention_mask = self._check_mask(attention_mask, (B, T), "attention_mask")
@@ -435,11 +447,13 @@ class Qwen3Model:
             kv_cache.commit(T)
         if last_only:
             x = x[:, -1:]
+        if head_positions is not None:
+            x = x[head_positions][None]  # (1, N, D): only the positions whose logits are read
         x, final_norm_cache = ops.rmsnorm_forward(x, self.params["model.norm.weight"], config.rms_norm_eps)
-        logits, head_cache = ops.linear_forward(x, self.head_weight(decoding))  # (B, T, V)
+        logits, head_cache = ops.linear_forward(x, self.head_weight(decoding))  # (B, T, V) or (1, N, V)
         if not keep_cache:
             return logits, None
-        cache = (embedding_cache, block_caches, final_norm_cache, head_cache, last_only)
+        cache = (embedding_cache, block_caches, final_norm_cache, head_cache, last_only, head_positions)
         return logits, cache
 
     def backward(self, dlogits: np.ndarray, cache) -> dict[str, np.ndarray]:
@@ -447,20 +461,29 @@ class Qwen3Model:
         if cache is None:
             raise InputError("backward needs the cache of a forward run with keep_cache=True")
         if isinstance(cache, ShardedCache):  # each part's backward on its own thread, the gradients summed
-            parts = runtime.run_on_cores([lambda rows=rows, width=width, part=part: self.backward(
-                dlogits[rows, :width], part) for rows, width, part in zip(cache.rows, cache.widths, cache.caches)])
+            if cache.head_counts is None:
+                pieces = [dlogits[rows, :width] for rows, width in zip(cache.rows, cache.widths)]
+            else:  # packed: each part's positions, one after another
+                bounds = np.cumsum((0, *cache.head_counts))
+                pieces = [dlogits[:, first:last] for first, last in zip(bounds[:-1], bounds[1:])]
+            parts = runtime.run_on_cores([lambda piece=piece, part=part: self.backward(piece, part)
+                                          for piece, part in zip(pieces, cache.caches)])
             grads = parts[0]
             for part in parts[1:]:
                 for name, value in part.items():
                     grads[name] += value
             return grads
-        embedding_cache, block_caches, final_norm_cache, head_cache, last_only = cache
+        embedding_cache, block_caches, final_norm_cache, head_cache, last_only, head_positions = cache
         if last_only:
             raise InputError("backward needs the logits of every position; call forward with last_only=False")
         ops = self.ops
         grads: dict[str, np.ndarray] = {}
         dx, dhead = ops.linear_backward(dlogits, head_cache)
         dx, grads["model.norm.weight"] = ops.rmsnorm_backward(dx, final_norm_cache)
+        if head_positions is not None:  # packed (1, N, D) back to every position; 0 where no logit was read
+            unpacked = np.zeros((*head_positions.shape, dx.shape[-1]), dtype=dx.dtype)  # (B, T, D)
+            unpacked[head_positions] = dx[0]
+            dx = unpacked
         for layer_index in reversed(range(self.config.num_hidden_layers)):
             dx, layer_grads = block_backward(dx, block_caches[layer_index], ops)
             prefix = layer_prefix(layer_index)
@@ -495,25 +518,32 @@ class Qwen3Model:
         return safe_targets, loss_mask
 
     def token_logprobs(self, token_ids, targets, attention_mask=None, temperature: float = 1.0,
-                       with_entropy: bool = False):
+                       with_entropy: bool = False, loss_mask=None):
         """Per-token log-probabilities (B, T) of ``targets`` under softmax(logits / temperature), and the
         entropy (B, T) or None; a forward without a backward (a reference model, old log-probabilities).
-        Both are 0 at padding (attention_mask False), which is not computed where a row ends in it."""
+        Computed where loss_mask (B, T) is true (by default at every real token), 0 elsewhere: on the
+        CPU the head and the op run there alone, and no row's layers past its last such position."""
         token_ids = self._check_token_ids(token_ids)
-        safe_targets, _ = self._check_targets(token_ids, targets, None)
-        unneeded = self._padding(token_ids.shape, attention_mask)  # no loss reads padding here
-        logits, _ = self._forward(token_ids, attention_mask, keep_cache=False,
-                                  needed=None if unneeded is None else ~unneeded)
+        safe_targets, loss_mask = self._check_targets(token_ids, targets, loss_mask)
+        if loss_mask is None:  # every real token; none of a row's trailing padding is computed
+            padding = self._padding(token_ids.shape, attention_mask)
+            reads = None if padding is None else ~padding
+        else:
+            self._check_mask(attention_mask, token_ids.shape, "attention_mask")
+            reads = None if loss_mask.all() else loss_mask  # (B, T) or None: every position
+        packed = reads is not None and bool(reads.any()) and self.array_module is np
+        logits, _ = self._forward(token_ids, attention_mask, keep_cache=False, needed=reads,
+                                  head=reads if packed else None)
         (logp, entropy), _ = self.ops.token_logprobs_forward(
-            logits, to_module(safe_targets, self.array_module), temperature, with_entropy)
-        return self._zero_at(logp, unneeded), self._zero_at(entropy, unneeded)
+            logits, to_module(safe_targets[reads][None] if packed else safe_targets, self.array_module),
+            temperature, with_entropy)
+        if packed:
+            return self._unpacked(logp, reads), self._unpacked(entropy, reads)
+        unread = None if reads is None else ~reads
+        return self._zero_at(logp, unread), self._zero_at(entropy, unread)
 
     def _padding(self, shape, attention_mask):
-        """(B, T) bool, the padding positions (attention_mask False), or None where there are none.
-
-        The seam's unneeded positions are padding no loss reads: it computes none of a row's trailing
-        ones (``_forward``) and gives all of them log-probability and entropy 0 and no gradient, so what
-        a loss sees does not depend on how rows were split."""
+        """(B, T) bool, the padding positions (attention_mask False), or None where there are none."""
         attention_mask = self._check_mask(attention_mask, shape, "attention_mask")
         if attention_mask is None or attention_mask.all():
             return None
@@ -534,31 +564,50 @@ class Qwen3Model:
 
         loss_fn(logp, entropy) -> (loss: float, dlogp (B, T), dentropy (B, T) or None[, metrics: dict]);
         entropy is None unless with_entropy.  logp[b, t] = log softmax(logits[b, t] / temperature)[targets[b, t]].
-        loss_mask (B, T) only says where targets must be valid ids (elsewhere they may be padding;
-        the loss function must give those positions zero gradient).  Padding (attention_mask False)
-        outside loss_mask is not computed where a row ends in it: logp and entropy are 0 there, and
-        no gradient flows from it.
+        loss_mask (B, T) bool: the positions the loss reads (targets must be valid ids there; elsewhere
+        they may be padding).  Only those are computed: logp and entropy are 0 elsewhere and no
+        gradient flows from there, and on the CPU neither the head nor the log-probability op runs
+        there (a prompt's positions, a row's trailing padding), nor a row's layers past its last read
+        position.  No loss_mask: every position is read, padding included.
         Returns (loss, grads with exactly the parameter keys[, the loss's metrics when it gave them]).
         """
         if not (isinstance(temperature, (int, float)) and temperature > 0):
             raise InputError(f"temperature must be a number > 0, got {temperature!r}")
         token_ids = self._check_token_ids(token_ids)
         safe_targets, loss_mask = self._check_targets(token_ids, targets, loss_mask)
-        padding = self._padding(token_ids.shape, attention_mask)
-        # without a loss mask the loss reads every position, padding included
-        unneeded = None if padding is None or loss_mask is None else padding & ~loss_mask  # (B, T)
-        logits, cache = self._forward(token_ids, attention_mask, needed=None if unneeded is None else ~unneeded)
+        self._check_mask(attention_mask, token_ids.shape, "attention_mask")
+        reads = None if loss_mask is None or loss_mask.all() else loss_mask  # (B, T) or None: every position
+        # packed: the head and the op over the N read positions alone, (1, N, V), on CPU arrays
+        packed = reads is not None and bool(reads.any()) and self.array_module is np
+        logits, cache = self._forward(token_ids, attention_mask, needed=reads, head=reads if packed else None)
         ops = self.ops
         (logp, entropy), logprob_cache = ops.token_logprobs_forward(
-            logits, to_module(safe_targets, self.array_module), temperature, with_entropy)
+            logits, to_module(safe_targets[reads][None] if packed else safe_targets, self.array_module),
+            temperature, with_entropy)
         del logits  # the op's cache holds what its backward needs
-        loss, dlogp, dentropy, *metrics = loss_fn(self._zero_at(logp, unneeded), self._zero_at(entropy, unneeded))
+        unread = None if reads is None else ~reads
+        if packed:
+            logp, entropy = self._unpacked(logp, reads), self._unpacked(entropy, reads)
+        loss, dlogp, dentropy, *metrics = loss_fn(self._zero_at(logp, unread), self._zero_at(entropy, unread))
         if dlogp.shape != logp.shape:
             raise InputError(f"loss_fn returned dlogp of shape {dlogp.shape}, expected {logp.shape}")
-        dlogits = ops.token_logprobs_backward(self._zero_at(dlogp, unneeded),
-                                              self._zero_at(dentropy, unneeded) if with_entropy else None,
-                                              logprob_cache)
+        dentropy = dentropy if with_entropy else None
+        if packed:
+            dlogp = np.asarray(dlogp)[reads][None]  # (1, N)
+            dentropy = None if dentropy is None else np.asarray(dentropy)[reads][None]
+        else:
+            dlogp, dentropy = self._zero_at(dlogp, unread), self._zero_at(dentropy, unread)
+        dlogits = ops.token_logprobs_backward(dlogp, dentropy, logprob_cache)
         return (float(loss), self.backward(dlogits, cache), *metrics)
+
+    @staticmethod
+    def _unpacked(values, positions):
+        """(1, N) values at the N true ``positions`` (B, T) -> (B, T), 0 elsewhere (None stays None)."""
+        if values is None:
+            return None
+        unpacked = np.zeros(positions.shape, dtype=values.dtype)  # (B, T)
+        unpacked[positions] = values[0]
+        return unpacked
 
     def logits_loss_and_grads(self, token_ids, loss_fn, attention_mask=None):
         """The soft-target seam: a loss that reads the whole distribution at each position (logit

@@ -171,7 +171,7 @@ class PreferenceTrainer(Trainer):
         for chunk in sorted({int(row) // self.REFERENCE_CHUNK for row in rows} - set(cache)):
             members = range(chunk * self.REFERENCE_CHUNK, min((chunk + 1) * self.REFERENCE_CHUNK, len(pairs)))
             input_ids, targets, loss_mask, attention_mask = self._pack(pairs, list(members))
-            logp, _ = self.reference.model.token_logprobs(input_ids, targets, attention_mask)
+            logp, _ = self.reference.model.token_logprobs(input_ids, targets, attention_mask, loss_mask=loss_mask)
             sums = sequence_logprob_sums(logp, loss_mask)
             cache[chunk] = (sums[:len(members)], sums[len(members):])
         chosen = [cache[int(row) // self.REFERENCE_CHUNK][0][int(row) % self.REFERENCE_CHUNK] for row in rows]
@@ -219,7 +219,7 @@ class PreferenceTrainer(Trainer):
         for part in micro_batches(count, self.config.micro_batch_size):
             rows = np.arange(count)[part]
             input_ids, targets, loss_mask, attention_mask = self._pack(self.validation, rows)
-            logp, _ = model.token_logprobs(input_ids, targets, attention_mask)
+            logp, _ = model.token_logprobs(input_ids, targets, attention_mask, loss_mask=loss_mask)
             sums = sequence_logprob_sums(logp, loss_mask)
             policy.append((sums[:len(rows)], sums[len(rows):]))
             counts = loss_mask.sum(axis=1)

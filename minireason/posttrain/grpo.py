@@ -369,12 +369,14 @@ class GRPOTrainer(Trainer):
         old_logp = [part.old_logp for part in packed]
         if truncation_filter:  # the sampler's numbers are under a renormalised distribution: recompute
             old_logp = [np.asarray(model.token_logprobs(part.input_ids, part.targets, part.attention_mask,
-                                                        config.temperature)[0], dtype=np.float64)
+                                                        config.temperature, loss_mask=part.loss_mask)[0],
+                                   dtype=np.float64)
                         for part in packed]
         ref_logp = [None] * len(packed)
         if self.reference is not None:
             ref_logp = [np.asarray(self.reference.model.token_logprobs(part.input_ids, part.targets, part.attention_mask,
-                                                                 config.temperature)[0], dtype=np.float64)
+                                                                 config.temperature, loss_mask=part.loss_mask)[0],
+                                   dtype=np.float64)
                         for part in packed]
         if config.kl_in_reward:
             penalty = np.concatenate([kl_reward_penalty(old, ref, part.loss_mask, config.kl_beta)

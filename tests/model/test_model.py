@@ -376,6 +376,61 @@ def test_the_loss_seam_skips_trailing_padding_and_reads_the_same_wherever_rows_a
     assert everything["logp"].all()  # no loss mask: the loss reads every position, padding included
 
 
+@pytest.mark.parametrize("backend_name", ["numpy", "numba"])
+@pytest.mark.parametrize("parts", [1, 3])
+def test_the_loss_seam_computes_the_head_only_where_the_loss_reads(backend_name, parts, monkeypatch):
+    """With a loss mask (prompts of several lengths, right padding) the head and the log-probability
+    op run on the loss's positions alone: the loss sees the log-probabilities and entropies of the
+    whole forward there and 0 elsewhere, and the gradients are those of the whole forward's logits
+    with the loss's upstream outside the mask dropped, whether the rows run whole or in parts."""
+    if backend_name == "numba":
+        pytest.importorskip("numba")
+    config = tiny_config(tied=False)
+    model = Qwen3Model(config, perturbed_model(config, 7).params, backend=backend_name)
+    rng = np.random.default_rng(4)
+    lengths, prompts = np.array([3, 5, 6, 8, 9]), np.array([1, 4, 2, 5, 3])
+    T = 9
+    ids, targets = rng.integers(0, config.vocab_size, (5, T)), rng.integers(0, config.vocab_size, (5, T))
+    attention_mask = np.arange(T) < lengths[:, None]  # (B, T)
+    loss_mask = attention_mask & (np.arange(T) >= prompts[:, None])
+    loss_mask[1] = False  # a row the loss does not read at all
+    dlogp, dentropy = rng.standard_normal(ids.shape), rng.standard_normal(ids.shape)  # nonzero everywhere
+    seen, op_shapes = {}, []
+
+    def loss_fn(logp, entropy):
+        seen["logp"], seen["entropy"] = np.array(logp), np.array(entropy)
+        return float((dlogp * logp).sum() + (dentropy * entropy).sum()), dlogp, dentropy
+
+    if parts == 3:
+        split_in_three(monkeypatch)
+    else:
+        monkeypatch.setattr(model_module, "SHARD_MIN_WORK", 1 << 62)
+    op = model.ops.token_logprobs_forward
+    monkeypatch.setattr(model.ops, "token_logprobs_forward", lambda logits, *rest: op_shapes.append(logits.shape)
+                        or op(logits, *rest))
+    loss, grads = model.token_loss_and_grads(ids, targets, loss_fn, loss_mask, attention_mask, 1.1, with_entropy=True)
+    assert op_shapes == [(1, int(loss_mask.sum()), config.vocab_size)]  # the loss's positions only
+    # the whole forward, every position's logits, and the upstream only where the loss reads
+    monkeypatch.setattr(model_module, "SHARD_MIN_WORK", 1 << 62)
+    logits, cache = model.forward(ids, attention_mask)
+    (logp, entropy), logprob_cache = op(logits, np.where(loss_mask, targets, 0), 1.1, True)
+    np.testing.assert_allclose(seen["logp"], np.where(loss_mask, logp, 0.0), rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(seen["entropy"], np.where(loss_mask, entropy, 0.0), rtol=1e-12, atol=1e-12)
+    expected = model.backward(model.ops.token_logprobs_backward(dlogp * loss_mask, dentropy * loss_mask,
+                                                                logprob_cache), cache)
+    assert loss == pytest.approx(float((dlogp * seen["logp"]).sum() + (dentropy * seen["entropy"]).sum()))
+    for name in model.params:
+        np.testing.assert_allclose(grads[name], expected[name], rtol=1e-10, atol=1e-12, err_msg=name)
+    # token_logprobs given the mask: the same numbers, from the same positions alone
+    op_shapes.clear()
+    if parts == 3:
+        split_in_three(monkeypatch)
+    read_logp, read_entropy = model.token_logprobs(ids, targets, attention_mask, 1.1, True, loss_mask=loss_mask)
+    assert op_shapes == [(1, int(loss_mask.sum()), config.vocab_size)]
+    np.testing.assert_allclose(read_logp, seen["logp"], rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(read_entropy, seen["entropy"], rtol=1e-12, atol=1e-12)
+
+
 @settings(max_examples=3, deadline=None)
 @given(st.integers(0, 10_000))
 def test_the_loss_seam_with_rows_cut_matches_finite_differences(seed):
