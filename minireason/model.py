@@ -333,19 +333,19 @@ class Qwen3Model:
         On the CPU each part of the rows stops after its last needed column (causal: no position
         depends on a later one), and the logits it did not compute are zeros; the loss seam sets
         what it reads there.  head (B, T) bool or None: the positions whose logits are computed
-        (a subset of needed; CPU arrays only): the final norm and the head run on those alone, and
-        the logits come packed, (1, N, V) for the N true positions in row-major order (the backward
-        takes dlogits the same way).  Not with a kv_cache or last_only.
+        (a subset of needed): the final norm and the head run on those alone, and the logits come
+        packed, (1, N, V) for the N true positions in row-major order (the backward takes dlogits
+        the same way).  Not with a kv_cache or last_only.
         """
         if keep_cache is None:
             keep_cache = kv_cache is None and not last_only
         self._check_arrays_match_backend(self.ops)
         token_ids = self._check_token_ids(token_ids)
         B, T = token_ids.shape
-        if head is not None and (kv_cache is not None or last_only or self.array_module is not np):
-            raise InputError("packed logits (head positions) are for a forward of CPU arrays without a KV cache")
+        if head is not None and (kv_cache is not None or last_only):
+            raise InputError("packed logits (head positions) are for a forward of every position without a KV cache")
         if kv_cache is not None or self.array_module is not np:
-            return self._forward_rows(token_ids, attention_mask, position_ids, kv_cache, last_only, keep_cache)
+            return self._forward_rows(token_ids, attention_mask, position_ids, kv_cache, last_only, keep_cache, head)
         widths = np.full(B, T) if needed is None else row_widths(needed)  # (B,)
         shards = self._row_shards(widths)
         part_widths = [max(int(widths[rows].max()), 1) for rows in shards]
@@ -448,7 +448,7 @@ class Qwen3Model:
         if last_only:
             x = x[:, -1:]
         if head_positions is not None:
-            x = x[head_positions][None]  # (1, N, D): only the positions whose logits are read
+            x = x[to_module(head_positions, module)][None]  # (1, N, D): only the positions whose logits are read
         x, final_norm_cache = ops.rmsnorm_forward(x, self.params["model.norm.weight"], config.rms_norm_eps)
         logits, head_cache = ops.linear_forward(x, self.head_weight(decoding))  # (B, T, V) or (1, N, V)
         if not keep_cache:
@@ -481,9 +481,7 @@ class Qwen3Model:
         dx, dhead = ops.linear_backward(dlogits, head_cache)
         dx, grads["model.norm.weight"] = ops.rmsnorm_backward(dx, final_norm_cache)
         if head_positions is not None:  # packed (1, N, D) back to every position; 0 where no logit was read
-            unpacked = np.zeros((*head_positions.shape, dx.shape[-1]), dtype=dx.dtype)  # (B, T, D)
-            unpacked[head_positions] = dx[0]
-            dx = unpacked
+            dx = self._unpacked(dx, head_positions)  # (B, T, D)
         for layer_index in reversed(range(self.config.num_hidden_layers)):
             dx, layer_grads = block_backward(dx, block_caches[layer_index], ops)
             prefix = layer_prefix(layer_index)
@@ -521,8 +519,8 @@ class Qwen3Model:
                        with_entropy: bool = False, loss_mask=None):
         """Per-token log-probabilities (B, T) of ``targets`` under softmax(logits / temperature), and the
         entropy (B, T) or None; a forward without a backward (a reference model, old log-probabilities).
-        Computed where loss_mask (B, T) is true (by default at every real token), 0 elsewhere: on the
-        CPU the head and the op run there alone, and no row's layers past its last such position."""
+        Computed where loss_mask (B, T) is true (by default at every real token), 0 elsewhere: the
+        head and the op run there alone, and on the CPU no row's layers past its last such position."""
         token_ids = self._check_token_ids(token_ids)
         safe_targets, loss_mask = self._check_targets(token_ids, targets, loss_mask)
         if loss_mask is None:  # every real token; none of a row's trailing padding is computed
@@ -531,7 +529,7 @@ class Qwen3Model:
         else:
             self._check_mask(attention_mask, token_ids.shape, "attention_mask")
             reads = None if loss_mask.all() else loss_mask  # (B, T) or None: every position
-        packed = reads is not None and bool(reads.any()) and self.array_module is np
+        packed = reads is not None and bool(reads.any())
         logits, _ = self._forward(token_ids, attention_mask, keep_cache=False, needed=reads,
                                   head=reads if packed else None)
         (logp, entropy), _ = self.ops.token_logprobs_forward(
@@ -566,9 +564,9 @@ class Qwen3Model:
         entropy is None unless with_entropy.  logp[b, t] = log softmax(logits[b, t] / temperature)[targets[b, t]].
         loss_mask (B, T) bool: the positions the loss reads (targets must be valid ids there; elsewhere
         they may be padding).  Only those are computed: logp and entropy are 0 elsewhere and no
-        gradient flows from there, and on the CPU neither the head nor the log-probability op runs
-        there (a prompt's positions, a row's trailing padding), nor a row's layers past its last read
-        position.  No loss_mask: every position is read, padding included.
+        gradient flows from there; neither the head nor the log-probability op runs there (a
+        prompt's positions, padding), and on the CPU no row's layers past its last read position.
+        No loss_mask: every position is read, padding included.
         Returns (loss, grads with exactly the parameter keys[, the loss's metrics when it gave them]).
         """
         if not (isinstance(temperature, (int, float)) and temperature > 0):
@@ -577,8 +575,7 @@ class Qwen3Model:
         safe_targets, loss_mask = self._check_targets(token_ids, targets, loss_mask)
         self._check_mask(attention_mask, token_ids.shape, "attention_mask")
         reads = None if loss_mask is None or loss_mask.all() else loss_mask  # (B, T) or None: every position
-        # packed: the head and the op over the N read positions alone, (1, N, V), on CPU arrays
-        packed = reads is not None and bool(reads.any()) and self.array_module is np
+        packed = reads is not None and bool(reads.any())  # the head and the op over the N read positions, (1, N, V)
         logits, cache = self._forward(token_ids, attention_mask, needed=reads, head=reads if packed else None)
         ops = self.ops
         (logp, entropy), logprob_cache = ops.token_logprobs_forward(
@@ -593,21 +590,27 @@ class Qwen3Model:
             raise InputError(f"loss_fn returned dlogp of shape {dlogp.shape}, expected {logp.shape}")
         dentropy = dentropy if with_entropy else None
         if packed:
-            dlogp = np.asarray(dlogp)[reads][None]  # (1, N)
-            dentropy = None if dentropy is None else np.asarray(dentropy)[reads][None]
+            dlogp, dentropy = self._packed(dlogp, reads), self._packed(dentropy, reads)  # (1, N)
         else:
             dlogp, dentropy = self._zero_at(dlogp, unread), self._zero_at(dentropy, unread)
         dlogits = ops.token_logprobs_backward(dlogp, dentropy, logprob_cache)
         return (float(loss), self.backward(dlogits, cache), *metrics)
 
-    @staticmethod
-    def _unpacked(values, positions):
-        """(1, N) values at the N true ``positions`` (B, T) -> (B, T), 0 elsewhere (None stays None)."""
+    def _unpacked(self, values, positions):
+        """(1, N, ...) values at the N true ``positions`` (B, T) -> (B, T, ...), 0 elsewhere (None stays None)."""
         if values is None:
             return None
-        unpacked = np.zeros(positions.shape, dtype=values.dtype)  # (B, T)
-        unpacked[positions] = values[0]
+        module = self.array_module
+        unpacked = module.zeros((*positions.shape, *values.shape[2:]), dtype=values.dtype)  # (B, T, ...)
+        unpacked[to_module(positions, module)] = values[0]
         return unpacked
+
+    def _packed(self, values, positions):
+        """(B, T) values -> (1, N) at the N true ``positions`` (B, T) (None stays None)."""
+        if values is None:
+            return None
+        module = self.array_module
+        return to_module(values, module)[to_module(positions, module)][None]
 
     def logits_loss_and_grads(self, token_ids, loss_fn, attention_mask=None):
         """The soft-target seam: a loss that reads the whole distribution at each position (logit
