@@ -120,7 +120,7 @@ def main(argv=None) -> int:
     parser.add_argument("--threads", type=int, default=None,
                         help="threads, set before NumPy loads (default: the user's, _thread_limits.py)")
     args = parser.parse_args(argv)
-    runtime.activate("decode")  # the settings generate decodes with
+    runtime.activate(runtime.DECODE)  # the settings generate decodes with
     model = Qwen3Model.from_config(PRESETS[args.preset], seed=0, backend=args.backend)
     if args.bfloat16_decoding:
         model = model.with_bfloat16_decoding()

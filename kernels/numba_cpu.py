@@ -67,10 +67,15 @@ def _small_batch_linear_forward(x, weight):
     return numba_decode.small_batch_linear(x, weight), (x, weight)
 
 
+def _rows(x) -> int:
+    """Rows of an op's input: every axis but the last."""
+    return math.prod(x.shape[:-1])
+
+
 def _few_rows(x) -> bool:
     """At most SMALL_BATCH_ROWS input rows (every axis of x but the last), or at most
     WIDE_INPUT_ROWS of WIDE_INPUT_FEATURES or more inputs."""
-    rows = math.prod(x.shape[:-1])
+    rows = _rows(x)
     return rows <= numba_decode.SMALL_BATCH_ROWS or (rows <= numba_decode.WIDE_INPUT_ROWS
                                                      and x.shape[-1] >= numba_decode.WIDE_INPUT_FEATURES)
 
@@ -93,11 +98,6 @@ def _on_one_thread(forward):
     forward_on_one_thread.__module__ = forward.__module__
     forward_on_one_thread.__name__ = forward_on_one_thread.__qualname__ = f"{forward.__name__} on one thread"
     return forward_on_one_thread
-
-
-def _rows(x) -> int:
-    """Rows of an op's input: every axis but the last."""
-    return math.prod(x.shape[:-1])
 
 
 BESIDE_BLAS = (f"parallel by its size, but more than {numba_decode.SMALL_BATCH_ROWS} rows while OpenBLAS's workers poll "

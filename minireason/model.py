@@ -527,18 +527,34 @@ class Qwen3Model:
             padding = self._padding(token_ids.shape, attention_mask)
             reads = None if padding is None else ~padding
         else:
-            self._check_mask(attention_mask, token_ids.shape, "attention_mask")
             reads = None if loss_mask.all() else loss_mask  # (B, T) or None: every position
-        packed = reads is not None and bool(reads.any())
-        logits, _ = self._forward(token_ids, attention_mask, keep_cache=False, needed=reads,
-                                  head=reads if packed else None)
-        (logp, entropy), _ = self.ops.token_logprobs_forward(
+        logp, entropy, _, _ = self._logprobs_at(token_ids, safe_targets, attention_mask, reads, temperature,
+                                                with_entropy, keep_cache=False)
+        return logp, entropy
+
+    def _logprobs_at(self, token_ids, safe_targets, attention_mask, reads, temperature, with_entropy, keep_cache):
+        """The forward and the log-probability op at ``reads`` (B, T) bool, or at every position (None).
+
+        Where some position is read, the head and the op run on the N read ones alone, packed (1, N, V)
+        (``_forward``'s head).  Returns (logp (B, T), entropy (B, T) or None, both 0 where not read; the
+        op's cache, which takes its upstream packed (``_packed``) when reads has a true position; the
+        model's cache or None)."""
+        packed = self._packs(reads)
+        logits, cache = self._forward(token_ids, attention_mask, keep_cache=keep_cache, needed=reads,
+                                      head=reads if packed else None)
+        (logp, entropy), logprob_cache = self.ops.token_logprobs_forward(
             logits, to_module(safe_targets[reads][None] if packed else safe_targets, self.array_module),
             temperature, with_entropy)
         if packed:
-            return self._unpacked(logp, reads), self._unpacked(entropy, reads)
-        unread = None if reads is None else ~reads
-        return self._zero_at(logp, unread), self._zero_at(entropy, unread)
+            logp, entropy = self._unpacked(logp, reads), self._unpacked(entropy, reads)
+        elif reads is not None:  # nothing read: every position 0
+            logp, entropy = self._zero_at(logp, ~reads), self._zero_at(entropy, ~reads)
+        return logp, entropy, logprob_cache, cache
+
+    @staticmethod
+    def _packs(reads) -> bool:
+        """Whether the seam packs the read positions: some, not all (None), are read."""
+        return reads is not None and bool(reads.any())
 
     def _padding(self, shape, attention_mask):
         """(B, T) bool, the padding positions (attention_mask False), or None where there are none."""
@@ -573,27 +589,18 @@ class Qwen3Model:
             raise InputError(f"temperature must be a number > 0, got {temperature!r}")
         token_ids = self._check_token_ids(token_ids)
         safe_targets, loss_mask = self._check_targets(token_ids, targets, loss_mask)
-        self._check_mask(attention_mask, token_ids.shape, "attention_mask")
         reads = None if loss_mask is None or loss_mask.all() else loss_mask  # (B, T) or None: every position
-        packed = reads is not None and bool(reads.any())  # the head and the op over the N read positions, (1, N, V)
-        logits, cache = self._forward(token_ids, attention_mask, needed=reads, head=reads if packed else None)
-        ops = self.ops
-        (logp, entropy), logprob_cache = ops.token_logprobs_forward(
-            logits, to_module(safe_targets[reads][None] if packed else safe_targets, self.array_module),
-            temperature, with_entropy)
-        del logits  # the op's cache holds what its backward needs
-        unread = None if reads is None else ~reads
-        if packed:
-            logp, entropy = self._unpacked(logp, reads), self._unpacked(entropy, reads)
-        loss, dlogp, dentropy, *metrics = loss_fn(self._zero_at(logp, unread), self._zero_at(entropy, unread))
+        logp, entropy, logprob_cache, cache = self._logprobs_at(token_ids, safe_targets, attention_mask, reads,
+                                                                temperature, with_entropy, keep_cache=True)
+        loss, dlogp, dentropy, *metrics = loss_fn(logp, entropy)
         if dlogp.shape != logp.shape:
             raise InputError(f"loss_fn returned dlogp of shape {dlogp.shape}, expected {logp.shape}")
         dentropy = dentropy if with_entropy else None
-        if packed:
+        if self._packs(reads):  # the upstream at the read positions, as the op computed them
             dlogp, dentropy = self._packed(dlogp, reads), self._packed(dentropy, reads)  # (1, N)
-        else:
-            dlogp, dentropy = self._zero_at(dlogp, unread), self._zero_at(dentropy, unread)
-        dlogits = ops.token_logprobs_backward(dlogp, dentropy, logprob_cache)
+        elif reads is not None:  # nothing read: no gradient
+            dlogp, dentropy = self._zero_at(dlogp, ~reads), self._zero_at(dentropy, ~reads)
+        dlogits = self.ops.token_logprobs_backward(dlogp, dentropy, logprob_cache)
         return (float(loss), self.backward(dlogits, cache), *metrics)
 
     def _unpacked(self, values, positions):
