@@ -588,6 +588,7 @@ class Qwen3Model:
         if not (isinstance(temperature, (int, float)) and temperature > 0):
             raise InputError(f"temperature must be a number > 0, got {temperature!r}")
         token_ids = self._check_token_ids(token_ids)
+        runtime.activate_unless_active(runtime.TRAIN)  # a training step's process settings, outside train() too
         safe_targets, loss_mask = self._check_targets(token_ids, targets, loss_mask)
         reads = None if loss_mask is None or loss_mask.all() else loss_mask  # (B, T) or None: every position
         logp, entropy, logprob_cache, cache = self._logprobs_at(token_ids, safe_targets, attention_mask, reads,
@@ -630,6 +631,7 @@ class Qwen3Model:
         loss's metrics when it gave them]).
         """
         token_ids = self._check_token_ids(token_ids)
+        runtime.activate_unless_active(runtime.TRAIN)
         logits, cache = self.forward(token_ids, attention_mask)
         loss, dlogits, *metrics = loss_fn(logits)
         del logits

@@ -3,17 +3,21 @@
 A CPU backend runs fastest with a few settings that belong to the whole process, not to one op.
 They are switched explicitly, by the name of the kind of work, where that work starts: the
 decoding entry points (``generation.generate``, ``stream_generate``) run in ``use_profile(DECODE)``
-and the training loop's ``train()`` in ``use_profile(TRAIN)``; docs/kernels.md ("Process settings")
-has the why.  Nothing else changes process state: no config field, no op, no backend.
+and the training loop's ``train()`` in ``use_profile(TRAIN)``; a gradient computed outside every
+profile (a user's own loop calling the model's loss seam) switches the process to ``TRAIN``
+(``activate_unless_active``) and leaves it there; docs/kernels.md ("Process settings") has the why.
+Nothing else changes process state: no config field, no op, no backend.
 
-Once per process (``apply_process_settings``, by the first switch):
+Once per process (``apply_process_settings``, by the first switch, or before the first batch is
+split over the cores):
 
 - OpenMP's wait between parallel regions (numba backend): ``GOMP_SPINCOUNT=20000``, a short spin
   and then sleep (``KMP_BLOCKTIME=0`` for Intel's runtime).  Must be in the environment before
   numba starts its threads, so ``kernels/numba_threads.py`` calls ``set_openmp_wait_policy``
   when the kernels are imported; a value the user exported wins.
-- glibc keeps freed memory for reuse (``mallopt``): the same multi-megabyte arrays are
-  made and freed every step, and are otherwise page-faulted and zero-filled again each time.
+- glibc keeps freed memory for reuse (``mallopt``), in one heap for every thread: the same
+  multi-megabyte arrays are made and freed every step, and are otherwise page-faulted and
+  zero-filled again each time.  ``MALLOC_ARENA_MAX`` exported by the user wins.
 - OpenBLAS's worker threads poll for new work for 2^24 cycles (a few milliseconds) after a product,
   not its default 2^28 (about 0.1 s), which keeps them spinning beside the numba kernels long
   after a prefill's products when the decoding steps that follow run none (a batch of a few rows).
@@ -72,6 +76,7 @@ DEFAULT_TIMEOUT = 28  # OpenBLAS's own: about 0.1 s at 3 GHz
 LONGEST_TIMEOUT = 30
 M_TRIM_THRESHOLD = -1  # glibc's mallopt parameter numbers (malloc.h)
 M_MMAP_THRESHOLD = -3
+M_ARENA_MAX = -8
 MMAP_THRESHOLD_BYTES = 32 * 2**20  # glibc's maximum: blocks up to 32 MiB come from the heap
 TRIM_THRESHOLD_BYTES = 2**30  # keep up to 1 GiB of free heap top
 OPENMP_SPIN_COUNT = "20000"
@@ -183,6 +188,15 @@ def activate(name: str) -> None:
     apply_process_settings()
     _set_blas_polling(PROFILES[name].blas_thread_timeout)
     _state.active = name
+
+
+def activate_unless_active(name: str) -> None:
+    """Switch to profile ``name`` only if none is active: work that starts outside every
+    ``use_profile`` block (the model's loss seam called from a user's own loop) still gets its
+    kind's settings, once, and stays in them (switching back after each call would restart
+    OpenBLAS's threads every step); a profile someone chose is never overridden."""
+    if _state.active is None:
+        activate(name)
 
 
 @contextlib.contextmanager
@@ -339,6 +353,7 @@ def _worker_pool(workers: int) -> ThreadPoolExecutor:
     """A process-wide pool of at least ``workers`` threads, kept between calls (a thread's start
     costs more than a small task)."""
     global _pool, _pool_workers
+    apply_process_settings()  # before the threads exist: they take the one heap (``_mallopt``)
     with _pool_lock:
         if _pool is None or _pool_workers < workers:
             _pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="minireason-core")
@@ -405,17 +420,25 @@ def run_on_cores(tasks: list[Callable]) -> list:
 
 # ----------------------------------------------------------------------------- the mechanisms
 def _mallopt(mmap_threshold: int, trim_threshold: int) -> bool:
-    """glibc serves blocks up to ``mmap_threshold`` bytes from its heap and keeps up to
-    ``trim_threshold`` bytes of free heap top.  True when both were taken; False without glibc.
-    (Setting them ends glibc's own adjustment of the thresholds; its starting values are the
-    defaults restored.)"""
+    """glibc serves blocks up to ``mmap_threshold`` bytes from its heap, keeps up to
+    ``trim_threshold`` bytes of free heap top, and gives every thread the one heap.  True when all
+    three were taken; False without glibc.  (Setting the thresholds ends glibc's own adjustment of
+    them; its starting values are the defaults restored.)
+
+    One heap: a thread other than the main one otherwise allocates from an arena of its own, made
+    of 64 MiB heaps that glibc unmaps whenever one is wholly free, whatever the trim threshold; a
+    part of a training batch run on a second core (``run_on_cores``) frees its forward's arrays in
+    its backward, so every step page-faulted its next step's arrays again (18,000 faults, 90 ms of
+    system time a step on the small preset).  NumPy's arrays are few and large, so one arena's
+    lock is never contended."""
     try:
         mallopt = ctypes.CDLL(None).mallopt
     except (AttributeError, OSError):
         return False
     mallopt.argtypes = (ctypes.c_int, ctypes.c_int)
     mallopt.restype = ctypes.c_int
-    return bool(mallopt(M_MMAP_THRESHOLD, mmap_threshold)) and bool(mallopt(M_TRIM_THRESHOLD, trim_threshold))
+    one_heap = "MALLOC_ARENA_MAX" in os.environ or mallopt(M_ARENA_MAX, 1)  # the user's value wins
+    return all([mallopt(M_MMAP_THRESHOLD, mmap_threshold), mallopt(M_TRIM_THRESHOLD, trim_threshold), one_heap])
 
 
 def _loaded_openblas_libraries() -> list[ctypes.CDLL]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import os
 import platform
+import resource
 import threading
 import time
 
@@ -125,6 +126,28 @@ def test_no_op_changes_process_state(backend_name):
     a_backward(model)
     model.logits(np.array([[1, 2, 3]]))
     assert runtime.current_profile() == "decode" and openblas_timeouts() == before
+
+
+def test_a_gradient_outside_every_profile_switches_to_train_once(monkeypatch):
+    """A user's own loop calling the loss seam gets a training step's settings (the process's and
+    ``train``'s polling) at its first gradient, and keeps them: no restart of OpenBLAS's threads at
+    later steps.  A forward alone switches nothing."""
+    model = tiny_model()
+    runtime._set_blas_polling(runtime.DEFAULT_TIMEOUT)
+    runtime._state.process_settings_applied, runtime._state.active = False, None  # a fresh process's state
+    restarts = []
+    set_timeout = runtime.set_blas_thread_timeout
+    monkeypatch.setattr(runtime, "set_blas_thread_timeout", lambda exponent: restarts.append(exponent) or set_timeout(exponent))
+    model.logits(np.array([[1, 2, 3]]))
+    assert runtime.current_profile() is None and restarts == []
+    a_backward(model)
+    assert runtime.current_profile() == "train" and runtime.settings()["keep_freed_memory"] is not None
+    assert restarts == [runtime.PROCESS_TIMEOUT, runtime.SHORTEST_TIMEOUT]
+    a_backward(model)
+    model.logits_loss_and_grads(np.array([[1, 2, 3]]), lambda logits: (0.0, np.zeros_like(logits)))
+    assert restarts == [runtime.PROCESS_TIMEOUT, runtime.SHORTEST_TIMEOUT]
+    if has_openblas():
+        assert openblas_timeouts() == {runtime.SHORTEST_TIMEOUT}
 
 
 def decode(model: Qwen3Model, streaming: bool) -> None:
@@ -293,3 +316,26 @@ def test_run_on_cores_raises_a_tasks_error_after_every_task_has_ended():
     assert finished.is_set() and runtime.parallel_threads() == counts
     with pytest.raises(InputError, match="a task failed"):
         runtime.run_on_cores([slow, failing])
+
+
+def test_arrays_a_second_core_frees_are_reused_not_page_faulted_again():
+    """A part of a batch run on another thread (``run_on_cores``) makes and frees its step's arrays
+    every step; with every thread on the one heap the next step reuses them.  (In a thread's own
+    arena glibc unmaps each wholly free 64 MiB heap, and every page faulted again: a fault per 4 KiB.)"""
+    if not (platform.system() == "Linux" and platform.libc_ver()[0] == "glibc") or not runtime.enabled():
+        pytest.skip("glibc's heap settings")
+    if "MALLOC_ARENA_MAX" in os.environ:
+        pytest.skip("the user's MALLOC_ARENA_MAX is in force")
+    pages = 96 * 2**20 // 4096
+
+    def faults_of_a_step() -> int:
+        before = resource.getrusage(resource.RUSAGE_THREAD).ru_minflt
+        arrays = [np.ones(2**19, dtype=np.float32) for _ in range(48)]  # 96 MiB, written, then freed
+        del arrays
+        return resource.getrusage(resource.RUSAGE_THREAD).ru_minflt - before
+
+    def steps() -> list[int]:
+        return [faults_of_a_step() for _ in range(3)]
+
+    faults = runtime.run_on_cores([lambda: None, steps])[1]
+    assert max(faults[1:]) < pages // 10, faults  # the first step may fault its pages in
