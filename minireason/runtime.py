@@ -428,9 +428,8 @@ def _mallopt(mmap_threshold: int, trim_threshold: int) -> bool:
     One heap: a thread other than the main one otherwise allocates from an arena of its own, made
     of 64 MiB heaps that glibc unmaps whenever one is wholly free, whatever the trim threshold; a
     part of a training batch run on a second core (``run_on_cores``) frees its forward's arrays in
-    its backward, so every step page-faulted its next step's arrays again (18,000 faults, 90 ms of
-    system time a step on the small preset).  NumPy's arrays are few and large, so one arena's
-    lock is never contended."""
+    its backward, so every step page-faulted its next step's arrays again (docs/kernels.md,
+    "Process settings").  NumPy's arrays are few and large, so one arena's lock is never contended."""
     try:
         mallopt = ctypes.CDLL(None).mallopt
     except (AttributeError, OSError):
