@@ -75,10 +75,12 @@ PROCESS_TIMEOUT = 24  # about 6 ms at 3 GHz: longer than the gaps between a deco
 DEFAULT_TIMEOUT = 28  # OpenBLAS's own: about 0.1 s at 3 GHz
 LONGEST_TIMEOUT = 30
 M_TRIM_THRESHOLD = -1  # glibc's mallopt parameter numbers (malloc.h)
+M_TOP_PAD = -2
 M_MMAP_THRESHOLD = -3
 M_ARENA_MAX = -8
 MMAP_THRESHOLD_BYTES = 32 * 2**20  # glibc's maximum: blocks up to 32 MiB come from the heap
 TRIM_THRESHOLD_BYTES = 2**30  # keep up to 1 GiB of free heap top
+TOP_PAD_BYTES = 64 * 2**20  # glibc's size of a thread arena's heap: a wholly free one is kept, not unmapped
 OPENMP_SPIN_COUNT = "20000"
 
 
@@ -149,7 +151,7 @@ def apply_process_settings() -> None:
         return
     _state.process_settings_applied = True
     set_openmp_wait_policy()
-    _state.keep_freed_memory = _mallopt(MMAP_THRESHOLD_BYTES, TRIM_THRESHOLD_BYTES)
+    _state.keep_freed_memory = _mallopt(MMAP_THRESHOLD_BYTES, TRIM_THRESHOLD_BYTES, TOP_PAD_BYTES)
     _set_blas_polling(PROCESS_TIMEOUT)
 
 
@@ -419,17 +421,21 @@ def run_on_cores(tasks: list[Callable]) -> list:
 
 
 # ----------------------------------------------------------------------------- the mechanisms
-def _mallopt(mmap_threshold: int, trim_threshold: int) -> bool:
+def _mallopt(mmap_threshold: int, trim_threshold: int, top_pad: int) -> bool:
     """glibc serves blocks up to ``mmap_threshold`` bytes from its heap, keeps up to
-    ``trim_threshold`` bytes of free heap top, and gives every thread the one heap.  True when all
-    three were taken; False without glibc.  (Setting the thresholds ends glibc's own adjustment of
-    them; its starting values are the defaults restored.)
+    ``trim_threshold`` bytes of free heap top, gives every thread started from now on the one heap,
+    and keeps ``top_pad`` bytes when it trims.  True when all four were taken; False without glibc.
+    (Setting the thresholds ends glibc's own adjustment of them; its starting values are the
+    defaults restored.)
 
-    One heap: a thread other than the main one otherwise allocates from an arena of its own, made
-    of 64 MiB heaps that glibc unmaps whenever one is wholly free, whatever the trim threshold; a
-    part of a training batch run on a second core (``run_on_cores``) frees its forward's arrays in
-    its backward, so every step page-faulted its next step's arrays again (docs/kernels.md,
-    "Process settings").  NumPy's arrays are few and large, so one arena's lock is never contended."""
+    A thread other than the main one otherwise allocates from an arena of its own, made of 64 MiB
+    heaps that glibc unmaps whenever one is wholly free, whatever the trim threshold; a part of a
+    training batch run on a second core (``run_on_cores``) frees its forward's arrays in its
+    backward, so every step page-faulted its next step's arrays again (docs/kernels.md, "Process
+    settings").  One arena for new threads; and a heap-sized top pad, because a thread may still
+    be handed the arena of a thread that ended before these settings (glibc reuses those whatever
+    the arena limit), and with the pad glibc keeps that arena's heaps.  NumPy's arrays are few and
+    large, so one arena's lock is never contended."""
     try:
         mallopt = ctypes.CDLL(None).mallopt
     except (AttributeError, OSError):
@@ -437,7 +443,8 @@ def _mallopt(mmap_threshold: int, trim_threshold: int) -> bool:
     mallopt.argtypes = (ctypes.c_int, ctypes.c_int)
     mallopt.restype = ctypes.c_int
     one_heap = "MALLOC_ARENA_MAX" in os.environ or mallopt(M_ARENA_MAX, 1)  # the user's value wins
-    return all([mallopt(M_MMAP_THRESHOLD, mmap_threshold), mallopt(M_TRIM_THRESHOLD, trim_threshold), one_heap])
+    return all([mallopt(M_MMAP_THRESHOLD, mmap_threshold), mallopt(M_TRIM_THRESHOLD, trim_threshold),
+                mallopt(M_TOP_PAD, top_pad), one_heap])
 
 
 def _loaded_openblas_libraries() -> list[ctypes.CDLL]:

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import copy
+import json
 import os
 import platform
-import resource
+import subprocess
+import sys
 import threading
 import time
 
@@ -318,24 +320,42 @@ def test_run_on_cores_raises_a_tasks_error_after_every_task_has_ended():
         runtime.run_on_cores([slow, failing])
 
 
-def test_arrays_a_second_core_frees_are_reused_not_page_faulted_again():
+ARRAYS_FREED_ON_A_SECOND_CORE = """
+import json, resource, sys, threading
+import numpy as np
+from minireason import runtime
+
+def allocate_and_end():  # a thread that ends before the settings: glibc hands its arena to a later thread
+    arrays = [np.ones(2**18, dtype=np.float32) for _ in range(8)]
+
+if sys.argv[1] == "thread_before":
+    thread = threading.Thread(target=allocate_and_end)
+    thread.start()
+    thread.join()
+runtime.apply_process_settings()
+
+def faults_of_a_step():
+    before = resource.getrusage(resource.RUSAGE_THREAD).ru_minflt
+    arrays = [np.ones(2**19, dtype=np.float32) for _ in range(48)]  # 96 MiB, written, then freed
+    del arrays
+    return resource.getrusage(resource.RUSAGE_THREAD).ru_minflt - before
+
+print(json.dumps(runtime.run_on_cores([lambda: None, lambda: [faults_of_a_step() for _ in range(3)]])[1]))
+"""
+
+
+@pytest.mark.parametrize("history", ["fresh", "thread_before"])
+def test_arrays_a_second_core_frees_are_reused_not_page_faulted_again(history):
     """A part of a batch run on another thread (``run_on_cores``) makes and frees its step's arrays
-    every step; with every thread on the one heap the next step reuses them.  (In a thread's own
-    arena glibc unmaps each wholly free 64 MiB heap, and every page faulted again: a fault per 4 KiB.)"""
+    every step; with the process settings the next step reuses them (in a thread's own arena glibc
+    unmapped each wholly free 64 MiB heap, and every page faulted again: a fault per 4 KiB), also
+    when a thread that ended before the settings left its arena for the pool's thread to take.  In
+    a fresh process each, as a program starts."""
     if not (platform.system() == "Linux" and platform.libc_ver()[0] == "glibc") or not runtime.enabled():
         pytest.skip("glibc's heap settings")
-    if "MALLOC_ARENA_MAX" in os.environ:
-        pytest.skip("the user's MALLOC_ARENA_MAX is in force")
+    environment = {name: value for name, value in os.environ.items() if name != "MALLOC_ARENA_MAX"}
+    result = subprocess.run([sys.executable, "-c", ARRAYS_FREED_ON_A_SECOND_CORE, history], env=environment,
+                            capture_output=True, text=True, timeout=120, check=True)
+    faults = json.loads(result.stdout)
     pages = 96 * 2**20 // 4096
-
-    def faults_of_a_step() -> int:
-        before = resource.getrusage(resource.RUSAGE_THREAD).ru_minflt
-        arrays = [np.ones(2**19, dtype=np.float32) for _ in range(48)]  # 96 MiB, written, then freed
-        del arrays
-        return resource.getrusage(resource.RUSAGE_THREAD).ru_minflt - before
-
-    def steps() -> list[int]:
-        return [faults_of_a_step() for _ in range(3)]
-
-    faults = runtime.run_on_cores([lambda: None, steps])[1]
     assert max(faults[1:]) < pages // 10, faults  # the first step may fault its pages in
