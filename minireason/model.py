@@ -487,11 +487,10 @@ class Qwen3Model:
             prefix = layer_prefix(layer_index)
             for name, value in layer_grads.items():
                 grads[prefix + name] = value
-        dembedding = embedding_backward(dx, embedding_cache)
-        if self.config.tie_word_embeddings:
-            grads["model.embed_tokens.weight"] = dembedding + dhead
+        if self.config.tie_word_embeddings:  # one table: the lookup's gradient added to the head's
+            grads["model.embed_tokens.weight"] = embedding_backward(dx, embedding_cache, into=dhead)
         else:
-            grads["model.embed_tokens.weight"] = dembedding
+            grads["model.embed_tokens.weight"] = embedding_backward(dx, embedding_cache)
             grads["lm_head.weight"] = dhead
         return {name: grads[name] for name in self.params}
 

@@ -63,6 +63,21 @@ def test_embedding(seed, B, T, V, D):
     assert_gradients_close(dweight, numeric, "dweight")
 
 
+@given(seeds, small, st.integers(0, 6), st.integers(2, 6), st.integers(1, 4), st.sampled_from(["float32", "float64"]))
+def test_embedding_backward_into_a_tied_heads_gradient_is_adding_the_tables(seed, B, T, V, D, dtype):
+    """A tied head's gradient takes the lookup's in place: the same numbers, bit for bit, as the
+    two tables added (no second (V, D) table)."""
+    rng = np.random.default_rng(seed)
+    ids = rng.integers(0, V, (B, T))
+    upstream = rng.standard_normal((B, T, D)).astype(dtype)
+    dhead = rng.standard_normal((V, D)).astype(dtype)
+    cache = embedding_forward(ids, np.zeros((V, D), dtype=dtype))[1]
+    expected = embedding_backward(upstream, cache) + dhead
+    got = embedding_backward(upstream, cache, into=dhead)
+    assert got is dhead and got.dtype == expected.dtype
+    np.testing.assert_array_equal(got, expected)
+
+
 @given(seeds, small, small, st.integers(1, 8), st.sampled_from([1e-6, 1e-2]))
 def test_rmsnorm(seed, B, T, N, eps):
     rng = np.random.default_rng(seed)
