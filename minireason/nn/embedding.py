@@ -30,7 +30,7 @@ def embedding_backward(dout: np.ndarray, cache, into: np.ndarray | None = None) 
     ids, rows = token_ids.reshape(-1), dout.reshape(-1, hidden_size)  # (N,), (N, D)
     if module is not np or ids.size == 0:
         dweight = module.zeros(weight_shape, dtype=dout.dtype)  # (V, D)
-        module.add.at(dweight, ids, rows)
+        module.add.at(dweight, ids, rows)  # a table of its own first: the sums round as on the host
         if into is None:
             return dweight
         into += dweight
@@ -40,10 +40,6 @@ def embedding_backward(dout: np.ndarray, cache, into: np.ndarray | None = None) 
     order = np.argsort(ids, kind="stable")  # (N,)
     sorted_ids = ids[order]
     starts = np.flatnonzero(np.concatenate(([True], sorted_ids[1:] != sorted_ids[:-1])))  # first of each run
-    token_sums = np.add.reduceat(rows[order], starts, axis=0)  # (distinct tokens, D)
-    if into is None:
-        dweight = np.zeros(weight_shape, dtype=dout.dtype)  # (V, D)
-        dweight[sorted_ids[starts]] = token_sums
-        return dweight
-    into[sorted_ids[starts]] += token_sums  # each token once: a plain indexed add
-    return into
+    dweight = np.zeros(weight_shape, dtype=dout.dtype) if into is None else into  # (V, D)
+    dweight[sorted_ids[starts]] += np.add.reduceat(rows[order], starts, axis=0)  # each token once: a plain indexed add
+    return dweight
