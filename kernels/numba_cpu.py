@@ -147,8 +147,16 @@ DISPATCH = {
         Choice("otherwise", numba_fused.swiglu_forward, numba_fused.swiglu_backward),
     ),
     "rope": (Choice("always", numba_rope.rope_forward, numba_rope.rope_backward),),
-    # the loss seam; its cache (a logsumexp per row, not the (B, T, V) probabilities) is not the reference's
-    "token_logprobs": (Choice("always", numba_loss.token_logprobs_forward, numba_loss.token_logprobs_backward),),
+    # the loss seam; its cache (a logsumexp per row, not the (B, T, V) probabilities) is not the reference's.
+    # Decoding asks it for the chosen tokens' log-probabilities right after the head's product
+    # (generation.sampling.chosen_logprobs), where the rule of the other kernels holds: 64 x 8,192
+    # logits took 2.0 ms parallel beside the polling workers, 1.1 ms with them asleep
+    "token_logprobs": (
+        Choice(f"{BESIDE_BLAS}: on one thread", _on_one_thread(numba_loss.token_logprobs_forward),
+               numba_loss.token_logprobs_backward,
+               applies=lambda logits, targets, temperature, with_entropy: _between_blas_products(_rows(logits))),
+        Choice("otherwise", numba_loss.token_logprobs_forward, numba_loss.token_logprobs_backward),
+    ),
 }
 
 __all__ = ["DISPATCH", "FUSED_ATTENTION_MIN_KEYS", "SERIAL_BLAS_MAX_WORK", "reads_bfloat16_weights"]

@@ -38,6 +38,7 @@ from minireason.generation.sampling import (
     SampledTokens,
     SamplingSettings,
     chosen_logprobs,
+    logprob_op_of,
     sample_next_tokens,
 )
 from minireason.seeds import check_seed
@@ -493,6 +494,7 @@ class BatchDecoder:
             token_ids[b, T - len(prompt):] = prompt
             attention_mask[b, T - len(prompt):] = True
         self.model, self.settings, self.rng = model, settings, rng
+        self.logprob_op = logprob_op_of(model)
         module = getattr(model, "array_module", np)  # where the model's arrays live (numpy unless on a GPU)
         cache = KVCache(model.config, len(prompts), T + capacity, dtype=model.dtype, array_module=module)
         logits, _ = model.forward(token_ids, attention_mask, kv_cache=cache, last_only=True)  # (distinct, 1, V)
@@ -520,12 +522,12 @@ class BatchDecoder:
         rng = self.rng
         if not isinstance(rng, np.random.Generator):  # one per prompt: those of the rows still active
             rng = [rng[b] for b in self.active_rows.tolist()]
-        return sample_next_tokens(self.next_logits, self.settings, rng)
+        return sample_next_tokens(self.next_logits, self.settings, rng, self.logprob_op)
 
     def forced_logprobs(self, positions: list[int], token_ids: list[int]) -> np.ndarray:
         """The model's log-probability of tokens put in by hand at the given active-row positions.  (n,)"""
-        logits = np.asarray(self.next_logits[positions], dtype=np.float64)  # (n, V)
-        return chosen_logprobs(logits, np.array(token_ids, dtype=np.int64))
+        return chosen_logprobs(self.next_logits[positions], np.array(token_ids, dtype=np.int64),
+                               self.logprob_op)
 
     def advance(self, token_ids: np.ndarray, keep: np.ndarray | None = None,
                 retract: np.ndarray | None = None) -> None:

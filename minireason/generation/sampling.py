@@ -27,7 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from minireason.errors import InputError
-from minireason.nn.loss import log_softmax_forward
+from minireason.nn.loss import log_softmax_forward, token_logprobs_forward
 
 
 @dataclass(frozen=True)
@@ -73,28 +73,28 @@ def log_softmax(logits: np.ndarray) -> np.ndarray:
     return log_softmax_forward(logits)[0]
 
 
-def chosen_logprobs(logits: np.ndarray, token_ids: np.ndarray) -> np.ndarray:
-    """log softmax(logits)[b, token_ids[b]] for every row.  logits (B, V), token_ids (B,) -> (B,).
+def chosen_logprobs(logits: np.ndarray, token_ids: np.ndarray, logprob_op=token_logprobs_forward) -> np.ndarray:
+    """log softmax(logits)[b, token_ids[b]] for every row.  logits (B, V), token_ids (B,) -> (B,) float64.
 
-    The reference token log-probability op of training (``nn.loss.token_logprobs_forward`` at
-    temperature 1), with each row as a sequence of one position: the log-probability recorded at
-    sampling time is the formula a training forward recomputes, so an RL policy ratio
-    pi_new / pi_old starts at 1 (up to the rounding of the logits themselves).  The same operations
-    in the same order (shift by the row maximum, log of the sum of exps, subtract), so the same
-    numbers to the last bit, with the (B, V) log-probabilities never made: only the chosen ones.
+    The token log-probability op of training at temperature 1, each row a sequence of one position,
+    in the logits' own dtype: ``nn.loss.token_logprobs_forward``, or a backend's implementation of
+    it (``model.ops.token_logprobs_forward``, as generation passes).  So the log-probability
+    recorded at sampling time is the number the training forward's op computes from the same
+    logits (an RL policy ratio pi_new / pi_old starts at 1 up to the rounding of the logits
+    themselves), and a float32 model's rows are not widened to float64 first: the (B, V) float64
+    exp that widening costs was most of a decoding step's time outside the model at a large
+    vocabulary (docs/generation.md, "Sampling").  Returned as float64, exactly those numbers.
     """
     logits = np.asarray(logits)
-    largest = logits.max(axis=-1, keepdims=True)  # (B, 1)
-    exps = logits - largest  # (B, V)
-    np.exp(exps, out=exps)  # in place: one (B, V) temporary, not two
-    return _chosen_from_exps(logits, largest, exps, token_ids)
+    (logp, _), _ = logprob_op(logits[:, None, :], np.asarray(token_ids, dtype=np.int64)[:, None], 1.0, False)
+    return np.asarray(logp[:, 0], dtype=np.float64)
 
 
-def _chosen_from_exps(logits: np.ndarray, largest: np.ndarray, exps: np.ndarray, token_ids: np.ndarray) -> np.ndarray:
-    """log softmax(logits) at token_ids, given the row maxima (B, 1) and exp(logits - largest) (B, V)."""
-    rows = np.arange(logits.shape[0])  # (B,)
-    shifted = logits[rows, token_ids] - largest[:, 0]  # (B,)
-    return shifted - np.log(exps.sum(axis=-1))
+def logprob_op_of(model):
+    """The token log-probability op of ``model``'s backend (``model.ops``), the reference's for an
+    object without one (a stand-in model that only has ``forward``)."""
+    ops = getattr(model, "ops", None)
+    return token_logprobs_forward if ops is None else ops.token_logprobs_forward
 
 
 # ----------------------------------------------------------------------------- the filters
@@ -192,6 +192,11 @@ def sampling_distribution(logits: np.ndarray, settings: SamplingSettings) -> np.
 # ----------------------------------------------------------------------------- one sampling step
 
 
+# The dtypes the draw runs in as given: a float32 model's logits are not widened (NumPy's float64
+# exp has no SIMD loop without AVX-512, several times float32's; docs/generation.md, "Sampling").
+DRAW_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+
 @dataclass
 class SampledTokens:
     """One sampled token per row, with its log-probability under the raw model and under the distribution it was drawn from."""
@@ -216,33 +221,33 @@ def row_uniforms(rng, B: int) -> np.ndarray:
     return np.array([generator.random() for generator in generators])  # (B,)
 
 
-def sample_next_tokens(logits: np.ndarray, settings: SamplingSettings, rng) -> SampledTokens:
+def sample_next_tokens(logits: np.ndarray, settings: SamplingSettings, rng,
+                       logprob_op=token_logprobs_forward) -> SampledTokens:
     """Draw one token per row.  logits (B, V) -> SampledTokens with (B,) arrays.
 
     Sampling uses inverse-CDF: one uniform number per row, whatever V is, so a seed fixes the
     whole sequence of draws. ``rng``: a Generator for the batch, or one Generator per row (see
-    :func:`row_uniforms`). Greedy draws no random numbers.
+    :func:`row_uniforms`). Greedy draws no random numbers.  Everything runs in the logits' dtype
+    (float32 or float64; any other is widened to float64): the filters, the draw's weights and sums
+    and ``sampling_logprobs``; ``logprobs`` come from ``logprob_op`` (:func:`chosen_logprobs`).
     """
-    logits = np.asarray(logits, dtype=np.float64)  # (B, V); float64 so log-probs are exact to ~1e-15
+    logits = np.asarray(logits)  # (B, V)
     if logits.ndim != 2:
         raise InputError(f"logits must have shape (B, V), got {logits.shape}")
     B = logits.shape[0]
     if settings.greedy:
         token_ids = np.argmax(logits, axis=-1)  # (B,)
-        return SampledTokens(token_ids, chosen_logprobs(logits, token_ids), np.zeros(B))
+        return SampledTokens(token_ids, chosen_logprobs(logits, token_ids, logprob_op), np.zeros(B))
+    scores = logits if logits.dtype in DRAW_DTYPES else logits.astype(np.float64)  # (B, V)
     unfiltered = settings.temperature == 1 and settings.top_k == 0 and settings.top_p == 1 and settings.min_p == 0
-    filtered = logits if unfiltered else filter_logits(logits / settings.temperature, settings.top_k,
-                                                      settings.top_p, settings.min_p)
+    filtered = scores if unfiltered else filter_logits(scores / scores.dtype.type(settings.temperature),
+                                                      settings.top_k, settings.top_p, settings.min_p)
     largest = np.max(filtered, axis=-1, keepdims=True)  # (B, 1)
     weights = filtered - largest  # (B, V)
     np.exp(weights, out=weights)  # unnormalised probabilities; 0 for dropped tokens
     token_ids, totals = inverse_cdf_draw(weights, row_uniforms(rng, B))  # (B,), (B,)
-    rows = np.arange(B)
-    sampling_logprobs = np.log(weights[rows, token_ids]) - np.log(totals)
-    # at temperature 1 with no filter the draw's weights are the raw softmax's exps: no second pass
-    logprobs = (_chosen_from_exps(logits, largest, weights, token_ids) if unfiltered
-                else chosen_logprobs(logits, token_ids))
-    return SampledTokens(token_ids, logprobs, sampling_logprobs)
+    sampling_logprobs = (np.log(weights[np.arange(B), token_ids]) - np.log(totals)).astype(np.float64)  # (B,)
+    return SampledTokens(token_ids, chosen_logprobs(logits, token_ids, logprob_op), sampling_logprobs)
 
 
 # The inverse-CDF draw goes through the vocabulary in blocks: block sums, then the running sum

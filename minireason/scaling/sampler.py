@@ -27,7 +27,7 @@ import numpy as np
 from minireason.device import to_host
 from minireason.errors import InputError
 from minireason.generation.generate import generate
-from minireason.generation.sampling import chosen_logprobs
+from minireason.generation.sampling import chosen_logprobs, logprob_op_of
 
 
 @dataclass(frozen=True)
@@ -121,6 +121,7 @@ class ModelSampler:
             ids = np.array([prompt_ids + completion_ids], dtype=np.int64)  # (1, T)
             logits, _ = self.model.forward(ids)  # (1, T, V)
             # the token at position t is predicted by the logits at position t - 1
-            predicting = to_host(logits[0, len(prompt_ids) - 1:-1]).astype(np.float64)  # (len(completion_ids), V)
-            scores.append(mean_logprob(chosen_logprobs(predicting, np.array(completion_ids))))
+            predicting = to_host(logits[0, len(prompt_ids) - 1:-1])  # (len(completion_ids), V)
+            scores.append(mean_logprob(chosen_logprobs(predicting, np.array(completion_ids),
+                                                       logprob_op_of(self.model))))
         return scores

@@ -35,7 +35,7 @@ from minireason.device import to_host
 from minireason.errors import InputError, MinireasonError
 from minireason.generation.generate import RowDecoding
 from minireason.generation.kv_cache import KVCache
-from minireason.generation.sampling import SamplingSettings, sample_next_tokens
+from minireason.generation.sampling import SamplingSettings, logprob_op_of, sample_next_tokens
 from minireason.runtime import DECODE, thread_switch_interval, use_profile
 from minireason.seeds import MAX_SEED, check_seed
 
@@ -266,7 +266,8 @@ class Scheduler:
             groups.setdefault(row.ticket.request.settings, []).append(i)
         for settings, members in groups.items():  # rows of equal settings sample as one batch
             sampled = sample_next_tokens(self.next_logits[members], settings,
-                                         [self.rows[i].generator for i in members])
+                                         [self.rows[i].generator for i in members],
+                                         logprob_op_of(self.model))
             token_ids[members] = sampled.token_ids
             logprobs[members], sampling_logprobs[members] = sampled.logprobs, sampled.sampling_logprobs
         feed = np.zeros(B, dtype=np.int64)  # (B,)

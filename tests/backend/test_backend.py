@@ -88,14 +88,15 @@ def test_numba_backend_replaces_only_the_ops_that_measured_faster():
     # a single choice is the kernel itself, no wrapper
     assert ops.rmsnorm_backward is numba_fused.rmsnorm_backward
     assert ops.swiglu_backward is numba_fused.swiglu_backward
-    for op in ("rmsnorm", "swiglu"):  # the same kernel, on one thread or on all
+    for op in ("rmsnorm", "swiglu", "token_logprobs"):  # the same kernel, on one thread or on all
         assert {choice.forward.__name__ for choice in backend.dispatch_table("numba")[op]} == {
             f"{op}_forward", f"{op}_forward on one thread"}
     assert ops.linear_backward is linear.linear_backward  # BLAS: no kernel beat it, the reference stays
     assert ops.reads_bfloat16_weights and not backend.get_ops("numpy").reads_bfloat16_weights
     assert ops.rope_forward is numba_rope.rope_forward
     # a pair whose cache differs from the reference's: both halves come from the same module
-    assert ops.token_logprobs_forward is numba_loss.token_logprobs_forward
+    assert {choice.forward.__module__ for choice in backend.dispatch_table("numba")["token_logprobs"]} == {
+        numba_loss.__name__}
     assert ops.token_logprobs_backward is numba_loss.token_logprobs_backward
     assert set(backend.REFERENCE_OPS) <= set(vars(ops))
 
@@ -310,13 +311,14 @@ def test_numba_rmsnorm_and_swiglu_run_on_one_thread_on_small_inputs(monkeypatch)
 
 def test_numba_kernels_between_blas_products_run_on_one_thread(monkeypatch):
     """While OpenBLAS's workers poll after a product (every profile but train), RMSNorm, SwiGLU and
-    decode attention of more rows than the small-batch product takes (so the products around them
-    are BLAS's) run with numba on the calling thread; with fewer rows, or with the workers asleep
-    (train), on every thread.  The same numbers either way."""
+    decode attention and the token log-probabilities (a decoding step's chosen tokens) of more rows
+    than the small-batch product takes (so the products around them are BLAS's) run with numba on
+    the calling thread; with fewer rows, or with the workers asleep (train), on every thread.  The
+    same numbers either way."""
     pytest.importorskip("numba")
     import numba
     import numpy as np
-    from minireason.kernels import numba_attention, numba_decode, numba_fused
+    from minireason.kernels import numba_attention, numba_decode, numba_fused, numba_loss
 
     from minireason import runtime
 
@@ -324,8 +326,8 @@ def test_numba_kernels_between_blas_products_run_on_one_thread(monkeypatch):
         pytest.skip("numba has one thread here")
     threads_seen = []
     for name in ("_rmsnorm_forward_serial", "_rmsnorm_forward_parallel", "_swiglu_forward_flat",
-                 "_decode_serial", "_decode_parallel"):
-        module = numba_attention if name.startswith("_decode") else numba_fused
+                 "_decode_serial", "_decode_parallel", "_logsumexp_rows"):
+        module = {"_d": numba_attention, "_l": numba_loss}.get(name[:2], numba_fused)
         kernel = getattr(module, name)
         monkeypatch.setattr(module, name, lambda *a, _k=kernel: (threads_seen.append(numba.get_num_threads()), _k(*a))[1])
     monkeypatch.setattr(numba_fused, "PARALLEL_MIN_ELEMENTS", 1)  # every size parallel unless held to one thread
@@ -347,8 +349,11 @@ def test_numba_kernels_between_blas_products_run_on_one_thread(monkeypatch):
             np.testing.assert_allclose(ops.swiglu_forward(x, up)[0], swiglu.swiglu_forward(x, up)[0], rtol=1e-12, atol=1e-14)
             np.testing.assert_allclose(ops.attention_forward(q, k, v, None, 0.5)[0],
                                        attention.attention_forward(q, k, v, None, 0.5)[0], rtol=1e-10, atol=1e-12)
+            logits, targets = rng.standard_normal((rows, 1, 9)), rng.integers(0, 9, (rows, 1))
+            np.testing.assert_allclose(ops.token_logprobs_forward(logits, targets, 1.0, False)[0][0],
+                                       loss.token_logprobs_forward(logits, targets)[0][0], rtol=1e-12)
             one_thread = polls and rows > numba_decode.SMALL_BATCH_ROWS
-            assert threads_seen == [1 if one_thread else all_threads] * 3, (timeout, rows)
+            assert threads_seen == [1 if one_thread else all_threads] * 4, (timeout, rows)
     assert numba.get_num_threads() == all_threads  # given back
 
 

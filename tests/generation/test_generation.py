@@ -144,6 +144,24 @@ def test_repeated_prompts_are_prefilled_once_and_sample_as_if_alone(model64, mon
         np.testing.assert_allclose(alone.logprobs, results[index].logprobs, rtol=1e-9)
 
 
+@pytest.mark.parametrize("backend", ["numpy", "numba"])
+def test_a_float32_models_logprobs_are_its_backends_op_on_its_own_logits(backend):
+    """A float32 model's recorded log-probabilities are the backend's token log-probability op on the
+    step's float32 logits (float32 numbers, not a float64 log-softmax of widened logits), greedy and
+    sampled, and agree with a full forward's to float32 rounding."""
+    if backend == "numba":
+        pytest.importorskip("numba")
+    model = Qwen3Model.from_config(CONFIG, seed=3, dtype="float32", backend=backend)
+    for temperature in (0.0, 1.3):
+        (result,) = generate(model, ByteTokenizer(), [[3, 1, 4, 1, 5]], 6, temperature=temperature, seed=0,
+                             stop_token_ids=[])
+        assert result.logprobs.dtype == np.float64
+        assert result.logprobs.astype(np.float32).astype(np.float64).tolist() == result.logprobs.tolist()
+        sequence = np.array([[3, 1, 4, 1, 5] + result.token_ids])  # (1, T)
+        full, _ = model.token_logprobs(sequence[:, :-1], sequence[:, 1:])  # (1, T - 1)
+        np.testing.assert_allclose(result.logprobs, full[0, 4:], rtol=1e-4, atol=1e-5)
+
+
 def test_logprobs_are_the_full_forward_log_softmax(model64):
     (result,) = generate(model64, ByteTokenizer(), [[3, 1, 4, 1, 5]], 6, temperature=1.3, top_k=20, seed=0,
                          stop_token_ids=[])

@@ -208,12 +208,14 @@ N_DRAWS = 40_000
     (1.0, 0, 1.0, 0.2),
     (0.8, 7, 0.9, 0.1),
 ])
-def test_sampled_tokens_follow_the_filtered_distribution(temperature, top_k, top_p, min_p):
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_sampled_tokens_follow_the_filtered_distribution(temperature, top_k, top_p, min_p, dtype):
+    """In float64, and in float32 (a float32 model's logits are drawn from as they are)."""
     settings = SamplingSettings(temperature, top_k, top_p, min_p)
     scaled = (LOGITS / temperature).tolist()
     kept = reference_filter(scaled, top_k, top_p, min_p)
     expected = np.array(reference_probs([x if i in kept else -math.inf for i, x in enumerate(scaled)]))
-    logits = np.tile(LOGITS, (N_DRAWS, 1))  # one row per draw: a single vectorised call
+    logits = np.tile(LOGITS, (N_DRAWS, 1)).astype(dtype)  # one row per draw: a single vectorised call
     sampled = sample_next_tokens(logits, settings, np.random.default_rng(1234))
     counts = np.bincount(sampled.token_ids, minlength=len(LOGITS))
     assert counts[expected == 0].sum() == 0, "a filtered-out token was sampled"
@@ -225,8 +227,12 @@ def test_sampled_tokens_follow_the_filtered_distribution(temperature, top_k, top
             raw = np.array(reference_probs(LOGITS.tolist()))
             wrong_statistic, wrong_df = chi_square_statistic(counts, raw, N_DRAWS)
             assert wrong_statistic > chi_square_critical_value(wrong_df)
-    # the log-probs under the sampling distribution are those of the expected distribution
-    np.testing.assert_allclose(sampled.sampling_logprobs, np.log(expected[sampled.token_ids]), rtol=1e-12)
+    # the log-probs under the sampling distribution are those of the expected distribution, computed
+    # in the logits' dtype (a float32 draw's are float32 numbers)
+    assert sampled.sampling_logprobs.dtype == np.float64
+    np.testing.assert_allclose(sampled.sampling_logprobs, np.log(expected[sampled.token_ids]),
+                               rtol=1e-12 if dtype == "float64" else 1e-5)
+    assert (sampled.sampling_logprobs.astype(dtype).astype(np.float64) == sampled.sampling_logprobs).all()
 
 
 def test_logprobs_under_the_raw_model_ignore_temperature_and_filters():
@@ -349,12 +355,14 @@ def test_bad_settings_name_the_argument(kwargs, name):
 
 
 @settings(max_examples=60, deadline=None)
-@given(st.integers(1, 4), st.one_of(st.integers(1, 300), st.integers(300, 5000)), st.integers(0, 2**32 - 1))
-def test_blocked_inverse_cdf_draws_the_token_of_the_one_running_sum(B, V, seed):
-    """Small-integer weights sum exactly in any order, so the blocked draw must pick exactly the
-    token of the definition: the first whose running sum over the whole row passes u * total."""
+@given(st.integers(1, 4), st.one_of(st.integers(1, 300), st.integers(300, 5000)), st.integers(0, 2**32 - 1),
+       st.sampled_from(["float64", "float32"]))
+def test_blocked_inverse_cdf_draws_the_token_of_the_one_running_sum(B, V, seed, dtype):
+    """Small-integer weights sum exactly in any order (float32's too, below 2^24), so the blocked
+    draw must pick exactly the token of the definition: the first whose running sum over the whole
+    row passes u * total."""
     rng = np.random.default_rng(seed)
-    weights = rng.integers(0, 4, (B, V)).astype(np.float64) * (rng.random((B, V)) < 0.3)  # (B, V), mostly 0
+    weights = (rng.integers(0, 4, (B, V)) * (rng.random((B, V)) < 0.3)).astype(dtype)  # (B, V), mostly 0
     weights[np.arange(B), rng.integers(0, V, B)] = 1.0  # every row has some weight
     uniforms = rng.random(B)
     uniforms[0] = np.nextafter(1.0, 0.0)  # the largest uniform: the target at the very end
@@ -411,15 +419,26 @@ def test_the_draws_block_is_about_the_square_root_of_the_vocabulary():
 
 
 @settings(max_examples=30, deadline=None)
-@given(st.integers(1, 3), st.integers(2, 2000), st.integers(0, 2**32 - 1))
-def test_chosen_logprobs_are_the_training_ops_numbers_to_the_last_bit(B, V, seed):
-    """The log-probability recorded at sampling is the one nn.loss's token_logprobs_forward gives."""
+@given(st.integers(1, 3), st.integers(2, 2000), st.integers(0, 2**32 - 1), st.sampled_from(["float32", "float64"]),
+       st.sampled_from([0.0, 1.0, 0.7]))
+def test_chosen_logprobs_are_the_training_ops_numbers_to_the_last_bit(B, V, seed, dtype, temperature):
+    """The log-probability recorded at sampling is the one nn.loss's token_logprobs_forward gives on
+    the same logits, in their own dtype (a float32 row is not widened first), whatever the draw's
+    temperature; and a backend's op, when given, is the one that runs."""
     rng = np.random.default_rng(seed)
-    logits = rng.standard_normal((B, V)) * 4  # (B, V) float64
+    logits = (rng.standard_normal((B, V)) * 4).astype(dtype)  # (B, V)
     token_ids = rng.integers(0, V, B)
     (expected, _), _ = token_logprobs_forward(logits[:, None, :], token_ids[:, None])
-    assert chosen_logprobs(logits, token_ids).tolist() == expected[:, 0].tolist()
-    # and the sampling step's own (temperature 1, no filter: computed from the draw's exps)
-    sampled = sample_next_tokens(logits, SamplingSettings(1.0), np.random.default_rng(seed))
+    got = chosen_logprobs(logits, token_ids)
+    assert got.dtype == np.float64 and got.tolist() == expected[:, 0].astype(np.float64).tolist()
+    sampled = sample_next_tokens(logits, SamplingSettings(temperature), np.random.default_rng(seed))
     (again, _), _ = token_logprobs_forward(logits[:, None, :], sampled.token_ids[:, None])
-    assert sampled.logprobs.tolist() == again[:, 0].tolist()
+    assert sampled.logprobs.tolist() == again[:, 0].astype(np.float64).tolist()
+    calls = []
+
+    def backend_op(logits, targets, temperature, with_entropy):
+        calls.append((logits.shape, logits.dtype, temperature, with_entropy))
+        return token_logprobs_forward(logits, targets, temperature, with_entropy)
+
+    sample_next_tokens(logits, SamplingSettings(temperature), np.random.default_rng(seed), backend_op)
+    assert calls == [((B, 1, V), np.dtype(dtype), 1.0, False)]
