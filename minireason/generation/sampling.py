@@ -73,11 +73,23 @@ def log_softmax(logits: np.ndarray) -> np.ndarray:
     return log_softmax_forward(logits)[0]
 
 
+# The dtypes sampling runs in as given (any other is widened to float64): a float32 model's logits
+# are not (NumPy's float64 exp has no SIMD loop without AVX-512, several times float32's;
+# docs/generation.md, "Sampling").
+SAMPLING_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+def _in_a_sampling_dtype(logits) -> np.ndarray:
+    logits = np.asarray(logits)
+    return logits if logits.dtype in SAMPLING_DTYPES else logits.astype(np.float64)
+
+
 def chosen_logprobs(logits: np.ndarray, token_ids: np.ndarray, logprob_op=token_logprobs_forward) -> np.ndarray:
     """log softmax(logits)[b, token_ids[b]] for every row.  logits (B, V), token_ids (B,) -> (B,) float64.
 
     The token log-probability op of training at temperature 1, each row a sequence of one position,
-    in the logits' own dtype: ``nn.loss.token_logprobs_forward``, or a backend's implementation of
+    in the logits' own dtype (float32 or float64; any other is widened to float64):
+    ``nn.loss.token_logprobs_forward``, or a backend's implementation of
     it (``model.ops.token_logprobs_forward``, as generation passes).  So the log-probability
     recorded at sampling time is the number the training forward's op computes from the same
     logits (an RL policy ratio pi_new / pi_old starts at 1 up to the rounding of the logits
@@ -85,7 +97,7 @@ def chosen_logprobs(logits: np.ndarray, token_ids: np.ndarray, logprob_op=token_
     exp that widening costs was most of a decoding step's time outside the model at a large
     vocabulary (docs/generation.md, "Sampling").  Returned as float64, exactly those numbers.
     """
-    logits = np.asarray(logits)
+    logits = _in_a_sampling_dtype(logits)  # (B, V)
     (logp, _), _ = logprob_op(logits[:, None, :], np.asarray(token_ids, dtype=np.int64)[:, None], 1.0, False)
     return np.asarray(logp[:, 0], dtype=np.float64)
 
@@ -192,9 +204,6 @@ def sampling_distribution(logits: np.ndarray, settings: SamplingSettings) -> np.
 # ----------------------------------------------------------------------------- one sampling step
 
 
-# The dtypes the draw runs in as given: a float32 model's logits are not widened (NumPy's float64
-# exp has no SIMD loop without AVX-512, several times float32's; docs/generation.md, "Sampling").
-DRAW_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 
 @dataclass
@@ -231,14 +240,13 @@ def sample_next_tokens(logits: np.ndarray, settings: SamplingSettings, rng,
     (float32 or float64; any other is widened to float64): the filters, the draw's weights and sums
     and ``sampling_logprobs``; ``logprobs`` come from ``logprob_op`` (:func:`chosen_logprobs`).
     """
-    logits = np.asarray(logits)  # (B, V)
-    if logits.ndim != 2:
-        raise InputError(f"logits must have shape (B, V), got {logits.shape}")
-    B = logits.shape[0]
+    scores = _in_a_sampling_dtype(logits)  # (B, V)
+    if scores.ndim != 2:
+        raise InputError(f"logits must have shape (B, V), got {scores.shape}")
+    B = scores.shape[0]
     if settings.greedy:
-        token_ids = np.argmax(logits, axis=-1)  # (B,)
-        return SampledTokens(token_ids, chosen_logprobs(logits, token_ids, logprob_op), np.zeros(B))
-    scores = logits if logits.dtype in DRAW_DTYPES else logits.astype(np.float64)  # (B, V)
+        token_ids = np.argmax(scores, axis=-1)  # (B,)
+        return SampledTokens(token_ids, chosen_logprobs(scores, token_ids, logprob_op), np.zeros(B))
     unfiltered = settings.temperature == 1 and settings.top_k == 0 and settings.top_p == 1 and settings.min_p == 0
     filtered = scores if unfiltered else filter_logits(scores / scores.dtype.type(settings.temperature),
                                                       settings.top_k, settings.top_p, settings.min_p)
@@ -247,7 +255,7 @@ def sample_next_tokens(logits: np.ndarray, settings: SamplingSettings, rng,
     np.exp(weights, out=weights)  # unnormalised probabilities; 0 for dropped tokens
     token_ids, totals = inverse_cdf_draw(weights, row_uniforms(rng, B))  # (B,), (B,)
     sampling_logprobs = (np.log(weights[np.arange(B), token_ids]) - np.log(totals)).astype(np.float64)  # (B,)
-    return SampledTokens(token_ids, chosen_logprobs(logits, token_ids, logprob_op), sampling_logprobs)
+    return SampledTokens(token_ids, chosen_logprobs(scores, token_ids, logprob_op), sampling_logprobs)
 
 
 # The inverse-CDF draw goes through the vocabulary in blocks: block sums, then the running sum

@@ -442,3 +442,14 @@ def test_chosen_logprobs_are_the_training_ops_numbers_to_the_last_bit(B, V, seed
 
     sample_next_tokens(logits, SamplingSettings(temperature), np.random.default_rng(seed), backend_op)
     assert calls == [((B, 1, V), np.dtype(dtype), 1.0, False)]
+
+
+def test_logits_of_another_dtype_are_sampled_in_float64():
+    """Integer or float16 logits (not a model's) are widened to float64, for the draw and the op."""
+    expected = [math.log(reference_probs([1.0, 2.0, 3.0])[2])] * 2
+    for logits in (np.array([[1, 2, 3], [1, 2, 3]]), np.array([[1, 2, 3], [1, 2, 3]], dtype=np.float16)):
+        np.testing.assert_allclose(chosen_logprobs(logits, np.array([2, 2])), expected, rtol=1e-15)
+        sampled = sample_next_tokens(logits, SamplingSettings(0.0), np.random.default_rng(0))
+        np.testing.assert_allclose(sampled.logprobs, expected, rtol=1e-15)
+        drawn = sample_next_tokens(logits, SamplingSettings(1.0), np.random.default_rng(0))
+        np.testing.assert_allclose(drawn.sampling_logprobs, drawn.logprobs, rtol=1e-15)
