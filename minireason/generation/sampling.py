@@ -204,8 +204,6 @@ def sampling_distribution(logits: np.ndarray, settings: SamplingSettings) -> np.
 # ----------------------------------------------------------------------------- one sampling step
 
 
-
-
 @dataclass
 class SampledTokens:
     """One sampled token per row, with its log-probability under the raw model and under the distribution it was drawn from."""
