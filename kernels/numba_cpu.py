@@ -152,9 +152,11 @@ DISPATCH = {
     # (generation.sampling.chosen_logprobs), where the rule of the other kernels holds: 64 x 8,192
     # logits took 2.0 ms parallel beside the polling workers, 1.1 ms with them asleep
     "token_logprobs": (
-        Choice(f"{BESIDE_BLAS}: on one thread", _on_one_thread(numba_loss.token_logprobs_forward),
+        Choice(f"under {numba_loss.PARALLEL_MIN_ELEMENTS:,} logits or one row (numba_loss.runs_in_parallel), "
+               f"or {BESIDE_BLAS}: on one thread", _on_one_thread(numba_loss.token_logprobs_forward),
                numba_loss.token_logprobs_backward,
-               applies=lambda logits, targets, temperature, with_entropy: _between_blas_products(_rows(logits))),
+               applies=lambda logits, targets, temperature, with_entropy: (
+                   not numba_loss.runs_in_parallel(logits) or _between_blas_products(_rows(logits)))),
         Choice("otherwise", numba_loss.token_logprobs_forward, numba_loss.token_logprobs_backward),
     ),
 }

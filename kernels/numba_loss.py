@@ -45,6 +45,18 @@ CHUNK = 2048  # vocabulary entries per chunk: two scratch chunks stay in L1/L2 p
 
 LANES = 16  # running maxima kept apart: one AVX-512 register of float32
 
+# The forward splits its rows over numba's threads from two rows and PARALLEL_MIN_ELEMENTS logits:
+# below, waking the thread pool costs more than the work (decoding's chosen tokens, one (B, 1, V)
+# call a step: one row of the built-in models' 347 logits took 227 us parallel against 101 us on
+# the calling thread, medians, numba's threads asleep between calls; 16 rows of 8,192 253 us
+# against 331, two rows of 151,936 664 against 1,125, best of 20 to 100; docs/kernels.md).
+PARALLEL_MIN_ELEMENTS = 1 << 17
+
+
+def runs_in_parallel(logits) -> bool:
+    """Whether ``token_logprobs_forward`` splits the rows of ``logits`` (..., V) over numba's threads."""
+    return logits.size >= PARALLEL_MIN_ELEMENTS and logits.size >= 2 * logits.shape[-1]
+
 
 @numba.njit(nogil=True, cache=True, fastmath={"reassoc", "contract"})
 def _chunk_max(values, start, stop, lanes):  # pragma: no cover - compiled

@@ -332,6 +332,7 @@ def test_numba_kernels_between_blas_products_run_on_one_thread(monkeypatch):
         monkeypatch.setattr(module, name, lambda *a, _k=kernel: (threads_seen.append(numba.get_num_threads()), _k(*a))[1])
     monkeypatch.setattr(numba_fused, "PARALLEL_MIN_ELEMENTS", 1)  # every size parallel unless held to one thread
     monkeypatch.setattr(numba_attention, "PARALLEL_DECODE_WORK", 1)
+    monkeypatch.setattr(numba_loss, "PARALLEL_MIN_ELEMENTS", 1)
     ops = backend.get_ops("numba")
     rng = np.random.default_rng(0)
     all_threads = numba.get_num_threads()
@@ -390,3 +391,35 @@ def test_backends_command_names_the_default(monkeypatch):
     monkeypatch.setenv(backend.BACKEND_VARIABLE, "numpy")
     code, out, _ = run_cli(["backends", "numpy"])
     assert out.splitlines()[0].startswith("default: numpy ")
+
+
+def test_numba_token_logprobs_run_on_one_thread_for_one_row_or_few_logits(monkeypatch):
+    """The token log-probability kernel splits rows over numba's threads only from two rows and
+    numba_loss.PARALLEL_MIN_ELEMENTS logits (decoding one row a step would wake the pool for
+    nothing), whatever OpenBLAS's workers do; the same numbers either way."""
+    pytest.importorskip("numba")
+    import numba
+    import numpy as np
+    from minireason.kernels import numba_loss
+
+    from minireason import runtime
+
+    if numba.config.NUMBA_NUM_THREADS < 2:
+        pytest.skip("numba has one thread here")
+    threads_seen = []
+    kernel = numba_loss._logsumexp_rows
+    monkeypatch.setattr(numba_loss, "_logsumexp_rows",
+                        lambda *a: (threads_seen.append(numba.get_num_threads()), kernel(*a))[1])
+    monkeypatch.setattr(runtime._state, "blas_thread_timeout", runtime.SHORTEST_TIMEOUT)  # workers asleep
+    assert not runtime.blas_workers_poll()
+    ops = backend.get_ops("numba")
+    rng = np.random.default_rng(0)
+    limit = numba_loss.PARALLEL_MIN_ELEMENTS
+    for shape, parallel in (((1, 1, 2 * limit), False), ((1, 2, limit // 2 - 1), False), ((1, 2, limit // 2), True),
+                            ((3, 1, 5), False)):
+        threads_seen.clear()
+        logits = rng.standard_normal(shape).astype(np.float32)
+        targets = rng.integers(0, shape[-1], shape[:2])
+        np.testing.assert_allclose(ops.token_logprobs_forward(logits, targets, 1.0, False)[0][0],
+                                   loss.token_logprobs_forward(logits, targets)[0][0], rtol=1e-5, atol=1e-5)
+        assert threads_seen == [numba.get_num_threads() if parallel else 1], shape
