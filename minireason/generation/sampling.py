@@ -191,13 +191,15 @@ def filter_logits(scaled_logits: np.ndarray, top_k: int = 0, top_p: float = 1.0,
 
 
 def sampling_distribution(logits: np.ndarray, settings: SamplingSettings) -> np.ndarray:
-    """The probabilities (B, V) the next token is drawn from (one-hot on the arg-max for greedy)."""
-    logits = np.asarray(logits, dtype=np.float64)
+    """The probabilities (B, V) the next token is drawn from (one-hot on the arg-max for greedy), in
+    the dtype the draw runs in (``SAMPLING_DTYPES``)."""
+    logits = _in_a_sampling_dtype(logits)  # (B, V)
     if settings.greedy:
-        probs = np.zeros_like(logits)
+        probs = np.zeros_like(logits)  # (B, V)
         probs[np.arange(len(logits)), np.argmax(logits, axis=-1)] = 1.0
         return probs
-    filtered = filter_logits(logits / settings.temperature, settings.top_k, settings.top_p, settings.min_p)
+    filtered = filter_logits(logits / logits.dtype.type(settings.temperature), settings.top_k, settings.top_p,
+                             settings.min_p)
     return np.exp(log_softmax(filtered))
 
 

@@ -453,3 +453,6 @@ def test_logits_of_another_dtype_are_sampled_in_float64():
         np.testing.assert_allclose(sampled.logprobs, expected, rtol=1e-15)
         drawn = sample_next_tokens(logits, SamplingSettings(1.0), np.random.default_rng(0))
         np.testing.assert_allclose(drawn.sampling_logprobs, drawn.logprobs, rtol=1e-15)
+        assert sampling_distribution(logits, SamplingSettings(0.7)).dtype == np.float64
+    # the distribution drawn from is in the draw's dtype: a float32 row's stays float32
+    assert sampling_distribution(np.array([[1, 2, 3]], dtype=np.float32), SamplingSettings(0.7)).dtype == np.float32

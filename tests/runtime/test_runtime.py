@@ -106,7 +106,7 @@ def test_the_first_switch_applies_the_process_settings_once():
     if has_openblas():
         assert openblas_timeouts() == {runtime.PROCESS_TIMEOUT}
     glibc = platform.system() == "Linux" and platform.libc_ver()[0] == "glibc"
-    assert state["keep_freed_memory"] is glibc  # mallopt found and all three settings taken
+    assert state["keep_freed_memory"] is glibc  # mallopt found and all four settings taken
     if "OMP_WAIT_POLICY" not in os.environ:
         assert os.environ.get("GOMP_SPINCOUNT")  # numba's OpenMP threads: a short spin, then sleep
     runtime.apply_process_settings()  # once: a second call changes nothing
