@@ -199,7 +199,10 @@ def bench_decoding_products(repeats: int, preset: str = "small", rows_list=(1, 2
     as in a real step, when together they are larger than the caches), at several row counts: the
     reference x @ W.T against the numba backend's linear op (its dispatch: the small-batch kernel
     or the reference; kernels/numba_cpu.py), and the same kernel on the weights' bfloat16 bits
-    (``numba_decode.bf16_linear``, what bfloat16 decoding runs)."""
+    (``numba_decode.bf16_linear``, what bfloat16 decoding runs).  In the ``decode`` profile, as
+    decoding runs them: OpenBLAS's workers poll a few ms after a product, not 0.1 s, so that in
+    each turn of three calls the kernel's later calls run with the cores to themselves."""
+    from minireason import runtime
     from minireason.backend import get_ops
     from minireason.config import PRESETS
     from minireason.model import head_parameter_name, parameter_shapes
@@ -229,8 +232,9 @@ def bench_decoding_products(repeats: int, preset: str = "small", rows_list=(1, 2
         def bfloat16(inputs=inputs):
             for bits in weight_bits:
                 numba_decode.bf16_linear(inputs[bits.shape[1]], bits)
-        reference_time, kernel_time = best_times_interleaved(reference, kernel, repeats, calls_per_turn=2)
-        bfloat16_time = best_seconds(bfloat16, repeats)
+        with runtime.use_profile("decode"):
+            reference_time, kernel_time = best_times_interleaved(reference, kernel, repeats, calls_per_turn=3)
+            bfloat16_time = best_seconds(bfloat16, repeats)
         flops = 2 * rows * n_weights
         print(f"rows {rows:>4}  reference {reference_time * 1e3:7.2f} ms ({n_weights * 4 / reference_time / 1e9:5.1f} GB/s, "
               f"{flops / reference_time / 1e9:5.1f} GFLOP/s)  numba {kernel_time * 1e3:7.2f} ms "

@@ -1,10 +1,12 @@
 """What this machine cannot beat, for the benchmarks' "fraction of the limit" columns.
 
 - ``products_seconds``: the matrix products of a forward (and, for training, a backward) alone,
-  each shape timed on its own with NumPy's BLAS (best of 5; a forward product in both of its
-  forms, x W^T and (W x^T)^T, the faster counted) and counted as often as the model runs it.
-  Attention's products, the norms, the activations and Python are left out: a step cannot take
-  less on the same BLAS.
+  each shape timed on its own with its operands in cache (best of 5) in the fastest way this
+  machine has: a forward product in both of BLAS's forms, x W^T and (W x^T)^T, and, for the few
+  rows of decoding (at most ``KERNEL_MAX_ROWS``, the widest window of any CPU), numba's
+  small-batch kernel where numba is installed, which beats BLAS there; counted as often as the
+  model runs it.  Attention's products, the norms, the activations and Python are left out: a
+  step cannot take less with these products.
 - ``weight_read_bytes``: the bytes a decoding step must read (every weight matrix once; a tied
   embedding once, as the head), to divide by the memory bandwidth (memory_bandwidth.py) for the
   batch-1 bound.
@@ -16,6 +18,13 @@ import numpy as np
 from timing import best_seconds
 
 from minireason.model import head_parameter_name, parameter_shapes
+
+try:
+    from minireason.kernels import numba_decode
+except ImportError:  # numba not installed: BLAS's products are the floor
+    numba_decode = None
+
+KERNEL_MAX_ROWS = 128
 
 
 def _layer_and_head_shapes(config) -> tuple[dict[tuple[int, int], int], tuple[int, int]]:
@@ -41,8 +50,10 @@ def _product_seconds(rows: int, n_in: int, n_out: int, kind: str) -> float:
         dout = rng.standard_normal((rows, n_out)).astype(np.float32)  # (N, out)
         if kind == "forward":  # BLAS's small-M path is faster with the weight as the left operand
             x_t = np.ascontiguousarray(x.T)  # (in, N)
-            _timed[key] = min(best_seconds(lambda: x @ weight.T, repeats=5),
-                              best_seconds(lambda: np.ascontiguousarray((weight @ x_t).T), repeats=5))
+            ways = [lambda: x @ weight.T, lambda: np.ascontiguousarray((weight @ x_t).T)]
+            if numba_decode is not None and rows <= KERNEL_MAX_ROWS:
+                ways.append(lambda: numba_decode.small_batch_linear(x, weight))
+            _timed[key] = min(best_seconds(way, repeats=5) for way in ways)
         else:
             a, b = {"dx": (dout, weight), "dW": (dout.T, x)}[kind]
             _timed[key] = best_seconds(lambda: a @ b, repeats=5)

@@ -72,22 +72,30 @@ def _rows(x) -> int:
     return math.prod(x.shape[:-1])
 
 
-def _few_rows(x) -> bool:
-    """At most SMALL_BATCH_ROWS input rows (every axis of x but the last), or at most
-    WIDE_INPUT_ROWS of WIDE_INPUT_FEATURES or more inputs."""
-    rows = _rows(x)
+def _few_rows_of(rows: int, features: int) -> bool:
+    """Whether a linear op of ``rows`` input rows of ``features`` inputs is the small-batch kernel's:
+    at most SMALL_BATCH_ROWS rows, or at most WIDE_INPUT_ROWS of WIDE_INPUT_FEATURES or more inputs."""
     return rows <= numba_decode.SMALL_BATCH_ROWS or (rows <= numba_decode.WIDE_INPUT_ROWS
-                                                     and x.shape[-1] >= numba_decode.WIDE_INPUT_FEATURES)
+                                                     and features >= numba_decode.WIDE_INPUT_FEATURES)
 
 
-def _between_blas_products(rows: int) -> bool:
+def _few_rows(x) -> bool:
+    """Whether the linear op of input x (every axis but the last a row) is the small-batch kernel's."""
+    return _few_rows_of(_rows(x), x.shape[-1])
+
+
+def _between_blas_products(rows: int, features: int) -> bool:
     """Whether a kernel of ``rows`` rows sits between products that OpenBLAS's threads ran and whose
-    workers still poll: more rows than the small-batch product takes (the linear ops around it are
-    BLAS's), outside the ``train`` profile (whose workers sleep as soon as a product ends).  The
-    other cores are then the polling workers', and a parallel kernel waits for its share of them:
-    the small preset decoding 64 rows took 1.2x to 1.4x as long with the kernels below parallel
-    (docs/kernels.md, "Threads")."""
-    return rows > numba_decode.SMALL_BATCH_ROWS and blas_workers_poll()
+    workers still poll: the linear ops around it, ``rows`` rows of ``features`` inputs, are BLAS's
+    (more rows than the small-batch kernel takes of that width), outside the ``train`` profile
+    (whose workers sleep as soon as a product ends).  The other cores are then the polling
+    workers', and a parallel kernel waits for its share of them: the small preset decoding 64 rows
+    took 1.2x to 1.4x as long with the kernels below parallel (docs/kernels.md, "Threads").
+    ``features`` is the input width of the product next to the kernel where the kernel's own
+    arrays show it (RMSNorm: the hidden size; SwiGLU: the down projection's; attention: the
+    output projection's, H x Dh), and 0 where they do not (the token log-probabilities follow the
+    head, whose input they do not show): a narrow width, BLAS's from SMALL_BATCH_ROWS rows on."""
+    return not _few_rows_of(rows, features) and blas_workers_poll()
 
 
 def _on_one_thread(forward):
@@ -100,8 +108,9 @@ def _on_one_thread(forward):
     return forward_on_one_thread
 
 
-BESIDE_BLAS = (f"parallel by its size, but more than {numba_decode.SMALL_BATCH_ROWS} rows while OpenBLAS's workers poll "
-               "(_between_blas_products)")
+BESIDE_BLAS = (f"parallel by its size, but more than {numba_decode.SMALL_BATCH_ROWS} rows ({numba_decode.WIDE_INPUT_ROWS} "
+               f"where the next product's input is {numba_decode.WIDE_INPUT_FEATURES} or wider: the linear ops' are BLAS's) "
+               "while OpenBLAS's workers poll (_between_blas_products)")
 
 DISPATCH = {
     "linear": (
@@ -121,7 +130,7 @@ DISPATCH = {
     "attention": (
         Choice(f"one query per row, {BESIDE_BLAS}: on one thread", _on_one_thread(numba_attention.decode_attention_forward),
                numba_attention.attention_backward, cache_type=FusedAttentionCache,
-               applies=lambda q, k, v, key_mask, scale: (q.shape[2] == 1 and _between_blas_products(q.shape[0])
+               applies=lambda q, k, v, key_mask, scale: (q.shape[2] == 1 and _between_blas_products(q.shape[0], q.shape[1] * q.shape[3])
                                                          and numba_attention.decode_runs_in_parallel(q, k))),
         Choice("one query per row (decoding)", numba_attention.decode_attention_forward,
                numba_attention.attention_backward, cache_type=FusedAttentionCache,
@@ -137,13 +146,13 @@ DISPATCH = {
     "rmsnorm": (
         Choice(f"{BESIDE_BLAS}: on one thread", _on_one_thread(numba_fused.rmsnorm_forward),
                numba_fused.rmsnorm_backward,
-               applies=lambda x, weight, eps: _between_blas_products(_rows(x)) and numba_fused.runs_in_parallel(x.size)),
+               applies=lambda x, weight, eps: _between_blas_products(_rows(x), x.shape[-1]) and numba_fused.runs_in_parallel(x.size)),
         Choice("otherwise", numba_fused.rmsnorm_forward, numba_fused.rmsnorm_backward),
     ),
     "swiglu": (
         Choice(f"{BESIDE_BLAS}: on one thread", _on_one_thread(numba_fused.swiglu_forward),
                numba_fused.swiglu_backward,
-               applies=lambda gate, up: _between_blas_products(_rows(gate)) and numba_fused.runs_in_parallel(gate.size)),
+               applies=lambda gate, up: _between_blas_products(_rows(gate), gate.shape[-1]) and numba_fused.runs_in_parallel(gate.size)),
         Choice("otherwise", numba_fused.swiglu_forward, numba_fused.swiglu_backward),
     ),
     "rope": (Choice("always", numba_rope.rope_forward, numba_rope.rope_backward),),
@@ -156,7 +165,7 @@ DISPATCH = {
                f"or {BESIDE_BLAS}: on one thread", _on_one_thread(numba_loss.token_logprobs_forward),
                numba_loss.token_logprobs_backward,
                applies=lambda logits, targets, temperature, with_entropy: (
-                   not numba_loss.runs_in_parallel(logits) or _between_blas_products(_rows(logits)))),
+                   not numba_loss.runs_in_parallel(logits) or _between_blas_products(_rows(logits), 0))),
         Choice("otherwise", numba_loss.token_logprobs_forward, numba_loss.token_logprobs_backward),
     ),
 }

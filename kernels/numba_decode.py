@@ -26,23 +26,25 @@ from numba.extending import overload
 # Up to SMALL_BATCH_ROWS rows the kernels below beat BLAS's product: each weight is read from
 # memory once and multiplied with every input row while it sits in L1.  Up to ONE_WEIGHT_ROW_ROWS
 # rows the product is a read of the weights, fastest as one contiguous stream: one weight row at a
-# time against four input rows.  Above, it is arithmetic: four weight rows against four input rows
-# (8 loads feed 16 multiply-adds), and each output's running sum ends in a sum across SIMD lanes.
-# With inputs of WIDE_INPUT_FEATURES or more that last sum is a small share of the work and the
-# kernel still beats BLAS up to WIDE_INPUT_ROWS rows (a batch of 128 rollouts); with narrower
-# inputs (the built-in models' 128) BLAS's packed, blocked products win past SMALL_BATCH_ROWS.
+# time against four input rows.  Above, it is arithmetic: four weight rows against a few input rows
+# per pass, and each output's running sum ends in a sum across SIMD lanes.  With inputs of
+# WIDE_INPUT_FEATURES or more that last sum is a small share of the work, and up to WIDE_INPUT_ROWS
+# rows (a batch of 128 rollouts) the kernel beats BLAS or ties it; then no product of a decoding step
+# is BLAS's, OpenBLAS's workers sleep, and the other kernels may split over the cores (numba_cpu,
+# _between_blas_products).  With narrower inputs (the built-in models' 128) BLAS's packed, blocked
+# products win past SMALL_BATCH_ROWS.
 #
-# Those windows hold where the CPU has AVX-512 (measured on Xeon and Zen 4): the block's 16 running
-# sums fit its 32 vector registers.  With AVX2's 16 they spill, and OpenBLAS's Haswell kernels win
-# from about 16 rows (Zen 3: the kernel at 0.55x to 0.71x of BLAS's speed from 8 to 128 rows of the
-# small preset's weights on two threads; one linear op of 64 rows x 128 -> 384, 190-230 us against
-# 85-130 us on one or two threads); up to 16 rows the kernel ties or wins, and decoding 16 rows of
-# the test-small preset end to end was faster with it.  docs/kernels.md, "Float32 decoding
-# products", has the measurements.
+# How many input rows a pass takes is set by the CPU's vector registers: each (weight row, input
+# row) pair keeps a running sum in one.  With AVX-512's 32, four (16 sums, 8 loads feed 16
+# multiply-adds; measured on Xeon and Zen 4).  With AVX2's 16 four spill (LLVM keeps five sums on
+# the stack and shuffles the rest), so three: 12 sums, 7 loads feed 12 multiply-adds, no spill;
+# and where four input rows a pass lost to BLAS from 16 rows, three win up to 64.
+# docs/kernels.md, "Float32 decoding products", has the measurements behind both rows.
 ROW_WINDOWS = {  # (most rows, most rows of WIDE_INPUT_FEATURES or more inputs)
     "avx512": (64, 128),
-    "avx2 or less": (16, 16),
+    "avx2 or less": (16, 128),
 }
+INPUT_ROWS_PER_PASS = {"avx512": 4, "avx2 or less": 3}  # input rows against four weight rows
 
 
 def _host_vectors() -> str:
@@ -57,6 +59,7 @@ def _host_vectors() -> str:
 
 HOST_VECTORS = _host_vectors()
 SMALL_BATCH_ROWS, WIDE_INPUT_ROWS = ROW_WINDOWS[HOST_VECTORS]
+BLOCK_INPUT_ROWS = INPUT_ROWS_PER_PASS[HOST_VECTORS]
 WIDE_INPUT_FEATURES = 512
 ONE_WEIGHT_ROW_ROWS = 8
 # Each weight is read from memory once, in the first pass over it; the later passes compute from
@@ -122,14 +125,81 @@ def _weight_row_times_rows(weight, x, out, row):  # pragma: no cover - compiled
 
 
 @numba.njit(nogil=True, cache=True, fastmath=_FAST, inline="always")
-def _weight_block_times_rows(weight, x, out, block):  # pragma: no cover - compiled
+def _four_by_four(weight, x, out, r, v):  # pragma: no cover - compiled
+    """out[v:v+4, r:r+4] = x[v:v+4] @ weight[r:r+4].T: 8 loads feed 16 multiply-adds, 16 running sums."""
+    zero = out.dtype.type(0)
+    s00 = s01 = s02 = s03 = zero  # s<weight row><input row>
+    s10 = s11 = s12 = s13 = zero
+    s20 = s21 = s22 = s23 = zero
+    s30 = s31 = s32 = s33 = zero
+    for i in range(weight.shape[1]):
+        w0, w1 = _as_float(weight[r, i]), _as_float(weight[r + 1, i])
+        w2, w3 = _as_float(weight[r + 2, i]), _as_float(weight[r + 3, i])
+        x0, x1, x2, x3 = x[v, i], x[v + 1, i], x[v + 2, i], x[v + 3, i]
+        s00 += w0 * x0
+        s01 += w0 * x1
+        s02 += w0 * x2
+        s03 += w0 * x3
+        s10 += w1 * x0
+        s11 += w1 * x1
+        s12 += w1 * x2
+        s13 += w1 * x3
+        s20 += w2 * x0
+        s21 += w2 * x1
+        s22 += w2 * x2
+        s23 += w2 * x3
+        s30 += w3 * x0
+        s31 += w3 * x1
+        s32 += w3 * x2
+        s33 += w3 * x3
+    out[v, r], out[v + 1, r], out[v + 2, r], out[v + 3, r] = s00, s01, s02, s03
+    out[v, r + 1], out[v + 1, r + 1], out[v + 2, r + 1], out[v + 3, r + 1] = s10, s11, s12, s13
+    out[v, r + 2], out[v + 1, r + 2], out[v + 2, r + 2], out[v + 3, r + 2] = s20, s21, s22, s23
+    out[v, r + 3], out[v + 1, r + 3], out[v + 2, r + 3], out[v + 3, r + 3] = s30, s31, s32, s33
+
+
+@numba.njit(nogil=True, cache=True, fastmath=_FAST, inline="always")
+def _four_by_three(weight, x, out, r, v):  # pragma: no cover - compiled
+    """out[v:v+3, r:r+4] = x[v:v+3] @ weight[r:r+4].T: 7 loads feed 12 multiply-adds, 12 running
+    sums; the three input rows are loaded first, then each weight row once for its three sums."""
+    zero = out.dtype.type(0)
+    s00 = s01 = s02 = zero  # s<weight row><input row>
+    s10 = s11 = s12 = zero
+    s20 = s21 = s22 = zero
+    s30 = s31 = s32 = zero
+    for i in range(weight.shape[1]):
+        x0, x1, x2 = x[v, i], x[v + 1, i], x[v + 2, i]
+        w0 = _as_float(weight[r, i])
+        s00 += w0 * x0
+        s01 += w0 * x1
+        s02 += w0 * x2
+        w1 = _as_float(weight[r + 1, i])
+        s10 += w1 * x0
+        s11 += w1 * x1
+        s12 += w1 * x2
+        w2 = _as_float(weight[r + 2, i])
+        s20 += w2 * x0
+        s21 += w2 * x1
+        s22 += w2 * x2
+        w3 = _as_float(weight[r + 3, i])
+        s30 += w3 * x0
+        s31 += w3 * x1
+        s32 += w3 * x2
+    out[v, r], out[v + 1, r], out[v + 2, r] = s00, s01, s02
+    out[v, r + 1], out[v + 1, r + 1], out[v + 2, r + 1] = s10, s11, s12
+    out[v, r + 2], out[v + 1, r + 2], out[v + 2, r + 2] = s20, s21, s22
+    out[v, r + 3], out[v + 1, r + 3], out[v + 2, r + 3] = s30, s31, s32
+
+
+@numba.njit(nogil=True, cache=True, fastmath=_FAST, inline="always")
+def _weight_block_times_rows(weight, x, out, block, rows_per_pass):  # pragma: no cover - compiled
     """out[v, r] = sum_i x[v, i] * weight[r, i] for the weight rows r of ``block`` (4 block to
     4 block + 3) and every input row v.
 
-    Four weight rows against four input rows per pass over i: 8 loads feed 16 multiply-adds, and
-    the four weight rows (8 KiB for 512 inputs) come from memory in the first pass, from L1 in the
-    later ones.  The last input rows (fewer than four) take the four weight rows one input row at a
-    time; the last weight rows (fewer than four) go one by one.
+    Four weight rows against ``rows_per_pass`` (4 or 3, INPUT_ROWS_PER_PASS) input rows per pass
+    over i; the four weight rows (8 KiB for 512 inputs) come from memory in the first pass, from L1
+    in the later ones.  The last input rows (fewer than a pass takes) take the four weight rows one
+    input row at a time; the last weight rows (fewer than four) go one by one.
     """
     n_out, n_in = weight.shape
     n_vectors = x.shape[0]
@@ -140,40 +210,16 @@ def _weight_block_times_rows(weight, x, out, block):  # pragma: no cover - compi
             _weight_row_times_rows(weight, x, out, row)
         return
     prefetch_next = r + 8 <= n_out
-    n_passes = n_vectors // 4
+    n_passes = n_vectors // rows_per_pass
     v = 0
-    while v + 4 <= n_vectors:
+    while v + rows_per_pass <= n_vectors:
         if prefetch_next:  # this pass's share of the next block (its four rows are contiguous)
-            prefetch_range_to_l2(weight[r + 4].ctypes.data, 4 * n_in * weight.itemsize, v // 4, n_passes)
-        s00 = s01 = s02 = s03 = zero  # s<weight row><input row>
-        s10 = s11 = s12 = s13 = zero
-        s20 = s21 = s22 = s23 = zero
-        s30 = s31 = s32 = s33 = zero
-        for i in range(n_in):
-            w0, w1 = _as_float(weight[r, i]), _as_float(weight[r + 1, i])
-            w2, w3 = _as_float(weight[r + 2, i]), _as_float(weight[r + 3, i])
-            x0, x1, x2, x3 = x[v, i], x[v + 1, i], x[v + 2, i], x[v + 3, i]
-            s00 += w0 * x0
-            s01 += w0 * x1
-            s02 += w0 * x2
-            s03 += w0 * x3
-            s10 += w1 * x0
-            s11 += w1 * x1
-            s12 += w1 * x2
-            s13 += w1 * x3
-            s20 += w2 * x0
-            s21 += w2 * x1
-            s22 += w2 * x2
-            s23 += w2 * x3
-            s30 += w3 * x0
-            s31 += w3 * x1
-            s32 += w3 * x2
-            s33 += w3 * x3
-        out[v, r], out[v + 1, r], out[v + 2, r], out[v + 3, r] = s00, s01, s02, s03
-        out[v, r + 1], out[v + 1, r + 1], out[v + 2, r + 1], out[v + 3, r + 1] = s10, s11, s12, s13
-        out[v, r + 2], out[v + 1, r + 2], out[v + 2, r + 2], out[v + 3, r + 2] = s20, s21, s22, s23
-        out[v, r + 3], out[v + 1, r + 3], out[v + 2, r + 3], out[v + 3, r + 3] = s30, s31, s32, s33
-        v += 4
+            prefetch_range_to_l2(weight[r + 4].ctypes.data, 4 * n_in * weight.itemsize, v // rows_per_pass, n_passes)
+        if rows_per_pass == 4:
+            _four_by_four(weight, x, out, r, v)
+        else:
+            _four_by_three(weight, x, out, r, v)
+        v += rows_per_pass
     while v < n_vectors:
         s0 = s1 = s2 = s3 = zero
         for i in range(n_in):
@@ -187,24 +233,25 @@ def _weight_block_times_rows(weight, x, out, block):  # pragma: no cover - compi
 
 
 @numba.njit(nogil=True, cache=True, fastmath=_FAST, inline="always")
-def _small_batch_item(weight, x, out, by_blocks, item):  # pragma: no cover - compiled
-    """Work item ``item``: a block of four weight rows (``by_blocks``) or one weight row."""
-    if by_blocks:
-        _weight_block_times_rows(weight, x, out, item)
+def _small_batch_item(weight, x, out, rows_per_pass, item):  # pragma: no cover - compiled
+    """Work item ``item``: a block of four weight rows (``rows_per_pass`` input rows a pass) or,
+    with ``rows_per_pass`` 0, one weight row."""
+    if rows_per_pass > 0:
+        _weight_block_times_rows(weight, x, out, item, rows_per_pass)
     else:
         _weight_row_times_rows(weight, x, out, item)
 
 
 @numba.njit(parallel=True, nogil=True, cache=True, fastmath=_FAST)
-def _small_batch_product_parallel(weight, x, out, by_blocks, n_items):  # pragma: no cover - compiled
+def _small_batch_product_parallel(weight, x, out, rows_per_pass, n_items):  # pragma: no cover - compiled
     for item in numba.prange(n_items):
-        _small_batch_item(weight, x, out, by_blocks, item)
+        _small_batch_item(weight, x, out, rows_per_pass, item)
 
 
 @numba.njit(nogil=True, cache=True, fastmath=_FAST)
-def _small_batch_product_serial(weight, x, out, by_blocks, n_items):  # pragma: no cover - compiled
+def _small_batch_product_serial(weight, x, out, rows_per_pass, n_items):  # pragma: no cover - compiled
     for item in range(n_items):
-        _small_batch_item(weight, x, out, by_blocks, item)
+        _small_batch_item(weight, x, out, rows_per_pass, item)
 
 
 def _small_batch_product(rows: np.ndarray, weight: np.ndarray) -> np.ndarray:
@@ -217,7 +264,8 @@ def _small_batch_product(rows: np.ndarray, weight: np.ndarray) -> np.ndarray:
                 and numba.get_num_threads() > 1)  # one thread: no hand-off
     kernel = _small_batch_product_parallel if parallel else _small_batch_product_serial
     by_blocks = rows.shape[0] > ONE_WEIGHT_ROW_ROWS
-    kernel(weight, rows, out, by_blocks, (weight.shape[0] + 3) // 4 if by_blocks else weight.shape[0])
+    kernel(weight, rows, out, BLOCK_INPUT_ROWS if by_blocks else 0,
+           (weight.shape[0] + 3) // 4 if by_blocks else weight.shape[0])
     return out
 
 

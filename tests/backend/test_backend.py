@@ -311,10 +311,11 @@ def test_numba_rmsnorm_and_swiglu_run_on_one_thread_on_small_inputs(monkeypatch)
 
 def test_numba_kernels_between_blas_products_run_on_one_thread(monkeypatch):
     """While OpenBLAS's workers poll after a product (every profile but train), RMSNorm, SwiGLU and
-    decode attention and the token log-probabilities (a decoding step's chosen tokens) of more rows
-    than the small-batch product takes (so the products around them are BLAS's) run with numba on
-    the calling thread; with fewer rows, or with the workers asleep (train), on every thread.  The
-    same numbers either way."""
+    decode attention whose rows are more than the small-batch product takes at the width of the
+    product next to them (its window by that width, so the products around them are BLAS's), and
+    the token log-probabilities (a decoding step's chosen tokens, after the head, whose width they
+    do not show: the narrow window) run with numba on the calling thread; with fewer rows, or with
+    the workers asleep (train), on every thread.  The same numbers either way."""
     pytest.importorskip("numba")
     import numba
     import numpy as np
@@ -336,15 +337,20 @@ def test_numba_kernels_between_blas_products_run_on_one_thread(monkeypatch):
     ops = backend.get_ops("numba")
     rng = np.random.default_rng(0)
     all_threads = numba.get_num_threads()
-    for timeout, polls in ((runtime.PROCESS_TIMEOUT, True), (runtime.SHORTEST_TIMEOUT, False), (None, True)):
+    wide = numba_decode.WIDE_INPUT_FEATURES
+    for (limit, wide_limit), (timeout, polls) in itertools.product(
+            numba_decode.ROW_WINDOWS.values(),
+            ((runtime.PROCESS_TIMEOUT, True), (runtime.SHORTEST_TIMEOUT, False), (None, True))):
         monkeypatch.setattr(runtime._state, "blas_thread_timeout", timeout)  # None: OpenBLAS's own polling
+        monkeypatch.setattr(numba_decode, "SMALL_BATCH_ROWS", limit)
+        monkeypatch.setattr(numba_decode, "WIDE_INPUT_ROWS", wide_limit)
         assert runtime.blas_workers_poll() is polls
-        for rows in (numba_decode.SMALL_BATCH_ROWS, numba_decode.SMALL_BATCH_ROWS + 1):
+        for rows, width in itertools.product((limit, limit + 1, wide_limit, wide_limit + 1), (8, wide)):
             threads_seen.clear()
-            x, up = rng.standard_normal((rows, 1, 8)), rng.standard_normal((rows, 1, 8))
-            weight = rng.standard_normal(8)
-            q = rng.standard_normal((rows, 2, 1, 4))
-            k, v = rng.standard_normal((rows, 1, 5, 4)), rng.standard_normal((rows, 1, 5, 4))
+            x, up = rng.standard_normal((rows, 1, width)), rng.standard_normal((rows, 1, width))
+            weight = rng.standard_normal(width)
+            q = rng.standard_normal((rows, 2, 1, width // 2))  # the output projection's input: 2 x width / 2
+            k, v = rng.standard_normal((rows, 1, 5, width // 2)), rng.standard_normal((rows, 1, 5, width // 2))
             np.testing.assert_allclose(ops.rmsnorm_forward(x, weight, 1e-6)[0], rmsnorm.rmsnorm_forward(x, weight, 1e-6)[0],
                                        rtol=1e-12)
             np.testing.assert_allclose(ops.swiglu_forward(x, up)[0], swiglu.swiglu_forward(x, up)[0], rtol=1e-12, atol=1e-14)
@@ -353,8 +359,10 @@ def test_numba_kernels_between_blas_products_run_on_one_thread(monkeypatch):
             logits, targets = rng.standard_normal((rows, 1, 9)), rng.integers(0, 9, (rows, 1))
             np.testing.assert_allclose(ops.token_logprobs_forward(logits, targets, 1.0, False)[0][0],
                                        loss.token_logprobs_forward(logits, targets)[0][0], rtol=1e-12)
-            one_thread = polls and rows > numba_decode.SMALL_BATCH_ROWS
-            assert threads_seen == [1 if one_thread else all_threads] * 4, (timeout, rows)
+            products_are_blas = rows > limit and not (rows <= wide_limit and width >= wide)
+            beside, beside_head = polls and products_are_blas, polls and rows > limit
+            expected = [1 if beside else all_threads] * 3 + [1 if beside_head else all_threads]
+            assert threads_seen == expected, (limit, wide_limit, timeout, rows, width)
     assert numba.get_num_threads() == all_threads  # given back
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from unittest import mock
+
 import numpy as np
 import pytest
 from byte_tokenizer import ByteTokenizer
@@ -9,6 +11,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 pytest.importorskip("numba")
+
+from minireason.kernels import numba_decode  # noqa: E402
 
 from minireason.backend import get_ops  # noqa: E402
 from minireason.bfloat16 import bfloat16_bits_to_float32, float32_to_bfloat16_bits  # noqa: E402
@@ -41,12 +45,16 @@ def test_the_reference_linear_widens_a_bfloat16_matrix_exactly():
 
 
 @settings(max_examples=25, deadline=None)
-@given(rows=st.integers(1, 5), n_in=st.integers(1, 300), n_out=st.integers(1, 70), seed=st.integers(0, 2**16))
-def test_numba_linear_on_bfloat16_weights_equals_the_reference(rows, n_in, n_out, seed):
+@given(rows=st.integers(1, 20), n_in=st.integers(1, 300), n_out=st.integers(1, 70),
+       rows_per_pass=st.sampled_from(sorted(numba_decode.INPUT_ROWS_PER_PASS.values())), seed=st.integers(0, 2**16))
+def test_numba_linear_on_bfloat16_weights_equals_the_reference(rows, n_in, n_out, rows_per_pass, seed):
+    # one weight row at a time up to ONE_WEIGHT_ROW_ROWS rows, four weight rows against three or
+    # four input rows above (either CPU's pass), each bfloat16 weight widened in a register
     rng = np.random.default_rng(seed)
     weight = BFloat16Matrix(float32_to_bfloat16_bits(rng.standard_normal((n_out, n_in)).astype(np.float32)))
     x = rng.standard_normal((rows, 1, n_in)).astype(np.float32)
-    got, _ = get_ops("numba").linear_forward(x, weight)
+    with mock.patch.object(numba_decode, "BLOCK_INPUT_ROWS", rows_per_pass):
+        got, _ = get_ops("numba").linear_forward(x, weight)
     want, _ = linear_forward(x, weight)
     assert got.shape == want.shape == (rows, 1, n_out) and got.dtype == np.float32
     np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5 * np.sqrt(n_in))

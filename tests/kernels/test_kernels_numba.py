@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from unittest import mock
+
 import numpy as np
 import pytest
 from hypothesis import given
@@ -188,11 +190,13 @@ def test_fused_attention_keeps_no_quadratic_array_in_its_cache():
 
 
 @given(dtypes, st.sampled_from([(), (1,), (2,), (3,), (1, 4), (5,), (2, 4), (9,), (3, 1, 5), (17,), (70,), (3, 43)]),
-       st.integers(1, 70), st.integers(1, 40), st.booleans(), st.integers(0, 2**32 - 1))
-def test_small_batch_linear_kernel_matches_reference(dtype, leading, n_in, n_out, parallel, seed):
-    # rows from 1 to 129: one weight row at a time (up to ONE_WEIGHT_ROW_ROWS) and four by four
-    # above, whole passes and every remainder of input rows and of weight rows (n_out % 4), with
-    # the prefetch of the next weights and without it (the last rows);
+       st.integers(1, 70), st.integers(1, 40), st.booleans(), st.sampled_from(sorted(numba_decode.INPUT_ROWS_PER_PASS.values())),
+       st.integers(0, 2**32 - 1))
+def test_small_batch_linear_kernel_matches_reference(dtype, leading, n_in, n_out, parallel, rows_per_pass, seed):
+    # rows from 1 to 129: one weight row at a time (up to ONE_WEIGHT_ROW_ROWS) and four weight rows
+    # against three or four input rows above (either CPU's pass, whatever this one is), whole passes
+    # and every remainder of input rows and of weight rows (n_out % 4), with the prefetch of the
+    # next weights and without it (the last rows);
     # parallel: a weight large enough for the parallel loop (PARALLEL_MIN_WORK), else the serial one
     rng = np.random.default_rng(seed)
     if parallel:
@@ -200,9 +204,10 @@ def test_small_batch_linear_kernel_matches_reference(dtype, leading, n_in, n_out
     x = rng.standard_normal((*leading, n_in)).astype(dtype)
     weight = rng.standard_normal((n_out, n_in)).astype(dtype)
     expected, _ = linear.linear_forward(x, weight)
-    got = numba_decode.small_batch_linear(x, weight)
+    with mock.patch.object(numba_decode, "BLOCK_INPUT_ROWS", rows_per_pass):
+        got = numba_decode.small_batch_linear(x, weight)
+        strided = numba_decode.small_batch_linear(x[..., ::-1], weight[::2, ::-1])  # views are copied, not misread
     assert_close(got, expected, dtype, "y")
-    strided = numba_decode.small_batch_linear(x[..., ::-1], weight[::2, ::-1])  # views are copied, not misread
     assert_close(strided, linear.linear_forward(x[..., ::-1], weight[::2, ::-1])[0], dtype, "y of views")
 
 
