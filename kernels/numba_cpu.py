@@ -90,7 +90,8 @@ def _between_blas_products(rows: int, features: int) -> bool:
     (more rows than the small-batch kernel takes of that width), outside the ``train`` profile
     (whose workers sleep as soon as a product ends).  The other cores are then the polling
     workers', and a parallel kernel waits for its share of them: the small preset decoding 64 rows
-    took 1.2x to 1.4x as long with the kernels below parallel (docs/kernels.md, "Threads").
+    with its products on BLAS took 1.2x to 1.4x as long with the kernels below parallel
+    (docs/kernels.md, "Threads").
     ``features`` is the input width of the product next to the kernel where the kernel's own
     arrays show it (RMSNorm: the hidden size; SwiGLU: the down projection's; attention: the
     output projection's, H x Dh), and 0 where they do not (the token log-probabilities follow the
