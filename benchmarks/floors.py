@@ -24,7 +24,8 @@ try:
 except ImportError:  # numba not installed: BLAS's products are the floor
     numba_decode = None
 
-KERNEL_MAX_ROWS = 128
+# the most rows the small-batch kernel takes on any CPU (its widest window)
+KERNEL_MAX_ROWS = 0 if numba_decode is None else max(max(window) for window in numba_decode.ROW_WINDOWS.values())
 
 
 def _layer_and_head_shapes(config) -> tuple[dict[tuple[int, int], int], tuple[int, int]]:

@@ -80,6 +80,7 @@ SAMPLING_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 
 def _in_a_sampling_dtype(logits) -> np.ndarray:
+    """The logits as they are in a SAMPLING_DTYPES dtype, else widened to float64 (no copy otherwise)."""
     logits = np.asarray(logits)
     return logits if logits.dtype in SAMPLING_DTYPES else logits.astype(np.float64)
 

@@ -111,6 +111,7 @@ class ModelSampler:
             raise InputError(f"ModelSampler.score: expected as many completions as prompts, "
                              f"got {len(completions)} completions for {len(prompts)} prompts")
         limit = self.model.config.max_position_embeddings
+        logprob_op = logprob_op_of(self.model)
         scores = []
         for prompt, completion in zip(prompts, completions):
             prompt_ids = list(self.tokenizer.encode(prompt))
@@ -122,6 +123,5 @@ class ModelSampler:
             logits, _ = self.model.forward(ids)  # (1, T, V)
             # the token at position t is predicted by the logits at position t - 1
             predicting = to_host(logits[0, len(prompt_ids) - 1:-1])  # (len(completion_ids), V)
-            scores.append(mean_logprob(chosen_logprobs(predicting, np.array(completion_ids),
-                                                       logprob_op_of(self.model))))
+            scores.append(mean_logprob(chosen_logprobs(predicting, np.array(completion_ids), logprob_op)))
         return scores
