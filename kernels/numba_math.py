@@ -1,5 +1,5 @@
-"""Scalar pieces the Numba kernels share: bit reinterpretations, a float32 exp that vectorises,
-and prefetch hints.
+"""Scalar pieces the Numba kernels share: bit reinterpretations, a float32 exp and a maximum that
+vectorise, and prefetch hints.
 
 Numba's scalar ``np.exp`` compiles to a libm call per element (no SIMD on this toolchain), far
 slower than NumPy's vectorised exp; a loop that calls ``exp_float32`` instead vectorises.
@@ -70,6 +70,23 @@ def exp_float32(x):  # pragma: no cover - compiled
     p = p * r + _F(1.6666665459e-1)
     p = p * r + _F(5.0000001201e-1)
     return (p * r * r + r + _F(1.0)) * float32_from_bits((np.int32(n) + np.int32(127)) << np.int32(23))
+
+
+@intrinsic
+def larger(typing_context, a, b):  # pragma: no cover - compiled
+    """The larger of two floats of one type (LLVM's maxnum: a NaN argument gives the other one).
+    A loop of these is a max-reduction that LLVM vectorises; a compare-and-select chain
+    (``a if a > b else b``) it keeps scalar, one element at a time."""
+    if not (isinstance(a, types.Float) and a == b):
+        return None
+
+    def codegen(context, builder, signature, arguments):
+        value_type = context.get_value_type(signature.args[0])
+        function_type = ir.FunctionType(value_type, [value_type, value_type])
+        function = cgutils.get_or_insert_function(builder.module, function_type, f"llvm.maxnum.f{a.bitwidth}")
+        return builder.call(function, arguments)
+
+    return a(a, b), codegen
 
 
 @intrinsic
