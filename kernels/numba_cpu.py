@@ -160,7 +160,7 @@ DISPATCH = {
     # the loss seam; its cache (a logsumexp per row, not the (B, T, V) probabilities) is not the reference's.
     # Decoding asks it for the chosen tokens' log-probabilities right after the head's product
     # (generation.sampling.chosen_logprobs), where the rule of the other kernels holds: 64 x 8,192
-    # logits took 2.0 ms parallel beside the polling workers, 1.1 ms with them asleep
+    # logits right after a product took 2.1 ms parallel beside the polling workers, 0.9 ms on one thread
     "token_logprobs": (
         Choice(f"under {numba_loss.PARALLEL_MIN_ELEMENTS:,} logits or one row (numba_loss.runs_in_parallel), "
                f"or {BESIDE_BLAS}: on one thread", _on_one_thread(numba_loss.token_logprobs_forward),
