@@ -257,12 +257,12 @@ def _forward_kernel(q, k, v, allowed, scale, out, logsumexp, heads_per_item):  #
             _product(scores, True, v_head[j0:j1], False, accumulator, 1.0, 1.0, coefficients)  # += P v
         for r in range(n_columns):
             h, t = first_head + r // n_steps, t0 + r % n_steps
-            if running_sum[r] > 0.0:
-                out[b, h, t] = accumulator[r] / running_sum[r]
-                logsumexp[b, h, t] = running_max[r] + np.log(running_sum[r])
-            else:
+            if running_sum[r] == 0.0:  # saw no key (a NaN sum is not this case: it stays NaN, as the reference's)
                 _uniform_average(v_head, out[b, h, t])
                 logsumexp[b, h, t] = np.inf
+            else:
+                out[b, h, t] = accumulator[r] / running_sum[r]
+                logsumexp[b, h, t] = running_max[r] + np.log(running_sum[r])
 
 
 @numba.njit(parallel=True, nogil=True, cache=True, fastmath=_FAST)

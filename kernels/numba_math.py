@@ -60,7 +60,7 @@ def exp_float32(x):  # pragma: no cover - compiled
     degree-6 polynomial; 2^n is the float32 whose exponent field is n + 127.  Meant for
     arguments <= 0 (a softmax's shifted scores); no overflow check.
     """
-    x = x if x > _EXP_FLOOR else _EXP_FLOOR
+    x = _EXP_FLOOR if x < _EXP_FLOOR else x  # a NaN stays NaN (and gives NaN)
     n = np.floor(x * _LOG2E + _F(0.5))
     r = x - n * _LN2_HIGH - n * _LN2_LOW
     p = _F(1.9875691500e-4)

@@ -180,6 +180,40 @@ def test_fused_attention_float32_exp_is_exact_at_the_ends():
     np.testing.assert_allclose(row[5:], expected[5:], rtol=5e-7)
 
 
+def test_float32_exp_of_nan_is_nan():
+    row = np.array([np.nan, 0.0, np.nan], dtype=np.float32)
+    numba_attention._exp_minus(row, np.array([0.0, 0.0, -np.inf], dtype=np.float32))
+    assert np.isnan(row[0]) and row[1] == 1.0 and np.isnan(row[2])
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_attention_kernels_put_nan_where_the_reference_does(dtype):
+    # a NaN in one key: every query that sees it gets NaN (the reference's softmax over a NaN score);
+    # a kernel must not take the row for one that saw no key, nor give the NaN score probability 0
+    rng = np.random.default_rng(5)
+    B, H, Hkv, T, Dh = 2, 4, 2, 150, 16
+    q = rng.standard_normal((B, H, T, Dh)).astype(dtype)
+    k = rng.standard_normal((B, Hkv, T, Dh)).astype(dtype)
+    v = rng.standard_normal((B, Hkv, T, Dh)).astype(dtype)
+    k[0, 1, 70, 3] = np.nan
+    dout = rng.standard_normal((B, H, T, Dh)).astype(dtype)
+    with np.errstate(invalid="ignore"):
+        expected, expected_cache = attention.attention_forward(q, k, v, None, Dh**-0.5)
+        expected_grads = attention.attention_backward(dout, expected_cache)
+        got, cache = numba_attention.attention_forward(q, k, v, None, Dh**-0.5)
+        got_grads = numba_attention.attention_backward(dout, cache)
+        decoded, _ = numba_attention.decode_attention_forward(q[:, :, -1:], k, v, None, Dh**-0.5)
+    assert np.isnan(expected).any()
+    np.testing.assert_array_equal(np.isnan(got), np.isnan(expected))
+    np.testing.assert_array_equal(np.isnan(decoded), np.isnan(expected[:, :, -1:]))
+    # the backward: NaN in every gradient row of a query that sees the key; the reference's dense
+    # products also spread 0 x NaN to queries before it (masked), which the kernel never multiplies
+    assert np.isnan(got_grads[0][0, 2:, 70:]).all()
+    for name, a, b in zip(("dq", "dk", "dv"), got_grads, expected_grads):
+        assert not (np.isnan(a) & ~np.isnan(b)).any(), name
+        assert np.isnan(a).any(), name
+
+
 def test_fused_attention_keeps_no_quadratic_array_in_its_cache():
     rng = np.random.default_rng(0)
     T = 200
@@ -321,6 +355,34 @@ def test_chunked_token_logprobs_match_reference_on_extreme_logits(dtype, tempera
     logits[0, 0, : numba_loss.CHUNK] -= 2e4  # a first chunk far below the rest: the rescale sends l to 0
     assert_token_logprobs_match_reference(logits, rng.integers(0, shape[-1], size=shape[:2]), temperature,
                                           with_entropy, rng)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("nan_at", [0, numba_loss.CHUNK + 3, 2 * numba_loss.CHUNK + 403])  # a chunk's first entry, inside one, the last
+def test_chunked_token_logprobs_of_a_row_with_a_nan_logit_are_nan_as_the_reference(dtype, nan_at):
+    # the chunk maximum passes over a NaN (LLVM's maxnum); the row's sum of exponentials must still be NaN
+    rng = np.random.default_rng(3)
+    logits = rng.standard_normal((1, 2, 2 * numba_loss.CHUNK + 404)).astype(dtype)
+    logits[0, 0, nan_at] = np.nan
+    targets = np.array([[5, 6]])
+    with np.errstate(invalid="ignore"):
+        (expected, _), _ = loss.token_logprobs_forward(logits, targets)
+        (got, _), _ = numba_loss.token_logprobs_forward(logits, targets)
+    assert np.isnan(expected[0, 0]) and np.isnan(got[0, 0])
+    assert_close(got[0, 1:], expected[0, 1:], dtype, "logp of the row without a NaN")
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_chunk_maximum_is_numpys_maximum(dtype):
+    rng = np.random.default_rng(4)
+    for size in (1, 2, 7, 8, 9, 33, numba_loss.CHUNK, numba_loss.CHUNK + 1):
+        chunk = rng.standard_normal(size).astype(dtype)
+        assert numba_loss._chunk_max(chunk) == chunk.max()
+        chunk[rng.integers(size)] = -np.inf
+        assert numba_loss._chunk_max(chunk) == chunk.max()
+        chunk[rng.integers(size)] = np.inf
+        assert numba_loss._chunk_max(chunk) == np.inf
+    assert numba_loss._chunk_max(np.full(5, -np.inf, dtype=dtype)) == -np.inf
 
 
 def test_chunked_token_logprobs_refuse_dentropy_without_the_forward_entropy():
