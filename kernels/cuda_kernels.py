@@ -83,17 +83,17 @@ def attention_forward_kernel(q, k, v, allowed, scale, out, logsumexp):  # pragma
         row_sum += p
         for d in range(Dh):
             accumulator[d] += p * v[b, hk, j, d]
-    if row_sum > 0.0:
-        for d in range(Dh):
-            out[b, h, t, d] = accumulator[d] / row_sum
-        logsumexp[b, h, t] = row_max + math.log(row_sum)
-    else:  # sees no key: the reference's uniform average over all S slots
+    if row_sum == 0.0:  # sees no key: the reference's uniform average over all S slots (a NaN sum stays NaN)
         for d in range(Dh):
             total = 0.0
             for j in range(S):
                 total += v[b, hk, j, d]
             out[b, h, t, d] = total / S
         logsumexp[b, h, t] = math.inf
+    else:
+        for d in range(Dh):
+            out[b, h, t, d] = accumulator[d] / row_sum
+        logsumexp[b, h, t] = row_max + math.log(row_sum)
 
 
 @cuda.jit
