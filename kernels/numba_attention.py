@@ -516,8 +516,9 @@ def _allowed_keys(key_mask, batch_size: int, key_length: int) -> np.ndarray:
 
 @numba.njit(nogil=True, cache=True)
 def _same_start(a, b):  # pragma: no cover - compiled
-    """Whether arrays a and b start at the same address (0.8 us compiled; two ``.ctypes.data``
-    lookups in Python take 5 us, twice a decoding step's attention per layer)."""
+    """Whether arrays a and b start at the same address.  Compiled because two ``.ctypes.data``
+    lookups in Python cost several times the call, and decoding asks it twice a layer a step
+    (docs/kernels.md, "Decode attention")."""
     return a.ctypes.data == b.ctypes.data
 
 
