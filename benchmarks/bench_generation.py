@@ -15,8 +15,11 @@ random prompt for each of B rows, never stopping early, timed whole (prompt and 
   (transformers_reference.py): the loop a user writes with its KV cache ("hf loop"), and its
   ``generate()`` ("hf generate").  Without torch and transformers those rows are skipped.
 Every side runs in its own fresh process (sides.py): numpy, numba, hf loop, hf generate, numpy,
-... ``--repeats`` rounds, each process timing every row ``--runs-per-process`` times after a warm-up
-run; a row's figure is its best over all of them.  The transformers sides run on ``--torch-python``
+... ``--repeats`` rounds, each process timing every row after a warm-up run: ``--runs-per-process``
+times in the first round, and in the later rounds as many times as fill ``--row-seconds`` (1 s) of
+the row's fastest side in the first round, the same count for every side (sides.runs_to_fill: a
+tiny model's rows take 0.06 s, and the best of two runs moved by up to 1.7x between benchmark
+runs); a row's figure is its best over all of them.  The transformers sides run on ``--torch-python``
 (default: this interpreter if it imports torch and transformers, else ``sides.FALLBACK_PYTHON`` if
 that does; else they are skipped), the minireason sides on this interpreter: torch and numba in one
 process share libgomp and stall each other (docs/kernels.md).  ``--in-process`` runs every side in
@@ -137,7 +140,8 @@ def print_decode_row(label: str, row: dict, backends: list[str]) -> None:
               f"{fraction[name]:>8.0%} {row['limit']}")
     load = row["load_average"]
     agreement = f", greedy rows equal to hf loop: {row['rows_equal_to_hf']:.0%}" if "rows_equal_to_hf" in row else ""
-    print(f"{'':6} {'':3}  load {load[0][0]:.2f} -> {load[1][0]:.2f}{agreement}")
+    runs = f", {row['runs_per_process']} runs a process after the first round" if "runs_per_process" in row else ""
+    print(f"{'':6} {'':3}  load {load[0][0]:.2f} -> {load[1][0]:.2f}{runs}{agreement}")
 
 
 # ----------------------------------------------------------------------------- GRPO rollout row
@@ -284,7 +288,8 @@ def cache_table(name, contexts, batch_sizes, steps, backend):
 def child(args) -> dict:
     """One side's figures in this fresh process: every decode row (best of ``--runs-per-process``
     after a warm-up, with the ids of the warm-up run) and the rollout row."""
-    side, runs = args.child, args.runs_per_process
+    side = args.child
+    row_runs = json.loads(args.row_runs) if args.row_runs else {}
     result = {"decode": {}, "rollout": None}
     hf_side = side in HF_SIDES
     if hf_side:
@@ -297,13 +302,14 @@ def child(args) -> dict:
                 prompts = decode_prompts(base.config.vocab_size, batch, args.prompt)
                 function = decode_side(side, base, hf, prompts, args.new_tokens)
                 ids = function()  # warm-up; greedy, so every run's ids
+                runs = row_runs.get(f"{preset} B={batch}", args.runs_per_process)
                 seconds = min(timed_seconds(function) for _ in range(runs))
                 result["decode"][f"{preset} B={batch}"] = {"seconds": seconds, "ids": np.asarray(ids).tolist()}
     if not args.no_rollout and side != "hf loop":
         sides = rollout_sides([] if hf_side else [side], hf_side, args.threads)
         function = sides[side]
         function()  # warm-up
-        result["rollout"] = best_rate(function, runs)
+        result["rollout"] = best_rate(function, row_runs.get("rollout", args.runs_per_process))
     return result
 
 
@@ -330,14 +336,30 @@ def process_report(args, backends: list[str], batch_sizes: list[int], torch_pyth
     ids: dict[str, dict] = {}
     rollout: dict[str, tuple] = {}
     load_before = _thread_limits.load_average()
-    for name, result in side_processes.in_turns(sides, lambda name: [__file__, "--child", name, *options],
-                                                environments, args.repeats):
-        report.setdefault("versions", {}).update({name: result["versions"]} if "versions" in result else {})
-        for key, cell in result["decode"].items():
-            decode.setdefault(key, {})[name] = min(decode.get(key, {}).get(name, float("inf")), cell["seconds"])
-            ids.setdefault(key, {}).setdefault(name, cell["ids"])
-        if result["rollout"] is not None:
-            rollout[name] = max(rollout.get(name, (0.0, 0.0, 0)), tuple(result["rollout"]))
+
+    def collect(results) -> None:
+        for name, result in results:
+            report.setdefault("versions", {}).update({name: result["versions"]} if "versions" in result else {})
+            for key, cell in result["decode"].items():
+                decode.setdefault(key, {})[name] = min(decode.get(key, {}).get(name, float("inf")), cell["seconds"])
+                ids.setdefault(key, {}).setdefault(name, cell["ids"])
+            if result["rollout"] is not None:
+                rollout[name] = max(rollout.get(name, (0.0, 0.0, 0)), tuple(result["rollout"]))
+
+    # the first round times every row --runs-per-process times; the later rounds give each row as
+    # many runs as fill --row-seconds of its fastest side, the same for every side
+    collect(side_processes.in_turns(sides, lambda name: [__file__, "--child", name, *options], environments, 1))
+    row_runs = {key: side_processes.runs_to_fill(cells, args.row_seconds, args.runs_per_process)
+                for key, cells in decode.items()}
+    if rollout:
+        row_runs["rollout"] = side_processes.runs_to_fill({name: value[1] for name, value in rollout.items()},
+                                                          args.row_seconds, args.runs_per_process)
+    report["runs_per_process"] = {"first round": args.runs_per_process, "later rounds": row_runs}
+    later = [*options, "--row-runs", json.dumps(row_runs)]
+    collect(side_processes.in_turns(sides, lambda name: [__file__, "--child", name, *later], environments,
+                                    args.repeats - 1))
+    how = (f"{args.repeats} round(s) in turns, the first x {args.runs_per_process} runs, the later x the runs "
+           f"that fill {args.row_seconds:g} s of the row's fastest side")
     if not args.no_decode:
         if torch_python is not None:
             print(f"transformers side: {report.get('versions', {}).get('hf loop', '?')} ({torch_python})")
@@ -345,7 +367,7 @@ def process_report(args, backends: list[str], batch_sizes: list[int], torch_pyth
         report["read_bandwidth_bytes_per_second"] = bandwidth
         print(f"read bandwidth ({_thread_limits.THREADS} thread(s)): {bandwidth / 1e9:.1f} GB/s")
         print(f"\ndecode: prompt {args.prompt}, {args.new_tokens} new tokens, greedy; each side in its own processes, "
-              f"{args.repeats} round(s) in turns x {args.runs_per_process} runs, the best")
+              f"{how}, the best")
         print(f"{'preset':<6} {'B':>3}  {'side':<12} {'seconds':>8} {'tok/s':>9} {'x hf loop/gen':>15} {'of limit':>8}")
         for preset in args.presets.split(","):
             reference = Qwen3Model.from_config(PRESETS[preset], seed=0, backend="numpy")
@@ -357,13 +379,15 @@ def process_report(args, backends: list[str], batch_sizes: list[int], torch_pyth
                 row = decode_figures(reference, batch, args.prompt, args.new_tokens, decode[key], bandwidth, row_ids,
                                      load_before)
                 report["decode"][key] = row
+                row["runs_per_process"] = row_runs.get(key, args.runs_per_process)
                 print_decode_row(PRESET_LABELS.get(preset, preset), row, backends)
     if rollout:
         best = {name: value[0] for name, value in rollout.items()}
         row = rollout_figures(16 * 8, 64, best, {name: value[1] for name, value in rollout.items()},
                               {name: value[2] for name, value in rollout.items()}, load_before)
+        row["runs_per_process"] = row_runs.get("rollout", args.runs_per_process)
         report["rollout"] = row
-        print_rollout_row(row, f"each side in its own processes, {args.repeats} round(s) x {args.runs_per_process} runs")
+        print_rollout_row(row, f"each side in its own processes, {how}")
 
 
 def print_rollout_row(row: dict, how: str) -> None:
@@ -373,7 +397,8 @@ def print_rollout_row(row: dict, how: str) -> None:
         ratio = f"{row['ratio_to_hf_generate'][name]:.2f}x hf generate" if name in row.get("ratio_to_hf_generate", {}) else ""
         print(f"  {name:<12} {row['seconds'][name]:7.3f} s  {row['generated_tokens'][name]:>6} tokens  "
               f"{rate:8.0f} tok/s  {ratio}")
-    print(f"  load {row['load_average'][0][0]:.2f} -> {row['load_average'][1][0]:.2f}")
+    runs = f", {row['runs_per_process']} runs a process after the first round" if "runs_per_process" in row else ""
+    print(f"  load {row['load_average'][0][0]:.2f} -> {row['load_average'][1][0]:.2f}{runs}")
 
 
 # ----------------------------------------------------------------------------- main
@@ -386,7 +411,12 @@ def main() -> None:
     parser.add_argument("--new-tokens", type=int, default=64)
     parser.add_argument("--repeats", type=int, default=3,
                         help="rounds of the sides' processes in turns (--in-process: timed runs in turns); the best counts")
-    parser.add_argument("--runs-per-process", type=int, default=2, help="timed runs of each row in a side's process")
+    parser.add_argument("--runs-per-process", type=int, default=2,
+                        help="timed runs of each row in a side's process in the first round, and the fewest after it")
+    parser.add_argument("--row-seconds", type=float, default=1.0,
+                        help="after the first round, each row gets as many runs a process as fill this many seconds "
+                             "of its fastest side (the same count for every side; sides.runs_to_fill)")
+    parser.add_argument("--row-runs", help=argparse.SUPPRESS)
     parser.add_argument("--threads", type=int, default=None,
                         help="threads of every side, set before NumPy loads (default: the user's, _thread_limits.py)")
     parser.add_argument("--torch-python", default=None, help="interpreter with torch and transformers for their sides")

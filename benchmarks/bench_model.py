@@ -11,8 +11,10 @@ A step is ``model.loss_and_grads`` on random tokens (mean cross-entropy, gradien
 parameter), against transformers' ``Qwen3ForCausalLM`` on the same weights (float32, PyTorch
 eager, ``loss.backward()``; transformers_reference.py) when torch and transformers are installed.
 Every side runs in its own fresh process (sides.py): numpy, numba, transformers, numpy, ...
-``--repeats`` rounds, each process timing ``--steps-per-process`` steps after a warm-up step; a
-side's figure is its best step.  transformers runs on ``--torch-python`` (default: this interpreter
+``--repeats`` rounds, each process timing steps after a warm-up step: ``--steps-per-process`` in
+the first round, and in the later rounds as many as fill ``--row-seconds`` (1 s) of the fastest
+side's step, the same count for every side (sides.runs_to_fill: the tiny preset's step takes
+0.07 s); a side's figure is its best step.  transformers runs on ``--torch-python`` (default: this interpreter
 if it imports torch and transformers, else ``sides.FALLBACK_PYTHON`` if that does; else skipped),
 minireason on this interpreter: torch and numba in one process share libgomp and stall each other
 (docs/kernels.md).  ``--in-process``: every side in this process, in turns, best of ``--repeats``
@@ -176,7 +178,7 @@ def process_table(args, torch_python: str | None) -> dict:
                                                            **({"MINIREASON_BACKEND": "numpy"}
                                                               if name == "transformers" else {}))
                     for name in sides}
-    options = ["--batch", str(args.batch), "--length", str(args.length), "--repeats", str(args.steps_per_process)]
+    options = ["--batch", str(args.batch), "--length", str(args.length)]
     options += ["--threads", str(args.threads)] if args.threads is not None else []
     options += ["--runtime-off"] if args.runtime_off else []
     results = {}
@@ -186,21 +188,28 @@ def process_table(args, torch_python: str | None) -> dict:
         best: dict[str, dict] = {}
         load_before = _thread_limits.load_average()
 
-        def arguments(name, preset=preset):
-            return [__file__, "--child", preset, name, *options]
+        steps = [args.steps_per_process]  # the first round's; then what fills --row-seconds (sides.runs_to_fill)
 
-        for name, result in side_processes.in_turns(sides, arguments, environments, args.repeats,
-                                                    label=f"{preset:<11} "):
-            if name not in best or result["seconds"] < best[name]["seconds"]:
-                best[name] = result
+        def arguments(name, preset=preset, steps=steps):
+            return [__file__, "--child", preset, name, *options, "--repeats", str(steps[0])]
+
+        for round_index in range(args.repeats):
+            for name, result in side_processes.in_turns(sides, arguments, environments, 1, label=f"{preset:<11} "):
+                if name not in best or result["seconds"] < best[name]["seconds"]:
+                    best[name] = result
+            if round_index == 0:
+                steps[0] = side_processes.runs_to_fill({name: result["seconds"] for name, result in best.items()},
+                                                       args.row_seconds, args.steps_per_process)
         seconds = {name: result["seconds"] for name, result in best.items()}
         tokens = args.batch * args.length
         results[preset] = preset_row(seconds, tokens, products_seconds(PRESETS[preset], tokens, backward=True),
                                      {k: result["loss"] for k, result in best.items()}, load_before,
                                      peak_mib={k: result["peak_mib"] for k, result in best.items()})
+        results[preset]["steps_per_process"] = {"first round": args.steps_per_process, "later rounds": steps[0]}
         if "transformers" in best:
             results[preset]["torch_threads"] = best["transformers"]["torch_threads"]
         print_preset(preset, results[preset], tokens)
+        print(f"{'':<11} {steps[0]} steps a process after the first round")
     return results
 
 
@@ -214,7 +223,11 @@ def main(argv=None) -> int:
     parser.add_argument("--threads", type=int, default=None,
                         help="threads of every side, set before NumPy loads (default: the user's, _thread_limits.py)")
     parser.add_argument("--steps-per-process", type=int, default=2,
-                        help="timed steps in each side's process, after a warm-up step")
+                        help="timed steps in each side's process after a warm-up step, in the first round, and the "
+                             "fewest after it")
+    parser.add_argument("--row-seconds", type=float, default=1.0,
+                        help="after the first round, each side's process times as many steps as fill this many "
+                             "seconds of the fastest side's step (the same count for every side; sides.runs_to_fill)")
     parser.add_argument("--torch-python", default=None, help="interpreter with torch and transformers for their side")
     parser.add_argument("--in-process", action="store_true",
                         help="every side in this process, in turns (torch and numba then share libgomp)")
@@ -237,7 +250,8 @@ def main(argv=None) -> int:
         torch_python = None if args.no_transformers else side_processes.python_for("torch, transformers",
                                                                                     args.torch_python)
         print(f"training step (forward + backward), float32, batch {args.batch} x {args.length} tokens; each side in "
-              f"its own processes, {args.repeats} round(s) in turns x {args.steps_per_process} steps, the best"
+              f"its own processes, {args.repeats} round(s) in turns, the first x {args.steps_per_process} steps, the "
+              f"later x the steps that fill {args.row_seconds:g} s of the fastest side's, the best"
               f"{', runtime settings off' if args.runtime_off else ''}")
         print(f"numpy {np.__version__}; "
               f"{'transformers: run by ' + torch_python if torch_python else 'transformers: not importable, skipped'}")

@@ -107,6 +107,19 @@ def in_turns(pythons: dict[str, str], arguments, environments: dict[str, dict[st
             yield name, result
 
 
+def runs_to_fill(seconds: dict[str, float], row_seconds: float, minimum: int, maximum: int = 40) -> int:
+    """How many timed runs each side of a row gets in its later processes: enough that the row's
+    fastest side (``seconds``: each side's best run so far) runs for ``row_seconds`` a process, at
+    least ``minimum``, at most ``maximum``.  One count for every side, so that no side's best is the
+    least of more draws than another's; a short row (a tiny model's, 0.06 s) gets many, whose best
+    moves far less from one benchmark run to the next than the best of two."""
+    if not seconds:
+        return minimum
+    fastest = min(seconds.values())
+    wanted = row_seconds / fastest if fastest > 0 else maximum
+    return max(minimum, min(maximum, -int(-wanted // 1)))
+
+
 def peak_resident_bytes() -> int:
     """VmHWM: this process's peak resident set size (Linux), 0 where /proc is not there."""
     try:
