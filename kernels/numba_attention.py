@@ -30,10 +30,10 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-import minireason.kernels.numba_threads  # noqa: F401  (the OpenMP wait policy, set before numba's threads start)
 import numba
 import numpy as np
 from minireason.kernels.numba_math import exp_float32, prefetch_range_to_l2
+from minireason.kernels.numba_threads import threads_here  # (its import sets the OpenMP wait policy)
 from numba.core import types
 
 from minireason.runtime import single_threaded_blas
@@ -497,7 +497,9 @@ def _decode_parallel(q, k, v, n_keys, allowed, scale, out, logsumexp, n_chunks):
             _decode_group(q, k, v, n_keys, allowed, scale, out, logsumexp, scores, queries, sums, item)
 
 
-PARALLEL_DECODE_WORK = 1 << 20  # below this many multiply-adds a thread hand-off costs more than it saves
+# below this many multiply-adds a thread hand-off costs more than it saves (test-small at 64 rows
+# splits from 16 keys on; docs/kernels.md, "Threads")
+PARALLEL_DECODE_WORK = 1 << 17
 
 
 def decode_runs_in_parallel(q: np.ndarray, k: np.ndarray) -> bool:
@@ -505,7 +507,7 @@ def decode_runs_in_parallel(q: np.ndarray, k: np.ndarray) -> bool:
     against the keys k (B, Hkv, S, Dh) are at least PARALLEL_DECODE_WORK multiply-adds, and there
     is more than one thread (on one, no hand-off)."""
     B, H, _, Dh = q.shape
-    return B * H * k.shape[2] * Dh >= PARALLEL_DECODE_WORK and numba.get_num_threads() > 1
+    return B * H * k.shape[2] * Dh >= PARALLEL_DECODE_WORK and threads_here() > 1
 
 
 def _allowed_keys(key_mask, batch_size: int, key_length: int) -> np.ndarray:
@@ -559,7 +561,7 @@ def decode_attention_forward(q: np.ndarray, k: np.ndarray, v: np.ndarray, key_ma
     arguments = (q.reshape(B, H, Dh), _whole_buffer(k), _whole_buffer(v), n_keys, allowed, dtype.type(scale),
                  out.reshape(B, H, Dh), logsumexp.reshape(B, H))
     if decode_runs_in_parallel(q, k):
-        _decode_parallel(*arguments, min(B * k.shape[1], numba.get_num_threads()))
+        _decode_parallel(*arguments, min(B * k.shape[1], threads_here()))
     else:
         _decode_serial(*arguments)
     return out, FusedAttentionCache(q, k, v, out, logsumexp, allowed, scale)

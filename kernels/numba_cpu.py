@@ -19,7 +19,7 @@ import numpy as np
 import scipy.linalg  # noqa: F401  (numba compiles np.dot to BLAS through scipy; fail here, with the install hint)
 from minireason.kernels import numba_attention, numba_decode, numba_fused, numba_loss, numba_rope
 from minireason.kernels.numba_attention import FusedAttentionCache
-from minireason.kernels.numba_threads import on_one_thread
+from minireason.kernels.numba_threads import on_one_thread, threads_here
 
 from minireason.backend import Choice
 from minireason.nn import attention as reference_attention
@@ -74,9 +74,13 @@ def _rows(x) -> int:
 
 def _few_rows_of(rows: int, features: int) -> bool:
     """Whether a linear op of ``rows`` input rows of ``features`` inputs is the small-batch kernel's:
-    at most SMALL_BATCH_ROWS rows, or at most WIDE_INPUT_ROWS of WIDE_INPUT_FEATURES or more inputs."""
-    return rows <= numba_decode.SMALL_BATCH_ROWS or (rows <= numba_decode.WIDE_INPUT_ROWS
-                                                     and features >= numba_decode.WIDE_INPUT_FEATURES)
+    at most SMALL_BATCH_ROWS rows, or at most WIDE_INPUT_ROWS of WIDE_INPUT_FEATURES or more inputs,
+    or at most WIDE_INPUT_ROWS of any width on more than one thread.  (Narrower products alone are
+    faster on BLAS past SMALL_BATCH_ROWS, but a step with no BLAS product leaves the cores to numba's
+    kernels: test-small decoding 64 rows and a GRPO rollout of builtin:base, 128 rows, ran 1.2x
+    faster that way on two threads, and slower on one, where nothing splits.)"""
+    return rows <= numba_decode.SMALL_BATCH_ROWS or (rows <= numba_decode.WIDE_INPUT_ROWS and (
+        features >= numba_decode.WIDE_INPUT_FEATURES or threads_here() > 1))
 
 
 def _few_rows(x) -> bool:
@@ -110,16 +114,16 @@ def _on_one_thread(forward):
 
 
 BESIDE_BLAS = (f"parallel by its size, but more than {numba_decode.SMALL_BATCH_ROWS} rows ({numba_decode.WIDE_INPUT_ROWS} "
-               f"where the next product's input is {numba_decode.WIDE_INPUT_FEATURES} or wider: the linear ops' are BLAS's) "
-               "while OpenBLAS's workers poll (_between_blas_products)")
+               f"where the next product's input is {numba_decode.WIDE_INPUT_FEATURES} or wider or numba has more than one "
+               "thread: the linear ops' are BLAS's) while OpenBLAS's workers poll (_between_blas_products)")
 
 DISPATCH = {
     "linear": (
         Choice("bfloat16 weights (decoding after with_bfloat16_decoding)", _bfloat16_linear_forward, None,
                applies=lambda x, weight: isinstance(weight, reference_linear.BFloat16Matrix)),
         Choice(f"at most {numba_decode.SMALL_BATCH_ROWS} rows ({numba_decode.WIDE_INPUT_ROWS} of "
-               f"{numba_decode.WIDE_INPUT_FEATURES}+ inputs; numba_decode.ROW_WINDOWS[{numba_decode.HOST_VECTORS!r}]), "
-               "x and W of one float dtype",
+               f"{numba_decode.WIDE_INPUT_FEATURES}+ inputs, or of any width on more than one numba thread; "
+               f"numba_decode.ROW_WINDOWS[{numba_decode.HOST_VECTORS!r}]), x and W of one float dtype",
                _small_batch_linear_forward, reference_linear.linear_backward,
                applies=lambda x, weight: _few_rows(x) and x.dtype == weight.dtype and x.dtype in _FLOAT_DTYPES),
         Choice(f"at most {SERIAL_BLAS_MAX_WORK:,} multiply-adds (SERIAL_BLAS_MAX_WORK) while OpenBLAS's workers "

@@ -16,10 +16,10 @@ Rounding float32 to bfloat16 bits is
 from __future__ import annotations
 
 import llvmlite.binding
-import minireason.kernels.numba_threads  # noqa: F401  (the OpenMP wait policy, set before numba's threads start)
 import numba
 import numpy as np
 from minireason.kernels.numba_math import bfloat16_to_float32, prefetch_range_to_l2
+from minireason.kernels.numba_threads import threads_here  # (its import sets the OpenMP wait policy)
 from numba.core import types
 from numba.extending import overload
 
@@ -32,7 +32,10 @@ from numba.extending import overload
 # rows (a batch of 128 rollouts) the kernel beats BLAS or ties it; then no product of a decoding step
 # is BLAS's, OpenBLAS's workers sleep, and the other kernels may split over the cores (numba_cpu,
 # _between_blas_products).  With narrower inputs (the built-in models' 128) BLAS's packed, blocked
-# products win past SMALL_BATCH_ROWS.
+# products win past SMALL_BATCH_ROWS, product by product; but with more than one thread a decoding
+# step whose products are all the kernel's lets the other kernels split over the cores, and that
+# wins the step: so with more than one thread the kernel takes up to WIDE_INPUT_ROWS rows of any
+# width (numba_cpu._few_rows_of; docs/kernels.md, "Threads", has the measurements).
 #
 # How many input rows a pass takes is set by the CPU's vector registers: each (weight row, input
 # row) pair keeps a running sum in one.  With AVX-512's 32, four (16 sums, 8 loads feed 16
@@ -71,10 +74,11 @@ WEIGHT_ROWS_AHEAD = 4
 _FAST = {"reassoc", "contract"}  # lets LLVM split the sums over SIMD lanes; keeps inf/nan semantics
 # With more than one thread the weight rows are split between threads when there is enough to
 # split: a weight of PARALLEL_MIN_WEIGHTS or more (its reading is the cost at a few rows), or
-# PARALLEL_MIN_WORK multiply-adds (rows x weights).  Below both a thread hand-off costs more than it
-# saves, and much more while OpenBLAS's threads still poll after a prefill's products (docs/kernels.md).
+# PARALLEL_MIN_WORK multiply-adds (rows x weights: the built-in models' 128 x 384 weights from 16
+# rows on, their 64 x 128 from 64).  Below both a thread hand-off costs more than it saves, and much
+# more while OpenBLAS's threads still poll after a prefill's products (docs/kernels.md).
 PARALLEL_MIN_WEIGHTS = 1 << 17
-PARALLEL_MIN_WORK = 1 << 22
+PARALLEL_MIN_WORK = 1 << 19
 
 
 def _as_float(weight):  # pragma: no cover - replaced by its overload in compiled code
@@ -261,7 +265,7 @@ def _small_batch_product(rows: np.ndarray, weight: np.ndarray) -> np.ndarray:
     weight = np.ascontiguousarray(weight)
     out = np.empty((rows.shape[0], weight.shape[0]), dtype=rows.dtype)  # (N, out)
     parallel = ((weight.size >= PARALLEL_MIN_WEIGHTS or rows.shape[0] * weight.size >= PARALLEL_MIN_WORK)
-                and numba.get_num_threads() > 1)  # one thread: no hand-off
+                and threads_here() > 1)  # one thread: no hand-off
     kernel = _small_batch_product_parallel if parallel else _small_batch_product_serial
     by_blocks = rows.shape[0] > ONE_WEIGHT_ROW_ROWS
     kernel(weight, rows, out, BLOCK_INPUT_ROWS if by_blocks else 0,

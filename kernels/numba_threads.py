@@ -15,12 +15,43 @@ from minireason.runtime import set_openmp_wait_policy
 set_openmp_wait_policy()
 
 
+# numba.get_num_threads and numba.set_num_threads cost about 2.4 us a call (each makes sure the
+# threading layer is up and checks its count first), and decoding asks at every op; the threading
+# layer's own functions behind them, which numba loads when it starts that layer, take 0.25 us.
+_count_functions: tuple | None = None  # (get, set) of the calling thread's count, found at first use
+
+
+def _thread_count_functions() -> tuple:
+    global _count_functions
+    if _count_functions is None:
+        numba.get_num_threads()  # starts the threading layer, which loads its functions
+        from numba.np.ufunc import parallel
+
+        get, set_ = getattr(parallel, "_get_num_threads", None), getattr(parallel, "_set_num_threads", None)
+        _count_functions = (get, set_) if callable(get) and callable(set_) else (numba.get_num_threads,
+                                                                                 numba.set_num_threads)
+    return _count_functions
+
+
+def threads_here() -> int:
+    """numba's thread count for the calling thread (numba.get_num_threads, without its checks)."""
+    return _thread_count_functions()[0]()
+
+
+def _swap_threads(count: int) -> int:
+    """Set numba's thread count for the calling thread to ``count`` (1 to its count at start);
+    returns the count it had."""
+    get, set_ = _thread_count_functions()
+    previous = get()
+    set_(count)
+    return previous
+
+
 def on_one_thread(function, *arguments):
     """``function(*arguments)`` with numba's parallel kernels on the calling thread only (numba's
     thread count is per thread): no hand-off, and a parallel-compiled loop keeps its SIMD."""
-    threads = numba.get_num_threads()
-    numba.set_num_threads(1)
+    threads = _swap_threads(1)
     try:
         return function(*arguments)
     finally:
-        numba.set_num_threads(threads)
+        _swap_threads(threads)

@@ -188,11 +188,12 @@ def test_the_small_batch_window_follows_the_cpus_vector_registers(monkeypatch):
 
 def test_numba_linear_chooses_its_product_by_the_number_of_rows(monkeypatch):
     """Decoding's few rows go to the small-batch kernel (each weight read once; the window by the
-    CPU's vector registers, ROW_WINDOWS, with more rows for wide inputs), more rows (training,
-    prefill) to the reference's BLAS product, on one thread up to SERIAL_BLAS_MAX_WORK
-    multiply-adds while OpenBLAS's workers sleep (train) and on its threads while they poll; all
-    give the reference's numbers, and the kernel's cache meets the reference's backward."""
-    pytest.importorskip("numba")
+    CPU's vector registers, ROW_WINDOWS, with more rows for wide inputs, and for every width on
+    more than one numba thread), more rows (training, prefill) to the reference's BLAS product, on
+    one thread up to SERIAL_BLAS_MAX_WORK multiply-adds while OpenBLAS's workers sleep (train) and
+    on its threads while they poll; all give the reference's numbers, and the kernel's cache meets
+    the reference's backward."""
+    numba = pytest.importorskip("numba")
     import numpy as np
     from minireason.kernels import numba_cpu, numba_decode
 
@@ -205,7 +206,10 @@ def test_numba_linear_chooses_its_product_by_the_number_of_rows(monkeypatch):
     # this CPU's window, then every window (a CPU with AVX-512 and one without)
     assert (numba_decode.SMALL_BATCH_ROWS, numba_decode.WIDE_INPUT_ROWS) == numba_decode.ROW_WINDOWS[numba_decode.HOST_VECTORS]
     wide, serial_max_work = numba_decode.WIDE_INPUT_FEATURES, numba_cpu.SERIAL_BLAS_MAX_WORK
-    for (limit, wide_limit), polls in itertools.product(numba_decode.ROW_WINDOWS.values(), (False, True)):
+    all_threads = numba.get_num_threads()
+    for (limit, wide_limit), polls, threads in itertools.product(numba_decode.ROW_WINDOWS.values(), (False, True),
+                                                                 sorted({1, all_threads})):
+        numba.set_num_threads(threads)  # this thread's count: numba's is per thread
         monkeypatch.setattr(runtime._state, "blas_thread_timeout", runtime.PROCESS_TIMEOUT if polls else runtime.SHORTEST_TIMEOUT)
         monkeypatch.setattr(numba_decode, "SMALL_BATCH_ROWS", limit)
         monkeypatch.setattr(numba_decode, "WIDE_INPUT_ROWS", wide_limit)
@@ -215,11 +219,15 @@ def test_numba_linear_chooses_its_product_by_the_number_of_rows(monkeypatch):
         for dtype, serial_limit in ((np.float32, serial_max_work), (np.float64, large_work - 1)):
             monkeypatch.setattr(numba_cpu, "SERIAL_BLAS_MAX_WORK", serial_limit)
             above_serial = blas if serial_limit < large_work or polls else serial_blas
+            narrow_above = numba_cpu._small_batch_linear_forward if threads > 1 else above_serial
             for leading, n_in, made_by in (((1, 1), 6, numba_cpu._small_batch_linear_forward),
                                            ((3, 2), 6, numba_cpu._small_batch_linear_forward),
                                            ((limit, 1), 6, numba_cpu._small_batch_linear_forward),
-                                           ((limit + 1,), 6, above_serial),
-                                           ((limit + 1,), wide - 1, above_serial),
+                                           ((limit + 1,), 6, narrow_above if wide_limit > limit else above_serial),
+                                           ((limit + 1,), wide - 1, narrow_above if wide_limit > limit else above_serial),
+                                           ((wide_limit,), 6, narrow_above if wide_limit > limit
+                                            else numba_cpu._small_batch_linear_forward),
+                                           ((wide_limit + 1,), 6, above_serial),
                                            ((limit + 1,), wide, numba_cpu._small_batch_linear_forward
                                             if wide_limit > limit else above_serial),
                                            ((2, wide_limit // 2), wide, numba_cpu._small_batch_linear_forward),
@@ -227,7 +235,7 @@ def test_numba_linear_chooses_its_product_by_the_number_of_rows(monkeypatch):
                 weight = rng.standard_normal((9, n_in)).astype(dtype)  # (out, in)
                 x = rng.standard_normal((*leading, n_in)).astype(dtype)
                 chosen = next(c for c in table if c.applies is None or c.applies(x, weight))
-                assert chosen.forward is made_by, (dtype, leading, n_in)
+                assert chosen.forward is made_by, (dtype, leading, n_in, threads)
                 out, cache = ops.linear_forward(x, weight)
                 expected, reference_cache = reference_linear.linear_forward(x, weight)
                 assert out.shape == expected.shape and out.dtype == expected.dtype and out.flags.c_contiguous
@@ -236,6 +244,7 @@ def test_numba_linear_chooses_its_product_by_the_number_of_rows(monkeypatch):
                 dout = rng.standard_normal(out.shape).astype(dtype)
                 for got, want in zip(ops.linear_backward(dout, cache), reference_linear.linear_backward(dout, reference_cache)):
                     np.testing.assert_allclose(got, want, **tolerance)
+    numba.set_num_threads(all_threads)
     # mixed dtypes are the reference's promotion (BLAS), not the kernel's
     weight = rng.standard_normal((9, 6))  # float64
     x = rng.standard_normal((1, 6)).astype(np.float32)
@@ -310,12 +319,11 @@ def test_numba_rmsnorm_and_swiglu_run_on_one_thread_on_small_inputs(monkeypatch)
 
 
 def test_numba_kernels_between_blas_products_run_on_one_thread(monkeypatch):
-    """While OpenBLAS's workers poll after a product (every profile but train), RMSNorm, SwiGLU and
-    decode attention whose rows are more than the small-batch product takes at the width of the
-    product next to them (its window by that width, so the products around them are BLAS's), and
-    the token log-probabilities (a decoding step's chosen tokens, after the head, whose width they
-    do not show: the narrow window) run with numba on the calling thread; with fewer rows, or with
-    the workers asleep (train), on every thread.  The same numbers either way."""
+    """While OpenBLAS's workers poll after a product (every profile but train), RMSNorm, SwiGLU,
+    decode attention and the token log-probabilities whose rows are more than the small-batch
+    product takes (on more than one thread, as here, its window for every width: the products
+    around them are then BLAS's) run with numba on the calling thread; with fewer rows, or with the
+    workers asleep (train), on every thread.  The same numbers either way."""
     pytest.importorskip("numba")
     import numba
     import numpy as np
@@ -359,8 +367,9 @@ def test_numba_kernels_between_blas_products_run_on_one_thread(monkeypatch):
             logits, targets = rng.standard_normal((rows, 1, 9)), rng.integers(0, 9, (rows, 1))
             np.testing.assert_allclose(ops.token_logprobs_forward(logits, targets, 1.0, False)[0][0],
                                        loss.token_logprobs_forward(logits, targets)[0][0], rtol=1e-12)
-            products_are_blas = rows > limit and not (rows <= wide_limit and width >= wide)
-            beside, beside_head = polls and products_are_blas, polls and rows > limit
+            # every width is the kernel's up to wide_limit rows on more than one thread, as here
+            products_are_blas = rows > wide_limit
+            beside, beside_head = polls and products_are_blas, polls and products_are_blas
             expected = [1 if beside else all_threads] * 3 + [1 if beside_head else all_threads]
             assert threads_seen == expected, (limit, wide_limit, timeout, rows, width)
     assert numba.get_num_threads() == all_threads  # given back
