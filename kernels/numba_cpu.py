@@ -76,9 +76,9 @@ def _few_rows_of(rows: int, features: int) -> bool:
     """Whether a linear op of ``rows`` input rows of ``features`` inputs is the small-batch kernel's:
     at most SMALL_BATCH_ROWS rows, or at most WIDE_INPUT_ROWS of WIDE_INPUT_FEATURES or more inputs,
     or at most WIDE_INPUT_ROWS of any width on more than one thread.  (Narrower products alone are
-    faster on BLAS past SMALL_BATCH_ROWS, but a step with no BLAS product leaves the cores to numba's
-    kernels: test-small decoding 64 rows and a GRPO rollout of builtin:base, 128 rows, ran 1.2x
-    faster that way on two threads, and slower on one, where nothing splits.)"""
+    faster on BLAS past SMALL_BATCH_ROWS, but a decoding step with no BLAS product leaves the cores
+    to numba's kernels, which then split over them: faster on two threads, slower on one, where
+    nothing splits; docs/kernels.md, "Threads".)"""
     return rows <= numba_decode.SMALL_BATCH_ROWS or (rows <= numba_decode.WIDE_INPUT_ROWS and (
         features >= numba_decode.WIDE_INPUT_FEATURES or threads_here() > 1))
 

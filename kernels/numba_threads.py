@@ -9,15 +9,17 @@ measurements are in docs/kernels.md, "Process settings").  A value the user expo
 from __future__ import annotations
 
 import numba
+from numba.np.ufunc import parallel as numba_parallel
 
 from minireason.runtime import set_openmp_wait_policy
 
 set_openmp_wait_policy()
 
 
-# numba.get_num_threads and numba.set_num_threads cost about 2.4 us a call (each makes sure the
-# threading layer is up and checks its count first), and decoding asks at every op; the threading
-# layer's own functions behind them, which numba loads when it starts that layer, take 0.25 us.
+# numba.get_num_threads and numba.set_num_threads make sure the threading layer is up and check
+# the count on every call, several times the cost of the call itself, and decoding asks at every
+# op; so this module calls the threading layer's own functions behind them, which numba loads when
+# it starts that layer (docs/kernels.md, "Threads", has the timings).
 _count_functions: tuple | None = None  # (get, set) of the calling thread's count, found at first use
 
 
@@ -25,9 +27,8 @@ def _thread_count_functions() -> tuple:
     global _count_functions
     if _count_functions is None:
         numba.get_num_threads()  # starts the threading layer, which loads its functions
-        from numba.np.ufunc import parallel
-
-        get, set_ = getattr(parallel, "_get_num_threads", None), getattr(parallel, "_set_num_threads", None)
+        get = getattr(numba_parallel, "_get_num_threads", None)
+        set_ = getattr(numba_parallel, "_set_num_threads", None)
         _count_functions = (get, set_) if callable(get) and callable(set_) else (numba.get_num_threads,
                                                                                  numba.set_num_threads)
     return _count_functions

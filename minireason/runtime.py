@@ -412,9 +412,9 @@ def run_on_cores(tasks: list[Callable]) -> list:
     threads do (a barrier per op, which costs far more than the op when another process takes one
     of the cores).  NumPy and numba release the interpreter lock while they compute, so the tasks
     run side by side.  Once one task is left, the libraries' thread counts are given back: equal
-    parts do not end together when a core runs slower for a while (on a shared machine one part of
-    a training step took up to a third more CPU time than the other), and the last part's products
-    then use the cores the others left.  For tasks that share nothing they write (the rows of a
+    parts do not end together when a core runs slower for a while (a shared machine), and the last
+    part's products then use the cores the others left (docs/kernels.md, "Rows split over the
+    cores").  For tasks that share nothing they write (the rows of a
     batch).  An exception of a task is raised after every task has ended."""
     if len(tasks) == 1:
         return [tasks[0]()]
