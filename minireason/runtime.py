@@ -323,24 +323,18 @@ def blas_threads(count: int):
 
 @contextlib.contextmanager
 def _threads_capped(controls: list[tuple], count: int):
-    """Each (get, set) thread control at most ``count`` in the block, its previous count back after;
-    the block is given a function that gives the previous counts back early (once)."""
+    """Each (get, set) thread control at most ``count`` in the block, its previous count back after."""
     changed = []
     for get_threads, set_threads in controls:
         previous = get_threads()
         if previous > count:
             set_threads(count)
             changed.append((set_threads, previous))
-
-    def give_back():
-        while changed:
-            set_threads, previous = changed.pop()
-            set_threads(previous)
-
     try:
-        yield give_back
+        yield
     finally:
-        give_back()
+        for set_threads, previous in changed:
+            set_threads(previous)
 
 
 # ----------------------------------------------------------------------------- work split over the cores
@@ -411,30 +405,15 @@ def run_on_cores(tasks: list[Callable]) -> list:
     tasks meet once, at the end, instead of at every product and kernel the way a library's own
     threads do (a barrier per op, which costs far more than the op when another process takes one
     of the cores).  NumPy and numba release the interpreter lock while they compute, so the tasks
-    run side by side.  Once one task is left, the libraries' thread counts are given back: equal
-    parts do not end together when a core runs slower for a while (a shared machine), and the last
-    part's products then use the cores the others left (docs/kernels.md, "Rows split over the
-    cores").  For tasks that share nothing they write (the rows of a
-    batch).  An exception of a task is raised after every task has ended."""
+    run side by side.  For tasks that share nothing they write (the rows of a batch).  An
+    exception of a task is raised after every task has ended."""
     if len(tasks) == 1:
         return [tasks[0]()]
     pool = _worker_pool(len(tasks) - 1)
-    with _all_blas_on_one_thread() as give_back:
-        running = [len(tasks)]
-        lock = threading.Lock()
-
-        def task_then_hand_over(task: Callable):
-            try:
-                return _one_thread_task(task)
-            finally:
-                with lock:
-                    running[0] -= 1
-                    if running[0] == 1:
-                        give_back()
-
-        futures = [pool.submit(task_then_hand_over, task) for task in tasks[1:]]
+    with _all_blas_on_one_thread():
+        futures = [pool.submit(_one_thread_task, task) for task in tasks[1:]]
         try:
-            first = task_then_hand_over(tasks[0])
+            first = _one_thread_task(tasks[0])
         finally:
             for future in futures:  # every task ends before the thread counts are given back
                 future.exception()

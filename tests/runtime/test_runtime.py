@@ -291,9 +291,7 @@ def test_run_on_cores_runs_each_task_on_its_own_thread_with_every_library_on_one
     def task(index):
         together.wait()
         blas = [runtime._thread_controls(library)[0]() for library in libraries]
-        threads = numba.get_num_threads()
-        together.wait()  # none ends before all have looked (the last one left gets BLAS's threads back)
-        return index, threading.get_ident(), blas, threads
+        return index, threading.get_ident(), blas, numba.get_num_threads()
 
     results = runtime.run_on_cores([lambda index=index: task(index) for index in range(3)])
     assert [index for index, *_ in results] == [0, 1, 2]
@@ -301,41 +299,6 @@ def test_run_on_cores_runs_each_task_on_its_own_thread_with_every_library_on_one
     assert all(blas == [1] * len(libraries) and threads == 1 for _, _, blas, threads in results)
     assert [runtime._thread_controls(library)[0]() for library in libraries] == counts
     assert numba.get_num_threads() == numba_threads
-
-
-def test_the_last_task_still_running_gets_every_blas_thread_back():
-    """A part that ends early hands its core over: once one task is left, BLAS runs its thread count
-    again (for that task's products), and not before."""
-    libraries = [library for library in runtime._loaded_openblas_libraries() if runtime._thread_controls(library)]
-    counts = [runtime._thread_controls(library)[0]() for library in libraries]
-    if not libraries or max(counts) == 1:
-        pytest.skip("needs an OpenBLAS running more than one thread")
-
-    def blas_counts():
-        return [runtime._thread_controls(library)[0]() for library in libraries]
-
-    first_ended, second_may_end = threading.Event(), threading.Event()
-
-    def first():
-        first_ended.set()
-
-    def second():
-        assert second_may_end.wait(timeout=30)
-
-    def last():
-        assert first_ended.wait(timeout=30)
-        time.sleep(0.05)  # the first task's thread has handed over by now
-        while_two_run = blas_counts()
-        second_may_end.set()
-        deadline = time.monotonic() + 5
-        while blas_counts() != counts and time.monotonic() < deadline:
-            time.sleep(0.001)
-        return while_two_run, blas_counts()
-
-    *_, (while_two_run, alone) = runtime.run_on_cores([first, second, last])
-    assert while_two_run == [1] * len(libraries)
-    assert alone == counts
-    assert blas_counts() == counts
 
 
 def test_run_on_cores_raises_a_tasks_error_after_every_task_has_ended():
