@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import math
 import os
 import subprocess
 import sys
@@ -116,8 +117,8 @@ def runs_to_fill(seconds: dict[str, float], row_seconds: float, minimum: int, ma
     if not seconds:
         return minimum
     fastest = min(seconds.values())
-    wanted = row_seconds / fastest if fastest > 0 else maximum
-    return max(minimum, min(maximum, -int(-wanted // 1)))
+    wanted = math.ceil(row_seconds / fastest) if fastest > 0 else maximum
+    return max(minimum, min(maximum, wanted))
 
 
 def peak_resident_bytes() -> int:

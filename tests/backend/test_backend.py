@@ -207,44 +207,46 @@ def test_numba_linear_chooses_its_product_by_the_number_of_rows(monkeypatch):
     assert (numba_decode.SMALL_BATCH_ROWS, numba_decode.WIDE_INPUT_ROWS) == numba_decode.ROW_WINDOWS[numba_decode.HOST_VECTORS]
     wide, serial_max_work = numba_decode.WIDE_INPUT_FEATURES, numba_cpu.SERIAL_BLAS_MAX_WORK
     all_threads = numba.get_num_threads()
-    for (limit, wide_limit), polls, threads in itertools.product(numba_decode.ROW_WINDOWS.values(), (False, True),
-                                                                 sorted({1, all_threads})):
-        numba.set_num_threads(threads)  # this thread's count: numba's is per thread
-        monkeypatch.setattr(runtime._state, "blas_thread_timeout", runtime.PROCESS_TIMEOUT if polls else runtime.SHORTEST_TIMEOUT)
-        monkeypatch.setattr(numba_decode, "SMALL_BATCH_ROWS", limit)
-        monkeypatch.setattr(numba_decode, "WIDE_INPUT_ROWS", wide_limit)
-        serial_blas, blas = numba_cpu._serial_blas_linear_forward, reference_linear.linear_forward
-        # at most 9 * (wide_limit + 1) * wide multiply-adds below: one-thread BLAS unless the limit is lowered
-        large_work = 9 * (limit + 1) * 6
-        for dtype, serial_limit in ((np.float32, serial_max_work), (np.float64, large_work - 1)):
-            monkeypatch.setattr(numba_cpu, "SERIAL_BLAS_MAX_WORK", serial_limit)
-            above_serial = blas if serial_limit < large_work or polls else serial_blas
-            narrow_above = numba_cpu._small_batch_linear_forward if threads > 1 else above_serial
-            for leading, n_in, made_by in (((1, 1), 6, numba_cpu._small_batch_linear_forward),
-                                           ((3, 2), 6, numba_cpu._small_batch_linear_forward),
-                                           ((limit, 1), 6, numba_cpu._small_batch_linear_forward),
-                                           ((limit + 1,), 6, narrow_above if wide_limit > limit else above_serial),
-                                           ((limit + 1,), wide - 1, narrow_above if wide_limit > limit else above_serial),
-                                           ((wide_limit,), 6, narrow_above if wide_limit > limit
-                                            else numba_cpu._small_batch_linear_forward),
-                                           ((wide_limit + 1,), 6, above_serial),
-                                           ((limit + 1,), wide, numba_cpu._small_batch_linear_forward
-                                            if wide_limit > limit else above_serial),
-                                           ((2, wide_limit // 2), wide, numba_cpu._small_batch_linear_forward),
-                                           ((wide_limit + 1,), wide, above_serial)):
-                weight = rng.standard_normal((9, n_in)).astype(dtype)  # (out, in)
-                x = rng.standard_normal((*leading, n_in)).astype(dtype)
-                chosen = next(c for c in table if c.applies is None or c.applies(x, weight))
-                assert chosen.forward is made_by, (dtype, leading, n_in, threads)
-                out, cache = ops.linear_forward(x, weight)
-                expected, reference_cache = reference_linear.linear_forward(x, weight)
-                assert out.shape == expected.shape and out.dtype == expected.dtype and out.flags.c_contiguous
-                tolerance = {"rtol": 1e-4, "atol": 1e-4} if dtype == np.float32 else {"rtol": 1e-12, "atol": 1e-11}
-                np.testing.assert_allclose(out, expected, **tolerance)
-                dout = rng.standard_normal(out.shape).astype(dtype)
-                for got, want in zip(ops.linear_backward(dout, cache), reference_linear.linear_backward(dout, reference_cache)):
-                    np.testing.assert_allclose(got, want, **tolerance)
-    numba.set_num_threads(all_threads)
+    try:
+        for (limit, wide_limit), polls, threads in itertools.product(numba_decode.ROW_WINDOWS.values(), (False, True),
+                                                                     sorted({1, all_threads})):
+            numba.set_num_threads(threads)  # this thread's count: numba's is per thread
+            monkeypatch.setattr(runtime._state, "blas_thread_timeout", runtime.PROCESS_TIMEOUT if polls else runtime.SHORTEST_TIMEOUT)
+            monkeypatch.setattr(numba_decode, "SMALL_BATCH_ROWS", limit)
+            monkeypatch.setattr(numba_decode, "WIDE_INPUT_ROWS", wide_limit)
+            serial_blas, blas = numba_cpu._serial_blas_linear_forward, reference_linear.linear_forward
+            # at most 9 * (wide_limit + 1) * wide multiply-adds below: one-thread BLAS unless the limit is lowered
+            large_work = 9 * (limit + 1) * 6
+            for dtype, serial_limit in ((np.float32, serial_max_work), (np.float64, large_work - 1)):
+                monkeypatch.setattr(numba_cpu, "SERIAL_BLAS_MAX_WORK", serial_limit)
+                above_serial = blas if serial_limit < large_work or polls else serial_blas
+                narrow_above = numba_cpu._small_batch_linear_forward if threads > 1 else above_serial
+                for leading, n_in, made_by in (((1, 1), 6, numba_cpu._small_batch_linear_forward),
+                                               ((3, 2), 6, numba_cpu._small_batch_linear_forward),
+                                               ((limit, 1), 6, numba_cpu._small_batch_linear_forward),
+                                               ((limit + 1,), 6, narrow_above if wide_limit > limit else above_serial),
+                                               ((limit + 1,), wide - 1, narrow_above if wide_limit > limit else above_serial),
+                                               ((wide_limit,), 6, narrow_above if wide_limit > limit
+                                                else numba_cpu._small_batch_linear_forward),
+                                               ((wide_limit + 1,), 6, above_serial),
+                                               ((limit + 1,), wide, numba_cpu._small_batch_linear_forward
+                                                if wide_limit > limit else above_serial),
+                                               ((2, wide_limit // 2), wide, numba_cpu._small_batch_linear_forward),
+                                               ((wide_limit + 1,), wide, above_serial)):
+                    weight = rng.standard_normal((9, n_in)).astype(dtype)  # (out, in)
+                    x = rng.standard_normal((*leading, n_in)).astype(dtype)
+                    chosen = next(c for c in table if c.applies is None or c.applies(x, weight))
+                    assert chosen.forward is made_by, (dtype, leading, n_in, threads)
+                    out, cache = ops.linear_forward(x, weight)
+                    expected, reference_cache = reference_linear.linear_forward(x, weight)
+                    assert out.shape == expected.shape and out.dtype == expected.dtype and out.flags.c_contiguous
+                    tolerance = {"rtol": 1e-4, "atol": 1e-4} if dtype == np.float32 else {"rtol": 1e-12, "atol": 1e-11}
+                    np.testing.assert_allclose(out, expected, **tolerance)
+                    dout = rng.standard_normal(out.shape).astype(dtype)
+                    for got, want in zip(ops.linear_backward(dout, cache), reference_linear.linear_backward(dout, reference_cache)):
+                        np.testing.assert_allclose(got, want, **tolerance)
+    finally:
+        numba.set_num_threads(all_threads)  # given back even when an assertion fails
     # mixed dtypes are the reference's promotion (BLAS), not the kernel's
     weight = rng.standard_normal((9, 6))  # float64
     x = rng.standard_normal((1, 6)).astype(np.float32)

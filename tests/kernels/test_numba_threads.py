@@ -1,6 +1,7 @@
 """numba_threads: the calling thread's numba thread count, read and set without numba's Python checks."""
 
 import threading
+import types
 
 import pytest
 
@@ -32,3 +33,12 @@ def test_on_one_thread_runs_with_one_and_gives_the_count_back_also_after_an_erro
     with pytest.raises(ZeroDivisionError):
         numba_threads.on_one_thread(lambda: 1 / 0)
     assert numba.get_num_threads() == before
+
+
+def test_without_the_threading_layers_own_functions_numbas_public_ones_are_used(monkeypatch):
+    monkeypatch.setattr(numba_threads, "_count_functions", None)
+    monkeypatch.setattr(numba_threads, "numba_parallel", types.SimpleNamespace())  # a numba without them
+    assert numba_threads._thread_count_functions() == (numba.get_num_threads, numba.set_num_threads)
+    before = numba.get_num_threads()
+    assert numba_threads.on_one_thread(numba.get_num_threads) == 1
+    assert numba_threads.threads_here() == numba.get_num_threads() == before
