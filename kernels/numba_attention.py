@@ -253,7 +253,8 @@ def _forward_kernel(q, k, v, allowed, scale, out, logsumexp, heads_per_item):  #
                     running_sum[r] += scores[c, r]
             for r in range(n_columns):
                 if corrections[r] != 1.0:
-                    accumulator[r] *= corrections[r]
+                    for d in range(Dh):  # loops, not array expressions: those compile a broadcasting-error path (seconds of a first run)
+                        accumulator[r, d] *= corrections[r]
             _product(scores, True, v_head[j0:j1], False, accumulator, 1.0, 1.0, coefficients)  # += P v
         for r in range(n_columns):
             h, t = first_head + r // n_steps, t0 + r % n_steps
@@ -261,7 +262,8 @@ def _forward_kernel(q, k, v, allowed, scale, out, logsumexp, heads_per_item):  #
                 _uniform_average(v_head, out[b, h, t])
                 logsumexp[b, h, t] = np.inf
             else:
-                out[b, h, t] = accumulator[r] / running_sum[r]
+                for d in range(Dh):
+                    out[b, h, t, d] = accumulator[r, d] / running_sum[r]
                 logsumexp[b, h, t] = running_max[r] + np.log(running_sum[r])
 
 

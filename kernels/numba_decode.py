@@ -236,26 +236,26 @@ def _weight_block_times_rows(weight, x, out, block, rows_per_pass):  # pragma: n
         v += 1
 
 
-@numba.njit(nogil=True, cache=True, fastmath=_FAST, inline="always")
-def _small_batch_item(weight, x, out, rows_per_pass, item):  # pragma: no cover - compiled
-    """Work item ``item``: a block of four weight rows (``rows_per_pass`` input rows a pass) or,
-    with ``rows_per_pass`` 0, one weight row."""
-    if rows_per_pass > 0:
-        _weight_block_times_rows(weight, x, out, item, rows_per_pass)
-    else:
-        _weight_row_times_rows(weight, x, out, item)
-
-
-@numba.njit(parallel=True, nogil=True, cache=True, fastmath=_FAST)
-def _small_batch_product_parallel(weight, x, out, rows_per_pass, n_items):  # pragma: no cover - compiled
-    for item in numba.prange(n_items):
-        _small_batch_item(weight, x, out, rows_per_pass, item)
-
-
 @numba.njit(nogil=True, cache=True, fastmath=_FAST)
-def _small_batch_product_serial(weight, x, out, rows_per_pass, n_items):  # pragma: no cover - compiled
-    for item in range(n_items):
-        _small_batch_item(weight, x, out, rows_per_pass, item)
+def _small_batch_items(weight, x, out, rows_per_pass, first, last):  # pragma: no cover - compiled
+    """Work items ``first`` to ``last - 1``: each a block of four weight rows (``rows_per_pass``
+    input rows a pass) or, with ``rows_per_pass`` 0, one weight row.  The product's one compiled
+    body (the helpers above are inlined into it), called whole on one thread and once per thread
+    by the parallel kernel: inlined into both, and the parallel one's loop body run through numba's
+    parallel passes, it was compiled twice at far greater cost (docs/kernels.md, "Compilation is
+    cached")."""
+    for item in range(first, last):
+        if rows_per_pass > 0:
+            _weight_block_times_rows(weight, x, out, item, rows_per_pass)
+        else:
+            _weight_row_times_rows(weight, x, out, item)
+
+
+@numba.njit(parallel=True, nogil=True, cache=True)
+def _small_batch_product_parallel(weight, x, out, rows_per_pass, n_items, n_chunks):  # pragma: no cover - compiled
+    for chunk in numba.prange(n_chunks):  # one contiguous run of items per thread
+        _small_batch_items(weight, x, out, rows_per_pass, chunk * n_items // n_chunks,
+                           (chunk + 1) * n_items // n_chunks)
 
 
 def _small_batch_product(rows: np.ndarray, weight: np.ndarray) -> np.ndarray:
@@ -266,10 +266,13 @@ def _small_batch_product(rows: np.ndarray, weight: np.ndarray) -> np.ndarray:
     out = np.empty((rows.shape[0], weight.shape[0]), dtype=rows.dtype)  # (N, out)
     parallel = ((weight.size >= PARALLEL_MIN_WEIGHTS or rows.shape[0] * weight.size >= PARALLEL_MIN_WORK)
                 and threads_here() > 1)  # one thread: no hand-off
-    kernel = _small_batch_product_parallel if parallel else _small_batch_product_serial
     by_blocks = rows.shape[0] > ONE_WEIGHT_ROW_ROWS
-    kernel(weight, rows, out, BLOCK_INPUT_ROWS if by_blocks else 0,
-           (weight.shape[0] + 3) // 4 if by_blocks else weight.shape[0])
+    rows_per_pass = BLOCK_INPUT_ROWS if by_blocks else 0
+    n_items = (weight.shape[0] + 3) // 4 if by_blocks else weight.shape[0]
+    if parallel:
+        _small_batch_product_parallel(weight, rows, out, rows_per_pass, n_items, min(threads_here(), n_items))
+    else:
+        _small_batch_items(weight, rows, out, rows_per_pass, 0, n_items)
     return out
 
 
