@@ -64,11 +64,12 @@ def run_once(arguments: list[str], cache_dir: str, per_kernel: bool) -> tuple[fl
     seconds = time.perf_counter() - start
     if finished.returncode != 0:
         raise SystemExit(f"minireason {' '.join(arguments)} failed:\n{finished.stderr[-2000:]}")
-    timings = []
+    if not per_kernel:
+        return seconds, []
     for line in finished.stderr.splitlines():
         if line.startswith("KERNEL-TIMINGS "):
-            timings = json.loads(line[len("KERNEL-TIMINGS "):])
-    return seconds, timings
+            return seconds, json.loads(line[len("KERNEL-TIMINGS "):])
+    raise SystemExit(f"minireason {' '.join(arguments)}: the compile hook reported nothing")
 
 
 def main() -> None:
