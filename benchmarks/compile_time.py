@@ -80,6 +80,8 @@ def main() -> None:
     parser.add_argument("--json", help="also write the figures to this file")
     parser.add_argument("command", nargs="*", help="minireason's arguments, after --")
     args = parser.parse_args()
+    if args.rounds < 1 or args.warm_runs < 1:
+        parser.error("--rounds and --warm-runs must be at least 1")
     arguments = args.command or DEFAULT_COMMAND
     print(f"minireason {' '.join(arguments)}; {os.cpu_count()} CPU(s), load average "
           f"{', '.join(f'{load:.2f}' for load in os.getloadavg())}", flush=True)

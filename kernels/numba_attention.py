@@ -251,9 +251,11 @@ def _forward_kernel(q, k, v, allowed, scale, out, logsumexp, heads_per_item):  #
                 _exp_minus(scores[c], shifts)  # now unnormalised probabilities
                 for r in range(n_columns):
                     running_sum[r] += scores[c, r]
+            # loops here and below, not array expressions: for those numba compiles a broadcasting
+            # error's message, seconds of a first run (docs/kernels.md, "Compilation is cached")
             for r in range(n_columns):
                 if corrections[r] != 1.0:
-                    for d in range(Dh):  # loops, not array expressions: those compile a broadcasting-error path (seconds of a first run)
+                    for d in range(Dh):
                         accumulator[r, d] *= corrections[r]
             _product(scores, True, v_head[j0:j1], False, accumulator, 1.0, 1.0, coefficients)  # += P v
         for r in range(n_columns):

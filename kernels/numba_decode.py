@@ -264,13 +264,14 @@ def _small_batch_product(rows: np.ndarray, weight: np.ndarray) -> np.ndarray:
         raise ValueError(f"linear: inputs of {rows.shape[1]} features against a weight of shape {weight.shape}")
     weight = np.ascontiguousarray(weight)
     out = np.empty((rows.shape[0], weight.shape[0]), dtype=rows.dtype)  # (N, out)
+    threads = threads_here()
     parallel = ((weight.size >= PARALLEL_MIN_WEIGHTS or rows.shape[0] * weight.size >= PARALLEL_MIN_WORK)
-                and threads_here() > 1)  # one thread: no hand-off
+                and threads > 1)  # one thread: no hand-off
     by_blocks = rows.shape[0] > ONE_WEIGHT_ROW_ROWS
     rows_per_pass = BLOCK_INPUT_ROWS if by_blocks else 0
     n_items = (weight.shape[0] + 3) // 4 if by_blocks else weight.shape[0]
     if parallel:
-        _small_batch_product_parallel(weight, rows, out, rows_per_pass, n_items, min(threads_here(), n_items))
+        _small_batch_product_parallel(weight, rows, out, rows_per_pass, n_items, min(threads, n_items))
     else:
         _small_batch_items(weight, rows, out, rows_per_pass, 0, n_items)
     return out
