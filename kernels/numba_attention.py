@@ -32,7 +32,7 @@ from typing import NamedTuple
 
 import numba
 import numpy as np
-from minireason.kernels.numba_math import exp_float32, prefetch_range_to_l2
+from minireason.kernels.numba_math import exp_float32, larger, prefetch_range_to_l2
 from minireason.kernels.numba_threads import threads_here  # (its import sets the OpenMP wait policy)
 from numba.core import types
 
@@ -236,7 +236,7 @@ def _forward_kernel(q, k, v, allowed, scale, out, logsumexp, heads_per_item):  #
             tile_max[:] = -np.inf
             for c in range(n_keys):
                 for r in range(n_columns):
-                    tile_max[r] = max(tile_max[r], scores[c, r])
+                    tile_max[r] = larger(tile_max[r], scores[c, r])  # vectorises; max() kept it scalar
             for r in range(n_columns):
                 new_max = max(running_max[r], tile_max[r])
                 if new_max == -np.inf:  # no key seen yet: the tile column contributes nothing
