@@ -32,14 +32,19 @@ from typing import NamedTuple
 
 import numba
 import numpy as np
-from minireason.kernels.numba_math import exp_float32, larger, prefetch_range_to_l2
+from minireason.kernels.numba_math import HOST_VECTORS, exp_float32, larger, prefetch_range_to_l2
 from minireason.kernels.numba_threads import threads_here  # (its import sets the OpenMP wait policy)
 from numba.core import types
 
 from minireason.runtime import single_threaded_blas
 
 QUERY_BLOCK = 32  # query positions per tile; a tile stacks them for each head it serves
-KEY_BLOCK = 64  # keys per tile: one online-softmax rescale of the accumulator per tile
+# Keys per tile: one online-softmax rescale of the accumulator per tile, and larger tiles make
+# fewer, larger BLAS calls.  With AVX-512 (a Xeon) 64 tied or won (at Dh = 128 128-key tiles took
+# 101 ms against 80); with AVX2 (a Zen 3) 256 won at every shape measured (docs/kernels.md).  Read
+# at each call and passed to the kernels, so that tests run either size on any CPU.
+KEY_BLOCKS = {"avx512": 64, "avx2 or less": 256}
+KEY_BLOCK = KEY_BLOCKS[HOST_VECTORS]
 _FAST = {"reassoc", "contract"}  # lets LLVM vectorise dot products; keeps inf/nan semantics
 
 
@@ -190,7 +195,7 @@ def _stack_rows(source, b, first_head, heads, t0, t1, multiplier, rows):  # prag
 
 
 @numba.njit(parallel=True, nogil=True, cache=True, fastmath=_FAST)
-def _forward_kernel(q, k, v, allowed, scale, out, logsumexp, heads_per_item):  # pragma: no cover - compiled
+def _forward_kernel(q, k, v, allowed, scale, out, logsumexp, heads_per_item, key_block):  # pragma: no cover - compiled
     """One work item: one query block of ``heads_per_item`` heads that share a kv head.
 
     Their queries, times the scale, are stacked as the columns of one (Dh, G * steps) matrix
@@ -218,7 +223,7 @@ def _forward_kernel(q, k, v, allowed, scale, out, logsumexp, heads_per_item):  #
         query_columns = np.empty((Dh, n_columns), dtype=q.dtype)  # (Dh, G * steps), times the scale
         _stack_columns(q, b, first_head, heads_per_item, t0, t1, scale, query_columns)
         coefficients = np.empty(2, dtype=q.dtype)
-        score_buffer = np.empty(KEY_BLOCK * max_columns, dtype=q.dtype)
+        score_buffer = np.empty(key_block * max_columns, dtype=q.dtype)
         accumulator = np.zeros((n_columns, Dh), dtype=q.dtype)
         running_max = np.full(n_columns, -np.inf, dtype=q.dtype)
         running_sum = np.zeros(n_columns, dtype=q.dtype)
@@ -226,8 +231,8 @@ def _forward_kernel(q, k, v, allowed, scale, out, logsumexp, heads_per_item):  #
         shifts = np.empty(n_columns, dtype=q.dtype)
         corrections = np.empty(n_columns, dtype=q.dtype)
         last_key = min(offset + t1 - 1, S - 1)  # causal: no later key is seen by this block
-        for j0 in range(0, last_key + 1, KEY_BLOCK):
-            j1 = min(last_key + 1, j0 + KEY_BLOCK)
+        for j0 in range(0, last_key + 1, key_block):
+            j1 = min(last_key + 1, j0 + key_block)
             n_keys = j1 - j0
             scores = score_buffer[:n_keys * n_columns].reshape((n_keys, n_columns))  # (keys, G * steps)
             _product(k_head[j0:j1], False, query_columns, False, scores, 1.0, 0.0, coefficients)
@@ -270,7 +275,7 @@ def _forward_kernel(q, k, v, allowed, scale, out, logsumexp, heads_per_item):  #
 
 
 @numba.njit(parallel=True, nogil=True, cache=True, fastmath=_FAST)
-def _backward_kernel(q, k, v, out, dout, logsumexp, allowed, scale, heads_per_item,
+def _backward_kernel(q, k, v, out, dout, logsumexp, allowed, scale, heads_per_item, key_block,
                      dq, dk_partial, dv_partial):  # pragma: no cover - compiled
     """One work item: ``heads_per_item`` heads that share a kv head, all their query blocks.
 
@@ -295,8 +300,8 @@ def _backward_kernel(q, k, v, out, dout, logsumexp, allowed, scale, heads_per_it
         dout_row_buffer = np.empty(max_columns * Dh, dtype=q.dtype)
         dout_column_buffer = np.empty(max_columns * Dh, dtype=q.dtype)
         dq_row_buffer = np.empty(max_columns * Dh, dtype=q.dtype)
-        probs_buffer = np.empty(KEY_BLOCK * max_columns, dtype=q.dtype)
-        dscores_buffer = np.empty(KEY_BLOCK * max_columns, dtype=q.dtype)
+        probs_buffer = np.empty(key_block * max_columns, dtype=q.dtype)
+        dscores_buffer = np.empty(key_block * max_columns, dtype=q.dtype)
         lse_columns = np.empty(max_columns, dtype=q.dtype)
         delta_columns = np.empty(max_columns, dtype=q.dtype)
         coefficients = np.empty(2, dtype=q.dtype)
@@ -322,8 +327,8 @@ def _backward_kernel(q, k, v, out, dout, logsumexp, allowed, scale, heads_per_it
                 delta_columns[r] = total
             dq_rows[:] = 0.0
             last_key = min(offset + t1 - 1, S - 1)
-            for j0 in range(0, last_key + 1, KEY_BLOCK):
-                j1 = min(last_key + 1, j0 + KEY_BLOCK)
+            for j0 in range(0, last_key + 1, key_block):
+                j1 = min(last_key + 1, j0 + key_block)
                 n_keys = j1 - j0
                 probs = probs_buffer[:n_keys * n_columns].reshape((n_keys, n_columns))  # S^T, then P^T in place
                 dscores = dscores_buffer[:n_keys * n_columns].reshape((n_keys, n_columns))  # dP^T, then dS'^T
@@ -582,7 +587,7 @@ def attention_forward(q: np.ndarray, k: np.ndarray, v: np.ndarray, key_mask: np.
     out = np.empty_like(q)  # (B, H, T, Dh)
     logsumexp = np.empty((B, H, T), dtype=dtype)  # (B, H, T), +inf marks a row that sees no key
     with single_threaded_blas():
-        _forward_kernel(q, k, v, allowed, dtype.type(scale), out, logsumexp, H // k.shape[1])
+        _forward_kernel(q, k, v, allowed, dtype.type(scale), out, logsumexp, H // k.shape[1], KEY_BLOCK)
     return out, FusedAttentionCache(q, k, v, out, logsumexp, allowed, scale)
 
 
@@ -627,7 +632,7 @@ def backward_in_work_items(dout: np.ndarray, cache, heads_per_item: int):
     dk_partial = np.zeros((B, H // heads_per_item, S, Dh), dtype=q.dtype)  # one slab per work item
     dv_partial = np.zeros((B, H // heads_per_item, S, Dh), dtype=q.dtype)
     with single_threaded_blas():
-        _backward_kernel(q, k, v, out, dout, logsumexp, allowed, q.dtype.type(scale), heads_per_item,
+        _backward_kernel(q, k, v, out, dout, logsumexp, allowed, q.dtype.type(scale), heads_per_item, KEY_BLOCK,
                          dq, dk_partial, dv_partial)
     if heads_per_item == group:  # one slab per kv head already
         return dq, dk_partial, dv_partial

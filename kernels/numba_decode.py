@@ -15,10 +15,9 @@ Rounding float32 to bfloat16 bits is
 
 from __future__ import annotations
 
-import llvmlite.binding
 import numba
 import numpy as np
-from minireason.kernels.numba_math import bfloat16_to_float32, prefetch_range_to_l2
+from minireason.kernels.numba_math import HOST_VECTORS, bfloat16_to_float32, prefetch_range_to_l2
 from minireason.kernels.numba_threads import threads_here  # (its import sets the OpenMP wait policy)
 from numba.core import types
 from numba.extending import overload
@@ -48,19 +47,6 @@ ROW_WINDOWS = {  # (most rows, most rows of WIDE_INPUT_FEATURES or more inputs)
     "avx2 or less": (16, 128),
 }
 INPUT_ROWS_PER_PASS = {"avx512": 4, "avx2 or less": 3}  # input rows against four weight rows
-
-
-def _host_vectors() -> str:
-    """The ROW_WINDOWS key for this CPU, from LLVM's view of the host (the one numba compiles for);
-    a host whose features LLVM cannot read gets the narrower window."""
-    try:
-        features = llvmlite.binding.get_host_cpu_features()
-    except RuntimeError:
-        return "avx2 or less"
-    return "avx512" if features.get("avx512f", False) else "avx2 or less"
-
-
-HOST_VECTORS = _host_vectors()
 SMALL_BATCH_ROWS, WIDE_INPUT_ROWS = ROW_WINDOWS[HOST_VECTORS]
 BLOCK_INPUT_ROWS = INPUT_ROWS_PER_PASS[HOST_VECTORS]
 WIDE_INPUT_FEATURES = 512

@@ -1,5 +1,6 @@
 """Scalar pieces the Numba kernels share: bit reinterpretations, a float32 exp and a maximum that
-vectorise, and prefetch hints.
+vectorise, prefetch hints, and which vector registers the host has (the kernels' sizes that
+depend on it are keyed by ``HOST_VECTORS``).
 
 Numba's scalar ``np.exp`` compiles to a libm call per element (no SIMD on this toolchain), far
 slower than NumPy's vectorised exp; a loop that calls ``exp_float32`` instead vectorises.
@@ -9,12 +10,26 @@ bit intrinsics below emit the LLVM instructions directly (a register operation, 
 
 from __future__ import annotations
 
+import llvmlite.binding
 import numba
 import numpy as np
 from llvmlite import ir
 from numba import types
 from numba.core import cgutils
 from numba.extending import intrinsic
+
+
+def host_vectors() -> str:
+    """"avx512" or "avx2 or less": the host's vector registers as LLVM sees them (numba compiles
+    for that view).  A host whose features LLVM cannot read counts as "avx2 or less"."""
+    try:
+        features = llvmlite.binding.get_host_cpu_features()
+    except RuntimeError:
+        return "avx2 or less"
+    return "avx512" if features.get("avx512f", False) else "avx2 or less"
+
+
+HOST_VECTORS = host_vectors()
 
 _F = np.float32
 _LOG2E = _F(1.4426950408889634)

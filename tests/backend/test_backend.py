@@ -168,11 +168,12 @@ def test_numba_attention_uses_the_fused_kernel_only_for_long_inputs():
         numba_attention.attention_backward(dout, reference_cache)
 
 
-def test_the_small_batch_window_follows_the_cpus_vector_registers(monkeypatch):
-    """AVX-512 gets the wide window, a CPU without it (or one whose features LLVM cannot read) the narrow one."""
+def test_the_kernels_sizes_follow_the_cpus_vector_registers(monkeypatch):
+    """AVX-512 gets the small-batch product's wide window and the attention's 64-key tiles, a CPU
+    without it (or one whose features LLVM cannot read) the narrow window and 256-key tiles."""
     pytest.importorskip("numba")
     import llvmlite.binding
-    from minireason.kernels import numba_decode
+    from minireason.kernels import numba_attention, numba_decode, numba_math
 
     def unreadable():
         raise RuntimeError("failed to get host cpu features")
@@ -180,10 +181,14 @@ def test_the_small_batch_window_follows_the_cpus_vector_registers(monkeypatch):
     for features, expected in (({"avx512f": True, "avx2": True}, "avx512"), ({"avx512f": False, "avx2": True}, "avx2 or less"),
                                ({}, "avx2 or less")):
         monkeypatch.setattr(llvmlite.binding, "get_host_cpu_features", lambda features=features: features)
-        assert numba_decode._host_vectors() == expected
+        assert numba_math.host_vectors() == expected
     monkeypatch.setattr(llvmlite.binding, "get_host_cpu_features", unreadable)
-    assert numba_decode._host_vectors() == "avx2 or less"
+    assert numba_math.host_vectors() == "avx2 or less"
     assert numba_decode.ROW_WINDOWS["avx512"][0] > numba_decode.ROW_WINDOWS["avx2 or less"][0]
+    assert numba_attention.KEY_BLOCKS["avx512"] < numba_attention.KEY_BLOCKS["avx2 or less"]
+    # this CPU's sizes are its entries
+    assert numba_attention.KEY_BLOCK == numba_attention.KEY_BLOCKS[numba_math.HOST_VECTORS]
+    assert numba_decode.BLOCK_INPUT_ROWS == numba_decode.INPUT_ROWS_PER_PASS[numba_math.HOST_VECTORS]
 
 
 def test_numba_linear_chooses_its_product_by_the_number_of_rows(monkeypatch):

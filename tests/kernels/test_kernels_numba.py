@@ -144,9 +144,12 @@ def test_fused_attention_rows_that_see_no_key_match_the_reference():
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("mask_kind", ["none", "left_padding", "padding_inside_a_visible_tile"])
 @pytest.mark.parametrize("cached", [0, 37])  # 37: the query tiles straddle the key tiles
-def test_fused_attention_tiles_below_the_diagonal_match_the_reference(dtype, mask_kind, cached):
-    # T = 200 makes whole tiles that every row sees (the unmasked fast path) next to diagonal tiles;
-    # padding inside such a tile must send it to the masked path
+@pytest.mark.parametrize("key_block", sorted(set(numba_attention.KEY_BLOCKS.values())))  # every CPU's tiles
+def test_fused_attention_tiles_below_the_diagonal_match_the_reference(dtype, mask_kind, cached, key_block, monkeypatch):
+    # T = 200 makes whole 64-key tiles that every row sees (the unmasked fast path) next to diagonal
+    # tiles, and several key tiles per query block (the online softmax's rescaling); 256-key tiles
+    # hold all of a row's keys at once.  Padding inside a visible tile must send it to the masked path
+    monkeypatch.setattr(numba_attention, "KEY_BLOCK", key_block)
     rng = np.random.default_rng(7)
     B, Hkv, group, T, Dh = 2, 2, 3, 200, 8
     S = cached + T
