@@ -33,10 +33,10 @@ float64 rows use ``np.exp``.
 
 from __future__ import annotations
 
-import minireason.kernels.numba_threads  # noqa: F401  (the OpenMP wait policy, set before numba's threads start)
 import numba
 import numpy as np
 from minireason.kernels.numba_math import exp_float32, larger
+from minireason.kernels.numba_threads import threads_here  # (its import sets the OpenMP wait policy)
 
 from minireason.errors import InputError
 
@@ -114,12 +114,15 @@ def _entropy_gradient_chunk(chunk, temperature, shift, log_sum, entropy,
             out[i] = -probability * (logp_weight + entropy_weight * (shifted + entropy_minus_log_sum))
 
 
-@numba.njit(parallel=True, nogil=True, cache=True, fastmath={"reassoc", "contract"})
-def _logsumexp_rows(logits, temperature, with_entropy, row_max, log_sum, entropy):  # pragma: no cover
+@numba.njit(nogil=True, cache=True, fastmath={"reassoc", "contract"})
+def _logsumexp_row_range(logits, temperature, with_entropy, row_max, log_sum, entropy, first, last):  # pragma: no cover
     """logsumexp of row u = logits[row] / temperature as row_max[row] + log_sum[row] (m and log l), and,
-    if with_entropy, entropy[row] = -sum_v p_v log p_v, in one online pass over the row (module docstring)."""
-    n_rows, vocab = logits.shape
-    for row in numba.prange(n_rows):
+    if with_entropy, entropy[row] = -sum_v p_v log p_v, in one online pass over the row (module
+    docstring), for rows ``first`` to ``last - 1``.  The one compiled body: called whole on one
+    thread, and once per thread by the parallel kernel (a prange over the rows themselves went
+    through numba's parallel passes and took twice as long to compile, docs/kernels.md)."""
+    vocab = logits.shape[1]
+    for row in range(first, last):
         values = logits[row]
         exps = np.empty(CHUNK, dtype=logits.dtype)
         shifted = np.empty(CHUNK if with_entropy else 0, dtype=logits.dtype)
@@ -151,6 +154,25 @@ def _logsumexp_rows(logits, temperature, with_entropy, row_max, log_sum, entropy
         log_sum[row] = np.log(running_sum)
         if with_entropy:
             entropy[row] = np.log(running_sum) - running_weighted / running_sum
+
+
+@numba.njit(parallel=True, nogil=True, cache=True)
+def _logsumexp_rows_parallel(logits, temperature, with_entropy, row_max, log_sum, entropy, n_chunks):  # pragma: no cover
+    n_rows = logits.shape[0]
+    for chunk in numba.prange(n_chunks):  # one contiguous run of rows per thread
+        _logsumexp_row_range(logits, temperature, with_entropy, row_max, log_sum, entropy,
+                             chunk * n_rows // n_chunks, (chunk + 1) * n_rows // n_chunks)
+
+
+def _logsumexp_rows(logits, temperature, with_entropy, row_max, log_sum, entropy) -> None:
+    """``_logsumexp_row_range`` over every row of logits (rows, V): split over numba's threads when
+    there are more than one and more than one row, else on the calling thread."""
+    n_rows = logits.shape[0]
+    threads = threads_here()
+    if threads > 1 and n_rows > 1:
+        _logsumexp_rows_parallel(logits, temperature, with_entropy, row_max, log_sum, entropy, min(threads, n_rows))
+    else:
+        _logsumexp_row_range(logits, temperature, with_entropy, row_max, log_sum, entropy, 0, n_rows)
 
 
 @numba.njit(parallel=True, nogil=True, cache=True, fastmath={"reassoc", "contract"})
