@@ -175,13 +175,14 @@ def _logsumexp_rows(logits, temperature, with_entropy, row_max, log_sum, entropy
         _logsumexp_row_range(logits, temperature, with_entropy, row_max, log_sum, entropy, 0, n_rows)
 
 
-@numba.njit(parallel=True, nogil=True, cache=True, fastmath={"reassoc", "contract"})
-def _token_logprobs_backward_rows(logits, row_max, log_sum, entropy, targets, temperature,
-                                  logp_weights, entropy_weights, dlogits):  # pragma: no cover
+@numba.njit(nogil=True, cache=True, fastmath={"reassoc", "contract"})
+def _token_logprobs_backward_row_range(logits, row_max, log_sum, entropy, targets, temperature,
+                                       logp_weights, entropy_weights, dlogits, first, last):  # pragma: no cover
     """dlogits[row] = -p (a + c (log p + H)) + a onehot(target), with a = dlogp / tau, c = dH / tau
-    (the row's weights), log p = (u - m) - log l, u = logits[row] / temperature."""
-    n_rows, vocab = logits.shape
-    for row in numba.prange(n_rows):
+    (the row's weights), log p = (u - m) - log l, u = logits[row] / temperature, for rows ``first``
+    to ``last - 1``; compiled once, as ``_logsumexp_row_range``."""
+    vocab = logits.shape[1]
+    for row in range(first, last):
         logp_weight = logp_weights[row]
         entropy_weight = entropy_weights[row]
         out = dlogits[row]
@@ -227,6 +228,29 @@ def token_logprobs_forward(logits: np.ndarray, targets: np.ndarray, temperature:
     entropy = entropy if with_entropy else None
     cache = (logits, row_max, log_sum, entropy, flat_targets, temperature)
     return (target_log_probs.reshape(shape), None if entropy is None else entropy.reshape(shape)), cache
+
+
+@numba.njit(parallel=True, nogil=True, cache=True)
+def _token_logprobs_backward_parallel(logits, row_max, log_sum, entropy, targets, temperature,
+                                      logp_weights, entropy_weights, dlogits, n_chunks):  # pragma: no cover
+    n_rows = logits.shape[0]
+    for chunk in numba.prange(n_chunks):  # one contiguous run of rows per thread
+        _token_logprobs_backward_row_range(logits, row_max, log_sum, entropy, targets, temperature, logp_weights,
+                                           entropy_weights, dlogits, chunk * n_rows // n_chunks,
+                                           (chunk + 1) * n_rows // n_chunks)
+
+
+def _token_logprobs_backward_rows(logits, row_max, log_sum, entropy, targets, temperature,
+                                  logp_weights, entropy_weights, dlogits) -> None:
+    """``_token_logprobs_backward_row_range`` over every row: split over numba's threads when there
+    are more than one and more than one row, else on the calling thread."""
+    n_rows = logits.shape[0]
+    threads = threads_here()
+    arguments = (logits, row_max, log_sum, entropy, targets, temperature, logp_weights, entropy_weights, dlogits)
+    if threads > 1 and n_rows > 1:
+        _token_logprobs_backward_parallel(*arguments, min(threads, n_rows))
+    else:
+        _token_logprobs_backward_row_range(*arguments, 0, n_rows)
 
 
 def token_logprobs_backward(dlogp: np.ndarray, dentropy: np.ndarray | None, cache) -> np.ndarray:
