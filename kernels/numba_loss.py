@@ -157,22 +157,21 @@ def _logsumexp_row_range(logits, temperature, with_entropy, row_max, log_sum, en
 
 
 @numba.njit(parallel=True, nogil=True, cache=True)
-def _logsumexp_rows_parallel(logits, temperature, with_entropy, row_max, log_sum, entropy, n_chunks):  # pragma: no cover
+def _logsumexp_parallel(logits, temperature, with_entropy, row_max, log_sum, entropy, n_chunks):  # pragma: no cover
     n_rows = logits.shape[0]
     for chunk in numba.prange(n_chunks):  # one contiguous run of rows per thread
         _logsumexp_row_range(logits, temperature, with_entropy, row_max, log_sum, entropy,
                              chunk * n_rows // n_chunks, (chunk + 1) * n_rows // n_chunks)
 
 
-def _logsumexp_rows(logits, temperature, with_entropy, row_max, log_sum, entropy) -> None:
-    """``_logsumexp_row_range`` over every row of logits (rows, V): split over numba's threads when
-    there are more than one and more than one row, else on the calling thread."""
-    n_rows = logits.shape[0]
+def _over_rows(row_range, parallel, arguments: tuple, n_rows: int) -> None:
+    """A pass over every row: ``row_range(*arguments, 0, n_rows)`` on the calling thread, or, with more
+    than one numba thread and row, ``parallel(*arguments, n_chunks)``, one contiguous run of rows a thread."""
     threads = threads_here()
     if threads > 1 and n_rows > 1:
-        _logsumexp_rows_parallel(logits, temperature, with_entropy, row_max, log_sum, entropy, min(threads, n_rows))
+        parallel(*arguments, min(threads, n_rows))
     else:
-        _logsumexp_row_range(logits, temperature, with_entropy, row_max, log_sum, entropy, 0, n_rows)
+        row_range(*arguments, 0, n_rows)
 
 
 @numba.njit(nogil=True, cache=True, fastmath={"reassoc", "contract"})
@@ -221,7 +220,8 @@ def token_logprobs_forward(logits: np.ndarray, targets: np.ndarray, temperature:
     row_max = np.empty(n_rows, dtype=dtype)  # (B*T,) m, the largest u of the row
     log_sum = np.empty(n_rows, dtype=dtype)  # (B*T,) log l = log sum exp(u - m); logsumexp = m + log l
     entropy = np.empty(n_rows if with_entropy else 0, dtype=dtype)  # (B*T,) or unused
-    _logsumexp_rows(rows, temperature, bool(with_entropy), row_max, log_sum, entropy)
+    _over_rows(_logsumexp_row_range, _logsumexp_parallel,
+               (rows, temperature, bool(with_entropy), row_max, log_sum, entropy), n_rows)
     flat_targets = np.asarray(targets).reshape(-1).astype(np.int64)  # (B*T,)
     target_log_probs = (rows[np.arange(n_rows), flat_targets] / temperature - row_max) - log_sum  # (B*T,)
     shape = np.shape(targets)
@@ -238,19 +238,6 @@ def _token_logprobs_backward_parallel(logits, row_max, log_sum, entropy, targets
         _token_logprobs_backward_row_range(logits, row_max, log_sum, entropy, targets, temperature, logp_weights,
                                            entropy_weights, dlogits, chunk * n_rows // n_chunks,
                                            (chunk + 1) * n_rows // n_chunks)
-
-
-def _token_logprobs_backward_rows(logits, row_max, log_sum, entropy, targets, temperature,
-                                  logp_weights, entropy_weights, dlogits) -> None:
-    """``_token_logprobs_backward_row_range`` over every row: split over numba's threads when there
-    are more than one and more than one row, else on the calling thread."""
-    n_rows = logits.shape[0]
-    threads = threads_here()
-    arguments = (logits, row_max, log_sum, entropy, targets, temperature, logp_weights, entropy_weights, dlogits)
-    if threads > 1 and n_rows > 1:
-        _token_logprobs_backward_parallel(*arguments, min(threads, n_rows))
-    else:
-        _token_logprobs_backward_row_range(*arguments, 0, n_rows)
 
 
 def token_logprobs_backward(dlogp: np.ndarray, dentropy: np.ndarray | None, cache) -> np.ndarray:
@@ -273,6 +260,6 @@ def token_logprobs_backward(dlogp: np.ndarray, dentropy: np.ndarray | None, cach
     else:
         entropy_weights = (np.asarray(dentropy).reshape(-1) / temperature).astype(dtype)  # (B*T,) dH / tau
     dlogits = np.empty_like(rows)  # (B*T, V), the only vocabulary-sized array
-    _token_logprobs_backward_rows(rows, row_max, log_sum, entropy, targets, temperature,
-                                  logp_weights, entropy_weights, dlogits)
+    _over_rows(_token_logprobs_backward_row_range, _token_logprobs_backward_parallel,
+               (rows, row_max, log_sum, entropy, targets, temperature, logp_weights, entropy_weights, dlogits), len(rows))
     return dlogits.reshape(logits.shape)

@@ -342,8 +342,8 @@ def test_numba_kernels_between_blas_products_run_on_one_thread(monkeypatch):
         pytest.skip("numba has one thread here")
     threads_seen = []
     for name in ("_rmsnorm_forward_serial", "_rmsnorm_forward_parallel", "_swiglu_forward_flat",
-                 "_decode_serial", "_decode_parallel", "_logsumexp_rows"):
-        module = {"_d": numba_attention, "_l": numba_loss}.get(name[:2], numba_fused)
+                 "_decode_serial", "_decode_parallel", "_over_rows"):  # _over_rows: the log-probabilities' pass
+        module = {"_d": numba_attention, "_o": numba_loss}.get(name[:2], numba_fused)
         kernel = getattr(module, name)
         monkeypatch.setattr(module, name, lambda *a, _k=kernel: (threads_seen.append(numba.get_num_threads()), _k(*a))[1])
     monkeypatch.setattr(numba_fused, "PARALLEL_MIN_ELEMENTS", 1)  # every size parallel unless held to one thread
@@ -430,8 +430,8 @@ def test_numba_token_logprobs_run_on_one_thread_for_one_row_or_few_logits(monkey
     if numba.config.NUMBA_NUM_THREADS < 2:
         pytest.skip("numba has one thread here")
     threads_seen = []
-    kernel = numba_loss._logsumexp_rows
-    monkeypatch.setattr(numba_loss, "_logsumexp_rows",
+    kernel = numba_loss._over_rows  # the forward's pass over the rows, which picks one thread or all
+    monkeypatch.setattr(numba_loss, "_over_rows",
                         lambda *a: (threads_seen.append(numba.get_num_threads()), kernel(*a))[1])
     monkeypatch.setattr(runtime._state, "blas_thread_timeout", runtime.SHORTEST_TIMEOUT)  # workers asleep
     assert not runtime.blas_workers_poll()

@@ -388,6 +388,32 @@ def test_chunk_maximum_is_numpys_maximum(dtype):
     assert numba_loss._chunk_max(np.full(5, -np.inf, dtype=dtype)) == -np.inf
 
 
+@pytest.mark.parametrize("with_entropy", [False, True])
+def test_chunked_token_logprobs_on_one_thread_match_the_split_pass(with_entropy):
+    # each pass runs its rows on the calling thread (one numba thread: a training part) or in
+    # contiguous runs, one a thread; 7 rows over the threads' runs, both against the reference
+    import numba
+    from minireason.kernels.numba_threads import on_one_thread
+
+    if numba.get_num_threads() < 2:
+        pytest.skip("numba has one thread here")
+    rng = np.random.default_rng(11)
+    logits = rng.standard_normal((1, 7, numba_loss.CHUNK + 5)).astype(np.float32)
+    targets = rng.integers(0, logits.shape[-1], (1, 7))
+    dlogp = rng.standard_normal((1, 7))
+    dentropy = rng.standard_normal((1, 7)) if with_entropy else None
+    results = []
+    for run in (lambda f, *a: f(*a), on_one_thread):
+        (logp, entropy), cache = run(numba_loss.token_logprobs_forward, logits, targets, 1.3, with_entropy)
+        results.append((logp, entropy, run(numba_loss.token_logprobs_backward, dlogp, dentropy, cache)))
+    for split, one_thread in zip(*results):
+        np.testing.assert_array_equal(split, one_thread)
+    (expected_logp, _), expected_cache = loss.token_logprobs_forward(logits, targets, 1.3, with_entropy)
+    assert_close(results[1][0], expected_logp, np.float32, "logp on one thread")
+    assert_close(results[1][2], loss.token_logprobs_backward(dlogp, dentropy, expected_cache), np.float32,
+                 "dlogits on one thread")
+
+
 def test_chunked_token_logprobs_refuse_dentropy_without_the_forward_entropy():
     logits = np.zeros((1, 2, 5))
     _, cache = numba_loss.token_logprobs_forward(logits, np.zeros((1, 2), dtype=int))
